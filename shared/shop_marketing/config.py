@@ -1,0 +1,97 @@
+"""Configuration, read from the environment once per execution environment and validated.
+
+Every function calls :func:`get_settings` while it starts. A missing or malformed variable raises
+:class:`ConfigurationError` whose message is one line naming the variable; :func:`load_or_exit`
+turns that into a single log line and a clean exit instead of a stack trace.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class ConfigurationError(RuntimeError):
+    """A setting is missing or wrong; the message is one line naming the variable."""
+
+
+class Settings(BaseModel):
+    """Environment variables, by their lower-cased names."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    database_url: str | None = None
+    db_secret_arn: str | None = None
+    # "auto": verified TLS for the RDS secret, plain for an explicit DATABASE_URL (local servers).
+    database_tls: Literal["auto", "verify", "off"] = "auto"
+    db_connect_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    db_statement_timeout_ms: int = Field(default=10_000, gt=0, le=900_000)
+    db_pool_size: int = Field(default=1, ge=1, le=20)
+    db_max_overflow: int = Field(default=4, ge=0, le=50)
+
+    openai_api_key: str | None = None
+    openai_api_key_secret_arn: str | None = None
+    openai_base_url: str | None = None
+    openai_timeout_seconds: float = Field(default=10.0, gt=0, le=25)
+    openai_max_retries: int = Field(default=2, ge=0, le=5)
+    openai_webhook_secret: str | None = None
+    openai_webhook_secret_arn: str | None = None
+
+    judge_model: str | None = None
+    judge_concurrency: int = Field(default=4, ge=1, le=32)
+    active_model_ttl_seconds: float = Field(default=60.0, ge=0, le=3600)
+
+    training_bucket: str | None = None
+    base_model: str = "gpt-4o-mini-2024-07-18"
+    training_token_limit: int = Field(default=65_536, gt=0)
+
+    @model_validator(mode="after")
+    def _database_is_reachable(self) -> Settings:
+        if not self.database_url and not self.db_secret_arn:
+            raise ValueError("DATABASE_URL or DB_SECRET_ARN must be set")
+        if self.database_url and not self.database_url.startswith("postgresql+pg8000://"):
+            raise ValueError("DATABASE_URL must start with postgresql+pg8000://")
+        return self
+
+    def require(self, *names: str) -> None:
+        """Fail with one line if none of the given settings is set (any one of them suffices)."""
+        if not any(getattr(self, name) for name in names):
+            wanted = " or ".join(name.upper() for name in names)
+            raise ConfigurationError(f"configuration: {wanted} must be set")
+
+
+def _describe(error: ValidationError) -> str:
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]).upper()
+    message = first["msg"].removeprefix("Value error, ")
+    return f"configuration: {where}: {message}" if where else f"configuration: {message}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The validated settings of this execution environment (read once)."""
+    names = Settings.model_fields.keys()
+    values = {name: os.environ[name.upper()] for name in names if os.environ.get(name.upper(), "") != ""}
+    try:
+        return Settings(**values)
+    except ValidationError as error:
+        raise ConfigurationError(_describe(error)) from None
+
+
+def load_or_exit(*required: tuple[str, ...]) -> Settings:
+    """Settings for a function's start: on a bad setting, print one line and exit.
+
+    Each positional argument is a group of setting names of which at least one must be set.
+    """
+    try:
+        settings = get_settings()
+        for group in required:
+            settings.require(*group)
+        return settings
+    except ConfigurationError as error:
+        print(str(error), file=sys.stderr)
+        raise SystemExit(1) from None

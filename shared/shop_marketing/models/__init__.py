@@ -1,0 +1,16 @@
+"""ORM models, SQLAlchemy 2.0 typed style. Importing this package registers every table."""
+
+from .base import MAX_ID, Base
+from .catalog import InstagramPost, NaverImageBanner, NaverProduct, NaverStore, banner_instagram_posts
+from .judge_model import JudgeModel
+
+__all__ = [
+    "MAX_ID",
+    "Base",
+    "InstagramPost",
+    "JudgeModel",
+    "NaverImageBanner",
+    "NaverProduct",
+    "NaverStore",
+    "banner_instagram_posts",
+]

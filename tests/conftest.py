@@ -6,7 +6,13 @@ the session works in a fresh database of its own, created and migrated here and 
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import socket
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -79,3 +85,37 @@ def openai_standin(monkeypatch):
     reset_openai_client()
     monkeypatch.undo()
     get_settings.cache_clear()
+
+
+TEAM_FOLDER = Path(__file__).resolve().parents[2] / "shared"
+
+
+@dataclass
+class OpenAIMock:
+    """The request-validating mock generated from OpenAI's published API description."""
+
+    base_url: str
+    log: Path
+
+    def log_lines(self) -> list[str]:
+        return self.log.read_text(errors="replace").splitlines()
+
+
+@pytest.fixture(scope="session")
+def openai_mock(tmp_path_factory):
+    """Starts ../shared/tools/openai-mock (Prism, installed from the npm registry on first use)."""
+    script = TEAM_FOLDER / "tools" / "openai-mock"
+    if not script.exists():
+        pytest.fail(f"the team folder's OpenAI mock is missing: {script}")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    directory = Path(os.environ.get("OPENAI_MOCK_DIR") or Path.home() / ".cache" / "shop-marketing" / "openai-mock")
+    environment = {**os.environ, "PORT": str(port), "OPENAI_MOCK_DIR": str(directory)}
+    subprocess.run(["bash", str(script)], env=environment, check=True, timeout=540, capture_output=True)
+    pid = int((directory / "prism.pid").read_text())
+    try:
+        yield OpenAIMock(base_url=f"http://127.0.0.1:{port}", log=directory / "prism.log")
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)

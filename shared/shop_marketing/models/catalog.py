@@ -25,6 +25,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, CreatedAtMixin, IdMixin
 
+# The ORM writes only product_id through this link; store_id belongs to the store relationship.
+_BANNER_PRODUCT = "NaverProduct.id == foreign(NaverImageBanner.product_id)"
+
 banner_instagram_posts = Table(
     "banner_instagram_posts",
     Base.metadata,
@@ -63,7 +66,9 @@ class NaverProduct(IdMixin, CreatedAtMixin, Base):
 
     store: Mapped[NaverStore] = relationship(back_populates="products")
     # Deleting a product only cuts the banners' link to it (requirement 2); the database does that.
-    banners: Mapped[list[NaverImageBanner]] = relationship(back_populates="product", passive_deletes=True)
+    banners: Mapped[list[NaverImageBanner]] = relationship(
+        back_populates="product", primaryjoin=_BANNER_PRODUCT, passive_deletes=True
+    )
 
 
 class NaverImageBanner(IdMixin, CreatedAtMixin, Base):
@@ -89,7 +94,7 @@ class NaverImageBanner(IdMixin, CreatedAtMixin, Base):
     store: Mapped[NaverStore] = relationship(back_populates="banners")
     # uselist=False documents "one product per banner"; passive_deletes keeps deletes in the database.
     product: Mapped[NaverProduct | None] = relationship(
-        back_populates="banners", uselist=False, passive_deletes=True, overlaps="banners,store"
+        back_populates="banners", primaryjoin=_BANNER_PRODUCT, uselist=False, passive_deletes=True
     )
     instagram_posts: Mapped[list[InstagramPost]] = relationship(
         secondary=banner_instagram_posts, back_populates="banners", passive_deletes=True,

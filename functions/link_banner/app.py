@@ -1,0 +1,156 @@
+"""Link or unlink banner: the Naver/Instagram catalog and the links between banners, products and posts.
+
+Routes (product.md §2, "Catalog and links") parse and validate the request, call one catalog service
+function in one transaction, and shape the answer. Errors are translated in shop_marketing.http.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+
+from shop_marketing import catalog
+from shop_marketing.config import load_or_exit
+from shop_marketing.db import session_scope
+from shop_marketing.http import Id, create_http_app, json_response
+from shop_marketing.models import MAX_ID
+from shop_marketing.observability import logger, metrics, tracer
+
+load_or_exit(("database_url", "db_secret_arn"))
+app = create_http_app()
+
+Text = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class StoreIn(Body):
+    name: Text
+    naver_store_id: Annotated[str, Field(min_length=1, max_length=100)]
+
+
+class ProductIn(Body):
+    naver_product_no: Annotated[str, Field(min_length=1, max_length=100)]
+    name: Annotated[str, Field(min_length=1, max_length=300)]
+
+
+class BannerIn(Body):
+    image_url: HttpUrl
+    title: Annotated[str, Field(max_length=300)] | None = None
+
+
+class PostIn(Body):
+    instagram_media_id: Annotated[str, Field(min_length=1, max_length=100)]
+    permalink: HttpUrl | None = None
+    caption: Annotated[str, Field(max_length=2200)] | None = None
+
+
+class ProductLinkIn(Body):
+    product_id: Annotated[int, Field(ge=1, le=MAX_ID)]
+
+
+@app.post("/stores")
+def create_store(store: StoreIn):
+    with session_scope() as session:
+        return json_response(201, catalog.create_store(session, **store.model_dump()))
+
+
+@app.get("/stores/<store_id>")
+def get_store(store_id: Id):
+    with session_scope() as session:
+        return json_response(200, catalog.get_store(session, store_id))
+
+
+@app.delete("/stores/<store_id>")
+def delete_store(store_id: Id):
+    with session_scope() as session:
+        catalog.delete_store(session, store_id)
+    return json_response(204)
+
+
+@app.post("/stores/<store_id>/products")
+def create_product(store_id: Id, product: ProductIn):
+    with session_scope() as session:
+        return json_response(201, catalog.create_product(session, store_id, **product.model_dump()))
+
+
+@app.delete("/products/<product_id>")
+def delete_product(product_id: Id):
+    with session_scope() as session:
+        catalog.delete_product(session, product_id)
+    return json_response(204)
+
+
+@app.post("/stores/<store_id>/banners")
+def create_banner(store_id: Id, banner: BannerIn):
+    with session_scope() as session:
+        view = catalog.create_banner(session, store_id, image_url=str(banner.image_url), title=banner.title)
+    return json_response(201, view)
+
+
+@app.get("/banners/<banner_id>")
+def get_banner(banner_id: Id):
+    with session_scope() as session:
+        return json_response(200, catalog.banner_view(session, banner_id))
+
+
+@app.delete("/banners/<banner_id>")
+def delete_banner(banner_id: Id):
+    with session_scope() as session:
+        catalog.delete_banner(session, banner_id)
+    return json_response(204)
+
+
+@app.post("/instagram-posts")
+def create_post(post: PostIn):
+    with session_scope() as session:
+        view = catalog.create_post(
+            session,
+            instagram_media_id=post.instagram_media_id,
+            permalink=str(post.permalink) if post.permalink else None,
+            caption=post.caption,
+        )
+    return json_response(201, view)
+
+
+@app.delete("/instagram-posts/<post_id>")
+def delete_post(post_id: Id):
+    with session_scope() as session:
+        catalog.delete_post(session, post_id)
+    return json_response(204)
+
+
+@app.put("/banners/<banner_id>/product")
+def link_product(banner_id: Id, link: ProductLinkIn):
+    with session_scope() as session:
+        return json_response(200, catalog.link_banner_product(session, banner_id, link.product_id))
+
+
+@app.delete("/banners/<banner_id>/product")
+def unlink_product(banner_id: Id):
+    with session_scope() as session:
+        return json_response(200, catalog.unlink_banner_product(session, banner_id))
+
+
+@app.put("/banners/<banner_id>/instagram-posts/<post_id>")
+def link_post(banner_id: Id, post_id: Id):
+    with session_scope() as session:
+        return json_response(200, catalog.link_banner_post(session, banner_id, post_id))
+
+
+@app.delete("/banners/<banner_id>/instagram-posts/<post_id>")
+def unlink_post(banner_id: Id, post_id: Id):
+    with session_scope() as session:
+        return json_response(200, catalog.unlink_banner_post(session, banner_id, post_id))
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    return app.resolve(event, context)

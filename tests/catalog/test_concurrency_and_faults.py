@@ -1,0 +1,53 @@
+"""Concurrent identical requests, and connections lost while the execution environment was frozen."""
+
+from concurrent.futures import ThreadPoolExecutor
+
+import sqlalchemy as sa
+
+
+def run_concurrently(call, times=8):
+    with ThreadPoolExecutor(max_workers=times) as pool:
+        return list(pool.map(lambda _: call(), range(times)))
+
+
+def test_concurrent_identical_store_creations_make_one_store_and_clean_409s(api, db):
+    results = run_concurrently(lambda: api("POST", "/stores", json={"name": "S", "naver_store_id": "race"}))
+
+    statuses = sorted(result.status for result in results)
+    assert statuses.count(201) == 1
+    assert statuses.count(409) == len(results) - 1
+    created_id = next(r.json["id"] for r in results if r.status == 201)
+    assert {r.json["error"]["existing_id"] for r in results if r.status == 409} == {created_id}
+    with db.connect() as connection:
+        assert connection.scalar(sa.text("SELECT count(*) FROM naver_stores")) == 1
+
+
+def test_concurrent_identical_links_make_one_link(api, db):
+    store = api.store()
+    banner = api.banner(store["id"])
+    post = api.post()
+
+    results = run_concurrently(lambda: api("PUT", f"/banners/{banner['id']}/instagram-posts/{post['id']}"))
+
+    assert {result.status for result in results} == {200}
+    with db.connect() as connection:
+        assert connection.scalar(sa.text("SELECT count(*) FROM banner_instagram_posts")) == 1
+
+
+def test_a_connection_killed_on_the_server_between_invocations_does_not_fail_the_next(api, db):
+    store = api.store()
+    assert api("GET", f"/stores/{store['id']}").status == 200
+
+    # The server drops every connection the function's pool holds, as after a failover or idle reap.
+    killer = sa.create_engine(db.url, poolclass=sa.pool.NullPool)
+    with killer.connect() as connection:
+        killed = connection.scalar(
+            sa.text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
+    killer.dispose()
+    assert killed >= 1
+
+    assert api("GET", f"/stores/{store['id']}").status == 200

@@ -269,7 +269,7 @@ def make_server(api: LocalApi, host: str = "127.0.0.1", port: int = 3000) -> Thr
 def prepare_database(data_dir: Path) -> Any:
     """Use DATABASE_URL, or start the embedded server; migrate either. Returns the server to stop."""
     from infra import embedded_postgres
-    from infra.migrate import upgrade
+    from infra.migrations.migrate import upgrade
 
     server = None
     if not os.environ.get("DATABASE_URL") and not os.environ.get("DB_SECRET_ARN"):

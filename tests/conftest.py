@@ -18,7 +18,7 @@ import pytest
 import sqlalchemy as sa
 
 from infra import embedded_postgres
-from infra.migrate import upgrade
+from infra.migrations.migrate import upgrade
 
 # Handlers read their settings once; give them quiet, local defaults before anything imports them.
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "shop-marketing-test")

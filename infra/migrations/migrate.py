@@ -1,6 +1,6 @@
 """Applies the alembic migrations beside this file.
 
-- ``python -m infra.migrate`` (the local run and operators): upgrades the database the settings name.
+- ``python -m infra.migrations.migrate`` (the local run and operators): upgrades the database the settings name.
 - ``lambda_handler``: the CloudFormation custom resource in template.yaml, so every deployment
   migrates the database before the functions that need the new schema are used.
 """

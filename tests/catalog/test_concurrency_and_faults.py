@@ -1,5 +1,6 @@
 """Concurrent identical requests, and connections lost while the execution environment was frozen."""
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import sqlalchemy as sa
@@ -40,13 +41,15 @@ def test_a_connection_killed_on_the_server_between_invocations_does_not_fail_the
 
     # The server drops every connection the function's pool holds, as after a failover or idle reap.
     killer = sa.create_engine(db.url, poolclass=sa.pool.NullPool)
+    others = "datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
     with killer.connect() as connection:
-        killed = connection.scalar(
-            sa.text(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )
-        )
+        killed = connection.scalar(sa.text(f"SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE {others}"))
+        # pg_terminate_backend only signals; wait until those backends are really gone, as they would
+        # be long before a frozen execution environment thaws.
+        for _ in range(100):
+            if connection.scalar(sa.text(f"SELECT count(*) FROM pg_stat_activity WHERE {others}")) == 0:
+                break
+            time.sleep(0.05)
     killer.dispose()
     assert killed >= 1
 

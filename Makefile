@@ -1,0 +1,38 @@
+# One entry point for every routine task. `make test` and `make local` create .venv on first use.
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+# The first Python 3.12 found: on PATH, or installed with pyenv.
+PYTHON ?= $(shell for p in python3.12 python3 $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12); do \
+	if $$p -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))' >/dev/null 2>&1; then echo $$p; break; fi; done)
+export SAM_CLI_TELEMETRY = 0
+export AWS_DEFAULT_REGION ?= us-east-1
+
+.PHONY: venv test local build validate bench clean
+
+$(BIN)/.installed: pyproject.toml
+	@test -n "$(PYTHON)" || { echo "Python 3.12 is needed (python3.12 on PATH, or PYTHON=/path/to/python3.12)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+venv: $(BIN)/.installed
+
+test: venv ## run the test suite (DATABASE_URL unset: an embedded PostgreSQL)
+	$(BIN)/pytest
+
+local: venv ## serve the HTTP API on http://127.0.0.1:3000 (DATABASE_URL unset: an embedded PostgreSQL)
+	$(BIN)/python -m infra.local_api
+
+validate: venv ## lint the SAM template
+	$(BIN)/sam validate --lint
+
+build: venv ## build the functions and the layer for deployment, without Docker
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/sam build
+
+bench: venv ## cold-start and latency figures
+	$(BIN)/python -m bench.run
+
+clean:
+	rm -rf .aws-sam .local $(VENV)

@@ -4,17 +4,20 @@ Cold start: for each function of template.yaml, a fresh interpreter imports the 
 does during init) and serves one cheap request; import time, first-request time and peak RSS are the
 medians of a few runs. Warm latency: the banner view with 10 linked posts, served repeatedly in-process.
 Token counting: loading o200k_base once, then counting the seed's comment. With DATABASE_URL unset the
-figures are taken on an embedded PostgreSQL.
+figures are taken on an embedded PostgreSQL; either way in a scratch database of their own.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 from infra import embedded_postgres
 from infra.local_api import ROOT, routes_from_template
@@ -53,6 +56,32 @@ def cold_start(function: str, path: str) -> dict[str, float]:
         )
         samples.append(json.loads(finished.stdout.strip().splitlines()[-1]))
     return {key: statistics.median(sample[key] for sample in samples) for key in samples[0]}
+
+
+BUILT = ROOT / ".aws-sam" / "build"
+
+
+def built_import_ms(layer: Path, function: Path) -> float:
+    """Import time of a built handler as Lambda loads it: read-only code, no bytecode written."""
+    code = "import time; t = time.perf_counter(); import app; print((time.perf_counter() - t) * 1000)"
+    environment = {**os.environ, "PYTHONPATH": f"{function}:{layer}", "PYTHONDONTWRITEBYTECODE": "1"}
+    samples = [
+        float(subprocess.run([sys.executable, "-c", code], cwd=function, env=environment, capture_output=True,
+                             text=True, check=True).stdout.split()[-1])
+        for _ in range(RUNS)
+    ]
+    return statistics.median(samples)
+
+
+def built_layer_bytecode() -> tuple[float, float] | None:
+    """Cold import of the built link-banner function with the layer's shipped bytecode, and without it."""
+    layer, function = BUILT / "SharedLayer" / "python", BUILT / "LinkBannerFunction"
+    if not layer.exists() or not function.exists():
+        return None
+    with tempfile.TemporaryDirectory() as scratch:
+        bare = Path(scratch) / "python"
+        shutil.copytree(layer, bare, ignore=shutil.ignore_patterns("__pycache__"))
+        return built_import_ms(layer, function), built_import_ms(bare, function)
 
 
 def warm_latency() -> dict[str, float]:
@@ -103,10 +132,11 @@ def main() -> None:
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
     os.environ.setdefault("OPENAI_API_KEY", "sk-bench")
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    server = None
-    if not os.environ.get("DATABASE_URL"):
+    server, server_url = None, os.environ.get("DATABASE_URL")
+    if not server_url:
         server, server_url = embedded_postgres.start()
-        os.environ["DATABASE_URL"] = embedded_postgres.create_database(server_url, "bench")
+    # A database of its own, so the figures neither read nor leave rows in anyone else's.
+    os.environ["DATABASE_URL"] = embedded_postgres.create_database(server_url, "shop_marketing_bench")
     upgrade()
     try:
         functions = sorted({route.code_dir.name for route in routes_from_template()})
@@ -118,10 +148,17 @@ def main() -> None:
         warm = warm_latency()
         print(f"warm GET /banners/{{id}} with 10 posts, {WARM_REQUESTS} requests: "
               f"p50 {warm['p50_ms']:.2f} ms, p95 {warm['p95_ms']:.2f} ms, p99 {warm['p99_ms']:.2f} ms")
+        built = built_layer_bytecode()
+        if built is None:
+            print("built layer: run `make build` first to measure the shipped bytecode")
+        else:
+            print(f"built link_banner import (read-only, as in Lambda): {built[0]:.0f} ms with the layer's "
+                  f"bytecode, {built[1]:.0f} ms without")
         tokens = token_counting()
         print(f"o200k_base: loaded in {tokens['load_o200k_ms']:.0f} ms; seed comment counted in "
               f"{tokens['count_seed_comment_us']:.1f} µs")
     finally:
+        embedded_postgres.drop_database(server_url, os.environ["DATABASE_URL"])
         if server is not None:
             server.cleanup()
 

@@ -3,6 +3,8 @@
 from .base import MAX_ID, Base
 from .catalog import InstagramPost, NaverImageBanner, NaverProduct, NaverStore, banner_instagram_posts
 from .judge_model import JudgeModel
+from .fine_tuning import FineTuningJob, TrainingFile, TrainingFileRejection  # noqa: F401 - registers the fine-tuning tables
+from .judging import InstagramComment, Judgement  # noqa: F401 - registers the judging tables
 
 __all__ = [
     "MAX_ID",

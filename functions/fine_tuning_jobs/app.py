@@ -1,0 +1,81 @@
+"""Start job: fine-tuning jobs, their life cycle at OpenAI, and the model they make active.
+
+- ``POST /fine-tuning/jobs``: 201 a new job, 200 the job an identical request already started.
+- ``GET /fine-tuning/jobs/{job_id}``: the job refreshed from OpenAI, with its latest events.
+- ``POST /webhooks/openai``: a ``fine_tuning.job.*`` event, accepted only with a valid signature over
+  the raw body (401 otherwise, nothing changed); the job it names is refreshed.
+- The EventBridge schedule: refreshes every job that has not finished.
+When a refresh sees a job succeed, its fine-tuned model becomes the judge's active model.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from shop_marketing import fine_tuning
+from shop_marketing.config import get_settings, load_or_exit
+from shop_marketing.db import session_scope
+from shop_marketing.fine_tuning import JobRequest
+from shop_marketing.http import create_http_app, json_response
+from shop_marketing.observability import logger, metrics, tracer
+from shop_marketing.openai_client import get_openai_client
+
+# The webhook secret is checked when a webhook arrives (503 naming the variable if it is missing), so
+# jobs can be started and followed locally without one.
+load_or_exit(("database_url", "db_secret_arn"), ("openai_api_key", "openai_api_key_secret_arn"))
+app = create_http_app()
+
+JobId = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")]
+
+
+@app.post("/fine-tuning/jobs")
+def start_job(request: JobRequest):
+    with session_scope() as session:
+        job, created = fine_tuning.start_job(session, request, client=get_openai_client(), settings=get_settings())
+        view = fine_tuning.job_view(job)
+    return json_response(201 if created else 200, view)
+
+
+@app.get("/fine-tuning/jobs/<job_id>")
+def get_job(job_id: JobId):
+    with session_scope() as session:
+        return json_response(200, fine_tuning.job_view(fine_tuning.refresh_job(session, job_id, client=get_openai_client())))
+
+
+@app.post("/webhooks/openai")
+def openai_webhook():
+    event = app.current_event
+    # The signature covers the bytes OpenAI sent: use them exactly, never a re-serialised body.
+    raw = base64.b64decode(event.body or "") if event.is_base64_encoded else (event.body or "").encode("utf-8")
+    client = get_openai_client()
+    webhook = fine_tuning.verified_webhook_event(
+        raw, dict(event.headers), client=client, secret=fine_tuning.webhook_secret(get_settings())
+    )
+    with session_scope() as session:
+        job = fine_tuning.apply_webhook_event(session, webhook, client=client)
+        view = fine_tuning.job_view(job) if job is not None else None
+    return json_response(200, {"received": webhook.id, "handled": job is not None, "job": view})
+
+
+def refresh_unfinished_jobs() -> dict[str, Any]:
+    summary = fine_tuning.refresh_unfinished_jobs(session_scope, client=get_openai_client())
+    logger.info("scheduled job refresh", extra=summary)
+    return summary
+
+
+def _is_schedule(event: dict[str, Any]) -> bool:
+    return event.get("source") == "aws.events" and event.get("detail-type") == "Scheduled Event"
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    if _is_schedule(event):
+        return refresh_unfinished_jobs()
+    return app.resolve(event, context)

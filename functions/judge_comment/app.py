@@ -1,0 +1,99 @@
+"""Judge comment: the fine-tuned judge over HTTP and over the queue of comments to judge.
+
+Two entry points, declared as two functions in template.yaml so each gets the timeout it needs:
+- ``lambda_handler``: ``POST /comments/judge`` and ``GET /instagram-posts/{post_id}/good-comments``
+  (API Gateway HTTP API; must answer well inside its 29 s).
+- ``queue_handler``: SQS batches; each message body is a judge request. Records are judged in
+  parallel (at most ``JUDGE_CONCURRENCY`` at once) and every failed record is reported back as a
+  batch item failure, so only it is retried and it ends in the dead-letter queue if it keeps failing.
+  A record judged before its sibling failed is answered from the database on redelivery, unpaid.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from shop_marketing import judge
+from shop_marketing.active_model import ActiveModelCache
+from shop_marketing.config import get_settings, load_or_exit
+from shop_marketing.db import session_scope
+from shop_marketing.http import Id, create_http_app, json_response
+from shop_marketing.observability import logger, metrics, tracer
+from shop_marketing.openai_client import get_openai_client
+
+load_or_exit(("database_url", "db_secret_arn"), ("openai_api_key", "openai_api_key_secret_arn"))
+app = create_http_app()
+# One per execution environment: a warm judge reads the active model without a query per request.
+active_models = ActiveModelCache(get_settings().active_model_ttl_seconds)
+
+Limit = Annotated[int, Query(ge=1, le=100)]
+
+
+def _judge(request: judge.JudgeRequest) -> judge.Verdict:
+    # Settings are read per call (cached): JUDGE_MODEL and the OpenAI client follow the environment.
+    return judge.judge_comment(
+        request,
+        client_factory=get_openai_client,
+        active_models=active_models,
+        model_override=get_settings().judge_model,
+    )
+
+
+@app.post("/comments/judge")
+def judge_comment(request: judge.JudgeRequest):
+    return json_response(200, _judge(request).as_dict())
+
+
+@app.get("/instagram-posts/<post_id>/good-comments")
+def good_comments(post_id: Id, limit: Limit = 10):
+    with session_scope() as session:
+        comments = judge.good_comments(session, post_id, limit)
+    return json_response(200, {"post_id": post_id, "comments": comments})
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    return app.resolve(event, context)
+
+
+class ConcurrentBatchProcessor(BatchProcessor):
+    """Powertools' SQS batch processor, judging the records of a batch in a bounded thread pool.
+
+    Judging is network-bound (OpenAI, PostgreSQL), so threads overlap the waits; the bound keeps the
+    batch within OpenAI's rate limit and the database pool.
+    """
+
+    def __init__(self, max_workers: int):
+        # Every failure is reported per record, even when all failed: SQS retries exactly those.
+        super().__init__(EventType.SQS, raise_on_entire_batch_failure=False, logger=logger)
+        self.max_workers = max_workers
+
+    def process(self) -> list[tuple]:
+        workers = max(1, min(self.max_workers, len(self.records)))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="judge") as pool:
+            return list(pool.map(self._process_record, self.records))
+
+
+def judge_record(record: SQSRecord) -> dict[str, Any]:
+    # An invalid body raises here and becomes this record's failure (a poison message ends in the DLQ).
+    request = judge.JudgeRequest.model_validate_json(record.body)
+    verdict = _judge(request)
+    logger.info("judged", extra={"message_id": record.message_id, "verdict": verdict.verdict, "cached": verdict.cached})
+    return verdict.as_dict()
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def queue_handler(event: dict, context: LambdaContext) -> dict:
+    processor = ConcurrentBatchProcessor(get_settings().judge_concurrency)
+    return process_partial_response(event=event, record_handler=judge_record, processor=processor, context=context)

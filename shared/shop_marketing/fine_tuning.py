@@ -1,0 +1,315 @@
+"""Fine-tuning jobs: start one per request, follow it at OpenAI, activate the model it produces.
+
+- Idempotent start: the normalised request (defaults filled in) is hashed into ``idempotency_key``.
+  A live or successful job with that key is returned instead of creating another; an advisory lock
+  on the key makes two identical requests at once create one job. A failed or cancelled job frees
+  its key, so the same request can be tried again.
+- Refresh (``GET``, the schedule, a webhook) reads the job and its latest events from OpenAI, then
+  applies them to the row locked ``FOR UPDATE``. A reply older than what is stored (a status earlier
+  in the life cycle) is ignored, so concurrent refreshes never move a job backwards.
+- The moment a job turns ``succeeded`` its ``fine_tuned_model`` becomes the active judge model, once:
+  refreshing an old successful job again never re-activates its model over a newer one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from openai import InvalidWebhookSignatureError, OpenAI
+from openai.types.fine_tuning import FineTuningJob as RemoteJob
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from .active_model import activate_model
+from .advisory_lock import hold_advisory_lock
+from .config import Settings
+from .errors import DomainError, InvalidInput, NotFound, ServiceUnavailable, Unauthorized
+from .models import FineTuningJob, TrainingFile
+from .models.fine_tuning import FINISHED_JOB_STATUSES, RETRYABLE_JOB_STATUSES
+from .observability import logger
+from .openai_failures import openai_call_budget, openai_failures_as_domain_errors
+
+JOB_LOCK_NAMESPACE = 0x666A  # "fj": advisory-lock namespace of job starts
+EVENTS_KEPT = 20
+# Where each status sits in OpenAI's life cycle; a refresh never moves a job to an earlier stage.
+STAGE = {"validating_files": 0, "queued": 1, "running": 2, "succeeded": 3, "failed": 3, "cancelled": 3}
+IN_PROGRESS_STAGE = 2  # a status this SDK does not know yet is treated as "still running"
+
+Auto = Literal["auto"]
+
+
+class JobRequest(BaseModel):
+    """``POST /fine-tuning/jobs``: supervised fine-tuning, hyperparameters ``auto`` unless given."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    training_file_id: Annotated[str, Field(min_length=1, max_length=100)]
+    model: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    validation_file_id: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+    suffix: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    n_epochs: Auto | Annotated[int, Field(ge=1, le=50)] = "auto"
+    batch_size: Auto | Annotated[int, Field(ge=1, le=256)] = "auto"
+    learning_rate_multiplier: Auto | Annotated[float, Field(gt=0, le=100)] = "auto"
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return {
+            "n_epochs": self.n_epochs,
+            "batch_size": self.batch_size,
+            "learning_rate_multiplier": self.learning_rate_multiplier,
+        }
+
+
+class TrainingFileNotFound(NotFound):
+    code = "training_file_not_found"
+
+
+class JobNotFound(NotFound):
+    code = "job_not_found"
+
+
+def idempotency_key(request: JobRequest, model: str) -> str:
+    """Hash of the request as it will be sent: equal requests (after defaults) share a key."""
+    normalised = {**request.model_dump(), "model": model}
+    return hashlib.sha256(json.dumps(normalised, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def start_job(
+    session: Session, request: JobRequest, *, client: OpenAI, settings: Settings
+) -> tuple[FineTuningJob, bool]:
+    """The job for this request, created at OpenAI unless it exists; ``True`` when created now."""
+    model = request.model or settings.base_model
+    key = idempotency_key(request, model)
+    existing = _live_job(session, key)
+    if existing is not None:
+        return existing, False
+    _require_known_files(session, request)
+    hold_advisory_lock(session, JOB_LOCK_NAMESPACE, key, wait_seconds=openai_call_budget(settings), what="job start")
+    existing = _live_job(session, key)  # created while we waited for the lock
+    if existing is not None:
+        return existing, False
+    with openai_failures_as_domain_errors("create fine-tuning job"):
+        remote = client.fine_tuning.jobs.create(**_create_arguments(request, model, key))
+    job = FineTuningJob(
+        openai_job_id=remote.id,
+        idempotency_key=key,
+        training_file_id=request.training_file_id,
+        validation_file_id=request.validation_file_id,
+        model=model,
+        suffix=request.suffix,
+        hyperparameters=request.hyperparameters(),
+        status=remote.status,
+        events=[],
+        refreshed_at=datetime.now(UTC),
+    )
+    _copy_remote(job, remote)
+    session.add(job)
+    session.flush()
+    logger.info("fine-tuning job started", extra={"job_id": job.openai_job_id, "training_file": job.training_file_id})
+    return job, True
+
+
+def _create_arguments(request: JobRequest, model: str, key: str) -> dict[str, Any]:
+    arguments: dict[str, Any] = {
+        "model": model,
+        "training_file": request.training_file_id,
+        "method": {"type": "supervised", "supervised": {"hyperparameters": request.hyperparameters()}},
+        # Lets an operator match an OpenAI job to its request in the dashboard.
+        "metadata": {"idempotency_key": key},
+    }
+    if request.validation_file_id is not None:
+        arguments["validation_file"] = request.validation_file_id
+    if request.suffix is not None:
+        arguments["suffix"] = request.suffix
+    return arguments
+
+
+def _live_job(session: Session, key: str) -> FineTuningJob | None:
+    return session.scalar(
+        select(FineTuningJob).where(
+            FineTuningJob.idempotency_key == key, FineTuningJob.status.not_in(RETRYABLE_JOB_STATUSES)
+        )
+    )
+
+
+def _require_known_files(session: Session, request: JobRequest) -> None:
+    """Only files this service validated and uploaded can train the judge."""
+    wanted = {request.training_file_id, request.validation_file_id} - {None}
+    known = set(session.scalars(select(TrainingFile.openai_file_id).where(TrainingFile.openai_file_id.in_(wanted))))
+    for field_name, file_id in (("training_file_id", request.training_file_id), ("validation_file_id", request.validation_file_id)):
+        if file_id is not None and file_id not in known:
+            raise TrainingFileNotFound(
+                f"No training file {file_id!r} was uploaded through this service.", field=field_name
+            )
+
+
+def refresh_job(session: Session, openai_job_id: str, *, client: OpenAI) -> FineTuningJob:
+    """Read the job and its latest events from OpenAI and apply them (see the module notes)."""
+    if session.scalar(select(FineTuningJob.id).where(FineTuningJob.openai_job_id == openai_job_id)) is None:
+        raise JobNotFound(f"No fine-tuning job {openai_job_id!r}.")
+    with openai_failures_as_domain_errors("read fine-tuning job"):
+        remote = client.fine_tuning.jobs.retrieve(openai_job_id)
+        events = client.fine_tuning.jobs.list_events(openai_job_id, limit=EVENTS_KEPT).data
+    job = session.scalars(
+        select(FineTuningJob)
+        .where(FineTuningJob.openai_job_id == openai_job_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
+    if STAGE.get(remote.status, IN_PROGRESS_STAGE) < STAGE.get(job.status, IN_PROGRESS_STAGE):
+        logger.info("stale job reply ignored", extra={"job_id": openai_job_id, "stored": job.status, "reply": remote.status})
+        return job
+    became_successful = remote.status == "succeeded" and job.status != "succeeded"
+    job.status = remote.status
+    _copy_remote(job, remote)
+    job.events = [_event_view(event) for event in events]
+    job.refreshed_at = datetime.now(UTC)
+    if became_successful and job.fine_tuned_model:
+        activate_model(session, job.fine_tuned_model, job_id=job.openai_job_id)
+        logger.info("fine-tuned model activated", extra={"job_id": openai_job_id, "model": job.fine_tuned_model})
+    session.flush()
+    return job
+
+
+def _copy_remote(job: FineTuningJob, remote: RemoteJob) -> None:
+    job.fine_tuned_model = remote.fine_tuned_model
+    job.trained_tokens = remote.trained_tokens
+    job.error = remote.error.model_dump() if remote.error is not None and remote.error.code else None
+    if remote.hyperparameters is not None:
+        # OpenAI resolves "auto" to the values it chose; keep what it reports once it does.
+        resolved = remote.hyperparameters.model_dump(exclude_none=True)
+        job.hyperparameters = {**(job.hyperparameters or {}), **resolved}
+    job.finished_at = _timestamp(remote.finished_at)
+    job.estimated_finish = _timestamp(remote.estimated_finish)
+
+
+def _timestamp(seconds: int | None) -> datetime | None:
+    return datetime.fromtimestamp(seconds, UTC) if seconds else None
+
+
+def _event_view(event: Any) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "created_at": _timestamp(event.created_at).isoformat() if event.created_at else None,
+        "level": event.level,
+        "type": event.type,
+        "message": event.message,
+        "data": event.data,
+    }
+
+
+def find_job(session: Session, openai_job_id: str) -> FineTuningJob:
+    job = session.scalar(select(FineTuningJob).where(FineTuningJob.openai_job_id == openai_job_id))
+    if job is None:
+        raise JobNotFound(f"No fine-tuning job {openai_job_id!r}.")
+    return job
+
+
+def unfinished_job_ids(session: Session) -> list[str]:
+    return list(
+        session.scalars(
+            select(FineTuningJob.openai_job_id)
+            .where(FineTuningJob.status.not_in(FINISHED_JOB_STATUSES))
+            .order_by(FineTuningJob.refreshed_at)
+        )
+    )
+
+
+def refresh_unfinished_jobs(
+    sessions: Callable[[], AbstractContextManager[Session]], *, client: OpenAI
+) -> dict[str, Any]:
+    """The schedule: refresh every unfinished job, each in its own transaction, so one job OpenAI
+    cannot answer for does not hold back the others (it is tried again on the next run)."""
+    with sessions() as session:
+        job_ids = unfinished_job_ids(session)
+    refreshed: dict[str, str] = {}
+    failed: list[str] = []
+    for job_id in job_ids:
+        try:
+            with sessions() as session:
+                refreshed[job_id] = refresh_job(session, job_id, client=client).status
+        except DomainError as error:  # OpenAI down or refusing: an expected failure, retried next run
+            logger.warning("job refresh failed", extra={"job_id": job_id, "code": error.code, "error": error.message})
+            failed.append(job_id)
+    return {"refreshed": refreshed, "failed": failed}
+
+
+# --- webhooks -------------------------------------------------------------------------------------
+
+
+class _WebhookData(BaseModel):
+    id: str
+
+
+class WebhookEvent(BaseModel):
+    id: str
+    type: str
+    data: _WebhookData | None = None
+
+
+def webhook_secret(settings: Settings) -> str:
+    """The signing secret: ``OPENAI_WEBHOOK_SECRET`` locally, Secrets Manager (cached) in AWS."""
+    if settings.openai_webhook_secret:
+        return settings.openai_webhook_secret
+    if settings.openai_webhook_secret_arn:
+        from aws_lambda_powertools.utilities import parameters
+
+        return parameters.get_secret(settings.openai_webhook_secret_arn, max_age=300)
+    raise ServiceUnavailable("Webhooks are not configured (OPENAI_WEBHOOK_SECRET or OPENAI_WEBHOOK_SECRET_ARN).")
+
+
+def verified_webhook_event(raw_body: bytes, headers: dict[str, str], *, client: OpenAI, secret: str) -> WebhookEvent:
+    """The event, if OpenAI signed exactly these bytes recently (standard-webhooks, 5 min window)."""
+    try:
+        client.webhooks.verify_signature(raw_body, headers, secret=secret)
+    except (InvalidWebhookSignatureError, ValueError):  # ValueError: a webhook-* header is missing
+        raise Unauthorized("The webhook signature is missing, invalid or too old.") from None
+    try:
+        return WebhookEvent.model_validate_json(raw_body)
+    except ValidationError as error:
+        raise InvalidInput("The webhook body is not an OpenAI event.", details=error.errors(include_url=False)) from None
+
+
+def apply_webhook_event(session: Session, event: WebhookEvent, *, client: OpenAI) -> FineTuningJob | None:
+    """Refresh the job a ``fine_tuning.job.*`` event names; other events and unknown jobs are ignored.
+
+    The event only names the job, so OpenAI's current view of it is read back (which also makes a
+    replayed or out-of-order delivery harmless).
+    """
+    if not event.type.startswith("fine_tuning.job.") or event.data is None:
+        logger.info("webhook event ignored", extra={"event_id": event.id, "type": event.type})
+        return None
+    if session.scalar(select(FineTuningJob.id).where(FineTuningJob.openai_job_id == event.data.id)) is None:
+        logger.warning("webhook for an unknown job", extra={"event_id": event.id, "job_id": event.data.id})
+        return None
+    return refresh_job(session, event.data.id, client=client)
+
+
+def job_view(job: FineTuningJob) -> dict[str, Any]:
+    return {
+        "id": job.openai_job_id,
+        "object": "fine_tuning.job",
+        "status": job.status,
+        "model": job.model,
+        "training_file": job.training_file_id,
+        "validation_file": job.validation_file_id,
+        "suffix": job.suffix,
+        "hyperparameters": job.hyperparameters,
+        "fine_tuned_model": job.fine_tuned_model,
+        "trained_tokens": job.trained_tokens,
+        "error": job.error,
+        "events": job.events or [],
+        "estimated_finish": _iso(job.estimated_finish),
+        "finished_at": _iso(job.finished_at),
+        "created_at": _iso(job.created_at),
+        "refreshed_at": _iso(job.refreshed_at),
+    }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None

@@ -1,0 +1,77 @@
+"""Instagram comments and the judge's verdicts on them (product.md "Comment judging").
+
+- A judgement is a paid OpenAI answer about one text by one model, keyed by ``(text_sha256, model)``:
+  the same text judged by the same model is found again and never paid for twice.
+- A comment is stored when it can be named again: by its ``instagram_comment_id``, or by its post and
+  text. It points at its latest judgement, which is what the good-comments list ranks.
+- Deleting a post nulls ``post_id`` only (ON DELETE SET NULL): paid judgements are never lost.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .base import Base, CreatedAtMixin, IdMixin
+
+VERDICTS = ("good", "bad")
+
+
+class Judgement(IdMixin, Base):
+    __tablename__ = "judgements"
+    __table_args__ = (
+        UniqueConstraint("text_sha256", "model"),
+        CheckConstraint("verdict IN ('good', 'bad')", name="verdict"),
+        CheckConstraint("confidence IS NULL OR (confidence >= 0 AND confidence <= 1)", name="confidence"),
+    )
+
+    # sha256 of the exact UTF-8 text sent to the model (hex), so the key stays small for long comments.
+    text_sha256: Mapped[str] = mapped_column(String(64))
+    model: Mapped[str] = mapped_column(String(200))
+    verdict: Mapped[str] = mapped_column(String(4))
+    confidence: Mapped[float | None] = mapped_column(Double)
+    comment_tokens: Mapped[int] = mapped_column(Integer)
+    prompt_tokens: Mapped[int] = mapped_column(Integer)
+    completion_tokens: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class InstagramComment(IdMixin, CreatedAtMixin, Base):
+    __tablename__ = "instagram_comments"
+    __table_args__ = (
+        UniqueConstraint("instagram_comment_id"),
+        # A comment that arrives without an Instagram id is still one row per (post, text).
+        Index(
+            "uq_instagram_comments_post_id_text_sha256",
+            "post_id",
+            "text_sha256",
+            unique=True,
+            postgresql_where=text("instagram_comment_id IS NULL"),
+        ),
+        # The good-comments list: one post's comments, through their latest judgement.
+        Index("ix_instagram_comments_post_id", "post_id"),
+    )
+
+    instagram_comment_id: Mapped[str | None] = mapped_column(String(100))
+    post_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("instagram_posts.id", ondelete="SET NULL"))
+    text: Mapped[str] = mapped_column(Text)
+    text_sha256: Mapped[str] = mapped_column(String(64))
+    judgement_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("judgements.id", ondelete="SET NULL"), index=True
+    )
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -1,0 +1,205 @@
+"""Training files: validate, upload to OpenAI once per content, and record; or reject with reasons.
+
+The same content is never uploaded twice: the normalised bytes are hashed, an existing file with that
+hash is answered from the database, and a transaction-scoped advisory lock on the hash makes a
+concurrent upload of the same content wait for the first and then find its row instead of uploading
+again (or answer 409 ``in_progress``, retryable, if the first takes longer than an OpenAI call may).
+Invalid content never reaches OpenAI: the caller gets every problem (HTTP 422), or, for a file from
+the training-data bucket, the problems are recorded in ``training_file_rejections``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from openai import OpenAI
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from .advisory_lock import hold_advisory_lock
+from .config import Settings
+from .errors import InvalidInput, NotFound
+from .models import TrainingFile, TrainingFileRejection
+from .openai_failures import openai_call_budget, openai_failures_as_domain_errors
+from .training_data import TrainingReport, auto_epochs, validate_training_file
+
+# API Gateway caps bodies at ~6 MB; a bucket object is read whole into memory, so it is bounded too.
+MAX_TRAINING_FILE_BYTES = 50 * 1024 * 1024
+# Advisory-lock namespace (first key) of training-file uploads; the second key comes from the hash.
+UPLOAD_LOCK_NAMESPACE = 0x7466  # "tf"
+FILENAME = re.compile(r"[\w.\- ]{1,249}\.jsonl")
+DEFAULT_FILENAME = "training.jsonl"
+
+
+class InvalidTrainingFile(InvalidInput):
+    code = "invalid_training_file"
+
+
+class TrainingObjectNotFound(NotFound):
+    code = "training_object_not_found"
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a training file came from and who sent it (recorded with the file)."""
+
+    source: Literal["api", "s3"]
+    ref: str | None = None
+    uploaded_by: str | None = None
+
+
+@dataclass(frozen=True)
+class Uploaded:
+    file: TrainingFile
+    created: bool  # False: the same content was uploaded before; this is that file
+    warnings: list[dict[str, Any]]
+
+
+def checked_filename(filename: str | None) -> str:
+    """The name OpenAI gets: ``*.jsonl`` (the only kind fine-tuning takes), no path, no control chars."""
+    name = filename if filename is not None else DEFAULT_FILENAME
+    if not FILENAME.fullmatch(name):
+        raise InvalidInput(
+            "filename must be 1-255 letters, digits, spaces, '.', '-' or '_' ending in .jsonl",
+            details=[{"field": "filename", "in": "query", "code": "invalid_filename", "message": repr(name)}],
+        )
+    return name
+
+
+def filename_from_key(key: str) -> str:
+    """A name OpenAI accepts for a bucket object: its base name with unusual characters replaced."""
+    base = key.rsplit("/", 1)[-1].removesuffix(".jsonl")
+    cleaned = re.sub(r"[^\w.\- ]", "_", base)[:249] or "training"
+    return f"{cleaned}.jsonl"
+
+
+def validated(data: bytes, settings: Settings) -> TrainingReport:
+    """The validation report; raises :class:`InvalidTrainingFile` listing every problem."""
+    if len(data) > MAX_TRAINING_FILE_BYTES:
+        raise InvalidTrainingFile(
+            "The training file is too large.",
+            details=[{"line": None, "code": "file_too_large", "message": f"Over {MAX_TRAINING_FILE_BYTES} bytes."}],
+        )
+    report = validate_training_file(data, token_limit=settings.training_token_limit)
+    if not report.valid:
+        raise InvalidTrainingFile(
+            f"The training file has {len(report.problems)} problem(s); nothing was sent to OpenAI.",
+            details=[problem.as_dict() for problem in report.problems],
+        )
+    return report
+
+
+def upload_training_file(
+    session: Session, data: bytes, *, filename: str, origin: Origin, client: OpenAI, settings: Settings
+) -> Uploaded:
+    """Validate ``data`` and upload it with purpose ``fine-tune`` unless that content is known."""
+    report = validated(data, settings)
+    warnings = [warning.as_dict() for warning in report.warnings]
+    sha256 = hashlib.sha256(report.normalized).hexdigest()
+    existing = _file_with_hash(session, sha256)
+    if existing is None:
+        hold_advisory_lock(
+            session, UPLOAD_LOCK_NAMESPACE, sha256, wait_seconds=openai_call_budget(settings), what="upload"
+        )
+        existing = _file_with_hash(session, sha256)  # uploaded while we waited
+    if existing is not None:
+        return Uploaded(existing, created=False, warnings=warnings)
+    with openai_failures_as_domain_errors("upload training file"):
+        remote = client.files.create(file=(filename, report.normalized, "application/jsonl"), purpose="fine-tune")
+    row = TrainingFile(
+        openai_file_id=remote.id,
+        sha256=sha256,
+        filename=filename,
+        bytes=len(report.normalized),
+        examples=report.examples,
+        tokens=report.tokens,
+        good_examples=report.labels["good"],
+        bad_examples=report.labels["bad"],
+        estimated_training_tokens=report.estimated_training_tokens,
+        warnings=warnings,
+        source=origin.source,
+        source_ref=origin.ref,
+        uploaded_by=origin.uploaded_by,
+    )
+    session.add(row)
+    session.flush()
+    return Uploaded(row, created=True, warnings=warnings)
+
+
+def _file_with_hash(session: Session, sha256: str) -> TrainingFile | None:
+    return session.scalar(select(TrainingFile).where(TrainingFile.sha256 == sha256))
+
+
+def read_training_object(s3: Any, bucket: str, key: str) -> bytes:
+    """The object's bytes; too large → 422, absent → 404."""
+    try:
+        head = s3.head_object(Bucket=bucket, Key=key)
+    except s3.exceptions.ClientError as error:
+        if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            raise TrainingObjectNotFound(f"No object {key!r} in the training-data bucket.") from None
+        raise
+    if head["ContentLength"] > MAX_TRAINING_FILE_BYTES:
+        raise InvalidTrainingFile(
+            "The training file is too large.",
+            details=[{"line": None, "code": "file_too_large", "message": f"Over {MAX_TRAINING_FILE_BYTES} bytes."}],
+        )
+    return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+
+
+def record_rejection(
+    session: Session, *, bucket: str, key: str, data: bytes, problems: list[dict[str, Any]], uploaded_by: str | None
+) -> None:
+    """Keep a rejected bucket file's problems for an operator (the same object twice is one row)."""
+    session.execute(
+        insert(TrainingFileRejection)
+        .values(
+            s3_bucket=bucket,
+            s3_key=key,
+            sha256=hashlib.sha256(data).hexdigest(),
+            bytes=len(data),
+            problems=problems,
+            uploaded_by=uploaded_by,
+        )
+        .on_conflict_do_nothing()
+    )
+
+
+def recent_rejections(session: Session, limit: int) -> list[dict[str, Any]]:
+    rows = session.scalars(
+        select(TrainingFileRejection)
+        .order_by(TrainingFileRejection.created_at.desc(), TrainingFileRejection.id.desc())
+        .limit(limit)
+    )
+    return [
+        {
+            "bucket": row.s3_bucket,
+            "key": row.s3_key,
+            "sha256": row.sha256,
+            "bytes": row.bytes,
+            "problems": row.problems,
+            "uploaded_by": row.uploaded_by,
+            "rejected_at": row.created_at.isoformat(),
+        }
+        for row in rows
+    ]
+
+
+def training_file_view(row: TrainingFile, warnings: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    return {
+        "id": row.openai_file_id,
+        "filename": row.filename,
+        "bytes": row.bytes,
+        "sha256": row.sha256,
+        "examples": row.examples,
+        "tokens": row.tokens,
+        "labels": {"good": row.good_examples, "bad": row.bad_examples},
+        "estimated_epochs": auto_epochs(row.examples),
+        "estimated_training_tokens": row.estimated_training_tokens,
+        "warnings": row.warnings if warnings is None else warnings,
+        "source": row.source,
+        "created_at": row.created_at.isoformat() if row.created_at else None,
+    }

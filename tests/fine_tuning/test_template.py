@@ -1,0 +1,72 @@
+"""What template.yaml declares for fine-tuning: every route reaches its handler, the bucket is private
+and encrypted and triggers on *.jsonl, the schedule runs, and each function reads only its secrets."""
+
+from __future__ import annotations
+
+import pytest
+
+from infra.local_api import load_template, routes_from_template
+from tests.support.lambda_invoke import call_http, handler_of
+
+FUNCTIONS = {"UploadTrainingFileFunction": "upload_training_file", "FineTuningJobsFunction": "fine_tuning_jobs"}
+ROUTES = {
+    ("POST", "/training-files"): "UploadTrainingFileFunction",
+    ("GET", "/training-files/rejections"): "UploadTrainingFileFunction",
+    ("POST", "/fine-tuning/jobs"): "FineTuningJobsFunction",
+    ("GET", "/fine-tuning/jobs/{job_id}"): "FineTuningJobsFunction",
+    ("POST", "/webhooks/openai"): "FineTuningJobsFunction",
+}
+
+
+def resources() -> dict:
+    return load_template()["Resources"]
+
+
+def test_template_routes_are_the_fine_tuning_routes():
+    declared = {(r.method, r.path): r.function for r in routes_from_template() if r.function in FUNCTIONS}
+
+    assert declared == ROUTES
+
+
+@pytest.mark.parametrize(("method", "path"), ROUTES, ids=[f"{m} {p}" for m, p in ROUTES])
+def test_every_declared_route_has_a_handler(db, method, path):
+    handler = handler_of(FUNCTIONS[ROUTES[method, path]])
+
+    result = call_http(handler, method, path.replace("{job_id}", "ftjob-x"), body=b"", headers={"content-type": "application/json"})
+
+    # Whatever the empty request earns (200, 401, 404 job_not_found, 422, ...), the route itself exists
+    assert result.json.get("error", {}).get("code") not in ("not_found", "method_not_allowed")
+
+
+def test_training_bucket_is_private_encrypted_and_triggers_on_jsonl():
+    bucket = resources()["TrainingDataBucket"]["Properties"]
+    block = bucket["PublicAccessBlockConfiguration"]
+    assert all(block[name] is True for name in ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"))
+    assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
+    upload = resources()["UploadTrainingFileFunction"]["Properties"]
+    trigger = upload["Events"]["TrainingObjectCreated"]
+    assert trigger["Type"] == "S3"
+    assert trigger["Properties"]["Filter"]["S3Key"]["Rules"] == [{"Name": "suffix", "Value": ".jsonl"}]
+    # The function is told the bucket's fixed name, and may only read that bucket
+    assert upload["Environment"]["Variables"]["TRAINING_BUCKET"] == bucket["BucketName"]
+    [s3_policy] = [policy for policy in upload["Policies"] if "S3ReadPolicy" in policy]
+    assert s3_policy["S3ReadPolicy"]["BucketName"] == bucket["BucketName"]
+
+
+def test_each_function_reads_only_the_secrets_it_needs():
+    def secrets(function: str) -> set[str]:
+        policies = resources()[function]["Properties"]["Policies"]
+        return {p["AWSSecretsManagerGetSecretValuePolicy"]["SecretArn"]["Ref"] for p in policies if "AWSSecretsManagerGetSecretValuePolicy" in p}
+
+    assert secrets("UploadTrainingFileFunction") == {"DatabaseSecretArn", "OpenAIApiKeySecretArn"}
+    assert secrets("FineTuningJobsFunction") == {"DatabaseSecretArn", "OpenAIApiKeySecretArn", "OpenAIWebhookSecretArn"}
+    assert not any("S3" in next(iter(p)) for p in resources()["FineTuningJobsFunction"]["Properties"]["Policies"])
+
+
+def test_schedule_refreshes_jobs_every_five_minutes():
+    events = resources()["FineTuningJobsFunction"]["Properties"]["Events"]
+
+    assert events["RefreshUnfinishedJobs"]["Type"] == "Schedule"
+    assert events["RefreshUnfinishedJobs"]["Properties"]["Schedule"] == "rate(5 minutes)"
+    for function in FUNCTIONS:
+        assert resources()[function]["DependsOn"] == "DatabaseSchema"

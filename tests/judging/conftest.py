@@ -1,0 +1,93 @@
+"""Fixtures of the judging tests: the judge's handlers, a scripted OpenAI stand-in, an active model."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+import sqlalchemy as sa
+
+from infra.local_api import load_handler
+from tests.judging.chat_standin import CHAT_PATH, ChatScript
+from tests.support.lambda_invoke import ROOT, handler_of
+
+FINE_TUNED = "ft:gpt-4o-mini-2024-07-18:shop::judge01"
+SEED_COMMENT = "너무 맘에드는 옷입니다! 근데 사장님 순대국 좋아하세요?"
+
+
+def use_settings(monkeypatch, **values: str) -> None:
+    """Set environment variables and make the settings and the OpenAI client follow them."""
+    from shop_marketing.config import get_settings
+    from shop_marketing.openai_client import reset_openai_client
+
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    reset_openai_client()
+
+
+@pytest.fixture(autouse=True)
+def settings_from_this_tests_environment():
+    """Every test starts from its own environment, whatever an earlier test pointed the client at."""
+    from shop_marketing.config import get_settings
+    from shop_marketing.openai_client import reset_openai_client
+
+    get_settings.cache_clear()
+    reset_openai_client()
+
+
+@pytest.fixture
+def app_module(db):
+    """The judge's app module, imported as Lambda imports it, with a cold active-model cache."""
+    handler = handler_of("judge_comment")
+    module = importlib.import_module(handler.__module__)
+    module.active_models.clear()
+    yield module
+    module.active_models.clear()
+
+
+@pytest.fixture
+def handler(app_module):
+    return app_module.lambda_handler
+
+
+@pytest.fixture
+def queue_handler(app_module):
+    return load_handler(ROOT / "functions" / "judge_comment", "app.queue_handler")
+
+
+@pytest.fixture
+def fast_openai(openai_standin, monkeypatch):
+    """The stand-in, with the SDK's retries off and a short timeout so failures show quickly."""
+    use_settings(monkeypatch, OPENAI_MAX_RETRIES="0", OPENAI_TIMEOUT_SECONDS="2")
+    return openai_standin
+
+
+@pytest.fixture
+def chat(fast_openai) -> ChatScript:
+    script = ChatScript()
+    fast_openai.on("POST", CHAT_PATH, script)
+    return script
+
+
+@pytest.fixture
+def active_model(db) -> str:
+    from shop_marketing.active_model import activate_model
+    from shop_marketing.db import session_scope
+
+    with session_scope() as session:
+        activate_model(session, FINE_TUNED, job_id="ftjob-judge01")
+    return FINE_TUNED
+
+
+@pytest.fixture
+def post_id(db) -> int:
+    with db.begin() as connection:
+        return connection.execute(
+            sa.text("INSERT INTO instagram_posts (instagram_media_id) VALUES ('media-1') RETURNING id")
+        ).scalar_one()
+
+
+def rows(db, sql: str) -> list[sa.Row]:
+    with db.connect() as connection:
+        return list(connection.execute(sa.text(sql)))

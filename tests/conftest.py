@@ -111,6 +111,12 @@ def openai_mock(tmp_path_factory):
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     directory = Path(os.environ.get("OPENAI_MOCK_DIR") or Path.home() / ".cache" / "shop-marketing" / "openai-mock")
+    if (directory / "node_modules").is_dir():
+        # Prism is installed: run it from a directory of this session, so that concurrent test
+        # sessions do not share (and overwrite) one prism.log and one prism.pid.
+        session_directory = tmp_path_factory.mktemp("openai-mock")
+        (session_directory / "node_modules").symlink_to(directory / "node_modules")
+        directory = session_directory
     environment = {**os.environ, "PORT": str(port), "OPENAI_MOCK_DIR": str(directory)}
     subprocess.run(["bash", str(script)], env=environment, check=True, timeout=540, capture_output=True)
     pid = int((directory / "prism.pid").read_text())

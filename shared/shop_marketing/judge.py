@@ -16,14 +16,12 @@ Imported only by the functions that judge: it pulls in the openai SDK and tiktok
 from __future__ import annotations
 
 import hashlib
-import json
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from typing import Annotated, Any
 
-import openai
 from openai import OpenAI
 from openai.types.chat import ChatCompletion
 from openai.types.chat.chat_completion import ChoiceLogprobs
@@ -34,10 +32,11 @@ from sqlalchemy.orm import Session
 
 from .active_model import ActiveModelCache
 from .db import session_scope
-from .errors import NotFound, ServiceUnavailable, UpstreamBadReply, UpstreamError, UpstreamTimeout
+from .errors import NotFound, ServiceUnavailable, UpstreamBadReply
 from .models import MAX_ID, InstagramPost
 from .models.judging import InstagramComment, Judgement
 from .observability import logger
+from .openai_failures import openai_failures_as_domain_errors
 from .tokens import chat_prompt_tokens, count_tokens, single_token_id
 
 LABELS = ("good", "bad")
@@ -45,9 +44,6 @@ LABELS = ("good", "bad")
 MAX_COMMENT_CHARACTERS = 2_200
 # +100 makes a token certain among the unbiased ones; on both labels the model still chooses between them.
 LABEL_BIAS = 100
-# When OpenAI says nothing about when to come back.
-DEFAULT_RETRY_AFTER_SECONDS = 10
-MAX_RETRY_AFTER_SECONDS = 3_600
 
 SessionFactory = Callable[[], AbstractContextManager[Session]]
 
@@ -160,37 +156,13 @@ def read_label(completion: object) -> LabelReply:
     )
 
 
-def _retry_after(headers: Mapping[str, str]) -> int:
-    """Seconds from OpenAI's ``retry-after-ms`` / ``retry-after`` header, else a default."""
-    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
-        try:
-            seconds = float(headers.get(name, "")) * scale
-        except ValueError:  # absent, or an HTTP date: fall back to the next source
-            continue
-        if math.isfinite(seconds):
-            return min(MAX_RETRY_AFTER_SECONDS, max(1, math.ceil(seconds)))
-    return DEFAULT_RETRY_AFTER_SECONDS
-
-
 def ask_model(client: OpenAI, request: dict[str, Any]) -> LabelReply:
-    """One chat completion (the SDK's bounded retries included), with its failures as domain errors."""
-    try:
+    """One chat completion (the SDK's bounded retries included), with its failures as domain errors.
+
+    A refusal of the judge's own request is OpenAI's or our problem, not the caller's: 502.
+    """
+    with openai_failures_as_domain_errors("judging a comment", rejected=UpstreamBadReply):
         completion = client.chat.completions.create(**request)
-    except openai.APITimeoutError as error:  # before APIConnectionError, of which it is a kind
-        raise UpstreamTimeout("OpenAI did not answer in time.") from error
-    except (openai.RateLimitError, openai.InternalServerError) as error:
-        raise UpstreamError(
-            f"OpenAI is unavailable (HTTP {error.status_code}); try again later.",
-            retry_after=_retry_after(error.response.headers),
-        ) from error
-    except openai.APIConnectionError as error:
-        raise UpstreamError(
-            "OpenAI could not be reached; try again later.", retry_after=DEFAULT_RETRY_AFTER_SECONDS
-        ) from error
-    except openai.APIStatusError as error:
-        raise UpstreamBadReply(f"OpenAI refused the judge's request (HTTP {error.status_code}).") from error
-    except json.JSONDecodeError as error:  # a 2xx whose JSON body is broken
-        raise UpstreamBadReply("OpenAI's reply could not be read.") from error
     return read_label(completion)
 
 

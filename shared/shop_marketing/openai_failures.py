@@ -7,7 +7,9 @@ Imported only by the functions that call OpenAI.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+import math
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
 import openai
@@ -15,7 +17,9 @@ import openai
 from .config import Settings
 from .errors import DomainError, UpstreamBadReply, UpstreamError, UpstreamTimeout
 
-DEFAULT_RETRY_AFTER_SECONDS = 30
+# When OpenAI says nothing about when to come back.
+DEFAULT_RETRY_AFTER_SECONDS = 10
+MAX_RETRY_AFTER_SECONDS = 3_600
 
 
 class OpenAIRejected(DomainError):
@@ -28,17 +32,25 @@ def openai_call_budget(settings: Settings) -> float:
     return settings.openai_timeout_seconds * (settings.openai_max_retries + 1) + 1
 
 
-def _retry_after(error: openai.APIStatusError) -> int:
-    value = error.response.headers.get("retry-after", "")
-    try:
-        return max(1, int(float(value)))
-    except ValueError:
-        return DEFAULT_RETRY_AFTER_SECONDS
+def retry_after_seconds(headers: Mapping[str, str]) -> int:
+    """Seconds from OpenAI's ``retry-after-ms`` / ``retry-after`` header, else a default."""
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        try:
+            seconds = float(headers.get(name, "")) * scale
+        except ValueError:  # absent, or an HTTP date: fall back to the next source
+            continue
+        if math.isfinite(seconds):
+            return min(MAX_RETRY_AFTER_SECONDS, max(1, math.ceil(seconds)))
+    return DEFAULT_RETRY_AFTER_SECONDS
 
 
 @contextmanager
-def openai_failures_as_domain_errors(action: str) -> Iterator[None]:
-    """Translate the SDK's exceptions raised in the block; ``action`` names the call in messages."""
+def openai_failures_as_domain_errors(action: str, *, rejected: type[DomainError] | None = None) -> Iterator[None]:
+    """Translate the SDK's exceptions raised in the block; ``action`` names the call in messages.
+
+    ``rejected`` is the error for a request OpenAI refuses (4xx): by default 422 ``openai_rejected``
+    (the caller's data was refused); a caller whose input cannot be at fault passes a 502.
+    """
     try:
         yield
     except openai.APITimeoutError:
@@ -48,14 +60,19 @@ def openai_failures_as_domain_errors(action: str) -> Iterator[None]:
     except openai.APIResponseValidationError:
         raise UpstreamBadReply(f"OpenAI's reply could not be read ({action}).") from None
     except (openai.RateLimitError, openai.InternalServerError) as error:
-        raise UpstreamError(f"OpenAI is unavailable ({action}).", retry_after=_retry_after(error)) from None
+        raise UpstreamError(
+            f"OpenAI is unavailable ({action}, HTTP {error.status_code}).",
+            retry_after=retry_after_seconds(error.response.headers),
+        ) from None
     except (openai.AuthenticationError, openai.PermissionDeniedError):
-        # Our key, not the caller's request: retrying will not help until it is fixed.
-        raise UpstreamError(f"OpenAI refused this service's credentials ({action}).") from None
+        # Our key, not the caller's request: a bad gateway until an operator fixes it.
+        raise UpstreamBadReply(f"OpenAI refused this service's credentials ({action}).") from None
     except openai.APIStatusError as error:
-        raise OpenAIRejected(
+        raise (rejected or OpenAIRejected)(
             f"OpenAI rejected the request ({action}): {_openai_message(error)}", openai_status=error.status_code
         ) from None
+    except json.JSONDecodeError:  # a 2xx whose JSON body is broken
+        raise UpstreamBadReply(f"OpenAI's reply could not be read ({action}).") from None
 
 
 def _openai_message(error: openai.APIStatusError) -> str:

@@ -1,7 +1,7 @@
 """Training files, rejected bucket uploads and fine-tuning jobs.
 
 Revision ID: 0004_fine_tuning
-Revises: 0002_judge_models
+Revises: 0003_judging
 """
 
 import sqlalchemy as sa
@@ -9,7 +9,7 @@ from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
 revision = "0004_fine_tuning"
-down_revision = "0002_judge_models"
+down_revision = "0003_judging"
 branch_labels = None
 depends_on = None
 

@@ -44,7 +44,7 @@ PROBES = {
     "link_banner": "/stores/1",
     "judge_comment": "/instagram-posts/1/good-comments",
     "fine_tuning_jobs": "/fine-tuning/jobs/ftjob-unknown",
-    "upload_training_file": "/training-files/unknown",
+    "upload_training_file": "/training-files/rejections",
 }
 
 

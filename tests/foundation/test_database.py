@@ -28,12 +28,15 @@ def test_the_rds_ca_bundle_ships_in_the_layer_and_loads():
     assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
 
 
+def rds_secret(**secret) -> str:
+    """An RDS-style secret in (moto's) Secrets Manager; returns its ARN."""
+    client = boto3.client("secretsmanager", region_name="us-east-1")
+    return client.create_secret(Name="rds-secret", SecretString=json.dumps(secret))["ARN"]
+
+
 @mock_aws
 def test_credentials_come_from_the_rds_secret():
-    secret = {"username": "app", "password": "p@ss:word/", "host": "db.example.internal", "port": 6543, "dbname": "shop"}
-    arn = boto3.client("secretsmanager", region_name="us-east-1").create_secret(
-        Name="rds-secret", SecretString=json.dumps(secret)
-    )["ARN"]
+    arn = rds_secret(username="app", password="p@ss:word/", host="db.example.internal", port=6543, dbname="shop")
 
     url = database_url(Settings(db_secret_arn=arn))
 
@@ -106,10 +109,7 @@ def test_tls_to_a_server_whose_certificate_is_not_from_rds_is_refused(tls_server
 
 @mock_aws
 def test_verified_tls_is_the_default_for_the_rds_secret_and_off_for_a_local_url():
-    secret = {"username": "app", "password": "pw", "host": "db.example.internal", "port": 5432, "dbname": "shop"}
-    arn = boto3.client("secretsmanager", region_name="us-east-1").create_secret(
-        Name="rds", SecretString=json.dumps(secret)
-    )["ARN"]
+    arn = rds_secret(username="app", password="pw", host="db.example.internal", port=5432, dbname="shop")
 
     rds = build_engine(Settings(db_secret_arn=arn))
     local = build_engine(Settings(database_url="postgresql+pg8000://u@localhost/db"))

@@ -48,11 +48,12 @@ def error_response(status: int, code: str, message: str, details: list[dict[str,
 def _validation_details(error: RequestValidationError) -> list[dict[str, Any]]:
     details = []
     for problem in error.errors():
-        location = [str(part) for part in problem.get("loc", ())]
+        # Powertools locates a problem as ("body" | "path" | "query", field, ...).
+        where, *field = [str(part) for part in problem.get("loc", ())] or ["request"]
         details.append(
             {
-                "field": ".".join(location[1:]) or location[0] if location else "",
-                "in": location[0] if location else "request",
+                "field": ".".join(field) or where,
+                "in": where,
                 "type": problem.get("type", "invalid"),
                 "message": problem.get("msg", "invalid value"),
             }

@@ -38,6 +38,8 @@ class Settings(BaseModel):
     openai_base_url: str | None = None
     openai_timeout_seconds: float = Field(default=10.0, gt=0, le=25)
     openai_max_retries: int = Field(default=2, ge=0, le=5)
+    # A server asking for a longer pause than this before a retry gets no retry (503 + Retry-After).
+    openai_max_retry_wait_seconds: float = Field(default=2.0, ge=0, le=60)
     openai_webhook_secret: str | None = None
     openai_webhook_secret_arn: str | None = None
 

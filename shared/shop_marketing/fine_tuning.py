@@ -203,13 +203,6 @@ def _event_view(event: Any) -> dict[str, Any]:
     }
 
 
-def find_job(session: Session, openai_job_id: str) -> FineTuningJob:
-    job = session.scalar(select(FineTuningJob).where(FineTuningJob.openai_job_id == openai_job_id))
-    if job is None:
-        raise JobNotFound(f"No fine-tuning job {openai_job_id!r}.")
-    return job
-
-
 def unfinished_job_ids(session: Session) -> list[str]:
     return list(
         session.scalars(

@@ -3,7 +3,7 @@
 The key comes from ``OPENAI_API_KEY`` or, in AWS, from the Secrets Manager secret named by
 ``OPENAI_API_KEY_SECRET_ARN`` (cached by Powertools parameters). ``OPENAI_BASE_URL`` is honoured, so
 tests and demos point the real SDK at a local server. The timeout stays well under API Gateway's 29 s
-and retries are bounded. Imported only by the functions that call OpenAI.
+and retries are bounded, in number and in how long they may wait. Imported only by the functions that call OpenAI.
 """
 
 from __future__ import annotations
@@ -16,6 +16,25 @@ from .config import ConfigurationError, get_settings
 
 _lock = threading.Lock()
 _client: OpenAI | None = None
+
+
+class BoundedRetryOpenAI(OpenAI):
+    """The SDK's client, except that it never sleeps longer than ``max_retry_wait`` before a retry.
+
+    The SDK honours a server's ``Retry-After`` of up to two minutes, which would outlive a function
+    behind API Gateway's 29 s. A longer wait is passed back to our caller instead (503 with the same
+    ``Retry-After``), who can come back then.
+    """
+
+    def __init__(self, *, max_retry_wait: float, **options):
+        super().__init__(**options)
+        self.max_retry_wait = max_retry_wait
+
+    def _should_retry(self, response) -> bool:
+        wait = self._parse_retry_after_header(response.headers)
+        if wait is not None and wait > self.max_retry_wait:
+            return False
+        return super()._should_retry(response)
 
 
 def _api_key() -> str:
@@ -35,7 +54,8 @@ def get_openai_client() -> OpenAI:
         with _lock:
             if _client is None:
                 settings = get_settings()
-                _client = OpenAI(
+                _client = BoundedRetryOpenAI(
+                    max_retry_wait=settings.openai_max_retry_wait_seconds,
                     api_key=_api_key(),
                     base_url=settings.openai_base_url,
                     timeout=settings.openai_timeout_seconds,

@@ -182,3 +182,29 @@ def test_a_completion_without_a_readable_label_is_502_unexpected_label(handler, 
     result = judge(handler)
 
     assert (result.status, result.json["error"]["code"]) == (502, "unexpected_label")
+
+
+def test_a_retry_after_longer_than_the_retry_budget_is_passed_back_not_slept(handler, openai_standin, monkeypatch,
+                                                                           active_model):
+    # Given retries allowed, and OpenAI asking for a pause far longer than a 29 s API Gateway request
+    use_settings(monkeypatch, OPENAI_MAX_RETRIES="2", OPENAI_MAX_RETRY_WAIT_SECONDS="2")
+    openai_standin.on("POST", CHAT_PATH, error_reply(429, {"retry-after": "45"}))
+
+    result = judge(handler)
+
+    # Then the caller hears when to come back, and the function did not wait for it
+    assert result.status == 503
+    assert result.headers["Retry-After"] == "45"
+    assert len(openai_standin.requests_to("POST", CHAT_PATH)) == 1
+
+
+def test_a_short_retry_after_within_the_budget_is_retried(handler, openai_standin, monkeypatch, active_model):
+    use_settings(monkeypatch, OPENAI_MAX_RETRIES="1", OPENAI_MAX_RETRY_WAIT_SECONDS="2")
+    replies = iter([error_reply(429, {"retry-after-ms": "50"}), answering("good")])
+    openai_standin.on("POST", CHAT_PATH, lambda request, match: next(replies)(request, match))
+
+    result = judge(handler)
+
+    assert result.status == 200
+    assert result.json["verdict"] == "good"
+    assert len(openai_standin.requests_to("POST", CHAT_PATH)) == 2

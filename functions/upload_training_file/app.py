@@ -27,7 +27,7 @@ from shop_marketing import training_files
 from shop_marketing.config import get_settings, load_or_exit
 from shop_marketing.db import session_scope
 from shop_marketing.errors import InvalidInput, ServiceUnavailable
-from shop_marketing.http import create_http_app, error_response, json_response
+from shop_marketing.http import create_http_app, error_response, json_response, media_type
 from shop_marketing.observability import logger, metrics, tracer
 from shop_marketing.openai_client import get_openai_client
 from shop_marketing.training_files import InvalidTrainingFile, Origin
@@ -52,13 +52,13 @@ def s3_client() -> Any:
 @app.post("/training-files")
 def upload_training_file():
     event = app.current_event
-    media_type = (event.headers.get("content-type") or "").split(";")[0].strip().lower()
+    body_type = media_type(event)
     origin = Origin("api", ref=f"request {event.request_context.request_id}", uploaded_by=_caller(event))
     filename = event.get_query_string_value("filename")
-    if media_type in JSONL_TYPES:
+    if body_type in JSONL_TYPES:
         data = _raw_body(event)
         filename = training_files.checked_filename(filename)
-    elif media_type == "application/json":
+    elif body_type == "application/json":
         key = _s3_key(_raw_body(event))
         data = training_files.read_training_object(s3_client(), _training_bucket(), key)
         filename = training_files.filename_from_key(key) if filename is None else training_files.checked_filename(filename)

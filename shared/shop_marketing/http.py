@@ -24,8 +24,15 @@ from .errors import DomainError
 from .models.base import MAX_ID
 from .observability import logger
 
+FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+
 # A path id that can name a row: anything else is answered 422 before reaching the database.
 Id = Annotated[int, Path(ge=1, le=MAX_ID)]
+
+
+def media_type(event) -> str:
+    """The request's media type, lower-case, without parameters (``charset``, ``boundary``)."""
+    return (event.headers.get("content-type") or "").split(";")[0].strip().lower()
 
 
 def json_response(status: int, payload: Any = None, headers: dict[str, str] | None = None) -> Response:
@@ -69,8 +76,18 @@ def create_http_app() -> APIGatewayHttpResolver:
     def _domain_error(error: DomainError) -> Response:
         return json_response(error.status, error.body(), headers=error.headers())
 
+    @app.exception_handler(RequestUnsupportedContentType)
+    def _unsupported_type(_: Exception) -> Response:
+        return error_response(
+            HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "Send the body as application/json."
+        )
+
     @app.exception_handler(RequestValidationError)
     def _invalid_request(error: RequestValidationError) -> Response:
+        # Powertools parses form bodies for any route; this API takes none, so say what it wants
+        # (a bare `curl -d` sends a form) instead of listing the form's missing fields.
+        if media_type(app.current_event) in FORM_TYPES:
+            return _unsupported_type(error)
         details = _validation_details(error)
         if any(detail["type"] == "json_invalid" for detail in details):
             return error_response(422, "invalid_json", "The request body is not valid JSON.", details)
@@ -79,12 +96,6 @@ def create_http_app() -> APIGatewayHttpResolver:
     @app.exception_handler([binascii.Error, UnicodeDecodeError])
     def _undecodable_body(_: Exception) -> Response:
         return error_response(422, "invalid_body", "The request body could not be decoded (base64 / UTF-8).")
-
-    @app.exception_handler(RequestUnsupportedContentType)
-    def _unsupported_type(_: RequestUnsupportedContentType) -> Response:
-        return error_response(
-            HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "Send the body as application/json."
-        )
 
     @app.not_found
     def _not_found(_: NotFoundError) -> Response:

@@ -196,7 +196,12 @@ def test_unknown_route_is_404_and_wrong_method_is_405(api):
     assert set(wrong_method.headers["Allow"].split(", ")) == {"GET", "DELETE"}
 
 
-def test_a_non_json_content_type_is_415_not_500(api):
-    result = api("POST", "/stores", body="name=x", headers={"content-type": "application/x-www-form-urlencoded"})
+@pytest.mark.parametrize(
+    "content_type", ["application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/xml"]
+)
+def test_a_non_json_content_type_is_415_not_500(api, content_type):
+    # `curl -d` without -H sends a form: the answer says to send JSON.
+    result = api("POST", "/stores", body='{"name": "x", "naver_store_id": "y"}', headers={"content-type": content_type})
 
-    assert result.status in {415, 422}
+    assert result.status == 415
+    assert error_code(result) == "unsupported_media_type"

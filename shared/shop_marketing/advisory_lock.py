@@ -24,11 +24,7 @@ class Busy(DomainError):
     code = "in_progress"
 
     def __init__(self, message: str, *, retry_after: int = 2):
-        super().__init__(message)
-        self.retry_after = retry_after
-
-    def headers(self) -> dict[str, str]:
-        return {"Retry-After": str(self.retry_after)}
+        super().__init__(message, retry_after=retry_after)
 
 
 def lock_key(hex_digest: str) -> int:

@@ -11,10 +11,19 @@ class DomainError(Exception):
     status = 400
     code = "bad_request"
 
-    def __init__(self, message: str, *, details: list[dict[str, Any]] | None = None, **extra: Any):
+    def __init__(
+        self,
+        message: str,
+        *,
+        details: list[dict[str, Any]] | None = None,
+        retry_after: int | None = None,
+        **extra: Any,
+    ):
         super().__init__(message)
         self.message = message
         self.details = details
+        # Seconds after which trying again may succeed; sent as the Retry-After header.
+        self.retry_after = retry_after
         self.extra = extra
 
     def body(self) -> dict[str, Any]:
@@ -24,7 +33,7 @@ class DomainError(Exception):
         return {"error": error}
 
     def headers(self) -> dict[str, str]:
-        return {}
+        return {"Retry-After": str(self.retry_after)} if self.retry_after is not None else {}
 
 
 class NotFound(DomainError):
@@ -62,13 +71,6 @@ class UpstreamError(DomainError):
 
     status = 503
     code = "upstream_unavailable"
-
-    def __init__(self, message: str, *, retry_after: int | None = None, **extra: Any):
-        super().__init__(message, **extra)
-        self.retry_after = retry_after
-
-    def headers(self) -> dict[str, str]:
-        return {"Retry-After": str(self.retry_after)} if self.retry_after is not None else {}
 
 
 class UpstreamTimeout(DomainError):

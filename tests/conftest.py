@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ import sqlalchemy as sa
 
 from infra import embedded_postgres
 from infra.migrations.migrate import upgrade
+from tests.support.network import free_port
 
 # Handlers read their settings once; give them quiet, local defaults before anything imports them.
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "shop-marketing-test")
@@ -107,9 +107,7 @@ def openai_mock(tmp_path_factory):
     script = TEAM_FOLDER / "tools" / "openai-mock"
     if not script.exists():
         pytest.fail(f"the team folder's OpenAI mock is missing: {script}")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     directory = Path(os.environ.get("OPENAI_MOCK_DIR") or Path.home() / ".cache" / "shop-marketing" / "openai-mock")
     if (directory / "node_modules").is_dir():
         # Prism is installed: run it from a directory of this session, so that concurrent test

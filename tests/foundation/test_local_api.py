@@ -3,7 +3,6 @@
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -15,12 +14,7 @@ import pytest
 
 from infra.local_api import ROOT, LocalApi, make_server, routes_from_template
 from tests.support.lambda_invoke import call_http, handler_of
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from tests.support.network import free_port
 
 
 def request(base, method, path, body=None):

@@ -17,10 +17,10 @@ from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from shop_marketing import fine_tuning
+from shop_marketing.training import fine_tuning
 from shop_marketing.config import get_settings, load_or_exit
 from shop_marketing.db import session_scope
-from shop_marketing.fine_tuning import JobRequest
+from shop_marketing.training.fine_tuning import JobRequest
 from shop_marketing.http import create_http_app, json_response
 from shop_marketing.observability import logger, metrics, tracer
 from shop_marketing.openai_client import get_openai_client

@@ -20,8 +20,8 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from shop_marketing import judge
-from shop_marketing.active_model import ActiveModelCache
+from shop_marketing.judging import judge
+from shop_marketing.judging.active_model import ActiveModelCache
 from shop_marketing.config import get_settings, load_or_exit
 from shop_marketing.db import session_scope
 from shop_marketing.http import Id, create_http_app, json_response

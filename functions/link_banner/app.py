@@ -12,7 +12,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
-from shop_marketing import catalog
+from shop_marketing.catalog import service as catalog
 from shop_marketing.config import load_or_exit
 from shop_marketing.db import session_scope
 from shop_marketing.http import Id, create_http_app, json_response

@@ -17,7 +17,7 @@ from tests.support.lambda_invoke import call_http, result_of, sample_event
 
 
 def current_model() -> str | None:
-    from shop_marketing.active_model import current_model as read
+    from shop_marketing.judging.active_model import current_model as read
     from shop_marketing.db import session_scope
 
     with session_scope() as session:

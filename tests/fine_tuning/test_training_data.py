@@ -7,7 +7,7 @@ import json
 import pytest
 
 from shop_marketing.tokens import chat_prompt_tokens, count_tokens
-from shop_marketing.training_data import auto_epochs, validate_training_file
+from shop_marketing.training.validation import auto_epochs, validate_training_file
 from tests.fine_tuning.conftest import EXAMPLES, example_line, training_jsonl
 
 LIMIT = 65_536

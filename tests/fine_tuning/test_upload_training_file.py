@@ -290,7 +290,7 @@ def test_sample_http_event_runs_through_the_handler(upload_handler, openai):
 
 def test_upload_waiting_too_long_for_its_twin_is_409_retry_later(upload_handler, openai, db, monkeypatch):
     from shop_marketing.advisory_lock import lock_key
-    from shop_marketing.training_files import UPLOAD_LOCK_NAMESPACE
+    from shop_marketing.training.files import UPLOAD_LOCK_NAMESPACE
 
     # Given another request holds the upload of this very content and does not finish in time
     use_settings(monkeypatch, OPENAI_TIMEOUT_SECONDS="0.3")

@@ -72,7 +72,7 @@ def chat(fast_openai) -> ChatScript:
 
 @pytest.fixture
 def active_model(db) -> str:
-    from shop_marketing.active_model import activate_model
+    from shop_marketing.judging.active_model import activate_model
     from shop_marketing.db import session_scope
 
     with session_scope() as session:

@@ -173,7 +173,7 @@ def test_a_warm_judge_reads_the_active_model_without_a_query_per_request(handler
 
 
 def test_a_newly_activated_model_is_used_once_the_cache_expires(handler, app_module, chat, active_model, db):
-    from shop_marketing.active_model import activate_model
+    from shop_marketing.judging.active_model import activate_model
     from shop_marketing.db import session_scope
 
     judge(handler, {"comment": "첫 번째"})

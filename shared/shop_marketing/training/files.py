@@ -20,12 +20,12 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from .advisory_lock import hold_advisory_lock
-from .config import Settings
-from .errors import InvalidInput, NotFound
-from .models import TrainingFile, TrainingFileRejection
-from .openai_failures import openai_call_budget, openai_failures_as_domain_errors
-from .training_data import TrainingReport, auto_epochs, validate_training_file
+from ..advisory_lock import hold_advisory_lock
+from ..config import Settings
+from ..errors import InvalidInput, NotFound
+from ..models import TrainingFile, TrainingFileRejection
+from ..openai_failures import openai_call_budget, openai_failures_as_domain_errors
+from .validation import TrainingReport, auto_epochs, validate_training_file
 
 # API Gateway caps bodies at ~6 MB; a bucket object is read whole into memory, so it is bounded too.
 MAX_TRAINING_FILE_BYTES = 50 * 1024 * 1024

@@ -31,13 +31,13 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from .active_model import ActiveModelCache
-from .db import session_scope
-from .errors import NotFound, ServiceUnavailable, UpstreamBadReply
-from .models import MAX_ID, InstagramPost
-from .models.judging import InstagramComment, Judgement
-from .observability import logger
-from .openai_failures import openai_failures_as_domain_errors
-from .tokens import chat_prompt_tokens, count_tokens, single_token_id
+from ..db import session_scope
+from ..errors import NotFound, ServiceUnavailable, UpstreamBadReply
+from ..models import MAX_ID, InstagramPost
+from ..models.judging import InstagramComment, Judgement
+from ..observability import logger
+from ..openai_failures import openai_failures_as_domain_errors
+from ..tokens import chat_prompt_tokens, count_tokens, single_token_id
 
 LABELS = ("good", "bad")
 # Instagram's own limit on a comment's length.

@@ -23,7 +23,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from .tokens import chat_prompt_tokens
+from ..tokens import chat_prompt_tokens
 
 LABELS = ("good", "bad")
 ROLES = frozenset({"system", "user", "assistant"})

@@ -13,8 +13,8 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, selectinload
 
-from .errors import Duplicate, NotFound, StoreMismatch
-from .models import InstagramPost, NaverImageBanner, NaverProduct, NaverStore, banner_instagram_posts
+from ..errors import Duplicate, NotFound, StoreMismatch
+from ..models import InstagramPost, NaverImageBanner, NaverProduct, NaverStore, banner_instagram_posts
 
 def _store_view(store: NaverStore, products: int = 0, banners: int = 0) -> dict[str, Any]:
     return {

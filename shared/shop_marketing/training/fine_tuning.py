@@ -26,14 +26,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .active_model import activate_model
-from .advisory_lock import hold_advisory_lock
-from .config import Settings
-from .errors import DomainError, InvalidInput, NotFound, ServiceUnavailable, Unauthorized
-from .models import FineTuningJob, TrainingFile
-from .models.fine_tuning import FINISHED_JOB_STATUSES, RETRYABLE_JOB_STATUSES
-from .observability import logger
-from .openai_failures import openai_call_budget, openai_failures_as_domain_errors
+from ..judging.active_model import activate_model
+from ..advisory_lock import hold_advisory_lock
+from ..config import Settings
+from ..errors import DomainError, InvalidInput, NotFound, ServiceUnavailable, Unauthorized
+from ..models import FineTuningJob, TrainingFile
+from ..models.fine_tuning import FINISHED_JOB_STATUSES, RETRYABLE_JOB_STATUSES
+from ..observability import logger
+from ..openai_failures import openai_call_budget, openai_failures_as_domain_errors
 
 JOB_LOCK_NAMESPACE = 0x666A  # "fj": advisory-lock namespace of job starts
 EVENTS_KEPT = 20

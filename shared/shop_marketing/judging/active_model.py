@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from .models import JudgeModel
+from ..models import JudgeModel
 
 
 def activate_model(session: Session, model: str, *, job_id: str | None = None) -> None:

@@ -1,0 +1,1 @@
+"""Catalog: Naver stores, products and image banners, Instagram posts, and the links between them."""

@@ -1,0 +1,1 @@
+"""Judging: turning a comment into a verdict, and which judge answers."""

@@ -1,0 +1,1 @@
+"""Training: labelled data (validation, kept and uploaded files) and fine-tuning jobs."""

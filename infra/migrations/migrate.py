@@ -2,59 +2,67 @@
 
 - ``python -m infra.migrations.migrate`` (the local run and operators): upgrades the database the settings name.
 - ``lambda_handler``: the CloudFormation custom resource in template.yaml, so every deployment
-  migrates the database before the functions that need the new schema are used.
+  migrates the database before the functions that need the new schema are used. crhelper answers
+  CloudFormation whatever happens: SUCCESS, FAILED with the error, and FAILED just before the function
+  would time out, so a stack never waits an hour for a migration that cannot finish.
 """
 
 from __future__ import annotations
 
-import json
-import urllib.request
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
+from crhelper import CfnResource
 
 ALEMBIC_INI = Path(__file__).with_name("alembic.ini")
+PHYSICAL_ID = "database-schema"
+
+_helper: CfnResource | None = None
 
 
 def upgrade(connection=None) -> None:
     """Upgrade to the newest schema, on ``connection`` or on the configured database."""
+    from alembic import command
+    from alembic.config import Config
+
     config = Config(str(ALEMBIC_INI))
     if connection is not None:
         config.attributes["connection"] = connection
     command.upgrade(config, "heads")
 
 
-def _respond(event: dict, context, status: str, reason: str = "") -> None:
-    body = json.dumps(
-        {
-            "Status": status,
-            "Reason": reason[:1000] or f"see log stream {getattr(context, 'log_stream_name', '')}",
-            "PhysicalResourceId": event.get("PhysicalResourceId") or "database-schema",
-            "StackId": event["StackId"],
-            "RequestId": event["RequestId"],
-            "LogicalResourceId": event["LogicalResourceId"],
-        }
-    ).encode()
-    request = urllib.request.Request(
-        event["ResponseURL"], data=body, method="PUT", headers={"Content-Type": "", "Content-Length": str(len(body))}
-    )
-    with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - CloudFormation's pre-signed https URL
-        pass
-
-
-def lambda_handler(event: dict, context) -> None:
+def migrate(event: dict, context) -> str:
     from shop_marketing.observability import logger
 
     try:
-        if event["RequestType"] in ("Create", "Update"):
-            upgrade()
-            logger.info("database schema is up to date")
-        # Delete: the data outlives the stack; nothing to undo.
-        _respond(event, context, "SUCCESS")
-    except Exception as error:  # noqa: BLE001 - CloudFormation must hear of any failure, or it waits an hour
-        logger.exception("migration failed")
-        _respond(event, context, "FAILED", f"migration failed: {error}")
+        upgrade()
+    except Exception as error:  # noqa: BLE001 - CloudFormation shows this reason to whoever deploys
+        raise RuntimeError(f"migration failed: {error}") from error
+    logger.info("database schema is up to date", extra={"request_type": event["RequestType"]})
+    return PHYSICAL_ID
+
+
+def keep_data(event: dict, context) -> str:
+    # The data outlives the stack; nothing to undo.
+    return event.get("PhysicalResourceId") or PHYSICAL_ID
+
+
+def custom_resource() -> CfnResource:
+    """The crhelper resource, built at the first invocation (Lambda has set AWS_REGION by then).
+
+    A failure while it is built is reported to CloudFormation by crhelper at that invocation.
+    """
+    global _helper
+    if _helper is None:
+        helper = CfnResource(json_logging=False, log_level="INFO", boto_level="ERROR", sleep_on_delete=0)
+        helper.create(migrate)
+        helper.update(migrate)
+        helper.delete(keep_data)
+        _helper = helper
+    return _helper
+
+
+def lambda_handler(event: dict, context) -> None:
+    custom_resource()(event, context)
 
 
 if __name__ == "__main__":

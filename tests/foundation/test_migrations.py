@@ -1,7 +1,9 @@
 """Migrations: applied by the tests and the local run, and in AWS by the template's custom resource."""
 
 import json
+import ssl
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
@@ -15,6 +17,7 @@ from infra.local_api import LocalContext
 from infra.migrations import migrate
 from shop_marketing.config import get_settings
 from shop_marketing.db import dispose_engine
+from tests.support.tls import self_signed_certificate
 
 
 @pytest.fixture
@@ -38,8 +41,11 @@ def tables(url):
 
 
 @pytest.fixture
-def cloudformation():
-    """A loopback stand-in for CloudFormation's pre-signed response URL; records what it is told."""
+def cloudformation(tmp_path, monkeypatch):
+    """A loopback stand-in for CloudFormation's pre-signed https response URL; records what it is told.
+
+    Its certificate is self-signed; SSL_CERT_FILE makes it the one CA the response's TLS trusts.
+    """
     replies = []
 
     class Handler(BaseHTTPRequestHandler):
@@ -52,9 +58,14 @@ def cloudformation():
         def log_message(self, *args):
             pass
 
+    cert, key = self_signed_certificate(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
     server = HTTPServer(("127.0.0.1", 0), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/response", replies
+    yield f"https://127.0.0.1:{server.server_address[1]}/response?X-Amz-Signature=abc", replies
     server.shutdown()
     server.server_close()
 
@@ -76,7 +87,7 @@ def test_the_deployment_step_migrates_a_new_database_and_tells_cloudformation(em
 
     migrate.lambda_handler(custom_resource_event("Create", response_url), LocalContext())
 
-    assert replies[0]["Status"] == "SUCCESS"
+    assert replies[0]["Status"] == "SUCCESS", replies[0]["Reason"]
     assert replies[0]["PhysicalResourceId"] == "database-schema"
     assert {"naver_stores", "banner_instagram_posts", "judge_models", "alembic_version"} <= tables(empty_database)
 
@@ -127,3 +138,27 @@ def test_the_migrations_create_every_table_the_models_declare(database_url):
     assert set(Base.metadata.tables) <= tables(database_url)
     # One line of history: every deployment migrates to the same single head.
     assert ScriptDirectory.from_config(Config(str(migrate.ALEMBIC_INI))).get_heads() == ["0004_fine_tuning"]
+
+
+def test_a_migration_that_would_outlive_the_function_is_reported_failed_before_it_times_out(
+    cloudformation, monkeypatch
+):
+    # Given a migration that cannot finish (a lock it waits for) in a function with little time left
+    response_url, replies = cloudformation
+    released = threading.Event()
+    monkeypatch.setattr(migrate, "upgrade", lambda connection=None: released.wait(120))
+    context = LocalContext(timeout_seconds=2.0)
+    invocation = threading.Thread(target=migrate.lambda_handler, args=(custom_resource_event("Update", response_url), context))
+
+    # When CloudFormation invokes the custom resource
+    invocation.start()
+    deadline = time.monotonic() + 60
+    while not replies and time.monotonic() < deadline:
+        time.sleep(0.05)
+    released.set()
+    invocation.join(60)
+
+    # Then CloudFormation heard FAILED before Lambda would have killed the function
+    assert replies[0]["Status"] == "FAILED"
+    assert replies[0]["Reason"] == "Execution timed out"
+    assert replies[0]["LogicalResourceId"] == "DatabaseSchema"

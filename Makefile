@@ -8,7 +8,7 @@ PYTHON ?= $(shell for p in python3.12 python3 $(wildcard $(HOME)/.pyenv/versions
 export SAM_CLI_TELEMETRY = 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: venv test local build validate bench clean
+.PHONY: venv test local build validate lint bench clean
 
 $(BIN)/.installed: pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.12 is needed (python3.12 on PATH, or PYTHON=/path/to/python3.12)"; exit 1; }
@@ -28,6 +28,19 @@ local: venv ## serve the HTTP API on http://127.0.0.1:3000 (DATABASE_URL unset: 
 validate: venv ## lint the SAM template
 	$(BIN)/sam validate --lint
 
+# checkov pins a boto3 far older than the layer's, so it lives in a venv of its own.
+CHECKOV_VENV := .venv-checkov
+CHECKOV := $(CHECKOV_VENV)/bin/checkov
+$(CHECKOV):
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet checkov==3.3.30
+
+lint: venv $(CHECKOV) ## cfn-lint and checkov on template.yaml and on its SAM translation (0 findings; skips carry reasons)
+	$(BIN)/python -m infra.translate_template .lint/translated.json
+	$(BIN)/cfn-lint template.yaml .lint/translated.json
+	$(CHECKOV) --quiet --compact --skip-download --framework cloudformation -f template.yaml
+	$(CHECKOV) --quiet --compact --skip-download --framework cloudformation -f .lint/translated.json
+
 build: venv ## build the functions and the layer for deployment, without Docker
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/sam build
 
@@ -35,4 +48,4 @@ bench: venv ## cold-start and latency figures
 	$(BIN)/python -m bench.run
 
 clean:
-	rm -rf .aws-sam .local $(VENV)
+	rm -rf .aws-sam .local .lint $(VENV) $(CHECKOV_VENV)

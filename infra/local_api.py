@@ -27,6 +27,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 import yaml
 
+from infra.local_auth import LocalAuth, authorizer_context, route_scopes
+
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "template.yaml"
 TEXT_TYPES = ("application/json", "application/jsonl", "text/")
@@ -61,6 +63,7 @@ class Route:
     code_dir: Path
     handler: str  # module.function
     pattern: re.Pattern
+    scopes: tuple[str, ...] | None = ()  # what the API's JWT authorizer demands; None: public (webhooks)
 
     @property
     def route_key(self) -> str:
@@ -70,6 +73,7 @@ class Route:
 def routes_from_template(template: dict[str, Any] | None = None) -> list[Route]:
     template = template or load_template()
     globals_ = template.get("Globals", {}).get("Function", {})
+    resources = template["Resources"]
     routes = []
     for logical_id, resource in template["Resources"].items():
         if resource.get("Type") != "AWS::Serverless::Function":
@@ -80,6 +84,8 @@ def routes_from_template(template: dict[str, Any] | None = None) -> list[Route]:
                 continue
             path, method = event["Properties"]["Path"], event["Properties"]["Method"].upper()
             regex = re.sub(r"\{(\w+)\+?\}", lambda m: f"(?P<{m.group(1)}>[^/]+)", path)
+            api_id = event["Properties"].get("ApiId")
+            api = resources.get(api_id["Ref"]) if isinstance(api_id, dict) and "Ref" in api_id else None
             routes.append(
                 Route(
                     method=method,
@@ -88,6 +94,7 @@ def routes_from_template(template: dict[str, Any] | None = None) -> list[Route]:
                     code_dir=ROOT / properties.get("CodeUri", globals_.get("CodeUri", ".")),
                     handler=properties.get("Handler", globals_.get("Handler", "app.lambda_handler")),
                     pattern=re.compile(f"^{regex}$"),
+                    scopes=route_scopes(api, event),
                 )
             )
     return routes
@@ -197,8 +204,9 @@ def api_gateway_event(
 class LocalApi:
     """Matches requests against the template's routes and invokes the right handler."""
 
-    def __init__(self, routes: list[Route]):
+    def __init__(self, routes: list[Route], auth: LocalAuth | None = None):
         self.routes = routes
+        self.auth = auth  # None: every route open (the default local run)
         self._handlers: dict[str, Any] = {}
 
     def handler_for(self, route: Route):
@@ -215,6 +223,11 @@ class LocalApi:
         if chosen is None:
             return self._no_route(method, path, {route.method for route, _ in matching})
         route, match = chosen
+        claims = None
+        if self.auth is not None:
+            refused, claims = self.auth.check(route.scopes, headers)
+            if refused is not None:
+                return refused
         event = api_gateway_event(
             method,
             path,
@@ -224,6 +237,8 @@ class LocalApi:
             route_key=route.route_key,
             path_parameters=match.groupdict() or None,
         )
+        if claims is not None:
+            event["requestContext"]["authorizer"] = authorizer_context(claims)
         result = self.handler_for(route)(event, LocalContext(function_name=route.function))
         payload = result.get("body") or ""
         raw = base64.b64decode(payload) if result.get("isBase64Encoded") else payload.encode()
@@ -292,11 +307,18 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    auth = LocalAuth.from_environment()
     server = prepare_database(arguments.data_dir)
-    api = LocalApi(routes_from_template())
+    api = LocalApi(routes_from_template(), auth)
     httpd = make_server(api, arguments.host, arguments.port)
     for route in api.routes:
-        print(f"  {route.method:6} {route.path}  ->  {route.function}", flush=True)
+        access = "public" if route.scopes is None else " ".join(route.scopes) or "any token"
+        print(f"  {route.method:6} {route.path}  ->  {route.function}  [{access}]", flush=True)
+    if auth is None:
+        print("authentication: OFF - every route is open (LOCAL_AUTH=enforce and LOCAL_AUTH_SECRET apply the template's JWT scopes)", flush=True)
+    else:
+        print(f"authentication: ENFORCED - Bearer JWTs (HS256, iss {auth.issuer}) with the route's scope; "
+              "python -m infra.local_auth SCOPE... prints one", flush=True)
     print(f"serving on http://{arguments.host}:{arguments.port}", flush=True)
     try:
         httpd.serve_forever()

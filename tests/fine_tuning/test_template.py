@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from infra.local_api import load_template, routes_from_template
+from tests.support.iam import actions, secret_parameters, statements
 from tests.support.lambda_invoke import call_http, handler_of
 
 FUNCTIONS = {"UploadTrainingFileFunction": "upload_training_file", "FineTuningJobsFunction": "fine_tuning_jobs"}
@@ -49,18 +50,22 @@ def test_training_bucket_is_private_encrypted_and_triggers_on_jsonl():
     assert trigger["Properties"]["Filter"]["S3Key"]["Rules"] == [{"Name": "suffix", "Value": ".jsonl"}]
     # The function is told the bucket's fixed name, and may only read that bucket
     assert upload["Environment"]["Variables"]["TRAINING_BUCKET"] == bucket["BucketName"]
-    [s3_policy] = [policy for policy in upload["Policies"] if "S3ReadPolicy" in policy]
-    assert s3_policy["S3ReadPolicy"]["BucketName"] == bucket["BucketName"]
+    [s3_statement] = [s for s in statements(resources(), "UploadTrainingFileFunction") if any(a.startswith("s3:") for a in actions(s))]
+    assert actions(s3_statement) == ["s3:GetObject"]
+    arn, names = s3_statement["Resource"]["Sub"]
+    assert arn == "arn:${AWS::Partition}:s3:::training-${AWS::AccountId}-${StackUuid}/*"
+    assert bucket["BucketName"]["Sub"][0] == "training-${AWS::AccountId}-${StackUuid}"
+    assert names == bucket["BucketName"]["Sub"][1]
 
 
 def test_each_function_reads_only_the_secrets_it_needs():
-    def secrets(function: str) -> set[str]:
-        policies = resources()[function]["Properties"]["Policies"]
-        return {p["AWSSecretsManagerGetSecretValuePolicy"]["SecretArn"]["Ref"] for p in policies if "AWSSecretsManagerGetSecretValuePolicy" in p}
+    database = {"DatabaseInstance.MasterUserSecret.SecretArn", "DatabaseSecretArn"}
 
-    assert secrets("UploadTrainingFileFunction") == {"DatabaseSecretArn", "OpenAIApiKeySecretArn"}
-    assert secrets("FineTuningJobsFunction") == {"DatabaseSecretArn", "OpenAIApiKeySecretArn", "OpenAIWebhookSecretArn"}
-    assert not any("S3" in next(iter(p)) for p in resources()["FineTuningJobsFunction"]["Properties"]["Policies"])
+    assert secret_parameters(resources(), "UploadTrainingFileFunction") == database | {"OpenAIApiKeySecretArn"}
+    assert secret_parameters(resources(), "FineTuningJobsFunction") == database | {
+        "OpenAIApiKeySecretArn", "OpenAIWebhookSecret", "OpenAIWebhookSecretArn"
+    }
+    assert not any(a.startswith("s3:") for s in statements(resources(), "FineTuningJobsFunction") for a in actions(s))
 
 
 def test_schedule_refreshes_jobs_every_five_minutes():

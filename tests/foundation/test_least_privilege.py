@@ -1,0 +1,175 @@
+"""Least privilege and on-call readiness, read from the SAM-translated template (what CloudFormation gets).
+
+Each function's role holds only what it uses; no statement says ``Resource: "*"`` for an action that
+accepts a narrower resource; no function touches a queue it does not use; every asynchronously invoked
+function has a dead-letter queue; every function has a log group with retention and is watched by the
+error and throttle alarms.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from infra.translate_template import translate
+
+# Actions AWS only authorizes on "*" (no resource-level permissions; IAM's Service Authorization Reference).
+WILDCARD_ONLY_ACTIONS = {
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DescribeSubnets",
+    "ec2:DescribeSecurityGroups",
+    "ec2:DescribeVpcs",
+}
+# What each function may do with queues: (action prefix, queue) pairs.
+QUEUE_ACCESS = {
+    "JudgeCommentQueueFunction": {("sqs:ReceiveMessage", "CommentsToJudgeQueue"), ("sqs:DeleteMessage", "CommentsToJudgeQueue"),
+                                  ("sqs:GetQueueAttributes", "CommentsToJudgeQueue"), ("sqs:ChangeMessageVisibility", "CommentsToJudgeQueue")},
+    "UploadTrainingFileFunction": {("sqs:SendMessage", "AsyncFailuresQueue")},
+    "FineTuningJobsFunction": {("sqs:SendMessage", "AsyncFailuresQueue")},
+}
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    return translate()
+
+
+def functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {name: r for name, r in template["Resources"].items() if r["Type"] == "AWS::Lambda::Function"}
+
+
+def policy_documents(template: dict[str, Any]):
+    for name, resource in template["Resources"].items():
+        if resource["Type"] == "AWS::IAM::Role":
+            for policy in resource["Properties"].get("Policies", []):
+                yield name, policy["PolicyDocument"]
+        elif resource["Type"] == "AWS::IAM::ManagedPolicy":
+            yield name, resource["Properties"]["PolicyDocument"]
+
+
+def unconditional(statement: Any) -> dict[str, Any] | None:
+    if "Fn::If" in statement:
+        return statement["Fn::If"][1]
+    return statement
+
+
+def listed(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def role_name(function: dict[str, Any]) -> str:
+    return function["Properties"]["Role"]["Fn::GetAtt"][0]
+
+
+def role_statements(template: dict[str, Any], function: str) -> list[dict[str, Any]]:
+    role = template["Resources"][role_name(functions(template)[function])]
+    return [unconditional(s) for p in role["Properties"]["Policies"] for s in p["PolicyDocument"]["Statement"]]
+
+
+def test_no_statement_grants_a_wildcard_resource_where_a_narrower_one_exists(template):
+    checked = 0
+    for owner, document in policy_documents(template):
+        for statement in map(unconditional, document["Statement"]):
+            checked += 1
+            if "*" in listed(statement["Resource"]):
+                narrowable = set(listed(statement["Action"])) - WILDCARD_ONLY_ACTIONS
+                assert not narrowable, f"{owner}: {sorted(narrowable)} on Resource '*'"
+            assert not any("*" in a.split(":")[1] for a in listed(statement["Action"])), f"{owner}: wildcard action"
+    assert checked > 20
+
+
+def test_roles_use_no_aws_managed_policy(template):
+    # AWS's AWSLambdaBasicExecutionRole and AWSLambdaVPCAccessExecutionRole write to any log group.
+    for name, resource in template["Resources"].items():
+        if resource["Type"] == "AWS::IAM::Role":
+            for arn in resource["Properties"].get("ManagedPolicyArns", []):
+                assert arn == {"Ref": "FunctionBasePolicy"}, f"{name}: {arn}"
+
+
+def test_every_function_has_its_own_role_log_group_and_retention(template):
+    roles = set()
+    for name, function in functions(template).items():
+        roles.add(role_name(function))
+        log_group = function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+        assert template["Resources"][log_group]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+        [logs] = [s for s in role_statements(template, name) if any(a.startswith("logs:") for a in listed(s["Action"]))]
+        assert logs["Resource"] == {"Fn::GetAtt": [log_group, "Arn"]}, name
+    assert len(roles) == len(functions(template))
+
+
+def test_no_function_can_touch_a_queue_it_does_not_use(template):
+    queues = {n for n, r in template["Resources"].items() if r["Type"] == "AWS::SQS::Queue"}
+    for name in functions(template):
+        granted = set()
+        for statement in role_statements(template, name):
+            for action in listed(statement["Action"]):
+                if action.startswith("sqs:"):
+                    for resource in listed(statement["Resource"]):
+                        queue = resource["Fn::GetAtt"][0]
+                        assert queue in queues
+                        granted.add((action, queue))
+        assert granted == QUEUE_ACCESS.get(name, set()), name
+
+
+def test_every_asynchronously_invoked_function_has_a_dead_letter_queue(template):
+    invoked_async = {
+        p["FunctionName"]["Ref"]
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::Lambda::Permission"
+        for p in [r["Properties"]]
+        if p["Principal"] in ("s3.amazonaws.com", "events.amazonaws.com")
+    }
+
+    assert invoked_async == {"UploadTrainingFileFunction", "FineTuningJobsFunction"}
+    for name in invoked_async:
+        target = functions(template)[name]["Properties"]["DeadLetterConfig"]["TargetArn"]
+        assert target == {"Fn::GetAtt": ["AsyncFailuresQueue", "Arn"]}
+        assert {"sqs:SendMessage"} == {
+            a for s in role_statements(template, name) for a in listed(s["Action"]) if a.startswith("sqs:")
+        }
+
+
+def test_secrets_encrypted_with_a_customer_key_can_be_decrypted_only_through_secrets_manager(template):
+    for name in functions(template):
+        role = template["Resources"][role_name(functions(template)[name])]
+        conditional = [s["Fn::If"] for p in role["Properties"]["Policies"] for s in p["PolicyDocument"]["Statement"] if "Fn::If" in s]
+        [(condition, statement, otherwise)] = conditional
+        assert condition == "HasSecretsKmsKey" and otherwise == {"Ref": "AWS::NoValue"}
+        assert statement["Action"] == "kms:Decrypt"
+        assert statement["Resource"] == {"Ref": "SecretsKmsKeyArn"}
+        assert "kms:ViaService" in statement["Condition"]["StringEquals"]
+
+
+def test_every_function_is_watched_by_the_error_and_throttle_alarms(template):
+    for alarm in ("FunctionErrorsAlarm", "FunctionThrottlesAlarm"):
+        watched = {
+            metric["MetricStat"]["Metric"]["Dimensions"][0]["Value"]["Ref"]
+            for metric in template["Resources"][alarm]["Properties"]["Metrics"]
+            if "MetricStat" in metric
+        }
+        assert watched == set(functions(template)), alarm
+
+
+def test_alarms_cover_the_api_the_queues_and_evaluations_and_notify_the_topic(template):
+    alarms = {n: r["Properties"] for n, r in template["Resources"].items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+    by_metric = {(p.get("Namespace"), p.get("MetricName")): n for n, p in alarms.items()}
+
+    assert ("AWS/ApiGateway", "5xx") in by_metric
+    assert ("AWS/SQS", "ApproximateAgeOfOldestMessage") in by_metric
+    assert ("ShopMarketing", "EvaluationFailed") in by_metric
+    dead_letter = {alarms[n]["Dimensions"][0]["Value"]["Fn::GetAtt"][0] for n, p in alarms.items()
+                   if p.get("MetricName") == "ApproximateNumberOfMessagesVisible"}
+    assert dead_letter == {"CommentsToJudgeDeadLetterQueue", "AsyncFailuresQueue"}
+    for name, properties in alarms.items():
+        assert properties["AlarmActions"] == {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]}, name
+
+
+def test_the_training_bucket_logs_access_and_expires_old_versions(template):
+    bucket = template["Resources"]["TrainingDataBucket"]["Properties"]
+
+    assert bucket["LoggingConfiguration"]["DestinationBucketName"] == {"Ref": "AccessLogsBucket"}
+    [rule] = bucket["LifecycleConfiguration"]["Rules"]
+    assert rule["Status"] == "Enabled" and rule["NoncurrentVersionExpiration"]["NoncurrentDays"] > 0

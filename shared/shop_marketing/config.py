@@ -26,6 +26,11 @@ class Settings(BaseModel):
 
     database_url: str | None = None
     db_secret_arn: str | None = None
+    # Where the secret's server is when the secret does not say (the RDS-managed master secret holds only
+    # username and password), or another way to it (RDS Proxy): these win over the secret's own values.
+    db_host: str | None = None
+    db_port: int | None = Field(default=None, ge=1, le=65535)
+    db_name: str | None = None
     # "auto": verified TLS for the RDS secret, plain for an explicit DATABASE_URL (local servers).
     database_tls: Literal["auto", "verify", "off"] = "auto"
     db_connect_timeout_seconds: float = Field(default=5.0, gt=0, le=60)

@@ -3,9 +3,14 @@
 - Lambda-sized pool with pre-ping, so a connection the server dropped while the environment was
   frozen is replaced on checkout instead of failing the request.
 - Connect timeout and a server-side statement timeout.
-- TLS to RDS verified against the RDS CA bundle shipped in this package (pg8000 alone neither
-  insists on TLS nor checks the certificate).
-- Credentials from ``DATABASE_URL`` or from the RDS secret (``DB_SECRET_ARN``, cached).
+- TLS to RDS verified against the CA bundle shipped in this package: the RDS roots, and Amazon Trust
+  Services' roots that sign RDS Proxy's certificates (pg8000 alone neither insists on TLS nor checks
+  the certificate).
+- Credentials from ``DATABASE_URL`` or from the RDS secret (``DB_SECRET_ARN``, cached): the RDS-managed
+  master secret (``username``, ``password``; the server from ``DB_HOST``, ``DB_PORT``, ``DB_NAME``) or
+  one that also holds ``host``, ``port``, ``dbname``. Each new connection takes the cached password;
+  when the server refuses it (rotated), the secret is read again once and the connection retried, so
+  a rotation needs no restart.
 """
 
 from __future__ import annotations
@@ -16,10 +21,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib.resources import files
 
-from sqlalchemy import URL, Engine, create_engine, make_url
+from typing import Any
+
+import pg8000.dbapi
+from sqlalchemy import URL, Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from .config import Settings, get_settings
+from .config import ConfigurationError, Settings, get_settings
 
 RDS_CA_BUNDLE = files(__package__).joinpath("certs/rds-global-bundle.pem")
 
@@ -36,20 +44,73 @@ def verified_tls_context() -> ssl.SSLContext:
     return context
 
 
+# PostgreSQL's SQLSTATEs for a refused sign-in: wrong password, and no entry for this user.
+AUTHENTICATION_FAILED = frozenset({"28P01", "28000"})
+SECRET_MAX_AGE_SECONDS = 300
+
+
+class SecretCredentials:
+    """The database user and password from ``DB_SECRET_ARN``: cached, read again on demand."""
+
+    def __init__(self, secret_arn: str):
+        self.secret_arn = secret_arn
+
+    def _read(self, force: bool) -> dict[str, Any]:
+        from aws_lambda_powertools.utilities import parameters
+
+        secret = parameters.get_secret(self.secret_arn, transform="json", max_age=SECRET_MAX_AGE_SECONDS, force_fetch=force)
+        if not isinstance(secret, dict) or not secret.get("username") or not secret.get("password"):
+            raise ConfigurationError("configuration: DB_SECRET_ARN: the secret must hold username and password")
+        return secret
+
+    def secret(self, *, force: bool = False) -> dict[str, Any]:
+        return self._read(force)
+
+    def login(self, *, force: bool = False) -> dict[str, str]:
+        secret = self._read(force)
+        return {"user": secret["username"], "password": secret["password"]}
+
+
 def database_url(settings: Settings) -> URL:
+    """Where to connect: ``DATABASE_URL``, or the secret's server (``DB_HOST``/``DB_PORT``/``DB_NAME`` first).
+
+    From a secret the URL holds no password: each connection takes the current one (see
+    :func:`connect_with_current_password`).
+    """
     if settings.database_url:
         return make_url(settings.database_url)
-    from aws_lambda_powertools.utilities import parameters
-
-    secret = parameters.get_secret(settings.db_secret_arn, transform="json", max_age=300)
+    secret = SecretCredentials(settings.db_secret_arn).secret()
+    host = settings.db_host or secret.get("host")
+    if not host:
+        raise ConfigurationError("configuration: DB_HOST must be set: the database secret holds no host")
     return URL.create(
         "postgresql+pg8000",
         username=secret["username"],
-        password=secret["password"],
-        host=secret["host"],
-        port=int(secret.get("port", 5432)),
-        database=secret.get("dbname", "postgres"),
+        host=host,
+        port=settings.db_port or int(secret.get("port") or 5432),
+        database=settings.db_name or secret.get("dbname") or "postgres",
     )
+
+
+def _authentication_failed(error: Exception) -> bool:
+    details = error.args[0] if error.args else None
+    return isinstance(details, dict) and details.get("C") in AUTHENTICATION_FAILED
+
+
+def connect_with_current_password(engine: Engine, credentials: SecretCredentials) -> None:
+    """Every new connection signs in with the secret's password; a refused one re-reads it once."""
+
+    @event.listens_for(engine, "do_connect")
+    def _connect(dialect, connection_record, cargs, cparams):
+        try:
+            return dialect.connect(*cargs, **{**cparams, **credentials.login()})
+        except pg8000.dbapi.DatabaseError as error:
+            if not _authentication_failed(error):
+                raise
+        from .observability import logger
+
+        logger.info("database refused the cached password; reading the secret again (rotated)")
+        return dialect.connect(*cargs, **{**cparams, **credentials.login(force=True)})
 
 
 def build_engine(settings: Settings) -> Engine:
@@ -63,7 +124,7 @@ def build_engine(settings: Settings) -> Engine:
     }
     if tls == "verify":
         connect_args["ssl_context"] = verified_tls_context()
-    return create_engine(
+    engine = create_engine(
         database_url(settings),
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
@@ -72,6 +133,9 @@ def build_engine(settings: Settings) -> Engine:
         pool_timeout=settings.db_connect_timeout_seconds,
         connect_args=connect_args,
     )
+    if not settings.database_url:
+        connect_with_current_password(engine, SecretCredentials(settings.db_secret_arn))
+    return engine
 
 
 def get_engine() -> Engine:

@@ -40,8 +40,9 @@ def test_credentials_come_from_the_rds_secret():
 
     url = database_url(Settings(db_secret_arn=arn))
 
+    # The password is not in the URL: each new connection takes the secret's current one.
     assert (url.username, url.password, url.host, url.port, url.database) == (
-        "app", "p@ss:word/", "db.example.internal", 6543, "shop",
+        "app", None, "db.example.internal", 6543, "shop",
     )
 
 
@@ -116,6 +117,7 @@ def test_verified_tls_is_the_default_for_the_rds_secret_and_off_for_a_local_url(
 
     rds_arguments, local_arguments = connect_arguments(rds), connect_arguments(local)
     assert rds_arguments["host"] == "db.example.internal"
+    assert rds_arguments["password"] == "pw"  # taken from the secret for each new connection
     assert rds_arguments["ssl_context"].verify_mode == ssl.CERT_REQUIRED
     assert rds_arguments["ssl_context"].check_hostname
     assert "ssl_context" not in local_arguments
@@ -130,11 +132,11 @@ def connect_arguments(engine):
     """The keyword arguments the engine would pass to pg8000.connect (captured, not dialled)."""
     captured = {}
 
-    def capture(dialect, record, args, kwargs):
+    def capture(*args, **kwargs):
         captured.update(kwargs)
         raise _Captured
 
-    sa.event.listen(engine, "do_connect", capture)
+    engine.dialect.connect = capture
     with pytest.raises(_Captured):
         engine.connect()
     engine.dispose()

@@ -30,6 +30,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from .config import ConfigurationError, Settings, get_settings
 
 RDS_CA_BUNDLE = files(__package__).joinpath("certs/rds-global-bundle.pem")
+# RDS Proxy's certificates come from AWS Certificate Manager, which chains to Amazon Trust Services.
+AMAZON_TRUST_SERVICES_ROOTS = files(__package__).joinpath("certs/amazon-trust-services-roots.pem")
 
 _lock = threading.Lock()
 _engine: Engine | None = None
@@ -37,8 +39,9 @@ _sessions: sessionmaker[Session] | None = None
 
 
 def verified_tls_context() -> ssl.SSLContext:
-    """TLS that accepts only a server certificate issued by an RDS CA for the host dialled."""
+    """TLS that accepts only a certificate from an RDS CA or Amazon Trust Services for the host dialled."""
     context = ssl.create_default_context(cafile=str(RDS_CA_BUNDLE))
+    context.load_verify_locations(cafile=str(AMAZON_TRUST_SERVICES_ROOTS))
     context.check_hostname = True
     context.verify_mode = ssl.CERT_REQUIRED
     return context

@@ -19,13 +19,39 @@ from shop_marketing.config import Settings
 from shop_marketing.db import build_engine, database_url, verified_tls_context
 
 
-def test_the_rds_ca_bundle_ships_in_the_layer_and_loads():
+# Amazon Trust Services' roots (RDS Proxy), by their published SHA-256 fingerprints.
+AMAZON_TRUST_SERVICES = {
+    "Amazon Root CA 1": "8ecde6884f3d87b1125ba31ac3fcb13d7016de7f57cc904fe1cb97c6ae98196e",
+    "Amazon Root CA 2": "1ba5b2aa8c65401a82960118f80bec4f62304d83cec4713a19c39c011ea46db4",
+    "Amazon Root CA 3": "18ce6cfe7bf14e60b2e347b8dfe868cb31d02ebb3ada271569f50343b46db3a4",
+    "Amazon Root CA 4": "e35d28419ed02025cfa69038cd623962458da5c695fbdea3c22b0bfb25897092",
+    "Starfield Services Root Certificate Authority - G2": "568d6905a2c88708a4b3025190edcfedb1974a606a13c6e5290fcb2ae63edab5",
+}
+
+
+def test_the_ca_bundle_ships_in_the_layer_and_trusts_rds_and_rds_proxy_only():
     context = verified_tls_context()
 
-    authorities = context.get_ca_certs()
+    authorities = [dict(part[0] for part in ca["subject"])["commonName"] for ca in context.get_ca_certs()]
     assert len(authorities) >= 100
-    assert all("Amazon RDS" in dict(part[0] for part in ca["subject"])["commonName"] for ca in authorities)
+    assert set(AMAZON_TRUST_SERVICES) <= set(authorities)
+    assert all("Amazon RDS" in name or name in AMAZON_TRUST_SERVICES for name in authorities)
     assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+
+
+@pytest.mark.filterwarnings("ignore:Parsed a serial number")  # Starfield G2 has serial 0, as published
+def test_the_amazon_trust_services_roots_are_the_published_ones():
+    from shop_marketing.db import AMAZON_TRUST_SERVICES_ROOTS
+
+    pem = AMAZON_TRUST_SERVICES_ROOTS.read_bytes()
+    certificates = x509.load_pem_x509_certificates(pem)
+    fingerprints = {
+        certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value: certificate.fingerprint(hashes.SHA256()).hex()
+        for certificate in certificates
+    }
+
+    assert fingerprints == AMAZON_TRUST_SERVICES
+    assert all(certificate.subject == certificate.issuer for certificate in certificates)  # self-signed roots
 
 
 def rds_secret(**secret) -> str:

@@ -400,3 +400,38 @@ def test_webhook_secret_is_read_from_secrets_manager_in_aws(jobs_handler, openai
 
     assert result.status == 200, result.json
     assert current_model() == openai.jobs[job_id]["fine_tuned_model"]
+
+
+def test_webhook_answers_401_until_the_signing_secret_is_put_in_the_stacks_secret(jobs_handler, openai, training_file, monkeypatch):
+    """README "Deploy": the stack creates the secret unset; OpenAI issues whsec_ only once the URL exists."""
+    import boto3
+    from aws_lambda_powertools.utilities import parameters
+    from moto import mock_aws
+
+    from infra.local_api import load_template
+    from tests.fine_tuning.conftest import WEBHOOK_SECRET, use_settings
+
+    created = load_template()["Resources"]["OpenAIWebhookSecret"]["Properties"]["SecretString"]
+    job_id = start(jobs_handler, training_file_id=training_file).json["id"]
+    openai.advance(job_id, "succeeded")
+    event = webhook_event(job_id)
+    with mock_aws():
+        # Given the secret as the stack created it, before anyone registered the webhook
+        secrets = boto3.client("secretsmanager")
+        arn = secrets.create_secret(Name="openai-webhook-unset", SecretString=created)["ARN"]
+        monkeypatch.delenv("OPENAI_WEBHOOK_SECRET")
+        use_settings(monkeypatch, OPENAI_WEBHOOK_SECRET_ARN=arn)
+
+        # Then a delivery, even one signed with the real secret, is refused and changes nothing
+        refused = deliver(jobs_handler, event, signed_headers(event["body"].encode()))
+        assert refused.status == 401
+        assert "not set yet" in refused.json["error"]["message"]
+        assert current_model() is None
+
+        # When the operator puts OpenAI's whsec_ value in (and the 5-minute cache has moved on)
+        secrets.put_secret_value(SecretId=arn, SecretString=WEBHOOK_SECRET)
+        parameters.clear_caches()
+        accepted = deliver(jobs_handler, event, signed_headers(event["body"].encode()))
+
+    assert accepted.status == 200, accepted.json
+    assert current_model() == openai.jobs[job_id]["fine_tuned_model"]

@@ -245,6 +245,10 @@ class WebhookEvent(BaseModel):
     data: _WebhookData | None = None
 
 
+# The value template.yaml gives the webhook secret it creates, until the real one is put in.
+UNSET_WEBHOOK_SECRET = "unset"
+
+
 def webhook_secret(settings: Settings) -> str:
     """The signing secret: ``OPENAI_WEBHOOK_SECRET`` locally, Secrets Manager (cached) in AWS."""
     if settings.openai_webhook_secret:
@@ -252,7 +256,12 @@ def webhook_secret(settings: Settings) -> str:
     if settings.openai_webhook_secret_arn:
         from aws_lambda_powertools.utilities import parameters
 
-        return parameters.get_secret(settings.openai_webhook_secret_arn, max_age=300)
+        secret = parameters.get_secret(settings.openai_webhook_secret_arn, max_age=300)
+        # The stack creates the secret before OpenAI can issue one (it needs the API's URL): until the
+        # operator puts the whsec_ value in, every delivery is refused like a forged one.
+        if not secret or secret.strip() == UNSET_WEBHOOK_SECRET:
+            raise Unauthorized("The webhook signing secret is not set yet: put OpenAI's whsec_ value in its secret.")
+        return secret
     raise ServiceUnavailable("Webhooks are not configured (OPENAI_WEBHOOK_SECRET or OPENAI_WEBHOOK_SECRET_ARN).")
 
 

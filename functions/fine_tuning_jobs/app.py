@@ -14,7 +14,6 @@ import base64
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.openapi.params import Path
-from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shop_marketing.training import fine_tuning
@@ -22,7 +21,7 @@ from shop_marketing.config import get_settings, load_or_exit
 from shop_marketing.db import session_scope
 from shop_marketing.training.fine_tuning import JobRequest
 from shop_marketing.http import create_http_app, json_response
-from shop_marketing.observability import logger, metrics, tracer
+from shop_marketing.observability import CORRELATION_ID_PATH, logger, metrics, tracer
 from shop_marketing.openai_client import get_openai_client
 
 # The webhook secret is checked when a webhook arrives (503 naming the variable if it is missing), so
@@ -72,9 +71,9 @@ def _is_schedule(event: dict[str, Any]) -> bool:
     return event.get("source") == "aws.events" and event.get("detail-type") == "Scheduled Event"
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@logger.inject_lambda_context(correlation_id_path=CORRELATION_ID_PATH)
 @tracer.capture_lambda_handler
-@metrics.log_metrics
+@metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     if _is_schedule(event):
         return refresh_unfinished_jobs()

@@ -15,7 +15,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
-from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -25,7 +24,7 @@ from shop_marketing.judging.active_model import ActiveModelCache
 from shop_marketing.config import get_settings, load_or_exit
 from shop_marketing.db import session_scope
 from shop_marketing.http import Id, create_http_app, json_response
-from shop_marketing.observability import logger, metrics, tracer
+from shop_marketing.observability import CORRELATION_ID_PATH, logger, metrics, record_judgement, tracer
 from shop_marketing.openai_client import get_openai_client
 
 load_or_exit(("database_url", "db_secret_arn"), ("openai_api_key", "openai_api_key_secret_arn"))
@@ -38,12 +37,15 @@ Limit = Annotated[int, Query(ge=1, le=100)]
 
 def _judge(request: judge.JudgeRequest) -> judge.Verdict:
     # Settings are read per call (cached): JUDGE_MODEL and the OpenAI client follow the environment.
-    return judge.judge_comment(
+    verdict = judge.judge_comment(
         request,
         client_factory=get_openai_client,
         active_models=active_models,
         model_override=get_settings().judge_model,
     )
+    # Verdicts, cache hits, billed tokens and (with the judge's prices) cost, for the on-call view.
+    record_judgement(verdict.as_dict(), getattr(verdict, "prices", None))
+    return verdict
 
 
 @app.post("/comments/judge")
@@ -58,9 +60,9 @@ def good_comments(post_id: Id, limit: Limit = 10):
     return json_response(200, {"post_id": post_id, "comments": comments})
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@logger.inject_lambda_context(correlation_id_path=CORRELATION_ID_PATH)
 @tracer.capture_lambda_handler
-@metrics.log_metrics
+@metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     return app.resolve(event, context)
 
@@ -91,9 +93,9 @@ def judge_record(record: SQSRecord) -> dict[str, Any]:
     return verdict.as_dict()
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(correlation_id_path=CORRELATION_ID_PATH)
 @tracer.capture_lambda_handler
-@metrics.log_metrics
+@metrics.log_metrics(capture_cold_start_metric=True)
 def queue_handler(event: dict, context: LambdaContext) -> dict:
     processor = ConcurrentBatchProcessor(get_settings().judge_concurrency)
     return process_partial_response(event=event, record_handler=judge_record, processor=processor, context=context)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
@@ -17,7 +16,7 @@ from shop_marketing.config import load_or_exit
 from shop_marketing.db import session_scope
 from shop_marketing.http import Id, create_http_app, json_response
 from shop_marketing.models import MAX_ID
-from shop_marketing.observability import logger, metrics, tracer
+from shop_marketing.observability import CORRELATION_ID_PATH, logger, metrics, tracer
 
 load_or_exit(("database_url", "db_secret_arn"))
 app = create_http_app()
@@ -149,8 +148,8 @@ def unlink_post(banner_id: Id, post_id: Id):
         return json_response(200, catalog.unlink_banner_post(session, banner_id, post_id))
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@logger.inject_lambda_context(correlation_id_path=CORRELATION_ID_PATH)
 @tracer.capture_lambda_handler
-@metrics.log_metrics
+@metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     return app.resolve(event, context)

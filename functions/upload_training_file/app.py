@@ -18,7 +18,6 @@ from urllib.parse import unquote_plus
 
 import boto3
 from aws_lambda_powertools.event_handler.openapi.params import Query
-from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -28,7 +27,7 @@ from shop_marketing.config import get_settings, load_or_exit
 from shop_marketing.db import session_scope
 from shop_marketing.errors import InvalidInput, ServiceUnavailable
 from shop_marketing.http import create_http_app, error_response, json_response, media_type
-from shop_marketing.observability import logger, metrics, tracer
+from shop_marketing.observability import CORRELATION_ID_PATH, logger, metrics, tracer
 from shop_marketing.openai_client import get_openai_client
 from shop_marketing.training.files import InvalidTrainingFile, Origin
 
@@ -173,9 +172,9 @@ def _is_bucket_event(event: dict[str, Any]) -> bool:
     return bool(records) and all(record.get("eventSource") == "aws:s3" for record in records)
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@logger.inject_lambda_context(correlation_id_path=CORRELATION_ID_PATH)
 @tracer.capture_lambda_handler
-@metrics.log_metrics
+@metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     if _is_bucket_event(event):
         return handle_bucket_event(event)

@@ -173,3 +173,34 @@ def test_the_training_bucket_logs_access_and_expires_old_versions(template):
     assert bucket["LoggingConfiguration"]["DestinationBucketName"] == {"Ref": "AccessLogsBucket"}
     [rule] = bucket["LifecycleConfiguration"]["Rules"]
     assert rule["Status"] == "Enabled" and rule["NoncurrentVersionExpiration"]["NoncurrentDays"] > 0
+
+
+def test_a_newcomers_database_is_encrypted_postgresql_16_behind_a_tls_proxy(template):
+    resources = template["Resources"]
+    instance = resources["DatabaseInstance"]
+    proxy = resources["DatabaseProxy"]["Properties"]
+    pool = resources["DatabaseProxyTargets"]["Properties"]["ConnectionPoolConfigurationInfo"]
+    variables = functions(template)["LinkBannerFunction"]["Properties"]["Environment"]["Variables"]
+
+    assert instance["Condition"] == "CreateDatabase"
+    assert instance["Properties"]["EngineVersion"].startswith("16.")
+    assert instance["Properties"]["StorageEncrypted"] is True and instance["Properties"]["PubliclyAccessible"] is False
+    assert instance["Properties"]["ManageMasterUserPassword"] is True
+    assert proxy["RequireTLS"] is True
+    assert proxy["Auth"][0]["SecretArn"] == {"Fn::GetAtt": ["DatabaseInstance", "MasterUserSecret.SecretArn"]}
+    # The proxy, not Lambda's concurrency, decides how many connections PostgreSQL sees.
+    assert pool["MaxConnectionsPercent"] < 100
+    assert variables["DB_SECRET_ARN"]["Fn::If"][1] == {"Fn::GetAtt": ["DatabaseInstance", "MasterUserSecret.SecretArn"]}
+    assert variables["DB_HOST"]["Fn::If"][1] == {"Fn::If": ["UseProxy", {"Fn::GetAtt": ["DatabaseProxy", "Endpoint"]}, {"Fn::GetAtt": ["DatabaseInstance", "Endpoint.Address"]}]}
+    assert "DATABASE_TLS" not in variables  # "auto": verified TLS for the secret
+
+
+def test_the_created_network_keeps_functions_and_database_private(template):
+    resources = template["Resources"]
+    routes = {r["Properties"]["RouteTableId"]["Ref"]: r["Properties"] for r in resources.values() if r["Type"] == "AWS::EC2::Route"}
+
+    assert "NatGatewayId" in routes["PrivateRouteTable"] and "GatewayId" not in routes["PrivateRouteTable"]
+    for subnet in ("PrivateSubnetA", "PrivateSubnetB"):
+        assert resources[subnet]["Properties"].get("MapPublicIpOnLaunch") in (None, False)
+    ingress = resources["DatabaseSecurityGroup"]["Properties"]["SecurityGroupIngress"]
+    assert [rule["SourceSecurityGroupId"] for rule in ingress] == [{"Ref": "FunctionSecurityGroup"}]

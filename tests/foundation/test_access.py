@@ -69,7 +69,7 @@ def translated() -> dict:
 
 
 def operations(translated: dict) -> dict[tuple[str, str], dict]:
-    body = translated["Resources"]["ShopApi"]["Properties"]["Body"]
+    body = translated["Resources"]["HttpApi"]["Properties"]["Body"]
     return {
         (method.upper(), path): operation
         for path, methods in body["paths"].items()
@@ -97,7 +97,7 @@ def test_every_route_of_the_translated_template_has_the_jwt_authorizer_and_its_s
 
 
 def test_the_authorizer_is_a_jwt_authorizer_on_the_stacks_user_pool_or_the_given_issuer(translated):
-    schemes = translated["Resources"]["ShopApi"]["Properties"]["Body"]["components"]["securitySchemes"]
+    schemes = translated["Resources"]["HttpApi"]["Properties"]["Body"]["components"]["securitySchemes"]
     authorizer = schemes["ShopJwt"]["x-amazon-apigateway-authorizer"]
 
     assert authorizer["type"] == "jwt"
@@ -123,7 +123,7 @@ def test_the_user_pool_holds_the_four_scopes_and_a_client_per_kind_of_caller(tra
 
 
 def test_the_stage_throttles_and_writes_access_logs(translated):
-    stage = translated["Resources"]["ShopApiApiGatewayDefaultStage"]["Properties"]
+    stage = translated["Resources"]["HttpApiApiGatewayDefaultStage"]["Properties"]
 
     assert stage["DefaultRouteSettings"] == {
         "ThrottlingBurstLimit": {"Ref": "ThrottlingBurstLimit"},

@@ -19,8 +19,8 @@ from tests.support.password_postgres import password_postgres, set_password
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    with password_postgres(tmp_path_factory.mktemp("password-pg")) as (port, admin_url):
+def server():
+    with password_postgres() as (port, admin_url):
         yield port, admin_url
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import pwd
+import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,16 +21,19 @@ from tests.support.network import free_port
 
 
 @contextmanager
-def password_postgres(directory: Path) -> Iterator[tuple[int, str]]:
-    """Yields ``(port, admin_url)``; the admin signs in over the unix socket (trusted)."""
+def password_postgres() -> Iterator[tuple[int, str]]:
+    """Yields ``(port, admin_url)``; the admin signs in over the unix socket (trusted).
+
+    The cluster lives in a directory of its own right under the system's temporary directory (not
+    pytest's, whose parents other tests may lock down while the server runs) and is removed after.
+    """
     from pgserver._commands import initdb, pg_ctl
-    from pgserver.utils import ensure_prefix_permissions, ensure_user_exists
+    from pgserver.utils import ensure_user_exists
 
     run_as: dict[str, str] = {}
-    directory.mkdir(parents=True, exist_ok=True)
+    directory = Path(tempfile.mkdtemp(prefix="shop-marketing-password-pg-"))
     if os.geteuid() == 0:
         user = ensure_user_exists("pgserver")
-        ensure_prefix_permissions(directory)
         os.chown(directory, user.pw_uid, user.pw_gid)
         run_as = {"user": pwd.getpwuid(user.pw_uid).pw_name}
     pgdata = directory / "data"
@@ -43,6 +48,7 @@ def password_postgres(directory: Path) -> Iterator[tuple[int, str]]:
         yield port, f"postgresql+pg8000://postgres@/postgres?unix_sock={directory}/.s.PGSQL.{port}"
     finally:
         pg_ctl(["-w", "-m", "immediate", "stop"], pgdata=pgdata, **run_as)
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def set_password(admin_url: str, role: str, password: str) -> None:

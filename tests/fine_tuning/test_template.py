@@ -50,8 +50,10 @@ def test_training_bucket_is_private_encrypted_and_triggers_on_jsonl():
     assert trigger["Properties"]["Filter"]["S3Key"]["Rules"] == [{"Name": "suffix", "Value": ".jsonl"}]
     # The function is told the bucket's fixed name, and may only read that bucket
     assert upload["Environment"]["Variables"]["TRAINING_BUCKET"] == bucket["BucketName"]
-    [s3_statement] = [s for s in statements(resources(), "UploadTrainingFileFunction") if any(a.startswith("s3:") for a in actions(s))]
-    assert actions(s3_statement) == ["s3:GetObject"]
+    s3 = [s for s in statements(resources(), "UploadTrainingFileFunction") if any(a.startswith("s3:") for a in actions(s))]
+    assert [actions(s) for s in s3] == [["s3:GetObject"], ["s3:ListBucket"]]
+    s3_statement, listing = s3
+    assert listing["Resource"]["Sub"][0] == "arn:${AWS::Partition}:s3:::training-${AWS::AccountId}-${StackUuid}"
     arn, names = s3_statement["Resource"]["Sub"]
     assert arn == "arn:${AWS::Partition}:s3:::training-${AWS::AccountId}-${StackUuid}/*"
     assert bucket["BucketName"]["Sub"][0] == "training-${AWS::AccountId}-${StackUuid}"

@@ -80,7 +80,7 @@ def test_local_server_answers_unknown_routes_404_and_wrong_methods_405(local_ser
 def test_make_local_starts_an_embedded_database_and_serves_on_its_own(tmp_path):
     """The README's command on a machine with no DATABASE_URL: its own PostgreSQL, migrated, serving."""
     port = free_port()
-    environment = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
+    environment = {key: value for key, value in os.environ.items() if key not in ("DATABASE_URL", "LOCAL_AUTH")}
     process = subprocess.Popen(
         [sys.executable, "-m", "infra.local_api", "--port", str(port), "--data-dir", str(tmp_path / "pg")],
         cwd=ROOT,
@@ -107,3 +107,5 @@ def test_make_local_starts_an_embedded_database_and_serves_on_its_own(tmp_path):
     finally:
         os.killpg(process.pid, signal.SIGINT)
         process.wait(timeout=30)
+    # It says that every route is open (no JWT locally unless LOCAL_AUTH=enforce)
+    assert "authentication: OFF" in process.stdout.read()

@@ -204,3 +204,16 @@ def test_the_created_network_keeps_functions_and_database_private(template):
         assert resources[subnet]["Properties"].get("MapPublicIpOnLaunch") in (None, False)
     ingress = resources["DatabaseSecurityGroup"]["Properties"]["SecurityGroupIngress"]
     assert [rule["SourceSecurityGroupId"] for rule in ingress] == [{"Ref": "FunctionSecurityGroup"}]
+
+
+def test_every_skipped_checkov_check_says_why(template):
+    skips = [
+        (name, skip)
+        for name, resource in template["Resources"].items()
+        for skip in resource.get("Metadata", {}).get("checkov", {}).get("skip", [])
+    ]
+
+    assert skips
+    for name, skip in skips:
+        assert skip["id"].startswith(("CKV_AWS_", "CKV2_AWS_")), name
+        assert len(skip.get("comment", "")) > 20, f"{name} skips {skip['id']} without a reason"

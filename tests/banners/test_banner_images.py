@@ -260,3 +260,25 @@ def test_the_sample_event_runs_through_the_handler(seeded, db, tmp_path, monkeyp
     assert result.status == 201
     assert len(result.json["banners"]) == 2
     banner_module().images.cache_clear()
+
+
+def test_two_identical_requests_at_once_make_one_set_of_banners(seeded, db, tmp_path, monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from shop_marketing.config import get_settings
+
+    monkeypatch.setenv("BANNER_IMAGES_DIR", str(tmp_path))
+    get_settings.cache_clear()
+    banner_module().images.cache_clear()
+    handler = handler_of("banner_images")
+    path = f"/instagram-posts/{seeded['post']}/banner-images"
+    body = {"store_id": seeded["store"], "product_id": seeded["product"], "count": 2}
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(pool.map(lambda _: call_http(handler, "POST", path, json=body), range(2)))
+
+    assert sorted(result.status for result in results) == [200, 201]
+    assert results[0].json == results[1].json
+    assert counts(db) == (2, 2, 2)
+    assert len(list(tmp_path.iterdir())) == 2
+    banner_module().images.cache_clear()

@@ -14,9 +14,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Mapping
-from typing import Any
-
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import DomainError, InvalidInput, Unauthorized
 from .comments import IncomingComment
@@ -78,14 +76,7 @@ class _CommentValue(_Lenient):
     parent_id: str | None = None
     media: _Media
     # "from" is a Python keyword.
-    author: _Author | None = None
-
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
-
-    def __init__(self, **data: Any):
-        if "from" in data:
-            data["author"] = data.pop("from")
-        super().__init__(**data)
+    author: _Author | None = Field(default=None, alias="from")
 
 
 def delivered_comments(raw: bytes) -> list[tuple[IncomingComment, str | None]]:
@@ -110,8 +101,8 @@ def delivered_comments(raw: bytes) -> list[tuple[IncomingComment, str | None]]:
             if not isinstance(change, dict) or change.get("field") != "comments" or not isinstance(change.get("value"), dict):
                 continue
             try:
-                value = _CommentValue(**change["value"])
-            except (ValidationError, TypeError):
+                value = _CommentValue.model_validate(change["value"])
+            except ValidationError:
                 continue
             if value.text is None:
                 continue

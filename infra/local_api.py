@@ -32,6 +32,9 @@ from infra.local_auth import LocalAuth, authorizer_context, route_scopes
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "template.yaml"
 TEXT_TYPES = ("application/json", "application/jsonl", "text/")
+# Banner images rendered locally live under BANNER_IMAGES_DIR and are served here, like CloudFront in AWS.
+BANNER_IMAGES_PATH = "/banner-images/"
+BANNER_IMAGE_NAME = re.compile(r"^[0-9a-f]{64}\.png$")
 
 
 class _TemplateLoader(yaml.SafeLoader):
@@ -217,6 +220,8 @@ class LocalApi:
     def invoke(self, method: str, target: str, headers: dict[str, str], body: bytes | None) -> tuple[int, dict, bytes]:
         parts = urlsplit(target)
         path = parts.path or "/"
+        if method.upper() == "GET" and path.startswith(BANNER_IMAGES_PATH):
+            return self._banner_image(path.removeprefix(BANNER_IMAGES_PATH))
         matching = [(route, route.pattern.match(path)) for route in self.routes]
         matching = [(route, match) for route, match in matching if match]
         chosen = next(((route, match) for route, match in matching if route.method == method.upper()), None)
@@ -246,6 +251,14 @@ class LocalApi:
         for cookie in result.get("cookies") or []:
             response_headers.setdefault("Set-Cookie", cookie)
         return int(result.get("statusCode", 200)), response_headers, raw
+
+    @staticmethod
+    def _banner_image(name: str) -> tuple[int, dict, bytes]:
+        directory = os.environ.get("BANNER_IMAGES_DIR")
+        image = Path(directory) / name if directory and BANNER_IMAGE_NAME.match(name) else None
+        if image is None or not image.is_file():
+            return LocalApi._no_route("GET", BANNER_IMAGES_PATH + name, set())
+        return 200, {"Content-Type": "image/png", "Cache-Control": "public, max-age=31536000, immutable"}, image.read_bytes()
 
     @staticmethod
     def _no_route(method: str, path: str, allowed: set[str]) -> tuple[int, dict, bytes]:
@@ -308,6 +321,8 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     auth = LocalAuth.from_environment()
+    os.environ.setdefault("BANNER_IMAGES_DIR", str(ROOT / ".local" / "banner-images"))
+    os.environ.setdefault("BANNER_IMAGES_BASE_URL", f"http://{arguments.host}:{arguments.port}/banner-images")
     server = prepare_database(arguments.data_dir)
     api = LocalApi(routes_from_template(), auth)
     httpd = make_server(api, arguments.host, arguments.port)

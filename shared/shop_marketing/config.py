@@ -56,6 +56,30 @@ class Settings(BaseModel):
     base_model: str = "gpt-4o-mini-2024-07-18"
     training_token_limit: int = Field(default=65_536, gt=0)
 
+    # Comments to judge go on this SQS queue (message body = the POST /comments/judge body).
+    judge_queue_url: str | None = None
+
+    # Instagram: webhook signing secret and verify token, Graph API token, the shop's own account.
+    instagram_app_secret: str | None = None
+    instagram_app_secret_secret_arn: str | None = None
+    instagram_verify_token: str | None = None
+    instagram_verify_token_secret_arn: str | None = None
+    instagram_access_token: str | None = None
+    instagram_access_token_secret_arn: str | None = None
+    instagram_graph_url: str = Field(default="https://graph.facebook.com/v23.0", pattern=r"^https?://[^\s/]+(/\S*)?$")
+    instagram_account_id: str | None = Field(default=None, pattern=r"^[0-9]{1,30}$")
+    instagram_timeout_seconds: float = Field(default=8.0, gt=0, le=25)
+    # The schedule fetches the comments of posts registered within this many days (at most this many posts).
+    instagram_recent_post_days: int = Field(default=14, ge=1, le=365)
+    instagram_recent_post_limit: int = Field(default=25, ge=1, le=500)
+
+    # Banner images: the bucket (AWS) or a local directory, and the public base URL of the images.
+    banner_images_bucket: str | None = None
+    banner_images_dir: str | None = None
+    banner_images_base_url: str | None = Field(default=None, pattern=r"^https?://\S+$")
+    banner_image_width: int = Field(default=1200, ge=320, le=4096)
+    banner_image_height: int = Field(default=628, ge=240, le=4096)
+
     @model_validator(mode="after")
     def _database_is_reachable(self) -> Settings:
         if not self.database_url and not self.db_secret_arn:

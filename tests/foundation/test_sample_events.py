@@ -25,3 +25,31 @@ def test_catalog_sample_events_run_through_the_handler(db):
     assert invoke("link_banner_get_banner.json").json["instagram_posts"][0]["instagram_media_id"] == "ig-1"
     assert invoke("link_banner_delete_banner.json").status == 204
     assert invoke("link_banner_get_banner.json").status == 404
+
+
+def test_instagram_webhook_sample_events_run_through_the_handler(db, monkeypatch):
+    from moto import mock_aws
+
+    from shop_marketing.config import get_settings
+    from shop_marketing.judge_queue import reset_judge_queue_client
+
+    # The samples are signed with, and ask for, these (README: "Instagram comments in").
+    monkeypatch.setenv("INSTAGRAM_APP_SECRET", "sample-app-secret")
+    monkeypatch.setenv("INSTAGRAM_VERIFY_TOKEN", "sample-verify-token")
+    with mock_aws():
+        import boto3
+
+        monkeypatch.setenv("JUDGE_QUEUE_URL", boto3.client("sqs").create_queue(QueueName="judge")["QueueUrl"])
+        get_settings.cache_clear()
+        reset_judge_queue_client()
+        handler = handler_of("instagram_comments")
+
+        handshake = result_of(handler(sample_event("instagram_webhook_handshake.json"), LocalContext()))
+        delivered = result_of(handler(sample_event("instagram_webhook_comment.json"), LocalContext()))
+
+    reset_judge_queue_client()
+    monkeypatch.undo()
+    get_settings.cache_clear()
+    assert (handshake.status, handshake.body) == (200, b"1158201444")
+    # The customer's comment is queued; the shop's reply is kept but not judged.
+    assert (delivered.status, delivered.json) == (200, {"received": 2, "new": 2, "queued": 1})

@@ -5,6 +5,7 @@ from .catalog import InstagramPost, NaverImageBanner, NaverProduct, NaverStore, 
 from .judge_model import JudgeModel
 from .fine_tuning import FineTuningJob, TrainingFile, TrainingFileRejection  # noqa: F401 - registers the fine-tuning tables
 from .judging import InstagramComment, Judgement  # noqa: F401 - registers the judging tables
+from .banner_images import BannerImage  # noqa: F401 - registers the banner images table
 
 __all__ = [
     "MAX_ID",

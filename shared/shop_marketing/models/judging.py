@@ -13,6 +13,7 @@ from datetime import datetime
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     DateTime,
     Double,
@@ -30,6 +31,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 from .base import Base, CreatedAtMixin, IdMixin
 
 VERDICTS = ("good", "bad")
+# Defined out here: inside InstagramComment, ``text`` is the comment's column.
+_FALSE = text("false")
 
 
 class Judgement(IdMixin, Base):
@@ -75,3 +78,16 @@ class InstagramComment(IdMixin, CreatedAtMixin, Base):
         BigInteger, ForeignKey("judgements.id", ondelete="SET NULL"), index=True
     )
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    # From Instagram (webhook or Graph API fetch): who wrote it, what it answers, and when.
+    author_id: Mapped[str | None] = mapped_column(String(100))
+    author_username: Mapped[str | None] = mapped_column(String(100))
+    parent_id: Mapped[str | None] = mapped_column(String(100))
+    commented_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    like_count: Mapped[int | None] = mapped_column(Integer)
+    # Written by the shop's own account (INSTAGRAM_ACCOUNT_ID): kept, never judged.
+    by_shop: Mapped[bool] = mapped_column(Boolean, server_default=_FALSE)
+    # "webhook" or "fetch" for comments that came from Instagram by themselves.
+    source: Mapped[str | None] = mapped_column(String(10))
+    # When it was put on the judge queue; NULL until SQS accepted it, so a lost send is retried.
+    queued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

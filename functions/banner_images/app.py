@@ -1,0 +1,47 @@
+"""Banner images: ``POST /instagram-posts/{post_id}/banner-images`` turns a post's best good comments
+into banner images of a store (201 when any banner was created, 200 when all existed already).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from shop_marketing.banners import service as banners
+from shop_marketing.banners.render import BannerRenderer
+from shop_marketing.banners.storage import ImageStore, image_store
+from shop_marketing.config import get_settings, load_or_exit
+from shop_marketing.db import session_scope
+from shop_marketing.http import Id, create_http_app, json_response
+from shop_marketing.observability import logger, metrics, tracer
+
+load_or_exit(("database_url", "db_secret_arn"))
+app = create_http_app()
+
+
+@cache
+def renderer() -> BannerRenderer:
+    settings = get_settings()
+    return BannerRenderer(settings.banner_image_width, settings.banner_image_height)
+
+
+@cache
+def images() -> ImageStore:
+    return image_store(get_settings())
+
+
+@app.post("/instagram-posts/<post_id>/banner-images")
+def create_banner_images(post_id: Id, request: banners.BannerImagesRequest):
+    views, created = banners.create_banner_images(
+        post_id, request, sessions=session_scope, renderer=renderer(), store=images()
+    )
+    return json_response(201 if created else 200, {"banners": views})
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    return app.resolve(event, context)

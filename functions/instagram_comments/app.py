@@ -1,0 +1,62 @@
+"""Instagram comments in: Meta's webhook, fetching a post's comments, and the schedule that fetches.
+
+Declared as two functions in template.yaml, each with only the secrets it reads:
+- the webhook (``GET``/``POST /webhooks/instagram``): the subscription handshake, and signed ``comments``
+  deliveries stored and queued for judging — no authorizer, the signature protects it;
+- the fetcher (``POST /instagram-posts/{post_id}/comments/fetch`` and the EventBridge schedule): every
+  page of a post's comments from the Graph API, the new ones queued for judging.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from shop_marketing.config import get_settings, load_or_exit
+from shop_marketing.http import Id, create_http_app, json_response
+from shop_marketing.instagram import service as instagram
+from shop_marketing.observability import logger, metrics, tracer
+
+# Instagram settings are checked when they are needed: the webhook answers 401 and a fetch 503
+# (naming the variable) until they are set.
+load_or_exit(("database_url", "db_secret_arn"))
+app = create_http_app()
+
+
+@app.get("/webhooks/instagram")
+def verify_subscription():
+    challenge = instagram.handshake(app.current_event.query_string_parameters or {}, get_settings())
+    return Response(status_code=200, content_type=content_types.TEXT_PLAIN, body=challenge)
+
+
+@app.post("/webhooks/instagram")
+def receive_comments():
+    event = app.current_event
+    # The signature covers the bytes Meta sent: use them exactly, never a re-serialised body.
+    raw = base64.b64decode(event.body or "") if event.is_base64_encoded else (event.body or "").encode("utf-8")
+    return json_response(200, instagram.receive_delivery(raw, dict(event.headers), settings=get_settings()))
+
+
+@app.post("/instagram-posts/<post_id>/comments/fetch")
+def fetch_comments(post_id: Id):
+    settings = get_settings()
+    result = instagram.fetch_post_comments(post_id, graph=instagram.graph_client(settings), settings=settings)
+    return json_response(200, result)
+
+
+def _is_schedule(event: dict[str, Any]) -> bool:
+    return event.get("source") == "aws.events" or event.get("detail-type") == "Scheduled Event"
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    if _is_schedule(event):
+        settings = get_settings()
+        return instagram.fetch_recent_posts(graph=instagram.graph_client(settings), settings=settings)
+    return app.resolve(event, context)

@@ -1,0 +1,73 @@
+"""The queue of comments to judge (SQS): each message body is a ``POST /comments/judge`` body.
+
+Producers (the Instagram webhook, comment fetches) hand it requests; the judge's queue function
+consumes them. One SQS client per execution environment. ``SendMessageBatch`` takes at most ten
+entries, so larger lists go in chunks; an entry SQS refuses is reported back, never dropped silently.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import ServiceUnavailable
+
+_lock = threading.Lock()
+_client: Any = None
+SQS_BATCH_LIMIT = 10
+
+
+class JudgeQueueUnavailable(ServiceUnavailable):
+    code = "judge_queue_unavailable"
+
+
+@dataclass(frozen=True)
+class JudgeMessage:
+    """One comment to judge: the judge request body (product.md "Comment judging")."""
+
+    comment: str
+    instagram_comment_id: str
+    post_id: int
+
+    def body(self) -> str:
+        return json.dumps(
+            {"comment": self.comment, "instagram_comment_id": self.instagram_comment_id, "post_id": self.post_id},
+            ensure_ascii=False,
+        )
+
+
+def _sqs() -> Any:
+    global _client
+    if _client is None:
+        with _lock:
+            if _client is None:
+                import boto3
+
+                _client = boto3.client("sqs")
+    return _client
+
+
+def reset_judge_queue_client() -> None:
+    """Forget the client (tests use this inside a fresh moto mock)."""
+    global _client
+    with _lock:
+        _client = None
+
+
+def send_to_judge(queue_url: str, messages: Sequence[JudgeMessage]) -> set[str]:
+    """Queue the messages; returns the ``instagram_comment_id`` of those SQS accepted."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    accepted: set[str] = set()
+    for start in range(0, len(messages), SQS_BATCH_LIMIT):
+        chunk = messages[start : start + SQS_BATCH_LIMIT]
+        entries = [{"Id": str(index), "MessageBody": message.body()} for index, message in enumerate(chunk)]
+        try:
+            reply = _sqs().send_message_batch(QueueUrl=queue_url, Entries=entries)
+        except (BotoCoreError, ClientError) as error:
+            raise JudgeQueueUnavailable(f"The queue of comments to judge is unavailable: {error}", retry_after=30) from None
+        accepted.update(chunk[int(entry["Id"])].instagram_comment_id for entry in reply.get("Successful", []))
+    return accepted

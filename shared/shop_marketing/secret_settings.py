@@ -1,0 +1,25 @@
+"""Secret settings: a plain value locally, a Secrets Manager secret in AWS (``<NAME>_SECRET_ARN``).
+
+The secret is read through Powertools parameters and cached for five minutes, so a rotated secret is
+picked up without a redeploy and a warm function does not call Secrets Manager per request.
+"""
+
+from __future__ import annotations
+
+from .config import Settings
+
+SECRET_MAX_AGE_SECONDS = 300
+
+
+def secret_setting(settings: Settings, name: str) -> str | None:
+    """The value of the setting ``name``: itself when set, else its ``name_secret_arn`` secret, else None."""
+    value = getattr(settings, name)
+    if value:
+        return value
+    arn = getattr(settings, f"{name}_secret_arn")
+    if not arn:
+        return None
+    from aws_lambda_powertools.utilities import parameters
+
+    secret = parameters.get_secret(arn, max_age=SECRET_MAX_AGE_SECONDS)
+    return secret.strip() if isinstance(secret, str) else None

@@ -1,0 +1,116 @@
+"""Instagram settings: secrets from Secrets Manager in AWS (cached), one-line errors, the template's wiring."""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from infra.local_api import load_template
+from shop_marketing.config import ConfigurationError, get_settings
+from tests.instagram.conftest import comment_change, configure, delivery, post_delivery
+from tests.instagram.test_webhook import sign
+from tests.support.instagram_graph_standin import StandInComment
+from tests.support.lambda_invoke import call_http
+
+
+def test_secrets_come_from_secrets_manager_when_given_by_arn(instagram, graph, judge_queue, db, monkeypatch):
+    # judge_queue's moto mock is active: Secrets Manager is mocked too.
+    secrets = boto3.client("secretsmanager")
+    app_secret = secrets.create_secret(Name="instagram-app-secret", SecretString="secret-from-aws")["ARN"]
+    token = secrets.create_secret(Name="instagram-access-token", SecretString=graph.access_token)["ARN"]
+    configure(
+        monkeypatch,
+        INSTAGRAM_APP_SECRET=None,
+        INSTAGRAM_APP_SECRET_SECRET_ARN=app_secret,
+        INSTAGRAM_ACCESS_TOKEN=None,
+        INSTAGRAM_ACCESS_TOKEN_SECRET_ARN=token,
+    )
+    raw = delivery(comment_change("17858893269000101", "원단이 좋아요", media_id="17990000000000077"))
+    graph.add_comments("17990000000000077", [StandInComment("17858893269000102", "핏이 예뻐요", "minji", "42")])
+
+    assert post_delivery(instagram, raw, sign(raw, "secret-from-aws")).status == 200
+    assert post_delivery(instagram, raw, sign(raw)).status == 401  # the plain test secret is no longer the key
+    fetched = call_http(instagram, "POST", "/instagram-posts/1/comments/fetch")
+    assert fetched.json == {"fetched": 1, "new": 1, "queued": 1}
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("INSTAGRAM_GRAPH_URL", "graph.facebook.com"), ("INSTAGRAM_ACCOUNT_ID", "sundae_closet"), ("BANNER_IMAGE_WIDTH", "9000")],
+)
+def test_a_malformed_instagram_or_banner_setting_is_one_line_naming_it(monkeypatch, name, value):
+    monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(ConfigurationError) as raised:
+            get_settings()
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+
+    assert str(raised.value).startswith(f"configuration: {name}:")
+    assert "\n" not in str(raised.value)
+
+
+def resources():
+    return load_template()["Resources"]
+
+
+def statements(function: str) -> list:
+    return resources()[function]["Properties"]["Policies"]
+
+
+def test_each_instagram_function_reads_only_its_secrets_and_sends_only_to_the_judge_queue():
+    webhook, fetcher = statements("InstagramWebhookFunction"), statements("InstagramCommentsFunction")
+    secret_arns = lambda policies: {p["AWSSecretsManagerGetSecretValuePolicy"]["SecretArn"]["Ref"] for p in policies if "AWSSecretsManagerGetSecretValuePolicy" in p}  # noqa: E731
+
+    assert secret_arns(webhook) == {"DatabaseSecretArn", "InstagramAppSecretArn", "InstagramVerifyTokenArn"}
+    assert secret_arns(fetcher) == {"DatabaseSecretArn", "InstagramAccessTokenArn"}
+    for policies in (webhook, fetcher):
+        sqs = [p["SQSSendMessagePolicy"] for p in policies if "SQSSendMessagePolicy" in p]
+        assert sqs == [{"QueueName": {"GetAtt": "CommentsToJudgeQueue.QueueName"}}]
+        assert len(policies) == len(secret_arns(policies)) + 1
+
+
+def test_the_webhook_has_no_authorizer_and_the_schedule_has_somewhere_to_fail_to():
+    webhook_events = resources()["InstagramWebhookFunction"]["Properties"]["Events"]
+    assert {(e["Properties"]["Method"], e["Properties"]["Path"]) for e in webhook_events.values()} == {
+        ("GET", "/webhooks/instagram"),
+        ("POST", "/webhooks/instagram"),
+    }
+    assert all("Auth" not in e["Properties"] for e in webhook_events.values())
+    fetcher = resources()["InstagramCommentsFunction"]["Properties"]
+    schedule = fetcher["Events"]["FetchRecentPostsComments"]
+    assert schedule["Type"] == "ScheduleV2" and schedule["Properties"]["DeadLetterConfig"] == {"Type": "SQS"}
+    assert fetcher["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]["Type"] == "SQS"
+
+
+def test_the_banner_function_may_only_get_and_put_objects_of_the_banner_bucket():
+    policies = statements("BannerImagesFunction")
+    [inline] = [p["Statement"] for p in policies if "Statement" in p]
+    assert inline == [{"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"], "Resource": {"Sub": "${BannerImagesBucket.Arn}/*"}}]
+    bucket = resources()["BannerImagesBucket"]["Properties"]
+    assert bucket["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True, "RestrictPublicBuckets": True
+    }
+    assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
+    reader = resources()["BannerImagesBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"][1]
+    assert reader["Principal"] == {"Service": "cloudfront.amazonaws.com"} and reader["Action"] == "s3:GetObject"
+
+
+def test_concurrent_deliveries_of_one_comment_queue_it_once(instagram, judge_queue, db):
+    from concurrent.futures import ThreadPoolExecutor
+
+    raw = delivery(comment_change("17858893269000200", "동시에 여러 번 와도 한 번만 판단돼야 해요"))
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda _: post_delivery(instagram, raw, sign(raw)), range(4)))
+
+    assert [result.status for result in results] == [200] * 4
+    assert sum(result.json["new"] for result in results) == 1
+    assert sum(result.json["queued"] for result in results) == 1
+    assert len(judge_queue.drain()) == 1
+
+
+__all__ = ["mock_aws"]

@@ -40,27 +40,42 @@ def pins(filename: str) -> dict[str, str]:
     return found
 
 
-def declared_dependencies(package: str, extras: set[str]) -> set[str]:
-    needed = set()
+def pyproject_pins() -> dict[str, str]:
+    import tomllib
+
+    dependencies = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    return {_name(Requirement(line).name): str(Requirement(line).specifier).removeprefix("==") for line in dependencies}
+
+
+def declared_dependencies(package: str, extras: set[str]) -> list[Requirement]:
+    needed = []
     for text in distribution(package).requires or []:
         requirement = Requirement(text)
         marker = requirement.marker
         if marker is None or any(marker.evaluate({"extra": extra}) for extra in extras | {""}):
-            needed.add(_name(requirement.name))
+            needed.append(requirement)
     return needed
 
 
 @pytest.mark.parametrize("layer", sorted(LAYERS))
 def test_each_layer_pins_a_complete_set_without_what_the_runtime_provides(layer):
     mine = pins(LAYERS[layer])
-    available = set(mine) | (set(pins("requirements.txt")) if layer != "SharedLayer" else set())
+    available = {**mine, **(pins("requirements.txt") if layer != "SharedLayer" else {})}
+    top_level = pyproject_pins()
 
     assert not set(mine) & RUNTIME_PROVIDED
     for package, version in mine.items():
-        assert distribution(package).version == version, f"{package}: pyproject.toml installs another version"
+        if package in top_level:
+            assert top_level[package] == version, f"{package}: pyproject.toml pins {top_level[package]}"
         extras = {"tracer"} if package == "aws-lambda-powertools" else set()
-        missing = declared_dependencies(package, extras) - available - RUNTIME_PROVIDED - LEFT_OUT
-        assert not missing, f"{layer}: {package} needs {sorted(missing)}"
+        for requirement in declared_dependencies(package, extras):
+            name = _name(requirement.name)
+            if name in RUNTIME_PROVIDED or name in LEFT_OUT:
+                continue
+            assert name in available, f"{layer}: {package} needs {name}"
+            assert requirement.specifier.contains(available[name], prereleases=True), (
+                f"{layer}: {package} needs {requirement}, the layer pins {available[name]}"
+            )
 
 
 def test_the_layers_are_built_by_the_makefile_without_resolving_again():

@@ -1,9 +1,21 @@
-"""Prints cold-start and latency figures: `make bench`.
+"""What Lambda bills, measured here: `make bench` (docs/benchmarks.md explains and records a run).
 
-Cold start: for each function of template.yaml, a fresh interpreter imports the handler (what Lambda
-does during init) and serves one cheap request; import time, first-request time and peak RSS are the
-medians of a few runs. Warm latency: the banner view with 10 linked posts, served repeatedly in-process.
-Token counting: loading o200k_base once, then counting the seed's comment. With DATABASE_URL unset the
+Every function runs as in Lambda: the tracer on (``LAMBDA_TASK_ROOT`` set, X-Ray segments sent to a
+loopback UDP sink as to the daemon), handlers called with real API Gateway and SQS events, OpenAI
+answered by the loopback stand-in (infra/openai_standin.py) in its own process. Figures:
+
+1. Cold start of each function (a fresh interpreter: import = Lambda's init, then one first request;
+   the judge's first request is a fresh judgement, so loading o200k_base counts), beside the floor of
+   its own dependencies (a fresh interpreter importing only them) taken in the same run, interleaved;
+   and the SnapStart restore (after-restore hooks + first request of a copy primed before its snapshot).
+2. Warm handler time beyond the database's own time (time blocked reading PostgreSQL's answers) and
+   OpenAI's (the HTTP call), p50/p99, with statements and round trips per operation.
+3. One queue invocation with 100 comments, OpenAI answering in 100 ms, at concurrency 4, 10 and 20.
+4. Prompt tokens of the fine-tuned judge against the seed's instruction-prompt way.
+5. The built layers: unpacked size, what the runtime provides, imports from the layers alone.
+
+Medians of interleaved runs. ``BENCH_RUNS`` (cold starts, default 5), ``BENCH_REQUESTS`` (warm, 300),
+``BENCH_QUEUE_RUNS`` (3), ``BENCH_LAYERS=0`` skips building the layers. With DATABASE_URL unset the
 figures are taken on an embedded PostgreSQL; either way in a scratch database of their own.
 """
 
@@ -12,155 +24,598 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import uuid
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 from infra import embedded_postgres
-from infra.local_api import ROOT, routes_from_template
+from infra.local_api import LocalContext, api_gateway_event
 from infra.migrations.migrate import upgrade
 
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT / "shared"
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
 WARM_REQUESTS = int(os.environ.get("BENCH_REQUESTS", "300"))
+QUEUE_RUNS = int(os.environ.get("BENCH_QUEUE_RUNS", "3"))
+JUDGE_MODEL = "ft:gpt-4o-mini-2024-07-18:bench::judge"
+SEED_COMMENT = "너무 맘에드는 옷입니다! 근데 사장님 순대국 좋아하세요?"
 
-COLD_START = r"""
-import json, resource, sys, time, warnings
-warnings.simplefilter("ignore")
-started = time.perf_counter()
-from infra.local_api import LocalContext, api_gateway_event, load_handler, ROOT
-handler = load_handler(ROOT / "functions" / sys.argv[1])
-imported = time.perf_counter()
-response = handler(api_gateway_event("GET", sys.argv[2]), LocalContext())
-served = time.perf_counter()
-print(json.dumps({"import_ms": (imported - started) * 1000, "first_request_ms": (served - imported) * 1000,
-                  "status": response["statusCode"], "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
-"""
+GOAL_COLD_RATIO = 1.2
+GOAL_WARM_P50_MS, GOAL_WARM_P99_MS = 3.0, 10.0
+GOAL_QUEUE_S = 1.5
+GOAL_LAYER_MB = 70.0
 
-# One cheap GET per function: it exercises init, the router and (for most) a database round trip.
-PROBES = {
-    "link_banner": "/stores/1",
-    "judge_comment": "/instagram-posts/1/good-comments",
-    "fine_tuning_jobs": "/fine-tuning/jobs/ftjob-unknown",
-    "upload_training_file": "/training-files/rejections",
+# The dependencies each function loads, and nothing of ours: the floor its cold start is set against.
+# botocore is the tracer's (it patches it) and the RDS secret's; the judge's floor loads o200k_base.
+BASE_FLOOR = [
+    "aws_lambda_powertools", "aws_lambda_powertools.event_handler", "aws_xray_sdk.core", "botocore.client",
+    "pydantic", "sqlalchemy", "sqlalchemy.orm", "sqlalchemy.dialects.postgresql.pg8000", "pg8000",
+]
+FLOORS = {
+    "link_banner": BASE_FLOOR,
+    "judge_comment": [*BASE_FLOOR, "openai", "tiktoken", "o200k"],
+    "fine_tuning_jobs": [*BASE_FLOOR, "openai"],
+    "upload_training_file": [*BASE_FLOOR, "openai", "tiktoken", "boto3"],
 }
 
+# --- what runs in a fresh interpreter ----------------------------------------------------------
 
-def cold_start(function: str, path: str) -> dict[str, float]:
-    samples = []
-    for _ in range(RUNS):
-        finished = subprocess.run(
-            [sys.executable, "-c", COLD_START, function, path], cwd=ROOT, capture_output=True, text=True, check=True
-        )
-        samples.append(json.loads(finished.stdout.strip().splitlines()[-1]))
-    return {key: statistics.median(sample[key] for sample in samples) for key in samples[0]}
+CHILD_PRELUDE = r"""
+import json, os, sys, time
+class Context:
+    function_name = "bench"; function_version = "1"; memory_limit_in_mb = 512; log_group_name = "bench"
+    log_stream_name = "bench"; invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:bench"
+    def __init__(self): self.aws_request_id = os.urandom(8).hex()
+    def get_remaining_time_in_millis(self): return 20000
+def trace():
+    os.environ["_X_AMZN_TRACE_ID"] = f"Root=1-{os.urandom(4).hex()}-{os.urandom(12).hex()};Parent={os.urandom(8).hex()};Sampled=1"
+job = json.loads(sys.stdin.read())
+"""
+
+COLD = CHILD_PRELUDE + r"""
+started, started_cpu = time.perf_counter(), time.process_time()
+sys.path.insert(0, job["code"])
+import app
+imported, imported_cpu = time.perf_counter(), time.process_time()
+handler = getattr(app, job["handler"])
+if job["mode"] == "restore":
+    # As SnapStart: init, the before-snapshot hooks, [snapshot ... restore], the after-restore hooks.
+    try:
+        from shop_marketing import lifecycle
+    except ImportError:  # code from before SnapStart: nothing to run
+        lifecycle = None
+    if lifecycle is not None:
+        lifecycle.run_before_snapshot()
+    imported, imported_cpu = time.perf_counter(), time.process_time()
+    if lifecycle is not None:
+        lifecycle.run_after_restore()
+trace()
+response = handler(job["event"], Context())
+served, served_cpu = time.perf_counter(), time.process_time()
+status = response.get("statusCode", 200) if isinstance(response, dict) else 200
+print(json.dumps({"init_ms": (imported - started) * 1000, "first_ms": (served - imported) * 1000, "status": status,
+                  "init_cpu_ms": (imported_cpu - started_cpu) * 1000, "first_cpu_ms": (served_cpu - imported_cpu) * 1000}))
+"""
+
+FLOOR = CHILD_PRELUDE + r"""
+import importlib
+started, started_cpu = time.perf_counter(), time.process_time()
+for name in job["modules"]:
+    if name == "o200k":
+        os.environ["TIKTOKEN_CACHE_DIR"] = job["tiktoken_cache"]
+        import tiktoken
+        tiktoken.get_encoding("o200k_base")
+    else:
+        importlib.import_module(name)
+print(json.dumps({"floor_ms": (time.perf_counter() - started) * 1000, "floor_cpu_ms": (time.process_time() - started_cpu) * 1000}))
+"""
+
+# The loopback OpenAI stand-in in a process of its own (its CPU is not the judge's), answering after a delay.
+STANDIN = r"""
+import sys, time
+from infra import openai_standin
+delay = float(sys.argv[1])
+server = openai_standin.make_server("good", 0.93, port=0)
+class Delayed(server.RequestHandlerClass):
+    def log_message(self, *args): pass
+    def do_POST(self):
+        time.sleep(delay)
+        super().do_POST()
+server.RequestHandlerClass = Delayed
+print(server.server_address[1], flush=True)
+server.serve_forever()
+"""
 
 
-BUILT = ROOT / ".aws-sam" / "build"
+@contextmanager
+def openai_standin(delay_s: float):
+    process = subprocess.Popen([sys.executable, "-c", STANDIN, str(delay_s)], cwd=ROOT, stdout=subprocess.PIPE,
+                               text=True, env={**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{SHARED}"})
+    try:
+        port = int(process.stdout.readline())
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        process.terminate()
+        process.wait(10)
 
 
-def built_import_ms(layer: Path, function: Path) -> float:
-    """Import time of a built handler as Lambda loads it: read-only code, no bytecode written."""
-    code = "import time; t = time.perf_counter(); import app; print((time.perf_counter() - t) * 1000)"
-    environment = {**os.environ, "PYTHONPATH": f"{function}:{layer}", "PYTHONDONTWRITEBYTECODE": "1"}
-    samples = [
-        float(subprocess.run([sys.executable, "-c", code], cwd=function, env=environment, capture_output=True,
-                             text=True, check=True).stdout.split()[-1])
-        for _ in range(RUNS)
-    ]
-    return statistics.median(samples)
+def xray_sink() -> str:
+    """A UDP socket standing in for the X-Ray daemon Lambda runs beside the function; drained, discarded."""
+    sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sink.bind(("127.0.0.1", 0))
+
+    def drain():
+        while True:
+            sink.recv(65536)
+
+    threading.Thread(target=drain, daemon=True).start()
+    return f"127.0.0.1:{sink.getsockname()[1]}"
 
 
-def built_layer_bytecode() -> tuple[float, float] | None:
-    """Cold import of the built link-banner function with the layer's shipped bytecode, and without it."""
-    layer, function = BUILT / "SharedLayer" / "python", BUILT / "LinkBannerFunction"
-    if not layer.exists() or not function.exists():
-        return None
-    with tempfile.TemporaryDirectory() as scratch:
-        bare = Path(scratch) / "python"
-        shutil.copytree(layer, bare, ignore=shutil.ignore_patterns("__pycache__"))
-        return built_import_ms(layer, function), built_import_ms(bare, function)
-
-
-def warm_latency() -> dict[str, float]:
-    from infra.local_api import LocalContext, api_gateway_event, load_handler
-
-    handler = load_handler(ROOT / "functions" / "link_banner")
-
-    def call(method, path, body=None):
-        event = api_gateway_event(method, path, body=json.dumps(body) if body else None,
-                                  headers={"content-type": "application/json"})
-        return json.loads(handler(event, LocalContext())["body"] or "null")
-
-    store = call("POST", "/stores", {"name": "Bench", "naver_store_id": f"bench-{time.time_ns()}"})
-    banner = call("POST", f"/stores/{store['id']}/banners", {"image_url": "https://x.example/b.png"})
-    for n in range(10):
-        post = call("POST", "/instagram-posts", {"instagram_media_id": f"bench-{time.time_ns()}-{n}"})
-        call("PUT", f"/banners/{banner['id']}/instagram-posts/{post['id']}")
-    timings = []
-    for _ in range(WARM_REQUESTS):
-        started = time.perf_counter()
-        call("GET", f"/banners/{banner['id']}")
-        timings.append((time.perf_counter() - started) * 1000)
-    timings.sort()
+def lambda_environment(function: str) -> dict[str, str]:
     return {
-        "p50_ms": timings[len(timings) // 2],
-        "p95_ms": timings[int(len(timings) * 0.95)],
-        "p99_ms": timings[int(len(timings) * 0.99)],
+        "LAMBDA_TASK_ROOT": str(ROOT / "functions" / function),
+        "AWS_LAMBDA_FUNCTION_NAME": function,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512",
+        "POWERTOOLS_TRACE_DISABLED": "false",
+        "POWERTOOLS_TRACER_CAPTURE_RESPONSE": "false",
+        "POWERTOOLS_SERVICE_NAME": "shop-marketing",
+        "POWERTOOLS_METRICS_NAMESPACE": "ShopMarketing",
+        "POWERTOOLS_LOG_LEVEL": "WARNING",
     }
 
 
-def token_counting() -> dict[str, float]:
-    started = time.perf_counter()
-    from shop_marketing.tokens import count_tokens, encoding
+def run_child(script: str, job: dict, environment: dict[str, str]) -> dict:
+    finished = subprocess.run([sys.executable, "-c", script], input=json.dumps(job), cwd=ROOT, env=environment,
+                              capture_output=True, text=True, timeout=300)
+    if finished.returncode != 0:
+        raise RuntimeError(f"bench child failed:\n{finished.stderr[-3000:]}")
+    return json.loads(finished.stdout.strip().splitlines()[-1])
 
-    encoding()
-    loaded = time.perf_counter()
-    comment = "너무 맘에드는 옷입니다! 근데 사장님 순대국 좋아하세요?"
-    for _ in range(1000):
-        count_tokens(comment)
-    counted = time.perf_counter()
-    return {"load_o200k_ms": (loaded - started) * 1000, "count_seed_comment_us": (counted - loaded) * 1000}
+
+def median(values) -> float:
+    return statistics.median(values)
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
+
+
+# --- the scenario the figures are taken on -----------------------------------------------------
+
+
+class Api:
+    """Calls a handler in this process with API Gateway events, the X-Ray trace header set as Lambda does."""
+
+    def __init__(self, handler):
+        self.handler = handler
+
+    def __call__(self, method: str, path: str, body=None) -> tuple[int, object]:
+        os.environ["_X_AMZN_TRACE_ID"] = f"Root=1-{os.urandom(4).hex()}-{os.urandom(12).hex()};Parent={os.urandom(8).hex()};Sampled=0"
+        event = api_gateway_event(method, path, body=json.dumps(body, ensure_ascii=False) if body is not None else None,
+                                  headers={"content-type": "application/json"})
+        response = self.handler(event, LocalContext())
+        return response["statusCode"], json.loads(response.get("body") or "null")
+
+
+def seed_catalog(api: Api) -> dict[str, int]:
+    tag = uuid.uuid4().hex[:8]
+    _, store = api("POST", "/stores", {"name": "Bench", "naver_store_id": f"bench-{tag}"})
+    _, product = api("POST", f"/stores/{store['id']}/products", {"naver_product_no": "1", "name": "Linen shirt"})
+    _, banner = api("POST", f"/stores/{store['id']}/banners", {"image_url": "https://cdn.example.com/b.png", "title": "Autumn"})
+    api("PUT", f"/banners/{banner['id']}/product", {"product_id": product["id"]})
+    posts = []
+    for n in range(11):
+        _, post = api("POST", "/instagram-posts", {"instagram_media_id": f"bench-{tag}-{n}", "caption": "new in"})
+        posts.append(post["id"])
+    for post in posts[:10]:
+        api("PUT", f"/banners/{banner['id']}/instagram-posts/{post}")
+    return {"banner": banner["id"], "spare_post": posts[10], "post": posts[0]}
+
+
+# --- 1. cold starts ------------------------------------------------------------------------------
+
+PROBES = {
+    "fine_tuning_jobs": ("GET", "/fine-tuning/jobs/ftjob-unknown", None),
+    "upload_training_file": ("GET", "/training-files/rejections", None),
+}
+
+
+def cold_starts(seed: dict[str, int], base_environment: dict[str, str]) -> dict[str, dict[str, float]]:
+    samples: dict[str, dict[str, list[float]]] = {}
+    for run in range(RUNS):  # interleaved: each run takes every function's cold start, restore and floor
+        for function in FLOORS:
+            environment = {**base_environment, **lambda_environment(function)}
+            row = samples.setdefault(function, {})
+            for mode in ("cold", "restore"):
+                if function == "link_banner":
+                    event = api_gateway_event("GET", f"/banners/{seed['banner']}")
+                elif function == "judge_comment":
+                    comment = f"{mode} {run} {uuid.uuid4().hex[:6]}: 색감이 사진이랑 똑같고 세탁해도 안 줄어요"
+                    event = api_gateway_event("POST", "/comments/judge", body=json.dumps({"comment": comment}),
+                                              headers={"content-type": "application/json"})
+                else:
+                    method, path, body = PROBES[function]
+                    event = api_gateway_event(method, path, body=body)
+                figures = run_child(COLD, {"code": str(ROOT / "functions" / function), "handler": "lambda_handler",
+                                           "mode": mode, "event": event}, environment)
+                if figures["status"] >= 500:
+                    raise RuntimeError(f"{function} answered {figures['status']} to its first request")
+                row.setdefault(f"{mode}_init_ms", []).append(figures["init_ms"])
+                row.setdefault(f"{mode}_first_ms", []).append(figures["first_ms"])
+                row.setdefault(f"{mode}_cpu_ms", []).append(figures["init_cpu_ms"] + figures["first_cpu_ms"])
+            floor = run_child(FLOOR, {"modules": FLOORS[function],
+                                     "tiktoken_cache": str(SHARED / "shop_marketing" / "tiktoken_cache")}, environment)
+            row.setdefault("floor_ms", []).append(floor["floor_ms"])
+            row.setdefault("floor_cpu_ms", []).append(floor["floor_cpu_ms"])
+    return {function: {key: median(values) for key, values in row.items()} for function, row in samples.items()}
+
+
+# --- 2. warm percentiles beyond the database and OpenAI ------------------------------------------
+
+
+class Meter:
+    """Time this process spends waiting for PostgreSQL and OpenAI, and the statements and round trips."""
+
+    def __init__(self):
+        self.external = 0.0
+        self.statements = 0
+        self.round_trips = 0
+
+    def reset(self):
+        self.external, self.statements, self.round_trips = 0.0, 0, 0
+
+    def install(self, engine):
+        from sqlalchemy import event
+
+        meter = self
+
+        @event.listens_for(engine, "before_cursor_execute")
+        def _count(*_):
+            meter.statements += 1
+
+        @event.listens_for(engine.pool, "connect")
+        def _time_reads(dbapi_connection, _record):
+            # pg8000 reads every answer from, and flushes every request to, the buffered socket ``_sock``.
+            dbapi_connection._sock = _MeteredSocket(dbapi_connection._sock, meter)  # noqa: SLF001
+
+    def install_http(self):
+        """Time the OpenAI SDK's HTTP calls (its client is httpx2's)."""
+        import httpx2
+
+        meter = self
+
+        send = httpx2.Client.send
+
+        def timed_send(client, *args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return send(client, *args, **kwargs)
+            finally:
+                meter.external += time.perf_counter() - started
+
+        httpx2.Client.send = timed_send
+
+
+class _MeteredSocket:
+    def __init__(self, sock, meter: Meter):
+        self._socket, self._meter = sock, meter
+
+    def read(self, size):
+        started = time.perf_counter()
+        try:
+            return self._socket.read(size)
+        finally:
+            self._meter.external += time.perf_counter() - started
+
+    def flush(self):
+        self._meter.round_trips += 1
+        return self._socket.flush()
+
+    def __getattr__(self, name):
+        return getattr(self._socket, name)
+
+
+def warm_latency(catalog: Api, judge: Api, seed: dict[str, int], meter: Meter) -> dict[str, dict[str, float]]:
+    banner, post = seed["banner"], seed["spare_post"]
+    operations = {
+        "GET banner": lambda n: catalog("GET", f"/banners/{banner}"),
+        "link post": lambda n: catalog("PUT", f"/banners/{banner}/instagram-posts/{post}"),
+        "unlink post": lambda n: catalog("DELETE", f"/banners/{banner}/instagram-posts/{post}"),
+        "fresh judgement": lambda n: judge("POST", "/comments/judge", {"comment": f"{n} {uuid.uuid4().hex[:8]} 핏이 예뻐요"}),
+        "cached judgement": lambda n: judge("POST", "/comments/judge", {"comment": SEED_COMMENT}),
+    }
+    for name, operation in operations.items():  # warm every path once
+        status, body = operation(0)
+        if status != 200:
+            raise RuntimeError(f"{name}: {status} {body}")
+    beyond: dict[str, list[float]] = {name: [] for name in operations}
+    counts: dict[str, tuple[int, int]] = {}
+    for n in range(WARM_REQUESTS):  # interleaved: one of each per round
+        for name, operation in operations.items():
+            meter.reset()
+            started = time.perf_counter()
+            status, _ = operation(n)
+            elapsed = time.perf_counter() - started
+            assert status == 200, (name, status)
+            beyond[name].append((elapsed - meter.external) * 1000)
+            counts[name] = (meter.statements, meter.round_trips)
+    return {
+        name: {"p50": percentile(values, 0.5), "p99": percentile(values, 0.99),
+               "statements": counts[name][0], "round_trips": counts[name][1]}
+        for name, values in beyond.items()
+    }
+
+
+# --- 3. the queue --------------------------------------------------------------------------------
+
+
+def sqs_event(bodies: list[dict]) -> dict:
+    return {
+        "Records": [
+            {
+                "messageId": str(uuid.uuid4()), "receiptHandle": "bench", "body": json.dumps(body, ensure_ascii=False),
+                "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {}, "md5OfBody": "",
+                "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:comments-to-judge",
+                "awsRegion": "us-east-1",
+            }
+            for body in bodies
+        ]
+    }
+
+
+def queue_throughput(seed: dict[str, int], slow_openai: str, meter: Meter) -> dict[tuple[int, str], dict[str, float]]:
+    import sqlalchemy as sa
+
+    from shop_marketing.config import get_settings
+    from shop_marketing.db import dispose_engine, get_engine
+    from shop_marketing.openai_client import reset_openai_client
+
+    os.environ["OPENAI_BASE_URL"] = slow_openai
+    samples: dict[tuple[int, str], dict[str, list[float]]] = {}
+    for run in range(QUEUE_RUNS):
+        for concurrency in (4, 10, 20):
+            for variant in ("comment only", "with post and comment id"):
+                os.environ["JUDGE_CONCURRENCY"] = os.environ["DB_POOL_SIZE"] = str(concurrency)
+                get_settings.cache_clear()
+                dispose_engine()
+                reset_openai_client()
+                meter.install(get_engine())
+                queue_handler = load_function("judge_comment").queue_handler
+                tag = uuid.uuid4().hex[:8]
+                bodies = [{"comment": f"{tag} {n}번째 후기: 재질이 부드럽고 사이즈가 딱 맞아요"} for n in range(100)]
+                if variant != "comment only":
+                    bodies = [{**body, "post_id": seed["post"], "instagram_comment_id": f"{tag}-{n}"}
+                              for n, body in enumerate(bodies)]
+                meter.reset()
+                cpu, started = time.process_time(), time.perf_counter()
+                os.environ["_X_AMZN_TRACE_ID"] = f"Root=1-{os.urandom(4).hex()}-{os.urandom(12).hex()};Parent={os.urandom(8).hex()};Sampled=0"
+                result = queue_handler(sqs_event(bodies), LocalContext(timeout_seconds=120))
+                wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+                with get_engine().connect() as connection:
+                    stored = connection.scalar(sa.text("SELECT count(*) FROM judgements WHERE model = :m AND verdict IS NOT NULL "
+                                                       "AND text_sha256 IN (SELECT encode(sha256(convert_to(c, 'UTF8')), 'hex') "
+                                                       "FROM unnest(CAST(:texts AS text[])) AS c)"),
+                                               {"m": JUDGE_MODEL, "texts": [body["comment"] for body in bodies]})
+                row = samples.setdefault((concurrency, variant), {})
+                row.setdefault("wall_s", []).append(wall)
+                row.setdefault("cpu_ms_per_record", []).append(cpu * 1000 / len(bodies))
+                row.setdefault("statements_per_record", []).append(meter.statements / len(bodies))
+                row.setdefault("round_trips_per_record", []).append(meter.round_trips / len(bodies))
+                row.setdefault("failed", []).append(len(result["batchItemFailures"]))
+                row.setdefault("stored", []).append(stored)
+    return {key: {name: median(values) for name, values in row.items()} for key, row in samples.items()}
+
+
+# --- 4. tokens -----------------------------------------------------------------------------------
+
+# The seed's first way: an instruction sent with every comment (its wording is lost; this says what the
+# seed summary says it said), and a model that answered with a sentence before its label.
+INSTRUCTION = (
+    "You judge comments left on our shop's Instagram posts. A good comment is not negative and is not merely "
+    "'it's great!': it is a sincere, well-written review from someone who really used the product. "
+    "Answer with exactly one word: good or bad."
+)
+SEED_WAY_ANSWER = "You asked me to judge whether this comment is a sincere real-use review, so: bad"
+
+
+def token_cost() -> dict[str, float]:
+    from shop_marketing.tokens import chat_prompt_tokens, count_tokens
+
+    started = time.perf_counter()
+    bare = chat_prompt_tokens([{"role": "user", "content": SEED_COMMENT}])
+    instructed = chat_prompt_tokens([{"role": "system", "content": INSTRUCTION}, {"role": "user", "content": SEED_COMMENT}])
+    counted = (time.perf_counter() - started) * 1000
+    return {"comment": count_tokens(SEED_COMMENT), "bare_prompt": bare, "bare_completion": 1,
+            "instructed_prompt": instructed, "instructed_completion": count_tokens(SEED_WAY_ANSWER), "count_ms": counted}
+
+
+# --- 5. layers -----------------------------------------------------------------------------------
+
+LAYERS = {"SharedLayer": "requirements.txt", "OpenAILayer": "requirements-openai.txt",
+          "MigrationsLayer": "requirements-migrations.txt"}
+FUNCTION_LAYERS = {"link_banner": ["SharedLayer"], "judge_comment": ["SharedLayer", "OpenAILayer"],
+                   "upload_training_file": ["SharedLayer", "OpenAILayer"],
+                   "fine_tuning_jobs": ["SharedLayer", "OpenAILayer"], "migrations": ["SharedLayer", "MigrationsLayer"]}
+RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer", "jmespath", "urllib3")
+
+
+def apparent_mb(path: Path) -> float:
+    return sum(file.stat().st_size for file in path.rglob("*") if file.is_file()) / 1e6
+
+
+def built_layers(scratch: Path) -> dict[str, Path] | None:
+    """The layers as `sam build` makes them (shared/Makefile), built here into ``scratch``."""
+    built = {}
+    environment = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    for layer in LAYERS:
+        artifacts = scratch / layer
+        artifacts.mkdir()
+        finished = subprocess.run(["make", "-C", str(SHARED), f"build-{layer}", f"ARTIFACTS_DIR={artifacts}"],
+                                  env=environment, capture_output=True, text=True, timeout=900)
+        if finished.returncode != 0:
+            print(f"  layer {layer} did not build: {finished.stderr.strip()[-500:]}")
+            return None
+        built[layer] = artifacts / "python"
+    return built
+
+
+IMPORT_FROM_LAYERS = r"""
+import sys, time
+started = time.perf_counter()
+import app
+print((time.perf_counter() - started) * 1000, "openai" in sys.modules, "botocore" in sys.modules)
+"""
+
+
+def layer_figures(scratch: Path, built: dict[str, Path]) -> dict:
+    """Sizes, forbidden contents, and each function imported from its layers alone (read-only, as in Lambda)."""
+    runtime = scratch / "runtime"  # the Lambda runtime's boto3 and what it needs, taken from this venv
+    site = Path(next(p for p in sys.path if p.endswith("site-packages")))
+    runtime.mkdir()
+    for name in (*RUNTIME_PROVIDED, "dateutil", "six.py"):
+        source = site / name
+        (shutil.copytree if source.is_dir() else shutil.copy)(source, runtime / name)
+    sizes = {layer: apparent_mb(path) for layer, path in built.items()}
+    shadowing = sorted({name for path in built.values() for name in RUNTIME_PROVIDED if (path / name).exists()})
+    test_folders = sorted(str(p.relative_to(scratch)) for path in built.values() for p in path.rglob("*")
+                          if p.is_dir() and p.name in ("tests", "testing"))
+    imports = {}
+    for function in ("link_banner", "judge_comment"):
+        path = os.pathsep.join(["."] + [str(built[layer]) for layer in FUNCTION_LAYERS[function]] + [str(runtime)])
+        environment = {"PATH": os.environ["PATH"], "PYTHONPATH": path, "PYTHONDONTWRITEBYTECODE": "1",
+                       **lambda_environment(function), "DATABASE_URL": os.environ["DATABASE_URL"],
+                       "OPENAI_API_KEY": "sk-bench", "AWS_DEFAULT_REGION": "us-east-1"}
+        samples = []
+        for _ in range(RUNS):
+            finished = subprocess.run([sys.executable, "-S", "-c", IMPORT_FROM_LAYERS], cwd=ROOT / "functions" / function,
+                                      env=environment, capture_output=True, text=True, timeout=300)
+            if finished.returncode != 0:
+                raise RuntimeError(f"{function} does not import from its layers:\n{finished.stderr[-2000:]}")
+            ms, openai_loaded, botocore_loaded = finished.stdout.split()
+            samples.append(float(ms))
+        imports[function] = {"import_ms": median(samples), "openai": openai_loaded == "True"}
+    return {"sizes": sizes, "shadowing": shadowing, "test_folders": test_folders, "imports": imports}
+
+
+# --- running it ----------------------------------------------------------------------------------
+
+
+def load_function(function: str):
+    from infra.local_api import load_handler
+
+    return sys.modules[load_handler(ROOT / "functions" / function).__module__]
+
+
+def verdict(met: bool) -> str:
+    return "met" if met else "NOT MET"
 
 
 def main() -> None:
-    os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "bench")
-    os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "Bench")
-    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
-    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
-    os.environ.setdefault("OPENAI_API_KEY", "sk-bench")
-    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
+    sink = xray_sink()
+    base = {
+        "AWS_DEFAULT_REGION": "us-east-1", "OPENAI_API_KEY": "sk-bench", "JUDGE_MODEL": JUDGE_MODEL,
+        "AWS_XRAY_DAEMON_ADDRESS": sink, "AWS_XRAY_CONTEXT_MISSING": "IGNORE_ERROR",
+    }
+    os.environ.update(base)
     server, server_url = None, os.environ.get("DATABASE_URL")
     if not server_url:
         server, server_url = embedded_postgres.start()
-    # A database of its own, so the figures neither read nor leave rows in anyone else's.
     os.environ["DATABASE_URL"] = embedded_postgres.create_database(server_url, "shop_marketing_bench")
     upgrade()
     try:
-        functions = sorted({route.code_dir.name for route in routes_from_template()})
-        print(f"cold start (median of {RUNS} fresh interpreters; import = Lambda init, then one GET)")
-        print(f"  {'function':24} {'import ms':>10} {'1st req ms':>11} {'peak RSS MB':>12}")
-        for function in functions:
-            figures = cold_start(function, PROBES.get(function, "/"))
-            print(f"  {function:24} {figures['import_ms']:10.0f} {figures['first_request_ms']:11.0f} {figures['rss_mb']:12.0f}")
-        warm = warm_latency()
-        print(f"warm GET /banners/{{id}} with 10 posts, {WARM_REQUESTS} requests: "
-              f"p50 {warm['p50_ms']:.2f} ms, p95 {warm['p95_ms']:.2f} ms, p99 {warm['p99_ms']:.2f} ms")
-        built = built_layer_bytecode()
-        if built is None:
-            print("built layer: run `make build` first to measure the shipped bytecode")
-        else:
-            print(f"built link_banner import (read-only, as in Lambda): {built[0]:.0f} ms with the layer's "
-                  f"bytecode, {built[1]:.0f} ms without")
-        tokens = token_counting()
-        print(f"o200k_base: loaded in {tokens['load_o200k_ms']:.0f} ms; seed comment counted in "
-              f"{tokens['count_seed_comment_us']:.1f} µs")
+        with openai_standin(0.0) as fast_openai, openai_standin(0.1) as slow_openai:
+            os.environ["OPENAI_BASE_URL"] = fast_openai
+            child_environment = {**os.environ, "PYTHONPATH": str(SHARED)}
+            # This process serves the warm and queue figures as the judge function's environment does.
+            os.environ.update(lambda_environment("judge_comment"))
+            meter = Meter()
+            from shop_marketing.db import get_engine
+
+            meter.install(get_engine())
+            meter.install_http()
+            catalog, judge = Api(load_function("link_banner").lambda_handler), Api(load_function("judge_comment").lambda_handler)
+            seed = seed_catalog(catalog)
+            report(seed, child_environment, catalog, judge, meter, slow_openai)
     finally:
+        from shop_marketing.db import dispose_engine
+
+        dispose_engine()
         embedded_postgres.drop_database(server_url, os.environ["DATABASE_URL"])
         if server is not None:
             server.cleanup()
+
+
+def report(seed, child_environment, catalog, judge, meter, slow_openai) -> None:
+    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, {RUNS} cold runs, "
+          f"{WARM_REQUESTS} warm requests per operation, {QUEUE_RUNS} queue runs (medians, interleaved)")
+
+    cold = cold_starts(seed, child_environment)
+    print("\n1. cold start (fresh interpreter: init = import; then the first request) and SnapStart restore")
+    print("  wall ms (what Lambda bills); the ratio by CPU time is steadier on a shared machine")
+    print(f"  {'function':22} {'init':>7} {'1st req':>8} {'total':>7} {'floor':>7} {'ratio':>6} {'goal':>6}"
+          f" {'':8} | {'CPU ratio':>9} | {'restore':>8} (hooks + first request after restore)")
+    for function, row in cold.items():
+        total = row["cold_init_ms"] + row["cold_first_ms"]
+        ratio = total / row["floor_ms"]
+        goal = f"≤{GOAL_COLD_RATIO}" if function in ("link_banner", "judge_comment") else ""
+        mark = verdict(ratio <= GOAL_COLD_RATIO) if goal else ""
+        print(f"  {function:22} {row['cold_init_ms']:7.0f} {row['cold_first_ms']:8.0f} {total:7.0f} "
+              f"{row['floor_ms']:7.0f} {ratio:5.2f}x {goal:>6} {mark:8} | "
+              f"{row['cold_cpu_ms'] / row['floor_cpu_ms']:8.2f}x | {row['restore_first_ms']:6.0f} ms")
+
+    warm = warm_latency(catalog, judge, seed, meter)
+    print(f"\n2. warm handler time beyond PostgreSQL's and OpenAI's own time (goal p50 ≤ {GOAL_WARM_P50_MS:.0f} ms, "
+          f"p99 ≤ {GOAL_WARM_P99_MS:.0f} ms)")
+    print(f"  {'operation':18} {'p50 ms':>7} {'p99 ms':>7} {'statements':>11} {'round trips':>12}")
+    for name, row in warm.items():
+        met = row["p50"] <= GOAL_WARM_P50_MS and row["p99"] <= GOAL_WARM_P99_MS
+        print(f"  {name:18} {row['p50']:7.2f} {row['p99']:7.2f} {row['statements']:11d} {row['round_trips']:12d}  {verdict(met)}")
+
+    queue = queue_throughput(seed, slow_openai, meter)
+    print(f"\n3. one queue invocation, 100 comments, OpenAI answering in 100 ms (goal ≤ {GOAL_QUEUE_S} s, every record stored)")
+    print(f"  {'concurrency':>11} {'records':26} {'wall s':>7} {'CPU ms/rec':>11} {'stmts/rec':>10} {'trips/rec':>10} {'stored':>7}")
+    for (concurrency, variant), row in queue.items():
+        met = row["wall_s"] <= GOAL_QUEUE_S and row["stored"] == 100 and row["failed"] == 0
+        print(f"  {concurrency:11d} {variant:26} {row['wall_s']:7.2f} {row['cpu_ms_per_record']:11.1f} "
+              f"{row['statements_per_record']:10.1f} {row['round_trips_per_record']:10.1f} {row['stored']:7.0f}  {verdict(met)}")
+
+    tokens = token_cost()
+    print("\n4. tokens per judged comment (the seed's comment, o200k_base)")
+    print(f"  fine-tuned judge: {tokens['bare_prompt']} prompt + {tokens['bare_completion']} completion "
+          f"(comment alone: {tokens['comment']})")
+    print(f"  seed's instruction way: {tokens['instructed_prompt']} prompt + {tokens['instructed_completion']} completion "
+          f"-> {(tokens['instructed_prompt'] + tokens['instructed_completion']) / (tokens['bare_prompt'] + 1):.1f}x the tokens")
+
+    print(f"\n5. built layers (goal: the judge's layers ≤ {GOAL_LAYER_MB:.0f} MB unpacked, no botocore)")
+    if os.environ.get("BENCH_LAYERS", "1") == "0":
+        print("  skipped (BENCH_LAYERS=0)")
+        return
+    with tempfile.TemporaryDirectory() as scratch:
+        built = built_layers(Path(scratch))
+        if built is None:
+            return
+        layers = layer_figures(Path(scratch), built)
+    for layer, size in layers["sizes"].items():
+        print(f"  {layer:16} {size:6.1f} MB")
+    for function, names in FUNCTION_LAYERS.items():
+        total = sum(layers["sizes"][name] for name in names)
+        print(f"  {function:22} gets {' + '.join(names):32} = {total:5.1f} MB  {verdict(total <= GOAL_LAYER_MB)}")
+    print(f"  runtime packages shipped (must be none): {layers['shadowing'] or 'none'}; "
+          f"test folders: {layers['test_folders'] or 'none'}")
+    for function, row in layers["imports"].items():
+        print(f"  {function} imported from its layers alone (read-only bytecode): {row['import_ms']:.0f} ms, "
+              f"openai loaded: {row['openai']}")
 
 
 if __name__ == "__main__":

@@ -14,9 +14,10 @@ import argparse
 import json
 import math
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 
+from infra.loopback import LoopbackHandler
 from shop_marketing.tokens import chat_prompt_tokens
 
 CHAT_PATHS = ("/v1/chat/completions", "/chat/completions")
@@ -45,7 +46,7 @@ def chat_completion(request: dict[str, Any], label: str, probability: float) -> 
 
 
 def make_server(label: str, probability: float, host: str = "127.0.0.1", port: int = 8080) -> ThreadingHTTPServer:
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(LoopbackHandler):
         protocol_version = "HTTP/1.1"
 
         def _reply(self, status: int, payload: dict[str, Any]) -> None:

@@ -5,6 +5,10 @@ Service name and metrics namespace come from ``POWERTOOLS_SERVICE_NAME`` and
 
 Every handler logs with a correlation id whatever triggered it (:data:`CORRELATION_ID_PATH`) and
 emits the cold-start metric (``@metrics.log_metrics(capture_cold_start_metric=True)``).
+
+The tracer patches only botocore (Secrets Manager, S3: the AWS calls worth a subsegment). Patching
+every library it knows (its default) imports each of them at init and wraps every database statement:
+the SQLAlchemy patch compiles each statement again on every execute, sampled or not.
 """
 
 from __future__ import annotations
@@ -15,8 +19,10 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
+TRACED_MODULES = ("botocore",)
+
 logger = Logger()
-tracer = Tracer()
+tracer = Tracer(patch_modules=TRACED_MODULES)
 metrics = Metrics()
 
 # One JMESPath for every trigger: API Gateway's request id, an S3 event's request id, the first SQS

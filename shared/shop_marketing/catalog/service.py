@@ -3,15 +3,20 @@
 Every function takes a session and returns plain dicts ready for JSON. Duplicates are prevented by
 the database's unique constraints with ``INSERT ... ON CONFLICT``, so concurrent identical requests
 give one row and a clean 409, never a 500. Deletes are single statements; the database cascades.
+
+Each route makes the fewest round trips its contract allows: a banner is read in one statement (its
+product and posts joined), a link or unlink checks both ends and writes in one statement, then reads
+the banner. Rows that must not be deleted meanwhile are locked ``FOR KEY SHARE``: a delete waits,
+while concurrent links of the same banner or post (which take the same lock) do not wait for each other.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, literal, select, true, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from ..errors import Duplicate, NotFound, StoreMismatch
 from ..models import InstagramPost, NaverImageBanner, NaverProduct, NaverStore, banner_instagram_posts
@@ -27,7 +32,7 @@ def _store_view(store: NaverStore, products: int = 0, banners: int = 0) -> dict[
     }
 
 
-def _product_view(product: NaverProduct) -> dict[str, Any]:
+def _product_view(product: Any) -> dict[str, Any]:
     return {
         "id": product.id,
         "store_id": product.store_id,
@@ -37,7 +42,7 @@ def _product_view(product: NaverProduct) -> dict[str, Any]:
     }
 
 
-def _post_view(post: InstagramPost) -> dict[str, Any]:
+def _post_view(post: Any) -> dict[str, Any]:
     return {
         "id": post.id,
         "instagram_media_id": post.instagram_media_id,
@@ -47,16 +52,55 @@ def _post_view(post: InstagramPost) -> dict[str, Any]:
     }
 
 
-def _banner_view(banner: NaverImageBanner) -> dict[str, Any]:
+_BANNERS = NaverImageBanner.__table__
+_PRODUCTS = NaverProduct.__table__
+_POSTS = InstagramPost.__table__
+_LINKS = banner_instagram_posts
+
+# The banner, its product and its posts in one statement: one row per post (one row if it has none).
+_BANNER_ROWS = (
+    select(
+        _BANNERS.c.id,
+        _BANNERS.c.store_id,
+        _BANNERS.c.image_url,
+        _BANNERS.c.title,
+        _BANNERS.c.created_at,
+        *(column.label(f"product_{column.name}") for column in _PRODUCTS.c),
+        *(column.label(f"post_{column.name}") for column in _POSTS.c),
+    )
+    .select_from(
+        _BANNERS.outerjoin(_PRODUCTS, _PRODUCTS.c.id == _BANNERS.c.product_id)
+        .outerjoin(_LINKS, _LINKS.c.banner_id == _BANNERS.c.id)
+        .outerjoin(_POSTS, _POSTS.c.id == _LINKS.c.post_id)
+    )
+    .order_by(_POSTS.c.id)
+)
+
+
+def _prefixed(row: Any, prefix: str, table) -> dict[str, Any]:
+    return {column.name: row[f"{prefix}_{column.name}"] for column in table.c}
+
+
+def _banner_view(rows: list[Any]) -> dict[str, Any]:
+    banner = rows[0]
+    product = _Row(_prefixed(banner, "product", _PRODUCTS)) if banner["product_id"] is not None else None
     return {
-        "id": banner.id,
-        "store_id": banner.store_id,
-        "image_url": banner.image_url,
-        "title": banner.title,
-        "product": _product_view(banner.product) if banner.product else None,
-        "instagram_posts": [_post_view(post) for post in banner.instagram_posts],
-        "created_at": banner.created_at.isoformat(),
+        "id": banner["id"],
+        "store_id": banner["store_id"],
+        "image_url": banner["image_url"],
+        "title": banner["title"],
+        "product": _product_view(product) if product else None,
+        "instagram_posts": [
+            _post_view(_Row(_prefixed(row, "post", _POSTS))) for row in rows if row["post_id"] is not None
+        ],
+        "created_at": banner["created_at"].isoformat(),
     }
+
+
+class _Row(dict):
+    """A dict read by attribute, so the row views serve ORM objects and joined rows alike."""
+
+    __getattr__ = dict.__getitem__
 
 
 def _insert_unique(session: Session, model: type, values: dict[str, Any], unique: list[str]):
@@ -73,8 +117,9 @@ def _insert_unique(session: Session, model: type, values: dict[str, Any], unique
 def _get(session: Session, model: type, id_: int, label: str, *, lock: bool = False):
     statement = select(model).where(model.id == id_)
     if lock:
-        # FOR KEY SHARE: the row cannot be deleted until this transaction ends, yet others may read it.
-        statement = statement.with_for_update(key_share=True)
+        # FOR KEY SHARE: the row cannot be deleted until this transaction ends; others may read it and
+        # take the same lock (``key_share=True`` alone renders FOR NO KEY UPDATE, which conflicts with itself).
+        statement = statement.with_for_update(read=True, key_share=True)
     row = session.scalar(statement)
     if row is None:
         raise NotFound(f"{label} {id_} does not exist.")
@@ -147,15 +192,10 @@ def create_banner(session: Session, store_id: int, *, image_url: str, title: str
 
 
 def banner_view(session: Session, banner_id: int) -> dict[str, Any]:
-    banner = session.scalar(
-        select(NaverImageBanner)
-        .where(NaverImageBanner.id == banner_id)
-        .options(selectinload(NaverImageBanner.product), selectinload(NaverImageBanner.instagram_posts))
-        .execution_options(populate_existing=True)
-    )
-    if banner is None:
+    rows = session.execute(_BANNER_ROWS.where(_BANNERS.c.id == banner_id)).mappings().all()
+    if not rows:
         raise NotFound(f"Banner {banner_id} does not exist.")
-    return _banner_view(banner)
+    return _banner_view(rows)
 
 
 def delete_banner(session: Session, banner_id: int) -> None:
@@ -188,42 +228,68 @@ def delete_post(session: Session, post_id: int) -> None:
 # --- links --------------------------------------------------------------------------------------
 
 
+def _both_ends(session: Session, banner_id: int, other, other_id: int, other_label: str, *, lock: bool, write=None):
+    """Check (and lock) the banner and the other end in one statement, running ``write`` in it too.
+
+    ``write`` is a data-modifying statement (the link's insert or delete) that runs as part of the same
+    statement; it changes nothing when either end is missing, and then the caller's 404 rolls it back.
+    """
+    ends = []
+    for table, id_ in ((_BANNERS, banner_id), (other, other_id)):
+        end = select(table.c.id, table.c.store_id if "store_id" in table.c else literal(None).label("store_id"))
+        end = end.where(table.c.id == id_)
+        ends.append((end.with_for_update(read=True, key_share=True) if lock else end).cte())
+    banner, other_end = ends
+    statement = select(
+        select(banner.c.id).scalar_subquery().label("banner"),
+        select(banner.c.store_id).scalar_subquery().label("banner_store"),
+        select(other_end.c.id).scalar_subquery().label("other"),
+        select(other_end.c.store_id).scalar_subquery().label("other_store"),
+    )
+    if write is not None:
+        statement = statement.add_cte(write(banner, other_end).cte("write"))
+    found = session.execute(statement).one()
+    if found.banner is None:
+        raise NotFound(f"Banner {banner_id} does not exist.")
+    if found.other is None:
+        raise NotFound(f"{other_label} {other_id} does not exist.")
+    return found
+
+
 def link_banner_product(session: Session, banner_id: int, product_id: int) -> dict[str, Any]:
-    banner = _get(session, NaverImageBanner, banner_id, "Banner", lock=True)
-    product = _get(session, NaverProduct, product_id, "Product", lock=True)
-    if product.store_id != banner.store_id:
+    found = _both_ends(session, banner_id, _PRODUCTS, product_id, "Product", lock=True)
+    if found.other_store != found.banner_store:
         raise StoreMismatch(
-            f"Product {product_id} belongs to store {product.store_id}, banner {banner_id} to store {banner.store_id}."
+            f"Product {product_id} belongs to store {found.other_store}, banner {banner_id} to store {found.banner_store}."
         )
-    banner.product_id = product_id
-    session.flush()
+    session.execute(update(_BANNERS).where(_BANNERS.c.id == banner_id).values(product_id=product_id))
     return banner_view(session, banner_id)
 
 
 def unlink_banner_product(session: Session, banner_id: int) -> dict[str, Any]:
-    banner = _get(session, NaverImageBanner, banner_id, "Banner", lock=True)
-    banner.product_id = None
-    session.flush()
+    # The update locks the banner row itself; no banner, no row.
+    if session.execute(update(_BANNERS).where(_BANNERS.c.id == banner_id).values(product_id=None)).rowcount == 0:
+        raise NotFound(f"Banner {banner_id} does not exist.")
     return banner_view(session, banner_id)
 
 
 def link_banner_post(session: Session, banner_id: int, post_id: int) -> dict[str, Any]:
-    _get(session, NaverImageBanner, banner_id, "Banner", lock=True)
-    _get(session, InstagramPost, post_id, "Instagram post", lock=True)
-    # Linking twice leaves one link: the primary key (banner_id, post_id) absorbs the repeat. The
-    # row locks above keep both ends from being deleted before this transaction commits.
-    session.execute(
-        insert(banner_instagram_posts).values(banner_id=banner_id, post_id=post_id).on_conflict_do_nothing()
-    )
+    # Linking twice leaves one link: the primary key (banner_id, post_id) absorbs the repeat. Both ends
+    # are locked FOR KEY SHARE, so neither can be deleted before this transaction commits.
+    def insert_link(banner, post):
+        return (
+            insert(_LINKS)
+            .from_select(["banner_id", "post_id"], select(banner.c.id, post.c.id).select_from(banner.join(post, true())))
+            .on_conflict_do_nothing()
+        )
+
+    _both_ends(session, banner_id, _POSTS, post_id, "Instagram post", lock=True, write=insert_link)
     return banner_view(session, banner_id)
 
 
 def unlink_banner_post(session: Session, banner_id: int, post_id: int) -> dict[str, Any]:
-    _get(session, NaverImageBanner, banner_id, "Banner")
-    _get(session, InstagramPost, post_id, "Instagram post")
-    session.execute(
-        delete(banner_instagram_posts).where(
-            banner_instagram_posts.c.banner_id == banner_id, banner_instagram_posts.c.post_id == post_id
-        )
-    )
+    def delete_link(banner, post):
+        return delete(_LINKS).where(_LINKS.c.banner_id == banner_id, _LINKS.c.post_id == post_id)
+
+    _both_ends(session, banner_id, _POSTS, post_id, "Instagram post", lock=False, write=delete_link)
     return banner_view(session, banner_id)

@@ -20,6 +20,9 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from pydantic import ValidationError
+
+from shop_marketing.errors import InvalidMessage
 from shop_marketing.judging import judge
 from shop_marketing.judging.active_model import ActiveModelCache
 from shop_marketing.config import get_settings, load_or_exit
@@ -85,7 +88,11 @@ class ConcurrentBatchProcessor(BatchProcessor):
 
 def judge_record(record: SQSRecord) -> dict[str, Any]:
     # An invalid body raises here and becomes this record's failure (a poison message ends in the DLQ).
-    request = judge.JudgeRequest.model_validate_json(record.body)
+    # The error that is logged names the problems, never the comment (pydantic's would quote it).
+    try:
+        request = judge.JudgeRequest.model_validate_json(record.body)
+    except ValidationError as error:
+        raise InvalidMessage.from_validation_error(error, "judge request") from None
     verdict = _judge(request)
     logger.info("judged", extra={"message_id": record.message_id, "verdict": verdict.verdict, "cached": verdict.cached})
     return verdict.as_dict()

@@ -16,13 +16,14 @@ from shop_marketing.catalog import service as catalog
 from shop_marketing.config import load_or_exit
 from shop_marketing.db import session_scope
 from shop_marketing.http import Id, create_http_app, json_response
-from shop_marketing.models import MAX_ID
+from shop_marketing.models.base import StrictId
+from shop_marketing.safe_json import StorableStr
 from shop_marketing.observability import logger, metrics, tracer
 
 load_or_exit(("database_url", "db_secret_arn"))
 app = create_http_app()
 
-Text = Annotated[str, Field(min_length=1, max_length=200)]
+Text = Annotated[StorableStr, Field(min_length=1, max_length=200)]
 
 
 class Body(BaseModel):
@@ -31,27 +32,27 @@ class Body(BaseModel):
 
 class StoreIn(Body):
     name: Text
-    naver_store_id: Annotated[str, Field(min_length=1, max_length=100)]
+    naver_store_id: Annotated[StorableStr, Field(min_length=1, max_length=100)]
 
 
 class ProductIn(Body):
-    naver_product_no: Annotated[str, Field(min_length=1, max_length=100)]
-    name: Annotated[str, Field(min_length=1, max_length=300)]
+    naver_product_no: Annotated[StorableStr, Field(min_length=1, max_length=100)]
+    name: Annotated[StorableStr, Field(min_length=1, max_length=300)]
 
 
 class BannerIn(Body):
     image_url: HttpUrl
-    title: Annotated[str, Field(max_length=300)] | None = None
+    title: Annotated[StorableStr, Field(max_length=300)] | None = None
 
 
 class PostIn(Body):
-    instagram_media_id: Annotated[str, Field(min_length=1, max_length=100)]
+    instagram_media_id: Annotated[StorableStr, Field(min_length=1, max_length=100)]
     permalink: HttpUrl | None = None
-    caption: Annotated[str, Field(max_length=2200)] | None = None
+    caption: Annotated[StorableStr, Field(max_length=2200)] | None = None
 
 
 class ProductLinkIn(Body):
-    product_id: Annotated[int, Field(ge=1, le=MAX_ID)]
+    product_id: StrictId
 
 
 @app.post("/stores")

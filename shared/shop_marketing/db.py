@@ -116,9 +116,34 @@ def is_disconnect(error: BaseException | None) -> bool:
 
 def _recognise_disconnects(context: ExceptionContext) -> None:
     """SQLAlchemy's pg8000 dialect misses some disconnects; mark them so the pool discards the
-    connection (also during pre-ping, which then connects afresh instead of failing)."""
+    connection (also during pre-ping, which then connects afresh instead of failing). And keep the
+    server's error free of values: it quotes them (``invalid input syntax ...: "<the comment>"``)."""
     if not context.is_disconnect and is_disconnect(context.original_exception):
         context.is_disconnect = True
+    if _without_values(context.original_exception) and context.sqlalchemy_exception is not None:
+        original = context.original_exception
+        # SQLAlchemy formatted the driver's error into its own message already: format it again.
+        context.sqlalchemy_exception.args = (
+            f"({type(original).__module__}.{type(original).__name__}) {original}",
+        )
+
+
+# Fields of a PostgreSQL error that never quote data: severity, SQLSTATE, constraint, table, column...
+SAFE_ERROR_FIELDS = frozenset({"S", "V", "C", "n", "t", "c", "s", "d", "F", "L", "R"})
+
+
+def _without_values(error: BaseException) -> bool:
+    """Drop the message parts of a pg8000 server error that may quote a value (its message past the
+    first colon, its detail and its context), keeping what identifies the error."""
+    arguments = getattr(error, "args", ())
+    if not arguments or not isinstance(arguments[0], dict):
+        return False
+    fields = arguments[0]
+    message = str(fields.get("M", ""))
+    safe = {key: value for key, value in fields.items() if key in SAFE_ERROR_FIELDS}
+    safe["M"] = message.split(":", 1)[0]
+    error.args = (safe, *arguments[1:])
+    return True
 
 
 def get_engine() -> Engine:

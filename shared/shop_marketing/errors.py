@@ -102,3 +102,19 @@ class DatabaseUnavailable(ServiceUnavailable):
     """The database could not be reached or dropped the connection; nothing was committed."""
 
     code = "database_unavailable"
+
+
+class InvalidMessage(InvalidInput):
+    """A queue message or event that fails validation. Its text names only where and what kind of
+    problem each is (``comment: string_too_long``), never the values: they are customers' comments
+    and training data, and this text is logged."""
+
+    code = "invalid_message"
+
+    @classmethod
+    def from_validation_error(cls, error: Any, what: str = "message") -> InvalidMessage:
+        problems = [
+            f"{'.'.join(str(part) for part in problem.get('loc', ())) or what}: {problem.get('type', 'invalid')}"
+            for problem in error.errors(include_url=False, include_input=False, include_context=False)
+        ]
+        return cls(f"Invalid {what}: " + "; ".join(problems[:20]), details=[{"problem": p} for p in problems])

@@ -41,6 +41,10 @@ storable = AfterValidator(check_text)
 StorableStr = Annotated[str, storable]
 
 
+class UnstorableJSON(json.JSONDecodeError):
+    """Valid JSON holding a string PostgreSQL cannot store (NUL, a lone surrogate)."""
+
+
 def _integer(literal: str) -> int:
     digits = len(literal.lstrip("-"))
     if digits > MAX_INTEGER_DIGITS:
@@ -89,7 +93,7 @@ def _walk(value: Any, document: str) -> None:
             try:
                 check_text(text)
             except UnstorableText as error:
-                raise json.JSONDecodeError(str(error), document, 0) from None
+                raise UnstorableJSON(str(error), document, 0) from None
 
 
 def loads(document: str | bytes | bytearray) -> Any:

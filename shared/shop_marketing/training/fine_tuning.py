@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from ..judging.active_model import activate_model
 from ..advisory_lock import hold_advisory_lock
 from ..config import Settings
+from ..safe_json import StorableStr
 from ..errors import DomainError, InvalidInput, NotFound, ServiceUnavailable, Unauthorized
 from ..models import FineTuningJob, TrainingFile
 from ..models.fine_tuning import FINISHED_JOB_STATUSES, RETRYABLE_JOB_STATUSES
@@ -49,13 +50,15 @@ class JobRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    training_file_id: Annotated[str, Field(min_length=1, max_length=100)]
-    model: Annotated[str, Field(min_length=1, max_length=200)] | None = None
-    validation_file_id: Annotated[str, Field(min_length=1, max_length=100)] | None = None
-    suffix: Annotated[str, Field(min_length=1, max_length=64)] | None = None
-    n_epochs: Auto | Annotated[int, Field(ge=1, le=50)] = "auto"
-    batch_size: Auto | Annotated[int, Field(ge=1, le=256)] = "auto"
-    learning_rate_multiplier: Auto | Annotated[float, Field(gt=0, le=100)] = "auto"
+    training_file_id: Annotated[StorableStr, Field(min_length=1, max_length=100)]
+    model: Annotated[StorableStr, Field(min_length=1, max_length=200)] | None = None
+    validation_file_id: Annotated[StorableStr, Field(min_length=1, max_length=100)] | None = None
+    # Checked before OpenAI is called: a job OpenAI created must never fail to be recorded.
+    suffix: Annotated[StorableStr, Field(min_length=1, max_length=64)] | None = None
+    # Strict: ``true`` is not one epoch, ``"3"`` is not three.
+    n_epochs: Auto | Annotated[int, Field(strict=True, ge=1, le=50)] = "auto"
+    batch_size: Auto | Annotated[int, Field(strict=True, ge=1, le=256)] = "auto"
+    learning_rate_multiplier: Auto | Annotated[float, Field(strict=True, gt=0, le=100)] = "auto"
 
     def hyperparameters(self) -> dict[str, Any]:
         return {

@@ -103,8 +103,6 @@ class FilesAndJobs:
             "filename": upload.filename,
             "purpose": fields["purpose"].data.decode(),
             "status": "processed",
-            "expires_at": None,
-            "status_details": None,
         }
         with self._lock:
             self.files[created["id"]] = created
@@ -120,7 +118,11 @@ class FilesAndJobs:
         if "purpose" in query:
             files = [f for f in files if f["purpose"] == query["purpose"][0]]
         limit = int(query.get("limit", ["10000"])[0])
-        return Reply(200, {"object": "list", "data": files[:limit], "has_more": len(files) > limit})
+        page = files[:limit]
+        return Reply(200, {
+            "object": "list", "data": page, "has_more": len(files) > limit,
+            "first_id": page[0]["id"] if page else "", "last_id": page[-1]["id"] if page else "",
+        })
 
     def _list_jobs(self, request: Recorded, _) -> Reply:
         """Newest first; ``metadata[k]=v`` filters, as OpenAI's list does."""

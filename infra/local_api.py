@@ -368,9 +368,12 @@ def make_server(api: LocalApi, host: str = "127.0.0.1", port: int = 3000) -> Thr
             if self.command != "HEAD":
                 self.wfile.write(payload)
 
-        # Every method gets an answer in the API's error shape (405 with Allow, or 404), never the
-        # standard library's HTML "501 Unsupported method".
-        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = do_TRACE = do_CONNECT = _serve
+        # Every method (OPTIONS, HEAD, TRACE, QUERY, anything) gets an answer in the API's error shape
+        # (405 with Allow, or 404), never the standard library's HTML "501 Unsupported method".
+        def __getattr__(self, name: str) -> Any:
+            if name.startswith("do_"):
+                return self._serve
+            raise AttributeError(name)
 
     class Server(ThreadingHTTPServer):
         request_queue_size = LISTEN_BACKLOG

@@ -59,7 +59,7 @@ def test_a_burst_of_32_requests_at_once_is_served_whole(local):
     assert statuses == [200] * 32
 
 
-@pytest.mark.parametrize("method", ["OPTIONS", "TRACE", "PATCH"])
+@pytest.mark.parametrize("method", ["OPTIONS", "TRACE", "PATCH", "QUERY", "BREW"])
 def test_any_method_gets_a_json_error(local, method):
     status, headers, body = send(local, method, "/stores")
 

@@ -80,7 +80,8 @@ def test_every_route_survives_schema_driven_fuzzing(local_run, tmp_path):
         "--report", "ndjson",
         "--report-ndjson-path", str(report),
     ]
-    run = subprocess.run(command, capture_output=True, text=True, timeout=1500)  # noqa: S603 - our own CLI
+    # Run where its cache (.schemathesis/) cannot land in the repository.
+    run = subprocess.run(command, capture_output=True, text=True, timeout=1500, cwd=tmp_path)  # noqa: S603 - our own CLI
 
     summary = run.stdout[-6000:]
     assert run.returncode == 0, summary

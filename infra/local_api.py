@@ -4,6 +4,10 @@
 ``template.yaml`` (the one route table), turns each HTTP request into an API Gateway HTTP API (payload
 2.0) event and invokes that function's handler in this process. With ``DATABASE_URL`` unset it starts
 an embedded PostgreSQL and migrates it first. Neither Docker nor AWS is needed.
+
+``GET /openapi.json`` is the API's description, merged from what each function's resolver generates
+from its code, and ``GET /docs`` shows it (Swagger UI, served from the Powertools package, offline).
+Every handler is imported before the server accepts a request, and the listen backlog takes a burst.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import json
 import os
 import re
 import sys
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -36,6 +41,9 @@ TEXT_TYPES = ("application/json", "application/jsonl", "text/")
 # Banner images rendered locally live under BANNER_IMAGES_DIR and are served here, like CloudFront in AWS.
 BANNER_IMAGES_PATH = "/banner-images/"
 BANNER_IMAGE_NAME = re.compile(r"^[0-9a-f]{64}\.png$")
+API_TITLE = "Shop marketing API"
+# Connections a burst may open before the server accepts them (the socketserver default is 5).
+LISTEN_BACKLOG = 128
 
 
 class _TemplateLoader(yaml.SafeLoader):
@@ -117,7 +125,12 @@ def _load_module(path: Path, name: str) -> ModuleType:
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        # A module that failed to start must not be found half-made by the next request.
+        del sys.modules[name]
+        raise
     return module
 
 
@@ -156,15 +169,17 @@ def api_gateway_event(
     """An API Gateway HTTP API (payload format 2.0) event, shaped as API Gateway sends it."""
     headers = {name.lower(): value for name, value in (headers or {}).items()}
     raw = body.encode() if isinstance(body, str) else body
-    content_type = headers.get("content-type", "application/json")
+    content_type = headers.get("content-type", "application/json").lower()
     if base64_encoded is None:
-        base64_encoded = raw is not None and not content_type.startswith(TEXT_TYPES)
+        # As API Gateway does: a body passes as text only if it is text and decodes as UTF-8;
+        # anything else (an image, invalid UTF-8) arrives base64-encoded.
+        base64_encoded = raw is not None and not (content_type.startswith(TEXT_TYPES) and _is_utf8(raw))
     if raw is None:
         event_body = None
     elif base64_encoded:
         event_body = base64.b64encode(raw).decode()
     else:
-        event_body = raw.decode("utf-8", errors="replace")
+        event_body = raw.decode("utf-8")
     now = datetime.now(UTC)
     request_id = str(uuid.uuid4())
     event: dict[str, Any] = {
@@ -205,6 +220,53 @@ def api_gateway_event(
     return event
 
 
+def _is_utf8(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def merged_openapi(apps: list[Any], title: str = API_TITLE) -> dict[str, Any]:
+    """One OpenAPI description from each function's resolver (paths and component schemas)."""
+    merged: dict[str, Any] = {
+        "openapi": "3.1.0",
+        "info": {
+            "title": title,
+            "version": "1.0.0",
+            "description": (
+                'Every error answer is {"error": {"code", "message", "details"?, "details_truncated"?}}; '
+                "see the contract for each code."
+            ),
+        },
+        "paths": {},
+        "components": {"schemas": {}},
+    }
+    for app in apps:
+        part = json.loads(app.get_openapi_json_schema(title=title))
+        for path, operations in part.get("paths", {}).items():
+            merged["paths"].setdefault(path, {}).update(operations)
+        merged["components"]["schemas"].update(part.get("components", {}).get("schemas", {}))
+    merged["paths"] = dict(sorted(merged["paths"].items()))
+    merged["components"]["schemas"] = dict(sorted(merged["components"]["schemas"].items()))
+    return merged
+
+
+def docs_page(spec: dict[str, Any]) -> str:
+    """Swagger UI for ``spec``, its script and style inlined from the Powertools package."""
+    from aws_lambda_powertools.event_handler.openapi.swagger_ui import html
+
+    folder = Path(html.__file__).parent
+    return html.generate_swagger_html(
+        json.dumps(spec),
+        (folder / "swagger-ui-bundle.min.js").read_text(),
+        (folder / "swagger-ui.min.css").read_text(),
+        "",
+        None,
+    )
+
+
 class LocalApi:
     """Matches requests against the template's routes and invokes the right handler."""
 
@@ -212,17 +274,53 @@ class LocalApi:
         self.routes = routes
         self.auth = auth  # None: every route open (the default local run)
         self._handlers: dict[str, Any] = {}
+        # One invocation at a time per function, as in one Lambda execution environment: the
+        # Powertools resolver keeps the current event on itself, so it is not for threads.
+        self._locks: dict[str, threading.Lock] = {route.function: threading.Lock() for route in routes}
+        self._load_lock = threading.Lock()
+        self._openapi: dict[str, Any] | None = None
+        self.unavailable: dict[str, str] = {}
+
+    def load_all(self) -> LocalApi:
+        """Import every function before serving, so no request races an import. A function that
+        cannot start (a missing setting) is reported once here; its routes then answer 503."""
+        for route in self.routes:
+            if route.function in self._handlers or route.function in self.unavailable:
+                continue
+            try:
+                self.handler_for(route)
+            except SystemExit:
+                self.unavailable[route.function] = f"{route.function} could not start: see the line above."
+                print(self.unavailable[route.function], file=sys.stderr, flush=True)
+        return self
 
     def handler_for(self, route: Route):
-        if route.function not in self._handlers:
-            self._handlers[route.function] = load_handler(route.code_dir, route.handler)
-        return self._handlers[route.function]
+        with self._load_lock:
+            if route.function not in self._handlers:
+                self._handlers[route.function] = load_handler(route.code_dir, route.handler)
+            return self._handlers[route.function]
+
+    def openapi(self) -> dict[str, Any]:
+        if self._openapi is None:
+            apps = []
+            for route in self.routes:
+                if route.function in self.unavailable:
+                    continue
+                module = sys.modules[self.handler_for(route).__module__]
+                if getattr(module, "app", None) is not None and module.app not in apps:
+                    apps.append(module.app)
+            self._openapi = merged_openapi(apps)
+        return self._openapi
 
     def invoke(self, method: str, target: str, headers: dict[str, str], body: bytes | None) -> tuple[int, dict, bytes]:
         parts = urlsplit(target)
         path = parts.path or "/"
         if method.upper() == "GET" and path.startswith(BANNER_IMAGES_PATH):
             return self._banner_image(path.removeprefix(BANNER_IMAGES_PATH))
+        if method.upper() == "GET" and path == "/openapi.json":
+            return 200, {"Content-Type": "application/json"}, json.dumps(self.openapi()).encode()
+        if method.upper() == "GET" and path == "/docs":
+            return 200, {"Content-Type": "text/html; charset=utf-8"}, docs_page(self.openapi()).encode()
         matching = [(route, route.pattern.match(path)) for route in self.routes]
         matching = [(route, match) for route, match in matching if match]
         chosen = next(((route, match) for route, match in matching if route.method == method.upper()), None)
@@ -245,7 +343,11 @@ class LocalApi:
         )
         if claims is not None:
             event["requestContext"]["authorizer"] = authorizer_context(claims)
-        result = self.handler_for(route)(event, LocalContext(function_name=route.function))
+        if route.function in self.unavailable:
+            return _error(503, "function_unavailable", self.unavailable[route.function])
+        handler = self.handler_for(route)
+        with self._locks[route.function]:
+            result = handler(event, LocalContext(function_name=route.function))
         payload = result.get("body") or ""
         raw = base64.b64decode(payload) if result.get("isBase64Encoded") else payload.encode()
         response_headers = dict(result.get("headers") or {})
@@ -264,35 +366,54 @@ class LocalApi:
     @staticmethod
     def _no_route(method: str, path: str, allowed: set[str]) -> tuple[int, dict, bytes]:
         if allowed:
-            status, code, message = 405, "method_not_allowed", f"{method} is not allowed on {path}."
-            headers = {"Allow": ", ".join(sorted(allowed))}
-        else:
-            status, code, message, headers = 404, "not_found", f"No route for {method} {path}.", {}
-        body = json.dumps({"error": {"code": code, "message": message}}).encode()
-        return status, {"Content-Type": "application/json", **headers}, body
+            return _error(405, "method_not_allowed", f"{method} is not allowed on {path}.", {"Allow": ", ".join(sorted(allowed))})
+        return _error(404, "not_found", f"No route for {method} {path}.")
 
 
 def make_server(api: LocalApi, host: str = "127.0.0.1", port: int = 3000) -> ThreadingHTTPServer:
     class Handler(LoopbackHandler):
         protocol_version = "HTTP/1.1"
 
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
+            # The request line only: never bodies.
+            sys.stderr.write(f"{self.address_string()} {format % args}\n")
+
         def _serve(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else None
-            status, headers, payload = api.invoke(self.command, self.path, dict(self.headers.items()), body)
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+            except ValueError:
+                length = -1
+            if length < 0:
+                status, headers, payload = _error(400, "bad_request", "Content-Length is not a number.")
+            else:
+                body = self.rfile.read(length) if length else None
+                status, headers, payload = api.invoke(self.command, self.path, dict(self.headers.items()), body)
             self.send_response(status)
             for name, value in headers.items():
                 if name.lower() != "content-length":
                     self.send_header(name, value)
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
-            self.wfile.write(payload)
+            if self.command != "HEAD":
+                self.wfile.write(payload)
 
-        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
+        # Every method (OPTIONS, HEAD, TRACE, QUERY, anything) gets an answer in the API's error shape
+        # (405 with Allow, or 404), never the standard library's HTML "501 Unsupported method".
+        def __getattr__(self, name: str) -> Any:
+            if name.startswith("do_"):
+                return self._serve
+            raise AttributeError(name)
 
-    server = ThreadingHTTPServer((host, port), Handler)
-    server.daemon_threads = True
-    return server
+    class Server(ThreadingHTTPServer):
+        request_queue_size = LISTEN_BACKLOG
+        daemon_threads = True
+
+    return Server((host, port), Handler)
+
+
+def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> tuple[int, dict, bytes]:
+    body = json.dumps({"error": {"code": code, "message": message}}).encode()
+    return status, {"Content-Type": "application/json", **(headers or {})}, body
 
 
 def prepare_database(data_dir: Path) -> Any:
@@ -336,6 +457,12 @@ def main(argv: list[str] | None = None) -> None:
         print(f"authentication: ENFORCED - Bearer JWTs (HS256, iss {auth.issuer}) with the route's scope; "
               "python -m infra.local_auth SCOPE... prints one", flush=True)
     print(f"serving on http://{arguments.host}:{arguments.port}", flush=True)
+    api = LocalApi(routes_from_template()).load_all()
+    api.openapi()
+    httpd = make_server(api, arguments.host, arguments.port)
+    for route in api.routes:
+        print(f"  {route.method:6} {route.path}  ->  {route.function}", flush=True)
+    print(f"serving on http://{arguments.host}:{arguments.port} (description: /openapi.json, docs: /docs)", flush=True)
     try:
         httpd.serve_forever()
     except KeyboardInterrupt:

@@ -6,19 +6,13 @@ the session works in a fresh database of its own, created and migrated here and 
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
-import subprocess
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from infra import embedded_postgres
 from infra.migrations.migrate import upgrade
-from tests.support.network import free_port
 
 # Handlers read their settings once; give them quiet, local defaults before anything imports them.
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "shop-marketing-test")
@@ -85,41 +79,3 @@ def openai_standin(monkeypatch):
     reset_openai_client()
     monkeypatch.undo()
     get_settings.cache_clear()
-
-
-TEAM_FOLDER = Path(__file__).resolve().parents[2] / "shared"
-
-
-@dataclass
-class OpenAIMock:
-    """The request-validating mock generated from OpenAI's published API description."""
-
-    base_url: str
-    log: Path
-
-    def log_lines(self) -> list[str]:
-        return self.log.read_text(errors="replace").splitlines()
-
-
-@pytest.fixture(scope="session")
-def openai_mock(tmp_path_factory):
-    """Starts ../shared/tools/openai-mock (Prism, installed from the npm registry on first use)."""
-    script = TEAM_FOLDER / "tools" / "openai-mock"
-    if not script.exists():
-        pytest.fail(f"the team folder's OpenAI mock is missing: {script}")
-    port = free_port()
-    directory = Path(os.environ.get("OPENAI_MOCK_DIR") or Path.home() / ".cache" / "shop-marketing" / "openai-mock")
-    if (directory / "node_modules").is_dir():
-        # Prism is installed: run it from a directory of this session, so that concurrent test
-        # sessions do not share (and overwrite) one prism.log and one prism.pid.
-        session_directory = tmp_path_factory.mktemp("openai-mock")
-        (session_directory / "node_modules").symlink_to(directory / "node_modules")
-        directory = session_directory
-    environment = {**os.environ, "PORT": str(port), "OPENAI_MOCK_DIR": str(directory)}
-    subprocess.run(["bash", str(script)], env=environment, check=True, timeout=540, capture_output=True)
-    pid = int((directory / "prism.pid").read_text())
-    try:
-        yield OpenAIMock(base_url=f"http://127.0.0.1:{port}", log=directory / "prism.log")
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)

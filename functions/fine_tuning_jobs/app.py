@@ -11,16 +11,17 @@ When a refresh sees a job succeed, its fine-tuned model becomes the judge's acti
 from __future__ import annotations
 
 import base64
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel
 
 from shop_marketing.training import fine_tuning
 from shop_marketing.config import get_settings, load_or_exit
 from shop_marketing.db import session_scope
 from shop_marketing.training.fine_tuning import JobRequest
-from shop_marketing.http import create_http_app, json_response
+from shop_marketing.http import create_http_app, errors, json_response, success
 from shop_marketing.observability import CORRELATION_ID_PATH, logger, metrics, tracer
 from shop_marketing.openai_client import get_openai_client
 
@@ -32,7 +33,43 @@ app = create_http_app()
 JobId = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
-@app.post("/fine-tuning/jobs")
+class JobOut(BaseModel):
+    """A fine-tuning job as this service records it, refreshed from OpenAI."""
+
+    id: str
+    object: Literal["fine_tuning.job"]
+    status: str
+    model: str
+    training_file: str
+    validation_file: str | None
+    suffix: str | None
+    hyperparameters: dict[str, Any] | None
+    fine_tuned_model: str | None
+    trained_tokens: int | None
+    error: dict[str, Any] | None
+    events: list[dict[str, Any]]
+    estimated_finish: str | None
+    finished_at: str | None
+    created_at: str | None
+    refreshed_at: str | None
+
+
+class WebhookOut(BaseModel):
+    received: str
+    handled: bool
+    job: JobOut | None
+
+
+# OpenAI's webhook: the raw body is what is signed, so it is read as sent, not through a model.
+WEBHOOK_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {"type": "object", "description": "An OpenAI webhook event"}}},
+    }
+}
+
+
+@app.post("/fine-tuning/jobs", responses=success(JobOut, 201) | success(JobOut, 200) | errors(404, 502, 504))
 def start_job(request: JobRequest):
     with session_scope() as session:
         job, created = fine_tuning.start_job(session, request, client=get_openai_client(), settings=get_settings())
@@ -40,13 +77,15 @@ def start_job(request: JobRequest):
     return json_response(201 if created else 200, view)
 
 
-@app.get("/fine-tuning/jobs/<job_id>")
+@app.get("/fine-tuning/jobs/<job_id>", responses=success(JobOut) | errors(502, 504))
 def get_job(job_id: JobId):
     with session_scope() as session:
         return json_response(200, fine_tuning.job_view(fine_tuning.refresh_job(session, job_id, client=get_openai_client())))
 
 
-@app.post("/webhooks/openai")
+@app.post(
+    "/webhooks/openai", responses=success(WebhookOut) | errors(401, 502, 504), openapi_extensions=WEBHOOK_BODY
+)
 def openai_webhook():
     event = app.current_event
     # The signature covers the bytes OpenAI sent: use them exactly, never a re-serialised body.

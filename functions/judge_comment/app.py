@@ -12,18 +12,21 @@ Two entry points, declared as two functions in template.yaml so each gets the ti
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from pydantic import BaseModel, ValidationError
+
+from shop_marketing.errors import InvalidMessage
 from shop_marketing.judging import judge
 from shop_marketing.judging.active_model import ActiveModelCache
 from shop_marketing.config import get_settings, load_or_exit
 from shop_marketing.db import session_scope
-from shop_marketing.http import Id, create_http_app, json_response
+from shop_marketing.http import Id, create_http_app, errors, json_response, success
 from shop_marketing.observability import CORRELATION_ID_PATH, logger, metrics, record_judgement, tracer
 from shop_marketing.openai_client import get_openai_client
 
@@ -48,12 +51,38 @@ def _judge(request: judge.JudgeRequest) -> judge.Verdict:
     return verdict
 
 
-@app.post("/comments/judge")
+class VerdictOut(BaseModel):
+    """A judgement (product.md §2, "Comment judging")."""
+
+    verdict: Literal["good", "bad"]
+    comment_tokens: int
+    prompt_tokens: int
+    completion_tokens: int
+    model: str
+    cached: bool
+    confidence: float | None
+
+
+class GoodCommentOut(BaseModel):
+    id: int
+    instagram_comment_id: str | None
+    comment: str
+    confidence: float | None
+    model: str
+    judged_at: str
+
+
+class GoodCommentsOut(BaseModel):
+    post_id: int
+    comments: list[GoodCommentOut]
+
+
+@app.post("/comments/judge", responses=success(VerdictOut) | errors(404, 502, 504))
 def judge_comment(request: judge.JudgeRequest):
     return json_response(200, _judge(request).as_dict())
 
 
-@app.get("/instagram-posts/<post_id>/good-comments")
+@app.get("/instagram-posts/<post_id>/good-comments", responses=success(GoodCommentsOut))
 def good_comments(post_id: Id, limit: Limit = 10):
     with session_scope() as session:
         comments = judge.good_comments(session, post_id, limit)
@@ -87,7 +116,11 @@ class ConcurrentBatchProcessor(BatchProcessor):
 
 def judge_record(record: SQSRecord) -> dict[str, Any]:
     # An invalid body raises here and becomes this record's failure (a poison message ends in the DLQ).
-    request = judge.JudgeRequest.model_validate_json(record.body)
+    # The error that is logged names the problems, never the comment (pydantic's would quote it).
+    try:
+        request = judge.JudgeRequest.model_validate_json(record.body)
+    except ValidationError as error:
+        raise InvalidMessage.from_validation_error(error, "judge request") from None
     verdict = _judge(request)
     logger.info("judged", extra={"message_id": record.message_id, "verdict": verdict.verdict, "cached": verdict.cached})
     return verdict.as_dict()

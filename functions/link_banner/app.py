@@ -14,14 +14,16 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 from shop_marketing.catalog import service as catalog
 from shop_marketing.config import load_or_exit
 from shop_marketing.db import session_scope
-from shop_marketing.http import Id, create_http_app, json_response
-from shop_marketing.models import MAX_ID
+from shop_marketing.http import Id, create_http_app, errors, json_response, success
+from shop_marketing.models.base import StrictId
+from shop_marketing.safe_json import StorableStr
 from shop_marketing.observability import CORRELATION_ID_PATH, logger, metrics, tracer
+from shop_marketing.models import MAX_ID
 
 load_or_exit(("database_url", "db_secret_arn"))
 app = create_http_app()
 
-Text = Annotated[str, Field(min_length=1, max_length=200)]
+Text = Annotated[StorableStr, Field(min_length=1, max_length=200)]
 
 
 class Body(BaseModel):
@@ -30,82 +32,123 @@ class Body(BaseModel):
 
 class StoreIn(Body):
     name: Text
-    naver_store_id: Annotated[str, Field(min_length=1, max_length=100)]
+    naver_store_id: Annotated[StorableStr, Field(min_length=1, max_length=100)]
 
 
 class ProductIn(Body):
-    naver_product_no: Annotated[str, Field(min_length=1, max_length=100)]
-    name: Annotated[str, Field(min_length=1, max_length=300)]
+    naver_product_no: Annotated[StorableStr, Field(min_length=1, max_length=100)]
+    name: Annotated[StorableStr, Field(min_length=1, max_length=300)]
 
 
 class BannerIn(Body):
     image_url: HttpUrl
-    title: Annotated[str, Field(max_length=300)] | None = None
+    title: Annotated[StorableStr, Field(max_length=300)] | None = None
 
 
 class PostIn(Body):
-    instagram_media_id: Annotated[str, Field(min_length=1, max_length=100)]
+    instagram_media_id: Annotated[StorableStr, Field(min_length=1, max_length=100)]
     permalink: HttpUrl | None = None
-    caption: Annotated[str, Field(max_length=2200)] | None = None
+    caption: Annotated[StorableStr, Field(max_length=2200)] | None = None
 
 
 class ProductLinkIn(Body):
-    product_id: Annotated[int, Field(ge=1, le=MAX_ID)]
+    product_id: StrictId
 
 
-@app.post("/stores")
+# --- answers, as /openapi.json documents them ----------------------------------------------------
+
+
+class StoreOut(BaseModel):
+    id: int
+    naver_store_id: str
+    name: str
+    created_at: str
+    product_count: int
+    banner_count: int
+
+
+class ProductOut(BaseModel):
+    id: int
+    store_id: int
+    naver_product_no: str
+    name: str
+    created_at: str
+
+
+class PostOut(BaseModel):
+    id: int
+    instagram_media_id: str
+    permalink: str | None
+    caption: str | None
+    created_at: str
+
+
+class BannerOut(BaseModel):
+    id: int
+    store_id: int
+    image_url: str
+    title: str | None
+    product: ProductOut | None
+    instagram_posts: list[PostOut]
+    created_at: str
+
+
+GONE = success(None, 204, "Deleted")
+
+
+@app.post("/stores", responses=success(StoreOut, 201) | errors(409))
 def create_store(store: StoreIn):
     with session_scope() as session:
         return json_response(201, catalog.create_store(session, **store.model_dump()))
 
 
-@app.get("/stores/<store_id>")
+@app.get("/stores/<store_id>", responses=success(StoreOut))
 def get_store(store_id: Id):
     with session_scope() as session:
         return json_response(200, catalog.get_store(session, store_id))
 
 
-@app.delete("/stores/<store_id>")
+@app.delete("/stores/<store_id>", responses=GONE)
 def delete_store(store_id: Id):
     with session_scope() as session:
         catalog.delete_store(session, store_id)
     return json_response(204)
 
 
-@app.post("/stores/<store_id>/products")
+@app.post("/stores/<store_id>/products", responses=success(ProductOut, 201) | errors(409))
 def create_product(store_id: Id, product: ProductIn):
     with session_scope() as session:
         return json_response(201, catalog.create_product(session, store_id, **product.model_dump()))
 
 
-@app.delete("/products/<product_id>")
+@app.delete("/products/<product_id>", responses=GONE)
 def delete_product(product_id: Id):
     with session_scope() as session:
         catalog.delete_product(session, product_id)
     return json_response(204)
 
 
-@app.post("/stores/<store_id>/banners")
+@app.post("/stores/<store_id>/banners", responses=success(BannerOut, 201))
 def create_banner(store_id: Id, banner: BannerIn):
     with session_scope() as session:
         view = catalog.create_banner(session, store_id, image_url=str(banner.image_url), title=banner.title)
     return json_response(201, view)
 
 
-@app.get("/banners/<banner_id>")
+@app.get("/banners/<banner_id>", responses=success(BannerOut))
 def get_banner(banner_id: Id):
     with session_scope() as session:
         return json_response(200, catalog.banner_view(session, banner_id))
 
 
-@app.delete("/banners/<banner_id>")
+@app.delete("/banners/<banner_id>", responses=GONE)
 def delete_banner(banner_id: Id):
     with session_scope() as session:
         catalog.delete_banner(session, banner_id)
     return json_response(204)
 
 
-@app.post("/instagram-posts")
+@app.post("/instagram-posts", responses=success(PostOut, 201) | errors(409))
 def create_post(post: PostIn):
     with session_scope() as session:
         view = catalog.create_post(
@@ -117,32 +160,32 @@ def create_post(post: PostIn):
     return json_response(201, view)
 
 
-@app.delete("/instagram-posts/<post_id>")
+@app.delete("/instagram-posts/<post_id>", responses=GONE)
 def delete_post(post_id: Id):
     with session_scope() as session:
         catalog.delete_post(session, post_id)
     return json_response(204)
 
 
-@app.put("/banners/<banner_id>/product")
+@app.put("/banners/<banner_id>/product", responses=success(BannerOut) | errors(409))
 def link_product(banner_id: Id, link: ProductLinkIn):
     with session_scope() as session:
         return json_response(200, catalog.link_banner_product(session, banner_id, link.product_id))
 
 
-@app.delete("/banners/<banner_id>/product")
+@app.delete("/banners/<banner_id>/product", responses=success(BannerOut))
 def unlink_product(banner_id: Id):
     with session_scope() as session:
         return json_response(200, catalog.unlink_banner_product(session, banner_id))
 
 
-@app.put("/banners/<banner_id>/instagram-posts/<post_id>")
+@app.put("/banners/<banner_id>/instagram-posts/<post_id>", responses=success(BannerOut))
 def link_post(banner_id: Id, post_id: Id):
     with session_scope() as session:
         return json_response(200, catalog.link_banner_post(session, banner_id, post_id))
 
 
-@app.delete("/banners/<banner_id>/instagram-posts/<post_id>")
+@app.delete("/banners/<banner_id>/instagram-posts/<post_id>", responses=success(BannerOut))
 def unlink_post(banner_id: Id, post_id: Id):
     with session_scope() as session:
         return json_response(200, catalog.unlink_banner_post(session, banner_id, post_id))

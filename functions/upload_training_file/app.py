@@ -26,7 +26,7 @@ from shop_marketing.training import files as training_files
 from shop_marketing.config import get_settings, load_or_exit
 from shop_marketing.db import session_scope
 from shop_marketing.errors import InvalidInput, ServiceUnavailable
-from shop_marketing.http import create_http_app, error_response, json_response, media_type
+from shop_marketing.http import create_http_app, error_response, errors, json_response, media_type, success
 from shop_marketing.observability import CORRELATION_ID_PATH, logger, metrics, tracer
 from shop_marketing.openai_client import get_openai_client
 from shop_marketing.training.files import InvalidTrainingFile, Origin
@@ -43,12 +43,57 @@ class S3KeyRequest(BaseModel):
     s3_key: Annotated[str, Field(min_length=1, max_length=1024)]
 
 
+class TrainingFileOut(BaseModel):
+    id: str
+    filename: str
+    bytes: int
+    sha256: str
+    examples: int
+    tokens: int
+    labels: dict[str, int]
+    estimated_epochs: int
+    estimated_training_tokens: int
+    warnings: list[dict[str, Any]]
+    source: str
+    created_at: str | None
+
+
+class RejectionOut(BaseModel):
+    bucket: str
+    key: str
+    sha256: str
+    bytes: int
+    problems: list[dict[str, Any]]
+    uploaded_by: str | None
+    rejected_at: str
+
+
+class RejectionsOut(BaseModel):
+    rejections: list[RejectionOut]
+
+
+# The body is the JSONL itself (read raw, never through a model), or JSON naming a bucket object.
+TRAINING_FILE_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            **{kind: {"schema": {"type": "string", "description": "JSONL: one chat example per line"}} for kind in sorted(JSONL_TYPES)},
+            "application/json": {"schema": S3KeyRequest.model_json_schema()},
+        },
+    }
+}
+
+
 @cache
 def s3_client() -> Any:
     return boto3.client("s3")
 
 
-@app.post("/training-files")
+@app.post(
+    "/training-files",
+    responses=success(TrainingFileOut, 201) | success(TrainingFileOut, 200) | errors(404, 409, 502, 504),
+    openapi_extensions=TRAINING_FILE_BODY,
+)
 def upload_training_file():
     event = app.current_event
     body_type = media_type(event)
@@ -76,7 +121,7 @@ def upload_training_file():
     return json_response(201 if uploaded.created else 200, view)
 
 
-@app.get("/training-files/rejections")
+@app.get("/training-files/rejections", responses=success(RejectionsOut))
 def list_rejections(limit: Annotated[int, Query(ge=1, le=100)] = 20):
     with session_scope() as session:
         return json_response(200, {"rejections": training_files.recent_rejections(session, limit)})

@@ -4,6 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
+# product.md §2: an error lists at most this many details, and says how many more there were.
+MAX_DETAILS = 100
+
+
+def error_object(code: str, message: str, details: list[dict[str, Any]] | None = None, **extra: Any) -> dict[str, Any]:
+    """The ``error`` member of every error body, with ``details`` capped at :data:`MAX_DETAILS`."""
+    error: dict[str, Any] = {"code": code, "message": message, **extra}
+    if details is not None:
+        error["details"] = details[:MAX_DETAILS]
+        if len(details) > MAX_DETAILS:
+            error["details_truncated"] = len(details) - MAX_DETAILS
+    return error
+
 
 class DomainError(Exception):
     """An expected failure the caller can act on. ``status`` is the HTTP status it maps to."""
@@ -27,10 +40,7 @@ class DomainError(Exception):
         self.extra = extra
 
     def body(self) -> dict[str, Any]:
-        error: dict[str, Any] = {"code": self.code, "message": self.message, **self.extra}
-        if self.details is not None:
-            error["details"] = self.details
-        return {"error": error}
+        return {"error": error_object(self.code, self.message, self.details, **self.extra)}
 
     def headers(self) -> dict[str, str]:
         return {"Retry-After": str(self.retry_after)} if self.retry_after is not None else {}
@@ -86,3 +96,25 @@ class UpstreamBadReply(DomainError):
 class ServiceUnavailable(DomainError):
     status = 503
     code = "unavailable"
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    """The database could not be reached or dropped the connection; nothing was committed."""
+
+    code = "database_unavailable"
+
+
+class InvalidMessage(InvalidInput):
+    """A queue message or event that fails validation. Its text names only where and what kind of
+    problem each is (``comment: string_too_long``), never the values: they are customers' comments
+    and training data, and this text is logged."""
+
+    code = "invalid_message"
+
+    @classmethod
+    def from_validation_error(cls, error: Any, what: str = "message") -> InvalidMessage:
+        problems = [
+            f"{'.'.join(str(part) for part in problem.get('loc', ())) or what}: {problem.get('type', 'invalid')}"
+            for problem in error.errors(include_url=False, include_input=False, include_context=False)
+        ]
+        return cls(f"Invalid {what}: " + "; ".join(problems[:20]), details=[{"problem": p} for p in problems])

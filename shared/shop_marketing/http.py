@@ -1,14 +1,25 @@
 """The HTTP edge shared by every function: one resolver factory, one translation of errors to HTTP.
 
-Every error body is ``{"error": {"code", "message", "details"?}}``. Validation problems (bad JSON,
-wrong types, bodies that are not base64 though they say so) are 422; unknown routes 404; a known path
-with another method 405. Domain errors carry their own status.
+Every error body is ``{"error": {"code", "message", "details"?, "details_truncated"?}}``. Validation
+problems (bad JSON, wrong types, bodies that are not base64 though they say so) are 422; unknown routes
+404; a known path with another method 405. Domain errors carry their own status.
+
+Every request passes :func:`refused_body` before any route sees it, so a route added later is covered
+too: bodies past the size limit are 413; forms (the API takes none) 415; a JSON body that cannot be
+decoded, is nested absurdly deep, holds an integer of thousands of digits, or a string PostgreSQL
+cannot store (NUL, lone surrogates) is 422. Media types are compared case-insensitively.
+
+Every route's OpenAPI description lists the error answers every route can give (:func:`documented`),
+beside what the route declares itself (``responses=success(Model, 201) | errors(409)``).
 """
 
 from __future__ import annotations
 
+import base64
 import binascii
+import inspect
 import json
+from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from typing import Annotated, Any
 
@@ -19,12 +30,21 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestValidationError,
 )
 from aws_lambda_powertools.event_handler.openapi.params import Path
+from pydantic import BaseModel, ConfigDict, Field
 
-from .errors import DomainError
+from . import safe_json
+from .errors import DatabaseUnavailable, DomainError, error_object
 from .models.base import MAX_ID
 from .observability import logger
 
 FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+JSON_TYPE = "application/json"
+# A JSON body of this API is a few hundred bytes; the JSONL upload passes its own, larger limit.
+MAX_JSON_BODY_BYTES = 256 * 1024
+# Lambda's own limit on a synchronous request is 6 MB; past it API Gateway would answer instead.
+MAX_BODY_BYTES = 6 * 1024 * 1024
+# Methods a client may repeat: retried once, on a fresh connection, when the database drops one.
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 
 # A path id that can name a row: anything else is answered 422 before reaching the database.
 Id = Annotated[int, Path(ge=1, le=MAX_ID)]
@@ -46,10 +66,165 @@ def json_response(status: int, payload: Any = None, headers: dict[str, str] | No
 
 
 def error_response(status: int, code: str, message: str, details: list[dict[str, Any]] | None = None) -> Response:
-    error: dict[str, Any] = {"code": code, "message": message}
-    if details is not None:
-        error["details"] = details
-    return json_response(status, {"error": error})
+    return json_response(status, {"error": error_object(code, message, details)})
+
+
+# --- what every route documents -------------------------------------------------------------------
+
+
+class ErrorObject(BaseModel):
+    """The ``error`` member; some codes add keys of their own (``existing_id``, ``field``...)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    code: str = Field(description="snake_case, stable: what went wrong")
+    message: str = Field(description="for a person")
+    details: list[dict[str, Any]] = Field(
+        default=None, max_length=100, description="one entry per problem (invalid field, JSONL line), at most 100"
+    )
+    details_truncated: int = Field(default=None, ge=1, description="how many more details there were")
+
+
+class ErrorBody(BaseModel):
+    """Every error answer of the API."""
+
+    error: ErrorObject
+
+
+ERROR_DESCRIPTIONS = {
+    400: "Bad request",
+    401: "Missing, invalid or stale signature",
+    403: "Refused",
+    404: "Not found",
+    409: "Conflict with the current state",
+    413: "Body too large",
+    415: "Unsupported media type",
+    422: "Invalid request (body, path or query)",
+    502: "The upstream service answered something unusable",
+    503: "A dependency (database, OpenAI) is unavailable; try again after Retry-After",
+    504: "The upstream service did not answer in time",
+}
+# What any route can answer, whatever it does: a refused body, invalid input, the database gone.
+EVERY_ROUTE_ERRORS = (413, 415, 422, 503)
+
+
+def errors(*statuses: int) -> dict[int, dict[str, Any]]:
+    """OpenAPI responses for error statuses, each with the error body's schema."""
+    return {
+        status: {
+            "description": ERROR_DESCRIPTIONS.get(status, HTTPStatus(status).phrase),
+            "content": {JSON_TYPE: {"model": ErrorBody}},
+        }
+        for status in statuses
+    }
+
+
+def success(model: Any = None, status: int = 200, description: str | None = None) -> dict[int, dict[str, Any]]:
+    """The OpenAPI response of a route's success: its body's model, or no body (``None``, e.g. 204)."""
+    response: dict[str, Any] = {"description": description or HTTPStatus(status).phrase}
+    response["content"] = {JSON_TYPE: {"model": model}} if model is not None else {}
+    return {status: response}
+
+
+def documented(rule: str, declared: Mapping[int, Any] | None, status_code: int) -> dict[int, Any]:
+    """A route's responses: the errors every route can give, 404 where the path names something,
+    then what the route declares (which wins). Without a declared success, any JSON is documented."""
+    statuses = [*EVERY_ROUTE_ERRORS, *([404] if "<" in rule else [])]
+    responses: dict[int, Any] = {**errors(*sorted(statuses)), **(declared or {})}
+    if not any(200 <= int(status) < 300 for status in responses):
+        responses[status_code] = {"description": HTTPStatus(status_code).phrase, "content": {JSON_TYPE: {"schema": {}}}}
+    return responses
+
+
+class ShopHttpResolver(APIGatewayHttpResolver):
+    """Powertools' HTTP API resolver with the product's edge: body checks and documented errors."""
+
+    def __init__(self, *, max_body_bytes: int, **options: Any):
+        super().__init__(**options)
+        self.max_body_bytes = max_body_bytes
+
+    def route(self, *args: Any, **kwargs: Any):  # noqa: D102 - Powertools' route, responses completed
+        bound = inspect.signature(APIGatewayHttpResolver.route).bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        arguments = dict(bound.arguments)
+        arguments.pop("self")
+        arguments["responses"] = documented(arguments["rule"], arguments["responses"], arguments["status_code"])
+        return super().route(**arguments)
+
+    def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+        event = _normalised(event)
+        refusal = refused_body(event, self.max_body_bytes)
+        if refusal is not None:
+            status, code, message = refusal
+            logger.info("request body refused", extra={"status": status, "code": code, "reason": message})
+            return {
+                "statusCode": status,
+                "headers": {"Content-Type": JSON_TYPE},
+                "body": json.dumps({"error": error_object(code, message)}),
+                "isBase64Encoded": False,
+                "cookies": [],
+            }
+        return super().resolve(event, context)
+
+
+def _normalised(event: Mapping[str, Any]) -> dict[str, Any]:
+    """The event with its media type lower-cased (``Application/JSON`` is JSON) and header names too."""
+    headers = {str(name).lower(): value for name, value in (event.get("headers") or {}).items()}
+    content_type = headers.get("content-type")
+    if content_type:
+        kind, separator, parameters = content_type.partition(";")
+        headers["content-type"] = kind.strip().lower() + separator + parameters
+    return {**event, "headers": headers}
+
+
+def request_body(event: Mapping[str, Any]) -> bytes:
+    """The body's bytes as the client sent them (base64-decoded when API Gateway flagged it)."""
+    body = event.get("body") or ""
+    if event.get("isBase64Encoded"):
+        return base64.b64decode(body, validate=True)
+    return body.encode("utf-8", errors="surrogatepass")
+
+
+def refused_body(event: Mapping[str, Any], max_body_bytes: int) -> tuple[int, str, str] | None:
+    """``(status, code, message)`` when the body must not reach a route, else ``None``."""
+    headers = event.get("headers") or {}
+    kind = (headers.get("content-type") or "").split(";")[0].strip()
+    if not event.get("body"):
+        return None
+    if len(event["body"]) > max_body_bytes * 4 // 3 + 4:  # cheap bound before decoding anything
+        return 413, "body_too_large", f"The request body is larger than {max_body_bytes} bytes."
+    try:
+        raw = request_body(event)
+    except (binascii.Error, ValueError):
+        return 422, "invalid_body", "The request body could not be decoded (base64 / UTF-8)."
+    if len(raw) > max_body_bytes:
+        return 413, "body_too_large", f"The request body is larger than {max_body_bytes} bytes."
+    if kind in FORM_TYPES:
+        return 415, "unsupported_media_type", "Send the body as application/json."
+    if kind == JSON_TYPE or kind.endswith("+json"):
+        if len(raw) > MAX_JSON_BODY_BYTES:
+            return 413, "body_too_large", f"A JSON body is at most {MAX_JSON_BODY_BYTES} bytes."
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return 422, "invalid_body", "The request body could not be decoded (base64 / UTF-8)."
+        try:
+            safe_json.loads(text)
+        except json.JSONDecodeError as error:
+            return 422, "invalid_json", f"The request body is not valid JSON: {error.msg}."
+    return None
+
+
+def _retry_when_the_database_drops(app: APIGatewayHttpResolver, next_middleware: Callable) -> Response:
+    """A request a client may repeat is repeated once, on a fresh connection, when the database
+    dropped the connection it used (nothing was committed: :mod:`.db` makes sure of that)."""
+    try:
+        return next_middleware(app)
+    except DatabaseUnavailable:
+        if app.current_event.http_method.upper() not in IDEMPOTENT_METHODS:
+            raise
+        logger.info("database connection lost; retrying the request once")
+        return next_middleware(app)
 
 
 def _validation_details(error: RequestValidationError) -> list[dict[str, Any]]:
@@ -68,9 +243,13 @@ def _validation_details(error: RequestValidationError) -> list[dict[str, Any]]:
     return details
 
 
-def create_http_app() -> APIGatewayHttpResolver:
-    """A resolver with request validation and the product's error translation registered."""
-    app = APIGatewayHttpResolver(enable_validation=True)
+def create_http_app(*, max_body_bytes: int = MAX_BODY_BYTES) -> ShopHttpResolver:
+    """A resolver with request validation, the body checks, documented error answers, the retry of
+    idempotent requests on a dropped database connection, and the product's error translation."""
+    app = ShopHttpResolver(
+        max_body_bytes=max_body_bytes, enable_validation=True, json_body_deserializer=safe_json.loads
+    )
+    app.use(middlewares=[_retry_when_the_database_drops])
 
     @app.exception_handler(DomainError)
     def _domain_error(error: DomainError) -> Response:

@@ -26,9 +26,17 @@ class BoundedRetryOpenAI(OpenAI):
     ``Retry-After``), who can come back then.
     """
 
-    def __init__(self, *, max_retry_wait: float, **options):
+    def __init__(self, *, max_retry_wait: float = 2.0, **options):
         super().__init__(**options)
         self.max_retry_wait = max_retry_wait
+
+    def copy(self, *args, **kwargs) -> BoundedRetryOpenAI:
+        """``with_options``: the SDK rebuilds the client from its own arguments; keep ours too."""
+        copied = super().copy(*args, **kwargs)
+        copied.max_retry_wait = self.max_retry_wait
+        return copied
+
+    with_options = copy
 
     def _should_retry(self, response) -> bool:
         wait = self._parse_retry_after_header(response.headers)

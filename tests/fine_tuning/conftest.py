@@ -64,13 +64,14 @@ def use_settings(monkeypatch, **values: str) -> None:
 
 @pytest.fixture(autouse=True)
 def fine_tuning_settings(monkeypatch):
-    """What the template gives both functions; retries off and a short timeout keep failures fast."""
+    """What the template gives both functions, retries off; a generous timeout, so a loaded machine
+    never turns a slow answer into a failure (tests of timeouts set their own)."""
     use_settings(
         monkeypatch,
         OPENAI_WEBHOOK_SECRET=WEBHOOK_SECRET,
         TRAINING_BUCKET=BUCKET,
         OPENAI_MAX_RETRIES="0",
-        OPENAI_TIMEOUT_SECONDS="3",
+        OPENAI_TIMEOUT_SECONDS="20",
     )
     yield
     monkeypatch.undo()

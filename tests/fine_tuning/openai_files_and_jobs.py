@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from email.parser import BytesParser
 from email.policy import HTTP
 from typing import Any
+from urllib.parse import parse_qs
 
 from tests.support.openai_standin import OpenAIStandIn, Recorded, Reply
 
@@ -47,6 +48,11 @@ def multipart_fields(request: Recorded) -> dict[str, MultipartField]:
 class FilesAndJobs:
     standin: OpenAIStandIn
     upload_delay: float = 0.0
+    # How many of the next uploads / job creations OpenAI completes but whose reply is lost (the
+    # connection drops after the work is done).
+    lose_upload_replies: int = 0
+    lose_job_replies: int = 0
+    files: dict[str, dict[str, Any]] = field(default_factory=dict)
     jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
     events: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
@@ -54,7 +60,9 @@ class FilesAndJobs:
 
     def install(self) -> FilesAndJobs:
         self.standin.on("POST", r"/files", self._create_file)
+        self.standin.on("GET", r"/files", self._list_files)
         self.standin.on("POST", r"/fine_tuning/jobs", self._create_job)
+        self.standin.on("GET", r"/fine_tuning/jobs", self._list_jobs)
         self.standin.on("GET", r"/fine_tuning/jobs/(?P<job>[^/]+)", self._retrieve_job)
         self.standin.on("GET", r"/fine_tuning/jobs/(?P<job>[^/]+)/events", self._list_events)
         return self
@@ -87,20 +95,44 @@ class FilesAndJobs:
         if self.upload_delay:
             time.sleep(self.upload_delay)
         upload = fields["file"]
-        return Reply(
-            200,
-            {
-                "id": f"file-{next(self._ids):06d}",
-                "object": "file",
-                "bytes": len(upload.data),
-                "created_at": int(time.time()),
-                "filename": upload.filename,
-                "purpose": fields["purpose"].data.decode(),
-                "status": "processed",
-                "expires_at": None,
-                "status_details": None,
-            },
-        )
+        created = {
+            "id": f"file-{next(self._ids):06d}",
+            "object": "file",
+            "bytes": len(upload.data),
+            "created_at": int(time.time()),
+            "filename": upload.filename,
+            "purpose": fields["purpose"].data.decode(),
+            "status": "processed",
+        }
+        with self._lock:
+            self.files[created["id"]] = created
+            if self.lose_upload_replies:
+                self.lose_upload_replies -= 1
+                return Reply(drop=True)
+        return Reply(200, dict(created))
+
+    def _list_files(self, request: Recorded, _) -> Reply:
+        query = parse_qs(request.query)
+        with self._lock:
+            files = [dict(f) for f in reversed(self.files.values())]
+        if "purpose" in query:
+            files = [f for f in files if f["purpose"] == query["purpose"][0]]
+        limit = int(query.get("limit", ["10000"])[0])
+        page = files[:limit]
+        return Reply(200, {
+            "object": "list", "data": page, "has_more": len(files) > limit,
+            "first_id": page[0]["id"] if page else "", "last_id": page[-1]["id"] if page else "",
+        })
+
+    def _list_jobs(self, request: Recorded, _) -> Reply:
+        """Newest first; ``metadata[k]=v`` filters, as OpenAI's list does."""
+        query = parse_qs(request.query)
+        wanted = {name[len("metadata["):-1]: values[0] for name, values in query.items() if name.startswith("metadata[")}
+        with self._lock:
+            jobs = [json.loads(json.dumps(job)) for job in reversed(self.jobs.values())]
+        jobs = [job for job in jobs if all((job.get("metadata") or {}).get(k) == v for k, v in wanted.items())]
+        limit = int(query.get("limit", ["20"])[0])
+        return Reply(200, {"object": "list", "data": jobs[:limit], "has_more": len(jobs) > limit})
 
     def _create_job(self, request: Recorded, _) -> Reply:
         body = request.json()
@@ -130,6 +162,9 @@ class FilesAndJobs:
         with self._lock:
             self.jobs[job_id] = job
             self.events[job_id] = [self._event("Validating training file", "validating_files")]
+            if self.lose_job_replies:
+                self.lose_job_replies -= 1
+                return Reply(drop=True)
         return Reply(200, dict(job))
 
     def _retrieve_job(self, _: Recorded, match) -> Reply:

@@ -1,41 +1,25 @@
-"""The judge's request against OpenAI's own API description: its schema, and the team's Prism mock.
+"""The judge's request against OpenAI's own API description, and the stand-in's answers too.
 
-The mock accepts even invalid chat requests (it passes a body with no messages), so the request body
-is also validated here against ``CreateChatCompletionRequest`` with jsonschema. The description is read
-from the team folder at test time, never copied into the repository.
+The request body is validated with jsonschema against ``CreateChatCompletionRequest``; the chat
+stand-in's answer against ``CreateChatCompletionResponse``, so the tests' OpenAI behaves like the
+documented one. The schemas come from the extract kept in ``tests/support/openai_api`` (MIT).
 """
 
 from __future__ import annotations
 
-from functools import cache
+import json
+import urllib.request
 
-import jsonschema
 import pytest
-import yaml
-from referencing import Registry, Resource
-from referencing.jsonschema import DRAFT202012
 
 from tests.judging.chat_standin import CHAT_PATH
-from tests.judging.conftest import SEED_COMMENT, use_settings
-from tests.support.lambda_invoke import ROOT, call_http
-
-OPENAPI = ROOT.parent / "shared" / "openai" / "openapi.yaml"
-SPEC_URI = "urn:openai:openapi"
-
-
-@cache
-def chat_request_validator() -> jsonschema.Draft202012Validator:
-    if not OPENAPI.exists():
-        pytest.fail(f"OpenAI's API description is missing from the team folder: {OPENAPI}")
-    spec = yaml.load(OPENAPI.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    # The whole description is one resource, so its "#/components/schemas/..." references resolve.
-    registry = Registry().with_resource(SPEC_URI, Resource.from_contents(spec, default_specification=DRAFT202012))
-    schema = {"$ref": f"{SPEC_URI}#/components/schemas/CreateChatCompletionRequest"}
-    return jsonschema.Draft202012Validator(schema, registry=registry)
+from tests.judging.conftest import SEED_COMMENT
+from tests.support.lambda_invoke import call_http
+from tests.support.openai_api import problems as schema_problems
 
 
 def problems(body: dict) -> list[str]:
-    return [error.message for error in chat_request_validator().iter_errors(body)]
+    return schema_problems("CreateChatCompletionRequest", body)
 
 
 def test_the_judges_request_is_valid_for_openais_chat_completions(handler, chat, active_model, openai_standin):
@@ -65,22 +49,15 @@ def test_the_schema_check_rejects_what_openai_would(broken):
     assert problems({**valid, **broken}) != []
 
 
-def test_the_openai_mock_accepts_the_judges_request_and_its_non_label_answer_is_502(
-    handler, active_model, openai_mock, monkeypatch
-):
-    # Given the SDK pointed at the mock generated from OpenAI's API description (examples as answers)
-    use_settings(monkeypatch, OPENAI_BASE_URL=openai_mock.base_url, OPENAI_MAX_RETRIES="0", OPENAI_TIMEOUT_SECONDS="10")
-    seen = len(openai_mock.log_lines())
+def test_the_chat_stand_ins_answer_is_a_valid_chat_completion(handler, chat, active_model, openai_standin):
+    # The stand-in answers in OpenAI's place: its reply must be what OpenAI documents.
+    call_http(handler, "POST", "/comments/judge", json={"comment": SEED_COMMENT})
+    [request] = openai_standin.requests_to("POST", CHAT_PATH)
+    replay = urllib.request.Request(
+        f"{openai_standin.base_url}/chat/completions", data=request.body, method="POST",
+        headers={"content-type": "application/json", "authorization": "Bearer sk-test"},
+    )
+    with urllib.request.urlopen(replay, timeout=30) as reply:  # noqa: S310 - loopback
+        answer = json.loads(reply.read())
 
-    # When a comment is judged
-    result = call_http(handler, "POST", "/comments/judge", json={"comment": SEED_COMMENT})
-
-    # Then the mock validated the request and found nothing wrong
-    log = "\n".join(openai_mock.log_lines()[seen:])
-    assert "post /chat/completions" in log
-    assert "The request passed the validation rules" in log
-    assert "violation" not in log.lower()
-    # And its example answer ("string"), not being a label, is not taken for a verdict
-    assert result.status == 502
-    assert result.json["error"]["code"] == "unexpected_label"
-
+    assert schema_problems("CreateChatCompletionResponse", answer) == []

@@ -34,6 +34,8 @@ from .active_model import ActiveModelCache
 from ..db import session_scope
 from ..errors import NotFound, ServiceUnavailable, UpstreamBadReply
 from ..models import MAX_ID, InstagramPost
+from ..models.base import StrictId
+from ..safe_json import StorableStr
 from ..models.judging import InstagramComment, Judgement
 from ..observability import logger
 from ..openai_failures import openai_failures_as_domain_errors
@@ -68,9 +70,10 @@ class JudgeRequest(BaseModel):
     # Unknown keys are refused (as elsewhere in the API); the comment is kept exactly as sent.
     model_config = ConfigDict(extra="forbid")
 
-    comment: Annotated[str, Field(max_length=MAX_COMMENT_CHARACTERS), AfterValidator(_not_blank)]
-    instagram_comment_id: Annotated[str, Field(min_length=1, max_length=100)] | None = None
-    post_id: Annotated[int, Field(ge=1, le=MAX_ID)] | None = None
+    # Storable text is checked here, before OpenAI is paid: a NUL would fail only when stored.
+    comment: Annotated[StorableStr, Field(max_length=MAX_COMMENT_CHARACTERS), AfterValidator(_not_blank)]
+    instagram_comment_id: Annotated[StorableStr, Field(min_length=1, max_length=100)] | None = None
+    post_id: StrictId | None = None
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,9 @@
 """Declarative base shared by every model, with constraint names the migrations rely on."""
 
 from datetime import datetime
+from typing import Annotated
 
+from pydantic import Field
 from sqlalchemy import BigInteger, DateTime, MetaData, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -15,6 +17,8 @@ NAMING_CONVENTION = {
 
 # Ids are PostgreSQL bigints; anything outside this range can never name a row.
 MAX_ID = 2**63 - 1
+# An id in a request body: a JSON integer only (``true``, ``"1"`` and ``1.0`` are not the id 1).
+StrictId = Annotated[int, Field(strict=True, ge=1, le=MAX_ID)]
 
 
 class Base(DeclarativeBase):

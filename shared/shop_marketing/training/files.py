@@ -22,8 +22,9 @@ from sqlalchemy.orm import Session
 
 from ..advisory_lock import hold_advisory_lock
 from ..config import Settings
-from ..errors import InvalidInput, NotFound
+from ..errors import InvalidInput, NotFound, UpstreamError
 from ..models import TrainingFile, TrainingFileRejection
+from ..observability import logger
 from ..openai_failures import openai_call_budget, openai_failures_as_domain_errors
 from .validation import TrainingReport, auto_epochs, validate_training_file
 
@@ -108,8 +109,7 @@ def upload_training_file(
         existing = _file_with_hash(session, sha256)  # uploaded while we waited
     if existing is not None:
         return Uploaded(existing, created=False, warnings=warnings)
-    with openai_failures_as_domain_errors("upload training file"):
-        remote = client.files.create(file=(filename, report.normalized, "application/jsonl"), purpose="fine-tune")
+    remote = _reconciled_upload(session, client, filename, report.normalized, settings)
     row = TrainingFile(
         openai_file_id=remote.id,
         sha256=sha256,
@@ -128,6 +128,46 @@ def upload_training_file(
     session.add(row)
     session.flush()
     return Uploaded(row, created=True, warnings=warnings)
+
+
+def _reconciled_upload(session: Session, client: OpenAI, filename: str, data: bytes, settings: Settings) -> Any:
+    """Upload ``data`` to OpenAI exactly once, whatever the network does.
+
+    Before every attempt OpenAI's recent fine-tune files are listed; one with this name and size
+    that no row here records is the upload whose reply was lost (the content's advisory lock is
+    held, so no other upload of it is under way), and it is adopted instead of uploading again.
+    The SDK's blind retries are off for the upload; this loop retries after looking. A timeout is
+    not retried here: the caller's retry looks first.
+    """
+    attempts = settings.openai_max_retries + 1
+    once = client.with_options(max_retries=0)
+    for attempt in range(1, attempts + 1):
+        existing = _unrecorded_remote_file(session, client, filename, len(data))
+        if existing is not None:
+            logger.info("training file adopted", extra={"file_id": existing.id, "attempt": attempt})
+            return existing
+        try:
+            with openai_failures_as_domain_errors("upload training file"):
+                return once.files.create(file=(filename, data, "application/jsonl"), purpose="fine-tune")
+        except UpstreamError:
+            if attempt == attempts:
+                raise
+            logger.info("training file upload unanswered; reconciling", extra={"attempt": attempt})
+    raise AssertionError("unreachable")
+
+
+def _unrecorded_remote_file(session: Session, client: OpenAI, filename: str, size: int) -> Any:
+    with openai_failures_as_domain_errors("list files"):
+        page = client.files.list(purpose="fine-tune", order="desc", limit=100)
+    candidates = [remote for remote in page.data if remote.filename == filename and remote.bytes == size]
+    if not candidates:
+        return None
+    recorded = set(
+        session.scalars(
+            select(TrainingFile.openai_file_id).where(TrainingFile.openai_file_id.in_([c.id for c in candidates]))
+        )
+    )
+    return next((remote for remote in candidates if remote.id not in recorded), None)
 
 
 def _file_with_hash(session: Session, sha256: str) -> TrainingFile | None:

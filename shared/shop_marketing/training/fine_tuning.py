@@ -29,7 +29,8 @@ from sqlalchemy.orm import Session
 from ..judging.active_model import activate_model
 from ..advisory_lock import hold_advisory_lock
 from ..config import Settings
-from ..errors import DomainError, InvalidInput, NotFound, ServiceUnavailable, Unauthorized
+from ..safe_json import StorableStr
+from ..errors import DomainError, InvalidInput, NotFound, ServiceUnavailable, Unauthorized, UpstreamError
 from ..models import FineTuningJob, TrainingFile
 from ..models.fine_tuning import FINISHED_JOB_STATUSES, RETRYABLE_JOB_STATUSES
 from ..observability import logger
@@ -49,13 +50,15 @@ class JobRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    training_file_id: Annotated[str, Field(min_length=1, max_length=100)]
-    model: Annotated[str, Field(min_length=1, max_length=200)] | None = None
-    validation_file_id: Annotated[str, Field(min_length=1, max_length=100)] | None = None
-    suffix: Annotated[str, Field(min_length=1, max_length=64)] | None = None
-    n_epochs: Auto | Annotated[int, Field(ge=1, le=50)] = "auto"
-    batch_size: Auto | Annotated[int, Field(ge=1, le=256)] = "auto"
-    learning_rate_multiplier: Auto | Annotated[float, Field(gt=0, le=100)] = "auto"
+    training_file_id: Annotated[StorableStr, Field(min_length=1, max_length=100)]
+    model: Annotated[StorableStr, Field(min_length=1, max_length=200)] | None = None
+    validation_file_id: Annotated[StorableStr, Field(min_length=1, max_length=100)] | None = None
+    # Checked before OpenAI is called: a job OpenAI created must never fail to be recorded.
+    suffix: Annotated[StorableStr, Field(min_length=1, max_length=64)] | None = None
+    # Strict: ``true`` is not one epoch, ``"3"`` is not three.
+    n_epochs: Auto | Annotated[int, Field(strict=True, ge=1, le=50)] = "auto"
+    batch_size: Auto | Annotated[int, Field(strict=True, ge=1, le=256)] = "auto"
+    learning_rate_multiplier: Auto | Annotated[float, Field(strict=True, gt=0, le=100)] = "auto"
 
     def hyperparameters(self) -> dict[str, Any]:
         return {
@@ -93,8 +96,7 @@ def start_job(
     existing = _live_job(session, key)  # created while we waited for the lock
     if existing is not None:
         return existing, False
-    with openai_failures_as_domain_errors("create fine-tuning job"):
-        remote = client.fine_tuning.jobs.create(**_create_arguments(request, model, key))
+    remote = _reconciled_create(client, _create_arguments(request, model, key), key, settings)
     job = FineTuningJob(
         openai_job_id=remote.id,
         idempotency_key=key,
@@ -114,12 +116,50 @@ def start_job(
     return job, True
 
 
+def _reconciled_create(client: OpenAI, arguments: dict[str, Any], key: str, settings: Settings) -> RemoteJob:
+    """Create the job at OpenAI exactly once, whatever the network does.
+
+    A job carries its request's key in ``metadata``. Before every attempt OpenAI's jobs with that
+    key are listed, and a live one is adopted instead of creating another: so neither a retry after
+    a lost reply (OpenAI created the job, the answer never came) nor the caller's next try pays for
+    a second job. The SDK's own retries are off for the create, since it retries blindly; this
+    loop retries instead, after looking. A timeout is not retried here (OpenAI may still be
+    creating the job): the caller's retry looks first.
+    """
+    attempts = settings.openai_max_retries + 1
+    once = client.with_options(max_retries=0)
+    for attempt in range(1, attempts + 1):
+        existing = _remote_job_with_key(client, key)
+        if existing is not None:
+            logger.info("fine-tuning job adopted", extra={"job_id": existing.id, "attempt": attempt})
+            return existing
+        try:
+            with openai_failures_as_domain_errors("create fine-tuning job"):
+                return once.fine_tuning.jobs.create(**arguments)
+        except UpstreamError:
+            # Unreachable, reset or 5xx: OpenAI may have done the work. Look before trying again.
+            if attempt == attempts:
+                raise
+            logger.info("job creation unanswered; reconciling", extra={"attempt": attempt})
+    raise AssertionError("unreachable")
+
+
+def _remote_job_with_key(client: OpenAI, key: str) -> RemoteJob | None:
+    """OpenAI's live (or successful) job created for the request with this key, if any."""
+    with openai_failures_as_domain_errors("list fine-tuning jobs"):
+        page = client.fine_tuning.jobs.list(metadata={"idempotency_key": key}, limit=20)
+    for remote in page.data:
+        if (remote.metadata or {}).get("idempotency_key") == key and remote.status not in RETRYABLE_JOB_STATUSES:
+            return remote
+    return None
+
+
 def _create_arguments(request: JobRequest, model: str, key: str) -> dict[str, Any]:
     arguments: dict[str, Any] = {
         "model": model,
         "training_file": request.training_file_id,
         "method": {"type": "supervised", "supervised": {"hyperparameters": request.hyperparameters()}},
-        # Lets an operator match an OpenAI job to its request in the dashboard.
+        # Matches an OpenAI job to its request: in the dashboard, and when a lost reply is reconciled.
         "metadata": {"idempotency_key": key},
     }
     if request.validation_file_id is not None:

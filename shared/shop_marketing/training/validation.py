@@ -23,6 +23,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import safe_json
 from ..tokens import chat_prompt_tokens
 
 LABELS = ("good", "bad")
@@ -44,6 +45,8 @@ MIN_DEFAULT_EPOCHS = 1
 MAX_DEFAULT_EPOCHS = 25
 
 BOM = b"\xef\xbb\xbf"
+# A problem quotes at most this much of the file (a wrong label, an unknown key).
+QUOTE_LIMIT = 24
 
 
 @dataclass(frozen=True)
@@ -163,7 +166,10 @@ def _check_line(number: int, raw: bytes, token_limit: int, problems: list[Findin
         problems.append(Finding(number, "invalid_utf8", f"Byte {error.start + 1} of the line is not valid UTF-8."))
         return None
     try:
-        value = json.loads(text)
+        value = safe_json.loads(text)
+    except safe_json.UnstorableJSON as error:
+        problems.append(Finding(number, "unstorable_text", f"The line's {error.msg}; remove it."))
+        return None
     except json.JSONDecodeError as error:
         problems.append(Finding(number, "not_json", f"Not valid JSON: {error.msg} (column {error.colno})."))
         return None
@@ -172,7 +178,7 @@ def _check_line(number: int, raw: bytes, token_limit: int, problems: list[Findin
         return None
     found = len(problems)
     for key in sorted(set(value) - EXAMPLE_KEYS):
-        problems.append(Finding(number, "unknown_key", f"Unknown key {key!r}; an example has only 'messages'."))
+        problems.append(Finding(number, "unknown_key", f"Unknown key {_quoted(key)}; an example has only 'messages'."))
     messages = value.get("messages")
     if not isinstance(messages, list) or not messages:
         problems.append(Finding(number, "missing_messages", "The example needs a non-empty 'messages' list."))
@@ -184,18 +190,24 @@ def _check_line(number: int, raw: bytes, token_limit: int, problems: list[Findin
     return _labelled_example(number, messages, token_limit, problems)
 
 
+def _quoted(value: Any) -> str:
+    """A value of the file, quoted short: problems reach logs and answers, training data must not."""
+    text = repr(value)
+    return text if len(text) <= QUOTE_LIMIT else f"{text[:QUOTE_LIMIT]}... ({len(text)} characters)"
+
+
 def _check_message(number: int, position: int, message: Any, problems: list[Finding]) -> None:
     where = f"Message {position}"
     if not isinstance(message, dict):
         problems.append(Finding(number, "message_not_an_object", f"{where} is not an object."))
         return
     for key in sorted(set(message) - MESSAGE_KEYS):
-        problems.append(Finding(number, "unknown_key", f"{where} has the unknown key {key!r}."))
+        problems.append(Finding(number, "unknown_key", f"{where} has the unknown key {_quoted(key)}."))
     if "role" not in message:
         problems.append(Finding(number, "missing_role", f"{where} has no 'role'."))
     elif message["role"] not in ROLES:
         problems.append(
-            Finding(number, "unknown_role", f"{where} has the role {message['role']!r}; use system, user or assistant.")
+            Finding(number, "unknown_role", f"{where} has the role {_quoted(message['role'])}; use system, user or assistant.")
         )
     if "content" not in message or message["content"] is None:
         problems.append(Finding(number, "missing_content", f"{where} has no 'content'."))
@@ -219,7 +231,7 @@ def _labelled_example(
     wrong = [answer for answer in answers if answer not in LABELS]
     if wrong:
         problems.append(
-            Finding(number, "invalid_label", f"The assistant must answer exactly 'good' or 'bad', not {wrong[0]!r}.")
+            Finding(number, "invalid_label", f"The assistant must answer exactly 'good' or 'bad', not {_quoted(wrong[0])}.")
         )
         return None
     # Only the text fields are tokens; 'weight' is a training flag, not text.

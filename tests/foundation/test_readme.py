@@ -1,0 +1,55 @@
+"""What the README states about running the product is what the code does."""
+
+from __future__ import annotations
+
+import re
+
+from infra.local_api import ROOT, load_template
+
+README = (ROOT / "README.md").read_text()
+
+
+def test_the_stated_openai_defaults_are_what_make_local_uses():
+    from shop_marketing.config import Settings
+
+    stated = re.search(r"timeout (\d+) s, (\d+) retries, at most (\d+) s of `Retry-After`", README)
+    assert stated, "the README no longer states the OpenAI defaults"
+    timeout, retries, wait = map(float, stated.groups())
+    # `make local` sets none of these variables (infra/local_api.py), so the settings' defaults apply.
+    local_api = (ROOT / "infra" / "local_api.py").read_text()
+    assert "OPENAI_TIMEOUT_SECONDS" not in local_api and "OPENAI_MAX_RETRIES" not in local_api
+    defaults = Settings.model_fields
+    assert (timeout, retries, wait) == (
+        defaults["openai_timeout_seconds"].default,
+        defaults["openai_max_retries"].default,
+        defaults["openai_max_retry_wait_seconds"].default,
+    )
+
+
+def test_the_stated_deployed_openai_limits_are_the_templates():
+    stated = re.search(r"HTTP functions set (\d+) s \(uploads (\d+) s\) and (\d+) retry", README)
+    assert stated
+    timeout, upload_timeout, retries = stated.groups()
+    resources = load_template()["Resources"]
+    for name, expected in (("JudgeCommentFunction", timeout), ("FineTuningJobsFunction", timeout),
+                           ("UploadTrainingFileFunction", upload_timeout)):
+        variables = resources[name]["Properties"]["Environment"]["Variables"]
+        assert (variables["OPENAI_TIMEOUT_SECONDS"], variables["OPENAI_MAX_RETRIES"]) == (expected, retries), name
+
+
+def test_sam_local_invoke_is_said_to_need_docker():
+    for block in re.findall(r"```sh\n(.*?)```", README, flags=re.S):
+        if "sam local invoke" in block:
+            assert "needs Docker" in block
+    prose = re.sub(r"```.*?```", "", README, flags=re.S)
+    for match in re.finditer(r"`sam local invoke[^`]*`", prose):
+        assert "Docker" in prose[match.end(): match.end() + 200], match.group()
+
+
+def test_the_walk_through_says_how_to_start_from_an_empty_database():
+    from infra import local_api
+
+    default_data_dir = local_api.ROOT / ".local" / "postgres"
+    assert "rm -rf .local/postgres" in README
+    assert "default=ROOT / \".local\" / \"postgres\"" in (ROOT / "infra" / "local_api.py").read_text()
+    assert default_data_dir.relative_to(ROOT).as_posix() == ".local/postgres"

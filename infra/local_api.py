@@ -446,7 +446,8 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("BANNER_IMAGES_DIR", str(ROOT / ".local" / "banner-images"))
     os.environ.setdefault("BANNER_IMAGES_BASE_URL", f"http://{arguments.host}:{arguments.port}/banner-images")
     server = prepare_database(arguments.data_dir)
-    api = LocalApi(routes_from_template(), auth)
+    api = LocalApi(routes_from_template(), auth).load_all()
+    api.openapi()
     httpd = make_server(api, arguments.host, arguments.port)
     for route in api.routes:
         access = "public" if route.scopes is None else " ".join(route.scopes) or "any token"
@@ -456,12 +457,6 @@ def main(argv: list[str] | None = None) -> None:
     else:
         print(f"authentication: ENFORCED - Bearer JWTs (HS256, iss {auth.issuer}) with the route's scope; "
               "python -m infra.local_auth SCOPE... prints one", flush=True)
-    print(f"serving on http://{arguments.host}:{arguments.port}", flush=True)
-    api = LocalApi(routes_from_template()).load_all()
-    api.openapi()
-    httpd = make_server(api, arguments.host, arguments.port)
-    for route in api.routes:
-        print(f"  {route.method:6} {route.path}  ->  {route.function}", flush=True)
     print(f"serving on http://{arguments.host}:{arguments.port} (description: /openapi.json, docs: /docs)", flush=True)
     try:
         httpd.serve_forever()

@@ -13,13 +13,13 @@ import base64
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response, content_types
-from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel
 
 from shop_marketing.config import get_settings, load_or_exit
-from shop_marketing.http import Id, create_http_app, json_response
+from shop_marketing.http import Id, create_http_app, errors, json_response, success
 from shop_marketing.instagram import service as instagram
-from shop_marketing.observability import logger, metrics, tracer
+from shop_marketing.observability import CORRELATION_ID_PATH, logger, metrics, tracer
 
 # Instagram settings are checked when they are needed: the webhook answers 401 and a fetch 503
 # (naming the variable) until they are set.
@@ -27,13 +27,28 @@ load_or_exit(("database_url", "db_secret_arn"))
 app = create_http_app()
 
 
-@app.get("/webhooks/instagram")
+class DeliveryOut(BaseModel):
+    received: int
+    new: int
+    queued: int
+
+
+class FetchOut(BaseModel):
+    fetched: int
+    new: int
+    queued: int
+
+
+CHALLENGE = {200: {"description": "The hub.challenge, as plain text", "content": {"text/plain": {"schema": {"type": "string"}}}}}
+
+
+@app.get("/webhooks/instagram", responses=CHALLENGE | errors(403))
 def verify_subscription():
     challenge = instagram.handshake(app.current_event.query_string_parameters or {}, get_settings())
     return Response(status_code=200, content_type=content_types.TEXT_PLAIN, body=challenge)
 
 
-@app.post("/webhooks/instagram")
+@app.post("/webhooks/instagram", responses=success(DeliveryOut) | errors(401))
 def receive_comments():
     event = app.current_event
     # The signature covers the bytes Meta sent: use them exactly, never a re-serialised body.
@@ -41,7 +56,7 @@ def receive_comments():
     return json_response(200, instagram.receive_delivery(raw, dict(event.headers), settings=get_settings()))
 
 
-@app.post("/instagram-posts/<post_id>/comments/fetch")
+@app.post("/instagram-posts/<post_id>/comments/fetch", responses=success(FetchOut) | errors(502))
 def fetch_comments(post_id: Id):
     settings = get_settings()
     result = instagram.fetch_post_comments(post_id, graph=instagram.graph_client(settings), settings=settings)
@@ -52,9 +67,9 @@ def _is_schedule(event: dict[str, Any]) -> bool:
     return event.get("source") == "aws.events" or event.get("detail-type") == "Scheduled Event"
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@logger.inject_lambda_context(correlation_id_path=CORRELATION_ID_PATH)
 @tracer.capture_lambda_handler
-@metrics.log_metrics
+@metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     if _is_schedule(event):
         settings = get_settings()

@@ -12,6 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
 from shop_marketing.catalog import service as catalog
+from shop_marketing.catalog.schemas import BannerOut, PostOut, ProductOut, StoreOut
 from shop_marketing.config import load_or_exit
 from shop_marketing.db import session_scope
 from shop_marketing.http import Id, create_http_app, errors, json_response, success
@@ -56,41 +57,6 @@ class ProductLinkIn(Body):
 
 
 # --- answers, as /openapi.json documents them ----------------------------------------------------
-
-
-class StoreOut(BaseModel):
-    id: int
-    naver_store_id: str
-    name: str
-    created_at: str
-    product_count: int
-    banner_count: int
-
-
-class ProductOut(BaseModel):
-    id: int
-    store_id: int
-    naver_product_no: str
-    name: str
-    created_at: str
-
-
-class PostOut(BaseModel):
-    id: int
-    instagram_media_id: str
-    permalink: str | None
-    caption: str | None
-    created_at: str
-
-
-class BannerOut(BaseModel):
-    id: int
-    store_id: int
-    image_url: str
-    title: str | None
-    product: ProductOut | None
-    instagram_posts: list[PostOut]
-    created_at: str
 
 
 GONE = success(None, 204, "Deleted")

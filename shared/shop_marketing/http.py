@@ -41,6 +41,8 @@ FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-dat
 JSON_TYPE = "application/json"
 # A JSON body of this API is a few hundred bytes; the JSONL upload passes its own, larger limit.
 MAX_JSON_BODY_BYTES = 256 * 1024
+# Webhook deliveries: their signature is verified over the raw body before anything parses it.
+SIGNED_BODY_PREFIX = "/webhooks/"
 # Lambda's own limit on a synchronous request is 6 MB; past it API Gateway would answer instead.
 MAX_BODY_BYTES = 6 * 1024 * 1024
 # Methods a client may repeat: retried once, on a fresh connection, when the database drops one.
@@ -185,6 +187,13 @@ def request_body(event: Mapping[str, Any]) -> bytes:
     return body.encode("utf-8", errors="surrogatepass")
 
 
+def _signed(event: Mapping[str, Any]) -> bool:
+    """Whether the body is a signed webhook delivery: its signature is checked before anything reads it,
+    so a forged body is 401 whatever it holds (the route parses it with :func:`safe_json.loads`)."""
+    path = event.get("rawPath") or (event.get("requestContext") or {}).get("http", {}).get("path") or ""
+    return path.startswith(SIGNED_BODY_PREFIX)
+
+
 def refused_body(event: Mapping[str, Any], max_body_bytes: int) -> tuple[int, str, str] | None:
     """``(status, code, message)`` when the body must not reach a route, else ``None``."""
     headers = event.get("headers") or {}
@@ -201,7 +210,7 @@ def refused_body(event: Mapping[str, Any], max_body_bytes: int) -> tuple[int, st
         return 413, "body_too_large", f"The request body is larger than {max_body_bytes} bytes."
     if kind in FORM_TYPES:
         return 415, "unsupported_media_type", "Send the body as application/json."
-    if kind == JSON_TYPE or kind.endswith("+json"):
+    if (kind == JSON_TYPE or kind.endswith("+json")) and not _signed(event):
         if len(raw) > MAX_JSON_BODY_BYTES:
             return 413, "body_too_large", f"A JSON body is at most {MAX_JSON_BODY_BYTES} bytes."
         try:

@@ -23,6 +23,7 @@ from moto import mock_aws
 from infra.local_api import LocalApi, make_server, routes_from_template
 from tests.fine_tuning.openai_files_and_jobs import FilesAndJobs
 from tests.judging.chat_standin import CHAT_PATH, ChatScript
+from tests.support.instagram_graph_standin import InstagramGraphStandIn, StandInComment
 
 EXAMPLES_PER_OPERATION = 100
 CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
@@ -37,8 +38,19 @@ def training_bucket(monkeypatch):
 
 
 @pytest.fixture
-def local_run(db, openai_standin, training_bucket, monkeypatch, tmp_path):
-    """`make local` on the test database, OpenAI replaced by loopback stand-ins, S3 by moto."""
+def graph(monkeypatch):
+    """Instagram's Graph API as a loopback stand-in that knows one media, so fetches reach it."""
+    standin = InstagramGraphStandIn().start()
+    standin.add_comments("17841400000000001", [StandInComment("17858893269000001", "좋아요 잘 입고 있어요", "customer", "17841400000000009")])
+    monkeypatch.setenv("INSTAGRAM_GRAPH_URL", standin.base_url)
+    monkeypatch.setenv("INSTAGRAM_ACCESS_TOKEN", standin.access_token)
+    yield standin
+    standin.stop()
+
+
+@pytest.fixture
+def local_run(db, openai_standin, training_bucket, graph, monkeypatch, tmp_path):
+    """`make local` on the test database, OpenAI and Instagram replaced by loopback stand-ins, S3 by moto."""
     from shop_marketing.config import get_settings
     from shop_marketing.openai_client import reset_openai_client
 
@@ -49,6 +61,10 @@ def local_run(db, openai_standin, training_bucket, monkeypatch, tmp_path):
         "OPENAI_WEBHOOK_SECRET": "whsec_" + "A" * 32,
         "OPENAI_MAX_RETRIES": "0",
         "OPENAI_TIMEOUT_SECONDS": "20",
+        "INSTAGRAM_APP_SECRET": "fuzz-app-secret",
+        "INSTAGRAM_VERIFY_TOKEN": "fuzz-verify-token",
+        "BANNER_IMAGES_DIR": str(tmp_path / "banner-images"),
+        "BANNER_IMAGES_BASE_URL": "http://127.0.0.1/banner-images",
     }.items():
         monkeypatch.setenv(name, value)
     get_settings.cache_clear()

@@ -135,16 +135,30 @@ def test_without_an_access_token_a_fetch_is_503_not_configured(instagram, db, mo
     assert result.json["error"]["code"] == "instagram_not_configured"
 
 
-def test_other_graph_errors_are_502_and_unknown_posts_404(instagram, graph, db):
+def test_a_media_instagram_does_not_know_is_404_and_other_graph_errors_502(instagram, graph, db, monkeypatch):
     post_id = a_post(db, "17990000000000404")  # a media id Instagram does not know
 
-    refused = fetch(instagram, post_id)
+    unknown_media = fetch(instagram, post_id)
     missing = fetch(instagram, post_id + 1000)
+    configure(monkeypatch, INSTAGRAM_GRAPH_URL=graph.base_url.rsplit("/", 1)[0] + "/v1.0")  # a path Graph refuses
+    refused = fetch(instagram, post_id)
 
+    assert unknown_media.status == 404
+    assert unknown_media.json["error"]["code"] == "instagram_media_not_found"
+    assert "code 100" in unknown_media.json["error"]["message"]
+    assert missing.status == 404 and missing.json["error"]["code"] == "not_found"
     assert refused.status == 502
     assert refused.json["error"]["code"] == "instagram_graph_error"
-    assert "code 100" in refused.json["error"]["message"]
-    assert missing.status == 404
+    assert "code 2500" in refused.json["error"]["message"]
+
+
+def test_a_media_id_that_is_no_graph_id_is_404_without_asking_instagram(instagram, graph, db):
+    post_id = a_post(db, "../me/accounts")
+
+    result = fetch(instagram, post_id)
+
+    assert result.status == 404 and result.json["error"]["code"] == "instagram_media_not_found"
+    assert graph.comment_requests() == []
 
 
 def test_the_schedule_fetches_the_recent_posts(instagram, graph, judge_queue, db):

@@ -9,6 +9,7 @@ token included) is followed until it is absent. Failures come as ``{"error": {"m
   ``Retry-After`` (from ``X-Business-Use-Case-Usage``'s ``estimated_time_to_regain_access`` when Meta
   sends it, else a minute);
 - an expired or revoked access token (code 190) → 503 ``instagram_token_expired`` naming the setting;
+- a media Instagram does not know (code 100: deleted, or not the shop's) → 404 ``instagram_media_not_found``;
 - anything else Meta refuses, or a reply that is not JSON → 502 ``instagram_graph_error``;
 - no answer in time → 504; no connection → 503.
 
@@ -26,12 +27,15 @@ from urllib.parse import quote, urlencode
 
 import urllib3
 
-from ..errors import DomainError, ServiceUnavailable, UpstreamBadReply, UpstreamTimeout
+from ..errors import DomainError, NotFound, ServiceUnavailable, UpstreamBadReply, UpstreamTimeout
 from ..observability import logger
 
 COMMENT_FIELDS = "id,text,username,timestamp,like_count,from"
 RATE_LIMIT_CODES = frozenset({4, 17, 32, 613, 80002})
 TOKEN_EXPIRED_CODE = 190
+# "Unsupported get request. Object with ID … does not exist": the media was deleted, or is not the shop's.
+UNKNOWN_OBJECT_CODE = 100
+GRAPH_ID = re.compile(r"[0-9A-Za-z_]{1,64}")
 DEFAULT_RETRY_AFTER_SECONDS = 60
 # A post with more comments than this many pages is cut short (and logged) rather than looping forever.
 MAX_PAGES = 1_000
@@ -48,6 +52,10 @@ class InstagramRateLimited(ServiceUnavailable):
 
 class InstagramTokenExpired(ServiceUnavailable):
     code = "instagram_token_expired"
+
+
+class InstagramMediaNotFound(NotFound):
+    code = "instagram_media_not_found"
 
 
 class InstagramGraphError(UpstreamBadReply):
@@ -110,6 +118,9 @@ def graph_failure(status: int, body: Any, headers: Any) -> DomainError:
             f"The Instagram access token has expired or was revoked{where}: renew it in INSTAGRAM_ACCESS_TOKEN "
             "(INSTAGRAM_ACCESS_TOKEN_SECRET_ARN in AWS)."
         )
+    if code == UNKNOWN_OBJECT_CODE:
+        # Any client can register a post by any media id: Instagram not knowing it is the client's 404.
+        return InstagramMediaNotFound(f"Instagram has no media of this post that the shop can read{where}.")
     return InstagramGraphError(f"The Instagram Graph API refused the request{where}: {message}")
 
 
@@ -165,6 +176,10 @@ class GraphClient:
 
     def media_comments(self, media_id: str) -> Iterator[GraphComment]:
         """Every comment of the media, page after page, until ``paging.next`` is absent."""
+        if not GRAPH_ID.fullmatch(media_id):
+            # Graph ids are digits (and underscores): anything else names no media, and would only
+            # make Meta parse another path (a '/' or '..' in it).
+            raise InstagramMediaNotFound(f"Instagram has no media with the id of this post ({media_id[:40]!r}).")
         query = urlencode({"fields": COMMENT_FIELDS, "limit": PAGE_SIZE, "access_token": self.access_token})
         url: str | None = f"{self.base_url}/{quote(media_id, safe='')}/comments?{query}"
         seen: set[str] = set()

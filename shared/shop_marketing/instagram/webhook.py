@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from collections.abc import Mapping
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from .. import safe_json
 from ..errors import DomainError, InvalidInput, Unauthorized
 from .comments import IncomingComment
 
@@ -86,7 +86,7 @@ def delivered_comments(raw: bytes) -> list[tuple[IncomingComment, str | None]]:
     skipped (it names nothing to judge). A body that is not a delivery at all is 422.
     """
     try:
-        delivery = json.loads(raw)
+        delivery = safe_json.loads(raw)
     except ValueError:
         raise InvalidInput("The delivery is not valid JSON.") from None
     entries = delivery.get("entry") if isinstance(delivery, dict) else None

@@ -323,6 +323,9 @@ class ActiveJudgeCache:
 
         return self._keyed(("name", name), find, session)
 
+    def by_id(self, session: Session, judge_id: int) -> JudgeSpec:
+        return self._keyed(("id", str(judge_id)), lambda: get_judge(session, judge_id), session)
+
     def _keyed(self, key: tuple[str, str], find, session: Session) -> JudgeSpec:
         with self._lock:
             spec = self._by_key.get(key)

@@ -91,6 +91,8 @@ class BehavingOpenAI:
 
     label: str | None = None
     labels_by_comment: dict[str, str] = field(default_factory=dict)
+    # Per model: what that model answers for a comment (before ``labels_by_comment``).
+    labels_by_model: dict[str, dict[str, str]] = field(default_factory=dict)
     # The label probabilities reported as logprobs (None: none reported).
     probabilities: dict[str, float] | None = field(default_factory=lambda: {"good": 0.9, "bad": 0.1})
     retired_models: set[str] = field(default_factory=set)
@@ -193,7 +195,9 @@ class BehavingOpenAI:
             return _unsupported("reasoning_effort", model)
         return None
 
-    def choose_label(self, comment: str) -> str | None:
+    def choose_label(self, comment: str, model: str = "") -> str | None:
+        if comment in self.labels_by_model.get(model, {}):
+            return self.labels_by_model[model][comment]
         if comment in self.labels_by_comment:
             return self.labels_by_comment[comment]
         return self.label if self.label is not None else read_comment(comment)
@@ -202,7 +206,7 @@ class BehavingOpenAI:
         """The chat.completion OpenAI returns for ``request``."""
         model, messages = request["model"], request["messages"]
         last = messages[-1].get("content") if isinstance(messages[-1], dict) else None
-        label = self.choose_label(last if isinstance(last, str) else "")
+        label = self.choose_label(last if isinstance(last, str) else "", model)
         structured = (request.get("response_format") or {}).get("type") == "json_schema"
         content = json.dumps({_schema_field(request): label}) if structured and label is not None else label
         logprobs = None

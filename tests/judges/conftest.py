@@ -134,8 +134,8 @@ def fresh_settings(monkeypatch):
 class ReadingChat(ChatScript):
     """The behaving stand-in, reading each comment (unless ``labels_by_comment`` or ``label`` say)."""
 
-    def choose_label(self, comment: str) -> str | None:
-        return BehavingOpenAI.choose_label(self, comment)
+    def choose_label(self, comment: str, model: str = "") -> str | None:
+        return BehavingOpenAI.choose_label(self, comment, model)
 
 
 @pytest.fixture

@@ -68,5 +68,7 @@ class ChatScript(BehavingOpenAI):
         answer = self.chat(request.body)
         return Reply(answer.status, answer.json)
 
-    def choose_label(self, comment: str) -> str | None:
+    def choose_label(self, comment: str, model: str = "") -> str | None:
+        if comment in self.labels_by_model.get(model, {}):
+            return self.labels_by_model[model][comment]
         return self.labels_by_comment.get(comment, self.label)

@@ -102,7 +102,9 @@ class Settings(BaseModel):
 
 def _describe(error: ValidationError) -> str:
     first = error.errors()[0]
-    where = ".".join(str(part) for part in first["loc"]).upper()
+    # The variable's name as it is set; inside a JSON value (JUDGE_ENDPOINTS) the keys as written.
+    parts = [str(part) for part in first["loc"]]
+    where = ".".join([parts[0].upper(), *parts[1:]]) if parts else ""
     message = first["msg"].removeprefix("Value error, ")
     return f"configuration: {where}: {message}" if where else f"configuration: {message}"
 

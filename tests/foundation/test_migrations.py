@@ -78,7 +78,7 @@ def test_the_deployment_step_migrates_a_new_database_and_tells_cloudformation(em
 
     assert replies[0]["Status"] == "SUCCESS"
     assert replies[0]["PhysicalResourceId"] == "database-schema"
-    assert {"naver_stores", "banner_instagram_posts", "judge_models", "alembic_version"} <= tables(empty_database)
+    assert {"naver_stores", "banner_instagram_posts", "judges", "alembic_version"} <= tables(empty_database)
 
 
 def test_a_failed_migration_is_reported_to_cloudformation_not_left_hanging(cloudformation, monkeypatch):
@@ -126,4 +126,4 @@ def test_the_migrations_create_every_table_the_models_declare(database_url):
 
     assert set(Base.metadata.tables) <= tables(database_url)
     # One line of history: every deployment migrates to the same single head.
-    assert ScriptDirectory.from_config(Config(str(migrate.ALEMBIC_INI))).get_heads() == ["0004_fine_tuning"]
+    assert ScriptDirectory.from_config(Config(str(migrate.ALEMBIC_INI))).get_heads() == ["0005_judges"]

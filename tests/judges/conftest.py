@@ -23,7 +23,7 @@ GOOD = [
     "The denim kept its shape after a month of daily wear, and the hem was already finished.",
     "셔츠 재질이 부드러워서 맨살에 닿아도 안 따가워요. 다림질 안 해도 주름이 잘 안 가요.",
     "바지 허리가 넉넉해서 밥 먹고도 편해요. 기장도 168cm인 저한테 딱 맞아요.",
-    "가디건 두 번째 구매예요. 세탁기 돌려도 늘어나지 않아서 색깔별로 샀어요.",
+    "가디건 두 번째 구매예요. 세탁기 돌려도 늘어나지 않아서 색깔마다 하나씩 샀어요.",
     "운동화 쿠션이 좋아서 하루 만 보 걸어도 발이 안 아파요. 사이즈는 정사이즈 추천해요.",
     "패딩 정말 가벼운데 따뜻해요. 영하 10도 출근길에도 안에 니트 하나면 충분했어요.",
     "블라우스 비침이 없어서 이너 없이 입어요. 소매 단추도 튼튼하게 달려 있어요.",
@@ -60,7 +60,35 @@ def jsonl(examples: list[tuple[str, str]]) -> bytes:
 
 # Training data (kept, for a prompted judge's examples) and a golden set that shares no comment.
 TRAINING = [(text, "good") for text in GOOD[:7]] + [(text, "bad") for text in BAD[:7]]
-GOLDEN = [(f"{text} (골든)", "good") for text in GOOD[:12]] + [(f"{text} (골든)", "bad") for text in BAD[:12]]
+GOLDEN_GOOD = [
+    "린넨 셔츠인데 생각보다 덜 구겨져요. 출근길 지하철에서도 시원하게 입었어요.",
+    "니트 조끼 색이 화면이랑 똑같아요. 셔츠 위에 겹쳐 입으니 사무실에서 딱이에요.",
+    "슬랙스 허리 뒷밴딩 덕분에 앉아 있어도 편해요. 두 번 빨았는데 핏 그대로예요.",
+    "롱패딩 지퍼가 양방향이라 운전할 때 편해요. 눈 오는 날에도 안이 젖지 않았어요.",
+    "크롭 자켓 어깨 패드가 과하지 않아서 데일리로 입기 좋아요. 안감도 부드러워요.",
+    "The wool coat is warm enough for my morning commute and the lining has not pilled at all.",
+    "면 티셔츠 목이 늘어나지 않아요. 석 달 동안 일주일에 두 번씩 입었는데 멀쩡해요.",
+    "플리츠 스커트 주름이 세탁 후에도 살아 있어요. 허리 사이즈도 표기대로 맞아요.",
+    "캔버스 가방 바닥이 단단해서 노트북 넣어도 처지지 않아요. 끈 길이 조절도 편해요.",
+    "잠옷 원단이 도톰해서 겨울에도 따뜻해요. 세탁기에 돌려도 보풀이 안 생겼어요.",
+    "부츠 굽이 낮아서 하루 종일 서서 일해도 괜찮았어요. 방수도 잘 돼요.",
+    "후드티 기모가 빠지지 않아요. 오버핏이라 안에 니트 입어도 여유 있어요.",
+]
+GOLDEN_BAD = [
+    "품절 너무해요",
+    "가격 얼마예요?",
+    "예쁘다",
+    "이거 어디서 사요?",
+    "대박",
+    "저도 갖고 싶어요",
+    "배송 느려요",
+    "맞팔해요",
+    "실망이에요",
+    "언제 세일해요",
+    "굿굿",
+    "별로 안 예쁜데",
+]
+GOLDEN = [(text, "good") for text in GOLDEN_GOOD] + [(text, "bad") for text in GOLDEN_BAD]
 
 
 def use_settings(monkeypatch, **values: str) -> None:

@@ -200,3 +200,24 @@ def test_an_evaluation_needs_a_golden_set_and_a_known_judge(judges_handler, open
     assert post(judges_handler, "/evaluations", {"judge_id": judge["id"], "golden_set_id": 999}).status == 404
     assert post(judges_handler, "/evaluations", {"judge_id": True}).status == 422
     assert get(judges_handler, "/evaluations/999").status == 404
+
+
+def test_an_evaluation_whose_messages_were_lost_is_resumed_by_posting_it_again(judges_handler, openai, openai_standin, queue):
+    # Given an evaluation that judged one batch, then lost the rest of its messages (a crash)
+    add_golden_set(judges_handler)
+    judge = create_judge(judges_handler, name="ft-judge", style="fine_tuned", model=FINE_TUNED)
+    started = post(judges_handler, "/evaluations", {"judge_id": judge["id"]}).json
+    queue.deliver_once()
+    queue.waiting.clear()
+    assert get(judges_handler, f"/evaluations/{started['id']}").json["status"] == "running"
+
+    # When the same evaluation is asked for again
+    resumed = post(judges_handler, "/evaluations", {"judge_id": judge["id"]})
+    queue.drain()
+
+    # Then it is the same evaluation, its pending examples only were sent again, and nothing was paid twice
+    assert (resumed.status, resumed.json["id"]) == (202, started["id"])
+    assert queue.sent == 24 + 14
+    result = get(judges_handler, f"/evaluations/{started['id']}").json
+    assert (result["status"], result["judged"]) == ("succeeded", 24)
+    assert len(chat_calls(openai_standin)) == 24

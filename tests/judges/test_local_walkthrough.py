@@ -108,6 +108,12 @@ def test_the_readme_walk_through_without_fine_tuning(local_run):
         assert result["metrics"]["f1_good"] == 1.0
     # The prompted judge sends instructions and examples with every comment: it costs more per comment
     cost = {name: result["cost"]["usd_per_1000_comments"] for name, result in results.items()}
+    print("\njudge                 F1    precision  prompt tokens/comment  cached  USD per 1,000 comments")
+    for name, result in results.items():
+        per_comment = result["cost"]["prompt_tokens"] / result["judged"]
+        cached = result["cost"]["cached_prompt_tokens"] / max(1, result["cost"]["prompt_tokens"])
+        print(f"{name:20}  {result['metrics']['f1_good']:.2f}  {result['metrics']['precision_good']:.2f}"
+              f"       {per_comment:8.0f}               {cached:5.0%}   {cost[name]:.4f}")
     assert cost["prompted-4.1-mini"] > cost["fine-tuned-4o-mini"] > 0
 
     # Promote the prompted judge on that evidence, and judge with it

@@ -31,7 +31,7 @@ from shop_marketing.openai_client import get_endpoint_client
 load_or_exit(("database_url", "db_secret_arn"), ("openai_api_key", "openai_api_key_secret_arn"))
 app = create_http_app()
 # One per execution environment: a warm judge reads the active judge without a query per request.
-judges = ActiveJudgeCache(get_settings().active_model_ttl_seconds)
+judges = ActiveJudgeCache()
 
 Limit = Annotated[int, Query(ge=1, le=100)]
 

@@ -32,7 +32,7 @@ from shop_marketing.training.files import checked_filename
 load_or_exit(("database_url", "db_secret_arn"), ("openai_api_key", "openai_api_key_secret_arn"))
 app = create_http_app()
 # Judges never change: their recipes (few-shot examples included) are loaded once per environment.
-specs = judges.ActiveJudgeCache(get_settings().active_model_ttl_seconds)
+specs = judges.ActiveJudgeCache()
 
 JSONL_TYPES = frozenset({"application/jsonl", "application/x-ndjson", "application/x-jsonlines", "text/plain"})
 JudgeFilter = Annotated[int | None, Query(ge=1, le=MAX_ID)]

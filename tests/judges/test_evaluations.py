@@ -221,3 +221,14 @@ def test_an_evaluation_whose_messages_were_lost_is_resumed_by_posting_it_again(j
     result = get(judges_handler, f"/evaluations/{started['id']}").json
     assert (result["status"], result["judged"]) == ("succeeded", 24)
     assert len(chat_calls(openai_standin)) == 24
+
+
+def test_a_judge_whose_model_is_retired_fails_its_evaluation_without_retrying_it(judges_handler, openai, openai_standin, queue):
+    add_golden_set(judges_handler)
+    openai.retired_models = {"gpt-4o-mini-2024-07-18"}
+    judge = create_judge(judges_handler, name="ft-judge", style="fine_tuned", model=FINE_TUNED)
+
+    result = evaluate(judges_handler, queue, judge["id"])
+
+    assert (result["status"], result["judged"], result["errors"], result["metrics"]) == ("failed", 0, 24, None)
+    assert len(chat_calls(openai_standin)) == 24  # one refused call per example, none repeated

@@ -32,7 +32,7 @@ from ..errors import DomainError, NotFound
 from ..models import MAX_ID, Evaluation, EvaluationItem, GoldenExample, GoldenSet, Judge, Judgement
 from ..observability import logger
 from . import evaluation_queue
-from .judge import ClientFor, judge_with
+from .judge import ClientFor, JudgeModelUnavailable, judge_with
 from .judges import ActiveJudgeCache, activate_unevaluated, current_golden_set, fine_tuned_judge_for_model, get_judge, promote_if_it_passes
 
 SessionFactory = Callable[[], AbstractContextManager[Session]]
@@ -178,7 +178,8 @@ def evaluate_item(
     try:
         verdict = judge_with(spec, row.text, client_for=client_for, settings=settings, sessions=sessions)
     except DomainError as error:
-        if error.status in RETRYABLE_STATUSES and receive_count < settings.evaluation_max_attempts:
+        retryable = error.status in RETRYABLE_STATUSES and not isinstance(error, JudgeModelUnavailable)
+        if retryable and receive_count < settings.evaluation_max_attempts:
             raise
         _record(sessions, message, status="error", error_code=error.code)
         return "error"

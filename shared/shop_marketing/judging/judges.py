@@ -287,7 +287,8 @@ class ActiveJudgeCache:
     re-read after ``ttl``. ``JUDGE_MODEL`` and ``JUDGE_FALLBACK`` are resolved here too.
     """
 
-    def __init__(self, ttl: float, clock=time.monotonic):
+    def __init__(self, ttl: float | None = None, clock=time.monotonic):
+        # None: ``ACTIVE_MODEL_TTL_SECONDS`` of the settings in force at each call.
         self._ttl = ttl
         self._clock = clock
         self._lock = threading.Lock()
@@ -307,7 +308,7 @@ class ActiveJudgeCache:
         spec = self._keyed(("id", str(judge.id)), lambda: judge, session)
         with self._lock:
             self._active = spec
-            self._expires = self._clock() + self._ttl
+            self._expires = self._clock() + (self._ttl if self._ttl is not None else settings.active_model_ttl_seconds)
         return spec
 
     def fallback(self, session: Session, settings: Settings) -> JudgeSpec | None:

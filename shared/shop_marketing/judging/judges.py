@@ -18,7 +18,7 @@ import time
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
@@ -73,7 +73,16 @@ class Prices(BaseModel):
         return {"input": self.input, "cached_input": self.input if self.cached_input is None else self.cached_input, "output": self.output}
 
 
-Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
+def _unicode_text(value: str) -> str:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("a lone surrogate escape is not text") from None
+    return value
+
+
+Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$"), AfterValidator(_unicode_text)]
+Text = Annotated[str, Field(min_length=1, max_length=20_000, pattern=r"^[^\x00]+$"), AfterValidator(_unicode_text)]
 
 
 class NewJudge(BaseModel):
@@ -84,9 +93,9 @@ class NewJudge(BaseModel):
     name: Name
     style: Literal["fine_tuned", "prompted"]
     model: Name
-    endpoint: Annotated[str, Field(min_length=1, max_length=64)] = "openai"
-    instructions: Annotated[str, Field(min_length=1, max_length=20_000)] | None = None
-    examples_file_id: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+    endpoint: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$")] = "openai"
+    instructions: Text | None = None
+    examples_file_id: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")] | None = None
     example_count: Annotated[int, Field(ge=2, le=MAX_EXAMPLE_COUNT)] | None = None
     output: Literal["label_token", "structured"] | None = None
     reasoning_effort: Literal["none", "minimal", "low", "medium", "high"] | None = None
@@ -350,7 +359,7 @@ class ActivateRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     force: bool = False
-    reason: Annotated[str, Field(min_length=1, max_length=2000)] | None = None
+    reason: Annotated[str, Field(min_length=1, max_length=2000, pattern=r"^[^\x00]+$"), AfterValidator(_unicode_text)] | None = None
 
     @model_validator(mode="after")
     def _reason_with_force(self) -> ActivateRequest:

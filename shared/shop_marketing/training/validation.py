@@ -207,10 +207,25 @@ def _check_message(number: int, position: int, message: Any, problems: list[Find
         problems.append(Finding(number, "content_not_string", f"{where} has content that is not a string."))
     elif not message["content"].strip():
         problems.append(Finding(number, "empty_content", f"{where} has empty content."))
-    if "name" in message and not isinstance(message["name"], str):
+    elif not _is_unicode_text(message["content"]):
+        problems.append(
+            Finding(number, "invalid_unicode", f"{where} holds a NUL character or a lone surrogate escape (\\ud800-\\udfff); it is not text.")
+        )
+    if "name" in message and (not isinstance(message["name"], str) or not _is_unicode_text(message["name"])):
         problems.append(Finding(number, "invalid_name", f"{where} has a 'name' that is not a string."))
     if "weight" in message and message["weight"] not in (0, 1):
         problems.append(Finding(number, "invalid_weight", f"{where} has a 'weight' other than 0 or 1."))
+
+
+def _is_unicode_text(text: str) -> bool:
+    """JSON's \\u escapes can spell NUL or half a surrogate pair, which no text column holds."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _labelled_example(

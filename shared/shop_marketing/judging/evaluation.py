@@ -32,7 +32,7 @@ from ..errors import DomainError, NotFound
 from ..models import MAX_ID, Evaluation, EvaluationItem, GoldenExample, GoldenSet, Judge, Judgement
 from ..observability import logger
 from . import evaluation_queue
-from .judge import ClientFor, JudgeModelUnavailable, judge_with
+from .judge import ClientFor, JudgeModelUnavailable, Verdict, judge_with
 from .judges import ActiveJudgeCache, activate_unevaluated, current_golden_set, fine_tuned_judge_for_model, get_judge, promote_if_it_passes
 
 SessionFactory = Callable[[], AbstractContextManager[Session]]
@@ -175,34 +175,38 @@ def evaluate_item(
         session.execute(
             update(Evaluation).where(Evaluation.id == message.evaluation_id, Evaluation.status == "queued").values(status="running")
         )
+    def record_verdict(session: Session, verdict: Verdict) -> None:
+        # In the judgement's own transaction: the paid answer and its item are committed together.
+        _record(session, message, status="judged", verdict=verdict.verdict, judgement_id=verdict.judgement_id, paid=not verdict.cached)
+
     try:
-        verdict = judge_with(spec, row.text, client_for=client_for, settings=settings, sessions=sessions)
+        verdict = judge_with(spec, row.text, client_for=client_for, settings=settings, sessions=sessions, then=record_verdict)
     except DomainError as error:
         retryable = error.status in RETRYABLE_STATUSES and not isinstance(error, JudgeModelUnavailable)
         if retryable and receive_count < settings.evaluation_max_attempts:
             raise
-        _record(sessions, message, status="error", error_code=error.code)
+        with sessions() as session:
+            _record(session, message, status="error", error_code=error.code)
         return "error"
-    _record(sessions, message, status="judged", verdict=verdict.verdict, judgement_id=verdict.judgement_id, paid=not verdict.cached)
     return "cached" if verdict.cached else "judged"
 
 
-def _record(sessions: SessionFactory, message: EvaluationMessage, *, status: str, **values: Any) -> None:
-    with sessions() as session:
-        changed = session.execute(
-            update(EvaluationItem)
-            .where(
-                EvaluationItem.evaluation_id == message.evaluation_id,
-                EvaluationItem.golden_example_id == message.golden_example_id,
-                EvaluationItem.status == "pending",
-            )
-            .values(status=status, **values)
-        ).rowcount
-        if changed:
-            counters = {"errors": Evaluation.errors + 1} if status == "error" else {"judged": Evaluation.judged + 1}
-            if values.get("paid"):
-                counters["paid_calls"] = Evaluation.paid_calls + 1
-            session.execute(update(Evaluation).where(Evaluation.id == message.evaluation_id).values(**counters))
+def _record(session: Session, message: EvaluationMessage, *, status: str, **values: Any) -> None:
+    """Mark the item done and count it, once (a redelivered record finds it done and changes nothing)."""
+    changed = session.execute(
+        update(EvaluationItem)
+        .where(
+            EvaluationItem.evaluation_id == message.evaluation_id,
+            EvaluationItem.golden_example_id == message.golden_example_id,
+            EvaluationItem.status == "pending",
+        )
+        .values(status=status, **values)
+    ).rowcount
+    if changed:
+        counters = {"errors": Evaluation.errors + 1} if status == "error" else {"judged": Evaluation.judged + 1}
+        if values.get("paid"):
+            counters["paid_calls"] = Evaluation.paid_calls + 1
+        session.execute(update(Evaluation).where(Evaluation.id == message.evaluation_id).values(**counters))
 
 
 # --- finishing ------------------------------------------------------------------------------------

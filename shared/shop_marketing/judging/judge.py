@@ -305,9 +305,11 @@ def judge_with(
     settings: Settings,
     sessions: SessionFactory = session_scope,
     request: JudgeRequest | None = None,
+    then: Callable[[Session, Verdict], None] | None = None,
 ) -> Verdict:
     """Judge ``comment`` with one judge: from the database when it judged this text before, else by
-    its model, in one transaction that holds the (judge, text) lock while the model answers."""
+    its model, in one transaction that holds the (judge, text) lock while the model answers.
+    ``then`` runs in that same transaction with the verdict (an evaluation records its item there)."""
     sha = text_sha256(comment)
     with sessions() as session:
         if request is not None and request.post_id is not None:
@@ -322,7 +324,10 @@ def judge_with(
         if stored is not None:
             if request is not None:
                 _record_comment(session, request, sha, stored.id)
-            return _verdict(stored, spec, cached=True)
+            verdict = _verdict(stored, spec, cached=True)
+            if then is not None:
+                then(session, verdict)
+            return verdict
         try:
             client = client_for(spec.endpoint)
         except ConfigurationError as error:
@@ -330,7 +335,10 @@ def judge_with(
         judgement = _store_judgement(session, spec.id, sha, _call(spec, comment, client))
         if request is not None:
             _record_comment(session, request, sha, judgement.id)
-        return _verdict(judgement, spec, cached=False)
+        verdict = _verdict(judgement, spec, cached=False)
+        if then is not None:
+            then(session, verdict)
+        return verdict
 
 
 def judge_comment(

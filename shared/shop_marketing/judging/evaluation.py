@@ -32,7 +32,7 @@ from ..errors import DomainError, NotFound
 from ..models import MAX_ID, Evaluation, EvaluationItem, GoldenExample, GoldenSet, Judge, Judgement
 from ..observability import logger
 from . import evaluation_queue
-from .judge import ClientFor, JudgeModelUnavailable, Verdict, judge_with
+from .judge import ClientFor, JudgeModelUnavailable, Verdict, judge_with, stored_verdict
 from .judges import ActiveJudgeCache, activate_unevaluated, current_golden_set, fine_tuned_judge_for_model, get_judge, promote_if_it_passes
 
 SessionFactory = Callable[[], AbstractContextManager[Session]]
@@ -156,10 +156,14 @@ def evaluate_item(
     specs: ActiveJudgeCache,
     sessions: SessionFactory,
 ) -> str:
-    """Judge one example of an evaluation; what happened, in a word. Raises to have it redelivered."""
+    """Judge one example of an evaluation; what happened, in a word. Raises to have it redelivered.
+
+    A text the judge judged before is recorded in the same transaction that finds it (the common
+    case of a second evaluation): one transaction, four statements, no call.
+    """
     with sessions() as session:
         row = session.execute(
-            select(EvaluationItem.status, GoldenExample.text, Evaluation.judge_id)
+            select(EvaluationItem.status, GoldenExample.text, Evaluation.judge_id, Evaluation.status.label("evaluation_status"))
             .join(GoldenExample, GoldenExample.id == EvaluationItem.golden_example_id)
             .join(Evaluation, Evaluation.id == EvaluationItem.evaluation_id)
             .where(
@@ -172,9 +176,15 @@ def evaluate_item(
         if row.status != "pending":
             return "done"  # delivered again after it was recorded
         spec = specs.by_id(session, row.judge_id)
-        session.execute(
-            update(Evaluation).where(Evaluation.id == message.evaluation_id, Evaluation.status == "queued").values(status="running")
-        )
+        if row.evaluation_status == "queued":
+            session.execute(
+                update(Evaluation).where(Evaluation.id == message.evaluation_id, Evaluation.status == "queued").values(status="running")
+            )
+        known = stored_verdict(session, spec, row.text)
+        if known is not None:
+            _record(session, message, status="judged", verdict=known.verdict, judgement_id=known.judgement_id, paid=False)
+            return "cached"
+
     def record_verdict(session: Session, verdict: Verdict) -> None:
         # In the judgement's own transaction: the paid answer and its item are committed together.
         _record(session, message, status="judged", verdict=verdict.verdict, judgement_id=verdict.judgement_id, paid=not verdict.cached)

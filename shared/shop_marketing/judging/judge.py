@@ -297,6 +297,12 @@ def _call(spec: JudgeSpec, comment: str, client: OpenAI) -> dict[str, Any]:
     }
 
 
+def stored_verdict(session: Session, spec: JudgeSpec, comment: str) -> Verdict | None:
+    """The judge's answer for this text when it judged it before (no call, no lock)."""
+    stored = _stored_judgement(session, spec.id, text_sha256(comment))
+    return _verdict(stored, spec, cached=True) if stored is not None else None
+
+
 def judge_with(
     spec: JudgeSpec,
     comment: str,

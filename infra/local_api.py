@@ -430,6 +430,36 @@ def prepare_database(data_dir: Path) -> Any:
     return server
 
 
+def prepare_openai() -> Any:
+    """No OpenAI key: serve the project's OpenAI stand-in in this process and point the SDK at it.
+    Returns the stand-in's server (None when the real API is used)."""
+    if os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_API_KEY_SECRET_ARN"):
+        print(f"OpenAI: {os.environ.get('OPENAI_BASE_URL') or 'the real API'}", flush=True)
+        return None
+    from infra.openai_standin import start_in_background
+
+    server, base_url = start_in_background()
+    os.environ["OPENAI_BASE_URL"] = base_url
+    os.environ["OPENAI_API_KEY"] = "sk-local-standin"
+    print(
+        f"no OPENAI_API_KEY: OpenAI calls go to the project's stand-in at {base_url} "
+        "(chat, files, fine-tuning jobs that run to success); set OPENAI_API_KEY to use the real API",
+        flush=True,
+    )
+    return server
+
+
+def prepare_evaluations_queue() -> None:
+    """Without EVALUATION_QUEUE_URL, evaluations run on this process's own queue (infra/local_queue.py)."""
+    if os.environ.get("EVALUATION_QUEUE_URL"):
+        return
+    from infra.local_queue import LocalQueue
+    from shop_marketing.judging import evaluation_queue
+
+    evaluation_queue.set_local_delivery(LocalQueue(ROOT / "functions" / "judges"))
+    print("evaluations: judged in the background by this process", flush=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
@@ -445,7 +475,9 @@ def main(argv: list[str] | None = None) -> None:
     auth = LocalAuth.from_environment()
     os.environ.setdefault("BANNER_IMAGES_DIR", str(ROOT / ".local" / "banner-images"))
     os.environ.setdefault("BANNER_IMAGES_BASE_URL", f"http://{arguments.host}:{arguments.port}/banner-images")
+    standin = prepare_openai()  # before anything reads the settings (they are read once)
     server = prepare_database(arguments.data_dir)
+    prepare_evaluations_queue()
     api = LocalApi(routes_from_template(), auth).load_all()
     api.openapi()
     httpd = make_server(api, arguments.host, arguments.port)
@@ -464,6 +496,8 @@ def main(argv: list[str] | None = None) -> None:
         pass
     finally:
         httpd.server_close()
+        if standin is not None:
+            standin.shutdown()
         if server is not None:
             server.cleanup()
 

@@ -1,96 +1,444 @@
-"""A tiny OpenAI stand-in for trying the judge locally, with no key and no network.
+"""The project's OpenAI stand-in: a loopback HTTP server that behaves like OpenAI's current API.
 
-    python -m infra.openai_standin --port 8080 --label good
+``make local`` starts it in-process when no OpenAI key is set (and says so); the tests serve the same
+behaviour through their scriptable server (``tests/support/openai_standin.py``). It is built from
+OpenAI's published API description and answers the way the real service does, refusals included:
 
-answers every ``POST /v1/chat/completions`` with the given label, its probability as logprobs, and
-``usage`` billed the way OpenAI bills a chat request (3 tokens per message plus its role and content,
-plus 3 priming the reply; o200k_base). Point the judge at it with
-``OPENAI_BASE_URL=http://127.0.0.1:8080/v1 OPENAI_API_KEY=sk-local JUDGE_MODEL=...``.
+- ``POST /v1/chat/completions``: a label for the last user message (``labels_by_comment``, else
+  ``label``, else a simple reading of the comment), as plain text, or as JSON for a ``json_schema``
+  response format. A reasoning model (``o1``/``o3``/``o4-mini``…, ``gpt-5``…) answers 400
+  ``unsupported_parameter`` to ``logit_bias``, ``logprobs``, ``top_logprobs``, ``max_tokens`` and a
+  non-default ``temperature``; another model answers 400 to ``reasoning_effort``. A retired model
+  answers 404 ``model_not_found``. ``usage`` is billed as OpenAI bills a chat request, with
+  ``prompt_tokens_details.cached_tokens`` for a prefix seen before (1,024 tokens and more, in
+  128-token steps) and ``completion_tokens_details.reasoning_tokens`` for reasoning models.
+- ``/v1/files``: upload (multipart), list, retrieve.
+- ``/v1/fine_tuning/jobs``: create (or 403 when ``fine_tuning_refused``), retrieve — each read moves
+  a job one step on (``validating_files`` → ``queued`` → ``running`` → ``succeeded`` with an
+  ``ft:`` model) — list events, cancel.
+
+    python -m infra.openai_standin --port 8080
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
+import re
+import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from email.parser import BytesParser
+from email.policy import HTTP
 from http.server import ThreadingHTTPServer
 from typing import Any
 
 from infra.loopback import LoopbackHandler
-from shop_marketing.tokens import chat_prompt_tokens
 
-CHAT_PATHS = ("/v1/chat/completions", "/chat/completions")
+LABELS = ("good", "bad")
+REASONING = re.compile(r"^(o\d|gpt-5)")
+# Parameters OpenAI's reasoning models refuse (400 unsupported_parameter).
+REASONING_REFUSES = ("logit_bias", "logprobs", "top_logprobs", "max_tokens")
+REASONING_EFFORTS = {"o": ("low", "medium", "high"), "gpt-5": ("minimal", "low", "medium", "high"), "gpt-5.": ("none", "low", "medium", "high")}
+CACHE_MIN_TOKENS = 1024
+CACHE_STEP_TOKENS = 128
+JOB_STEPS = ("validating_files", "queued", "running", "succeeded")
+# Words that make the built-in reading call a comment "bad" (questions, complaints, sold-out sighs).
+BAD_MARKERS = ("?", "？", "품절", "별로", "언제", "배송", "환불", "최악", "광고", "팔로우", "DM")
 
 
-def chat_completion(request: dict[str, Any], label: str, probability: float) -> dict[str, Any]:
-    """The chat.completion OpenAI would return for ``request`` if the model answered ``label``."""
-    prompt_tokens = chat_prompt_tokens(request["messages"])
-    logprob = math.log(probability)
-    token = {"token": label, "logprob": logprob, "bytes": list(label.encode())}
-    return {
-        "id": f"chatcmpl-standin-{time.time_ns()}",
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": request["model"],
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": label, "refusal": None},
-                "logprobs": {"content": [{**token, "top_logprobs": [token]}], "refusal": None},
-                "finish_reason": "length",
+def default_prompt_tokens(messages: list[dict[str, Any]]) -> int:
+    from shop_marketing.tokens import chat_prompt_tokens
+
+    return chat_prompt_tokens([{k: v for k, v in m.items() if k in ("role", "content", "name")} for m in messages])
+
+
+def default_text_tokens(text: str) -> int:
+    from shop_marketing.tokens import count_tokens
+
+    return count_tokens(text)
+
+
+def base_model(model: str) -> str:
+    return model.split(":")[1] if model.startswith("ft:") and ":" in model[3:] else model
+
+
+def is_reasoning(model: str) -> bool:
+    return bool(REASONING.match(base_model(model)))
+
+
+def read_comment(comment: str) -> str:
+    """The built-in reading: a longer comment without a question or complaint is a real-use review."""
+    if any(marker in comment for marker in BAD_MARKERS):
+        return "bad"
+    return "good" if len(comment.replace(" ", "")) >= 25 else "bad"
+
+
+def error_body(message: str, *, type_: str = "invalid_request_error", param: str | None = None, code: str | None = None) -> dict[str, Any]:
+    return {"error": {"message": message, "type": type_, "param": param, "code": code}}
+
+
+@dataclass
+class Answer:
+    status: int
+    json: dict[str, Any]
+
+
+@dataclass
+class BehavingOpenAI:
+    """OpenAI's behaviour, independent of any HTTP server: ``handle`` answers one request."""
+
+    label: str | None = None
+    labels_by_comment: dict[str, str] = field(default_factory=dict)
+    # Per model: what that model answers for a comment (before ``labels_by_comment``).
+    labels_by_model: dict[str, dict[str, str]] = field(default_factory=dict)
+    # The label probabilities reported as logprobs (None: none reported).
+    probabilities: dict[str, float] | None = field(default_factory=lambda: {"good": 0.9, "bad": 0.1})
+    retired_models: set[str] = field(default_factory=set)
+    reasoning_tokens: int = 64
+    delay: float = 0.0
+    fine_tuning_refused: bool = False
+    prompt_tokens: Callable[[list[dict[str, Any]]], int] = default_prompt_tokens
+    text_tokens: Callable[[str], int] = default_text_tokens
+    in_flight_max: int = 0
+    chat_requests: list[dict[str, Any]] = field(default_factory=list)
+    files: dict[str, dict[str, Any]] = field(default_factory=dict)
+    file_contents: dict[str, bytes] = field(default_factory=dict)
+    jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    events: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    _seen_prefixes: set[str] = field(default_factory=set)
+    _in_flight: int = 0
+    _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    # --- dispatch -------------------------------------------------------------------------------
+
+    def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Answer:
+        path = path.partition("?")[0].removeprefix("/v1")
+        route = (method.upper(), path)
+        if route == ("POST", "/chat/completions"):
+            return self.chat(body)
+        if route == ("POST", "/files"):
+            return self.create_file(headers, body)
+        if route == ("GET", "/files"):
+            with self._lock:
+                return Answer(200, {"object": "list", "data": list(self.files.values()), "has_more": False})
+        if method.upper() == "GET" and (match := re.fullmatch(r"/files/([^/]+)", path)):
+            found = self.files.get(match[1])
+            return Answer(200, found) if found else Answer(404, error_body(f"No such File object: {match[1]}", param="id"))
+        if route == ("POST", "/fine_tuning/jobs"):
+            return self.create_job(body)
+        if method.upper() == "GET" and (match := re.fullmatch(r"/fine_tuning/jobs/([^/]+)", path)):
+            return self.retrieve_job(match[1])
+        if method.upper() == "GET" and (match := re.fullmatch(r"/fine_tuning/jobs/([^/]+)/events", path)):
+            with self._lock:
+                if match[1] not in self.events:
+                    return _job_not_found(match[1])
+                return Answer(200, {"object": "list", "data": list(self.events[match[1]]), "has_more": False})
+        if method.upper() == "POST" and (match := re.fullmatch(r"/fine_tuning/jobs/([^/]+)/cancel", path)):
+            return self.cancel_job(match[1])
+        return Answer(404, error_body(f"Invalid URL ({method} /v1{path})"))
+
+    # --- chat -----------------------------------------------------------------------------------
+
+    def chat(self, raw: bytes) -> Answer:
+        try:
+            request = json.loads(raw)
+            model, messages = request["model"], request["messages"]
+        except (ValueError, KeyError, TypeError):
+            return Answer(400, error_body("model and messages are required"))
+        if not isinstance(messages, list) or not messages or not isinstance(model, str):
+            return Answer(400, error_body("'messages' must be a non-empty array", param="messages"))
+        refusal = self._refusal(request)
+        if refusal is not None:
+            return refusal
+        with self._lock:
+            self.chat_requests.append(request)
+            self._in_flight += 1
+            self.in_flight_max = max(self.in_flight_max, self._in_flight)
+        try:
+            if self.delay:
+                time.sleep(self.delay)
+            return Answer(200, self.completion(request))
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+
+    def _refusal(self, request: dict[str, Any]) -> Answer | None:
+        model = request["model"]
+        if model in self.retired_models or base_model(model) in self.retired_models:
+            return Answer(
+                404,
+                error_body(
+                    f"The model `{model}` does not exist or you do not have access to it.", code="model_not_found", param="model"
+                ),
+            )
+        if is_reasoning(model):
+            for name in REASONING_REFUSES:
+                if request.get(name) is not None and request.get(name) is not False:
+                    return _unsupported(name, model)
+            if request.get("temperature") not in (None, 1):
+                return _unsupported("temperature", model, "Only the default (1) value is supported.")
+            effort = request.get("reasoning_effort")
+            if effort is not None and effort not in _efforts(model):
+                return Answer(
+                    400,
+                    error_body(
+                        f"Unsupported value: 'reasoning_effort' does not support {effort!r} with this model. "
+                        f"Supported values are: {', '.join(_efforts(model))}.",
+                        param="reasoning_effort",
+                        code="unsupported_value",
+                    ),
+                )
+        elif request.get("reasoning_effort") is not None:
+            return _unsupported("reasoning_effort", model)
+        return None
+
+    def choose_label(self, comment: str, model: str = "") -> str | None:
+        if comment in self.labels_by_model.get(model, {}):
+            return self.labels_by_model[model][comment]
+        if comment in self.labels_by_comment:
+            return self.labels_by_comment[comment]
+        return self.label if self.label is not None else read_comment(comment)
+
+    def completion(self, request: dict[str, Any]) -> dict[str, Any]:
+        """The chat.completion OpenAI returns for ``request``."""
+        model, messages = request["model"], request["messages"]
+        last = messages[-1].get("content") if isinstance(messages[-1], dict) else None
+        label = self.choose_label(last if isinstance(last, str) else "", model)
+        structured = (request.get("response_format") or {}).get("type") == "json_schema"
+        content = json.dumps({_schema_field(request): label}) if structured and label is not None else label
+        logprobs = None
+        probabilities = self.probabilities
+        if request.get("logprobs") and probabilities is not None and content is not None and label in probabilities:
+            top = [
+                {"token": token, "logprob": math.log(p), "bytes": list(token.encode())}
+                for token, p in sorted(probabilities.items(), key=lambda item: -item[1])
+            ]
+            chosen = {"token": content, "logprob": math.log(probabilities[label]), "bytes": list(content.encode())}
+            logprobs = {"content": [{**chosen, "top_logprobs": top[: request.get("top_logprobs") or 0]}], "refusal": None}
+        prompt_tokens = self.prompt_tokens(messages)
+        cached = self._cached_tokens(model, messages[:-1])
+        reasoning = self.reasoning_tokens if is_reasoning(model) else 0
+        visible = self.text_tokens(content) if content else 0
+        limit = request.get("max_completion_tokens")
+        finish = "length" if isinstance(limit, int) and visible >= limit else "stop"
+        return {
+            "id": f"chatcmpl-standin-{next(self._ids)}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": content, "refusal": None},
+                    "logprobs": logprobs,
+                    "finish_reason": finish,
+                }
+            ],
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": visible + reasoning,
+                "total_tokens": prompt_tokens + visible + reasoning,
+                "prompt_tokens_details": {"cached_tokens": cached, "audio_tokens": 0},
+                "completion_tokens_details": {"reasoning_tokens": reasoning, "audio_tokens": 0},
+            },
+        }
+
+    def _cached_tokens(self, model: str, prefix: list[dict[str, Any]]) -> int:
+        """OpenAI caches prompt prefixes of 1,024 tokens and more, in 128-token steps, once seen."""
+        if not prefix:
+            return 0
+        key = json.dumps([model, prefix], sort_keys=True, ensure_ascii=False)
+        tokens = self.prompt_tokens(prefix) - 3  # the prefix's messages, without the reply's priming
+        with self._lock:
+            seen = key in self._seen_prefixes
+            self._seen_prefixes.add(key)
+        if not seen or tokens < CACHE_MIN_TOKENS:
+            return 0
+        return CACHE_MIN_TOKENS + (tokens - CACHE_MIN_TOKENS) // CACHE_STEP_TOKENS * CACHE_STEP_TOKENS
+
+    # --- files ----------------------------------------------------------------------------------
+
+    def create_file(self, headers: dict[str, str], body: bytes) -> Answer:
+        content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
+        message = BytesParser(policy=HTTP).parsebytes(f"Content-Type: {content_type}\r\n\r\n".encode() + body)
+        if not message.is_multipart():
+            return Answer(400, error_body("The request must be multipart/form-data"))
+        parts = {part.get_param("name", header="content-disposition"): part for part in message.iter_parts()}
+        if "file" not in parts or "purpose" not in parts:
+            return Answer(400, error_body("'file' and 'purpose' are required"))
+        data = parts["file"].get_payload(decode=True) or b""
+        with self._lock:
+            file_id = f"file-standin{next(self._ids):06d}"
+            self.files[file_id] = {
+                "id": file_id,
+                "object": "file",
+                "bytes": len(data),
+                "created_at": int(time.time()),
+                "filename": parts["file"].get_filename(),
+                "purpose": parts["purpose"].get_payload(decode=True).decode(),
+                "status": "processed",
+                "expires_at": None,
+                "status_details": None,
             }
-        ],
-        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": 1, "total_tokens": prompt_tokens + 1},
-    }
+            self.file_contents[file_id] = data
+            return Answer(200, dict(self.files[file_id]))
+
+    # --- fine-tuning jobs -----------------------------------------------------------------------
+
+    def create_job(self, raw: bytes) -> Answer:
+        if self.fine_tuning_refused:
+            return Answer(
+                403,
+                error_body(
+                    "Fine-tuning is not available to this organization.", type_="invalid_request_error", code="fine_tuning_unavailable"
+                ),
+            )
+        try:
+            request = json.loads(raw)
+            model, training_file = request["model"], request["training_file"]
+        except (ValueError, KeyError, TypeError):
+            return Answer(400, error_body("model and training_file are required"))
+        with self._lock:
+            if training_file not in self.files:
+                return Answer(400, error_body(f"invalid training_file: {training_file}", param="training_file"))
+            job_id = f"ftjob-standin{next(self._ids):06d}"
+            hyperparameters = (request.get("method") or {}).get("supervised", {}).get("hyperparameters", {})
+            self.jobs[job_id] = {
+                "object": "fine_tuning.job",
+                "id": job_id,
+                "model": model,
+                "created_at": int(time.time()),
+                "fine_tuned_model": None,
+                "organization_id": "org-standin",
+                "result_files": [],
+                "status": "validating_files",
+                "validation_file": request.get("validation_file"),
+                "training_file": training_file,
+                "hyperparameters": {"n_epochs": "auto", "batch_size": "auto", "learning_rate_multiplier": "auto", **hyperparameters},
+                "trained_tokens": None,
+                "error": None,
+                "finished_at": None,
+                "estimated_finish": None,
+                "integrations": None,
+                "seed": 42,
+                "suffix": request.get("suffix"),
+                "metadata": request.get("metadata"),
+                "method": request.get("method"),
+            }
+            self.events[job_id] = [self._event("Validating training file", "validating_files")]
+            return Answer(200, dict(self.jobs[job_id]))
+
+    def retrieve_job(self, job_id: str) -> Answer:
+        """Each read moves an unfinished job one step on, as OpenAI's workers would between reads."""
+        with self._lock:
+            job = self.jobs.get(job_id)
+            if job is None:
+                return _job_not_found(job_id)
+            if job["status"] in JOB_STEPS[:-1]:
+                job["status"] = JOB_STEPS[JOB_STEPS.index(job["status"]) + 1]
+                if job["status"] == "succeeded":
+                    job["fine_tuned_model"] = f"ft:{job['model']}:standin:{job.get('suffix') or 'judge'}:{job_id[-6:]}"
+                    job["trained_tokens"] = 12_345
+                    job["hyperparameters"] = {"n_epochs": 3, "batch_size": 1, "learning_rate_multiplier": 1.8}
+                    job["finished_at"] = int(time.time())
+                self.events[job_id].insert(0, self._event(f"Job {job['status'].replace('_', ' ')}", job["status"]))
+            return Answer(200, json.loads(json.dumps(job)))
+
+    def cancel_job(self, job_id: str) -> Answer:
+        with self._lock:
+            job = self.jobs.get(job_id)
+            if job is None:
+                return _job_not_found(job_id)
+            if job["status"] not in ("succeeded", "failed", "cancelled"):
+                job["status"] = "cancelled"
+                self.events[job_id].insert(0, self._event("Job cancelled", "cancelled"))
+            return Answer(200, dict(job))
+
+    def _event(self, message: str, status: str) -> dict[str, Any]:
+        return {
+            "object": "fine_tuning.job.event",
+            "id": f"ftevent-standin{next(self._ids):06d}",
+            "created_at": int(time.time()),
+            "level": "info",
+            "message": message,
+            "data": {"status": status},
+            "type": "message",
+        }
 
 
-def make_server(label: str, probability: float, host: str = "127.0.0.1", port: int = 8080) -> ThreadingHTTPServer:
+def _efforts(model: str) -> tuple[str, ...]:
+    base = base_model(model)
+    if base.startswith("gpt-5") and not re.match(r"^gpt-5(-|$)", base):
+        return REASONING_EFFORTS["gpt-5."]
+    return REASONING_EFFORTS["gpt-5"] if base.startswith("gpt-5") else REASONING_EFFORTS["o"]
+
+
+def _unsupported(name: str, model: str, hint: str = "") -> Answer:
+    message = f"Unsupported parameter: '{name}' is not supported with this model ({model}). {hint}".strip()
+    return Answer(400, error_body(message, param=name, code="unsupported_parameter"))
+
+
+def _schema_field(request: dict[str, Any]) -> str:
+    schema = ((request.get("response_format") or {}).get("json_schema") or {}).get("schema") or {}
+    properties = list((schema.get("properties") or {}).keys())
+    return properties[0] if properties else "verdict"
+
+
+def _job_not_found(job_id: str) -> Answer:
+    return Answer(404, error_body(f"No such job: {job_id}", param="fine_tune_id", code="fine_tune_not_found"))
+
+
+def make_server(behaviour: BehavingOpenAI, host: str = "127.0.0.1", port: int = 8080) -> ThreadingHTTPServer:
     class Handler(LoopbackHandler):
         protocol_version = "HTTP/1.1"
 
-        def _reply(self, status: int, payload: dict[str, Any]) -> None:
-            body = json.dumps(payload).encode()
-            self.send_response(status)
+        def log_message(self, *args: Any) -> None:  # the local run prints its own lines
+            pass
+
+        def _serve(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            answer = behaviour.handle(self.command, self.path, dict(self.headers.items()), raw)
+            body = json.dumps(answer.json, ensure_ascii=False).encode()
+            self.send_response(answer.status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
 
-        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length)
-            if self.path.partition("?")[0] not in CHAT_PATHS:
-                self._reply(404, {"error": {"message": f"no route {self.path}", "type": "invalid_request_error"}})
-                return
-            try:
-                request = json.loads(raw)
-                messages = request["messages"]
-                request["model"]
-            except (ValueError, KeyError, TypeError):
-                self._reply(400, {"error": {"message": "model and messages are required", "type": "invalid_request_error"}})
-                return
-            if not isinstance(messages, list) or not messages:
-                self._reply(400, {"error": {"message": "messages must be a non-empty list", "type": "invalid_request_error"}})
-                return
-            self._reply(200, chat_completion(request, label, probability))
+        do_GET = do_POST = do_DELETE = _serve
 
     server = ThreadingHTTPServer((host, port), Handler)
     server.daemon_threads = True
     return server
 
 
+def start_in_background(behaviour: BehavingOpenAI | None = None, host: str = "127.0.0.1", port: int = 0) -> tuple[ThreadingHTTPServer, str]:
+    """Serve the stand-in on a thread of this process; returns the server and its ``/v1`` base URL."""
+    server = make_server(behaviour or BehavingOpenAI(), host, port)
+    threading.Thread(target=server.serve_forever, name="openai-standin", daemon=True).start()
+    bound_host, bound_port = server.server_address[:2]
+    return server, f"http://{bound_host}:{bound_port}/v1"
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080)
-    parser.add_argument("--label", default="good", help="what the model answers (try a non-label too)")
-    parser.add_argument("--probability", type=float, default=0.9, help="the label's probability, 0 < p <= 1")
+    parser.add_argument("--label", default=None, help="answer this for every comment (default: read each comment)")
+    parser.add_argument("--retired", action="append", default=[], help="a model that answers 404 model_not_found")
+    parser.add_argument("--refuse-fine-tuning", action="store_true", help="answer 403 to new fine-tuning jobs")
     arguments = parser.parse_args(argv)
-    if not 0 < arguments.probability <= 1:
-        parser.error("--probability must be in (0, 1]")
-    server = make_server(arguments.label, arguments.probability, arguments.host, arguments.port)
-    print(f"OpenAI stand-in answering {arguments.label!r} on http://{arguments.host}:{arguments.port}/v1", flush=True)
+    behaviour = BehavingOpenAI(
+        label=arguments.label, retired_models=set(arguments.retired), fine_tuning_refused=arguments.refuse_fine_tuning
+    )
+    server = make_server(behaviour, arguments.host, arguments.port)
+    print(f"OpenAI stand-in on http://{arguments.host}:{arguments.port}/v1", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

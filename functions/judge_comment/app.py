@@ -1,4 +1,4 @@
-"""Judge comment: the fine-tuned judge over HTTP and over the queue of comments to judge.
+"""Judge comment: the active judge over HTTP and over the queue of comments to judge.
 
 Two entry points, declared as two functions in template.yaml so each gets the timeout it needs:
 - ``lambda_handler``: ``POST /comments/judge`` and ``GET /instagram-posts/{post_id}/good-comments``
@@ -23,29 +23,24 @@ from pydantic import BaseModel, ValidationError
 
 from shop_marketing.errors import InvalidMessage
 from shop_marketing.judging import judge
-from shop_marketing.judging.active_model import ActiveModelCache
+from shop_marketing.judging.judges import ActiveJudgeCache
 from shop_marketing.config import get_settings, load_or_exit
 from shop_marketing.db import session_scope
 from shop_marketing.http import Id, create_http_app, errors, json_response, success
 from shop_marketing.observability import CORRELATION_ID_PATH, logger, metrics, record_judgement, tracer
-from shop_marketing.openai_client import get_openai_client
+from shop_marketing.openai_client import get_endpoint_client
 
 load_or_exit(("database_url", "db_secret_arn"), ("openai_api_key", "openai_api_key_secret_arn"))
 app = create_http_app()
-# One per execution environment: a warm judge reads the active model without a query per request.
-active_models = ActiveModelCache(get_settings().active_model_ttl_seconds)
+# One per execution environment: a warm judge reads the active judge without a query per request.
+judges = ActiveJudgeCache()
 
 Limit = Annotated[int, Query(ge=1, le=100)]
 
 
 def _judge(request: judge.JudgeRequest) -> judge.Verdict:
-    # Settings are read per call (cached): JUDGE_MODEL and the OpenAI client follow the environment.
-    verdict = judge.judge_comment(
-        request,
-        client_factory=get_openai_client,
-        active_models=active_models,
-        model_override=get_settings().judge_model,
-    )
+    # Settings are read per call (cached): JUDGE_MODEL and the OpenAI clients follow the environment.
+    verdict = judge.judge_comment(request, client_for=get_endpoint_client, judges=judges, settings=get_settings())
     # Verdicts, cache hits, billed tokens and (with the judge's prices) cost, for the on-call view.
     record_judgement(verdict.as_dict(), getattr(verdict, "prices", None))
     return verdict
@@ -57,7 +52,9 @@ class VerdictOut(BaseModel):
     verdict: Literal["good", "bad"]
     comment_tokens: int
     prompt_tokens: int
+    cached_prompt_tokens: int
     completion_tokens: int
+    judge: str
     model: str
     cached: bool
     confidence: float | None
@@ -68,6 +65,7 @@ class GoodCommentOut(BaseModel):
     instagram_comment_id: str | None
     comment: str
     confidence: float | None
+    judge_id: int
     model: str
     judged_at: str
 

@@ -112,9 +112,16 @@ def upload_training_file():
             415, "unsupported_media_type", "Send the JSONL as application/jsonl (or text/plain), or JSON {\"s3_key\"}."
         )
     settings = get_settings()
+    upload = _upload_flag(event.get_query_string_value("upload"))
     with session_scope() as session:
         uploaded = training_files.upload_training_file(
-            session, data, filename=filename, origin=origin, client=get_openai_client(), settings=settings
+            session,
+            data,
+            filename=filename,
+            origin=origin,
+            client=get_openai_client() if upload else None,
+            settings=settings,
+            upload=upload,
         )
         view = training_files.training_file_view(uploaded.file, uploaded.warnings)
     metrics.add_metric(name="TrainingFileUploaded" if uploaded.created else "TrainingFileDuplicate", unit="Count", value=1)
@@ -125,6 +132,18 @@ def upload_training_file():
 def list_rejections(limit: Annotated[int, Query(ge=1, le=100)] = 20):
     with session_scope() as session:
         return json_response(200, {"rejections": training_files.recent_rejections(session, limit)})
+
+
+def _upload_flag(value: str | None) -> bool:
+    """``?upload=false`` keeps the file without sending it to OpenAI."""
+    if value is None or value.lower() in ("true", "1"):
+        return True
+    if value.lower() in ("false", "0"):
+        return False
+    raise InvalidInput(
+        "upload must be true or false.",
+        details=[{"field": "upload", "in": "query", "type": "bool_parsing", "message": repr(value)}],
+    )
 
 
 def _raw_body(event: APIGatewayProxyEventV2) -> bytes:

@@ -10,13 +10,33 @@ from __future__ import annotations
 import os
 import sys
 from functools import lru_cache
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, Json, ValidationError, model_validator
 
 
 class ConfigurationError(RuntimeError):
     """A setting is missing or wrong; the message is one line naming the variable."""
+
+
+class JudgeEndpoint(BaseModel):
+    """One OpenAI-compatible endpoint a judge may call: its base URL and where its key comes from
+    (a Secrets Manager secret in AWS, or an environment variable locally)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    base_url: AnyHttpUrl
+    api_key_secret_arn: str | None = None
+    api_key_env: Annotated[str, Field(pattern=r"^[A-Z_][A-Z0-9_]*$")] | None = None
+
+    @model_validator(mode="after")
+    def _one_key_source(self) -> JudgeEndpoint:
+        if (self.api_key_secret_arn is None) == (self.api_key_env is None):
+            raise ValueError("give exactly one of api_key_secret_arn or api_key_env")
+        return self
+
+
+EndpointName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
 
 
 class Settings(BaseModel):
@@ -49,6 +69,15 @@ class Settings(BaseModel):
     openai_webhook_secret_arn: str | None = None
 
     judge_model: str | None = None
+    # More endpoints than ``openai``, as JSON: {"name": {"base_url": ..., "api_key_secret_arn" | "api_key_env": ...}}.
+    judge_endpoints: Json[dict[EndpointName, JudgeEndpoint]] | None = None
+    judge_fallback: str | None = None
+    promotion_f1_tolerance: float = Field(default=0.01, ge=0, le=1)
+    promotion_min_precision: float = Field(default=0.90, ge=0, le=1)
+    evaluation_queue_url: str | None = None
+    evaluation_concurrency: int = Field(default=4, ge=1, le=32)
+    # An example whose judging keeps failing after this many deliveries counts as an error.
+    evaluation_max_attempts: int = Field(default=3, ge=1, le=10)
     judge_concurrency: int = Field(default=4, ge=1, le=32)
     active_model_ttl_seconds: float = Field(default=60.0, ge=0, le=3600)
 
@@ -86,7 +115,12 @@ class Settings(BaseModel):
             raise ValueError("DATABASE_URL or DB_SECRET_ARN must be set")
         if self.database_url and not self.database_url.startswith("postgresql+pg8000://"):
             raise ValueError("DATABASE_URL must start with postgresql+pg8000://")
+        if self.judge_endpoints and "openai" in self.judge_endpoints:
+            raise ValueError("JUDGE_ENDPOINTS: 'openai' is the default endpoint (OPENAI_BASE_URL); name yours otherwise")
         return self
+
+    def endpoint_names(self) -> list[str]:
+        return ["openai", *sorted(self.judge_endpoints or {})]
 
     def require(self, *names: str) -> None:
         """Fail with one line if none of the given settings is set (any one of them suffices)."""
@@ -97,7 +131,9 @@ class Settings(BaseModel):
 
 def _describe(error: ValidationError) -> str:
     first = error.errors()[0]
-    where = ".".join(str(part) for part in first["loc"]).upper()
+    # The variable's name as it is set; inside a JSON value (JUDGE_ENDPOINTS) the keys as written.
+    parts = [str(part) for part in first["loc"]]
+    where = ".".join([parts[0].upper(), *parts[1:]]) if parts else ""
     message = first["msg"].removeprefix("Value error, ")
     return f"configuration: {where}: {message}" if where else f"configuration: {message}"
 

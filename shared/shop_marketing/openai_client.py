@@ -8,6 +8,7 @@ and retries are bounded, in number and in how long they may wait. Imported only 
 
 from __future__ import annotations
 
+import os
 import threading
 
 from openai import OpenAI
@@ -16,6 +17,8 @@ from .config import ConfigurationError, get_settings
 
 _lock = threading.Lock()
 _client: OpenAI | None = None
+# Clients of the other endpoints of JUDGE_ENDPOINTS, by name.
+_endpoint_clients: dict[str, OpenAI] = {}
 
 
 class BoundedRetryOpenAI(OpenAI):
@@ -72,10 +75,46 @@ def get_openai_client() -> OpenAI:
     return _client
 
 
+def get_endpoint_client(name: str) -> OpenAI:
+    """The client of a judge's endpoint: ``openai`` (the default client), or one of ``JUDGE_ENDPOINTS``."""
+    if name == "openai":
+        return get_openai_client()
+    with _lock:
+        client = _endpoint_clients.get(name)
+        if client is None:
+            settings = get_settings()
+            endpoint = (settings.judge_endpoints or {}).get(name)
+            if endpoint is None:
+                raise ConfigurationError(f"configuration: JUDGE_ENDPOINTS has no endpoint named {name!r}")
+            client = BoundedRetryOpenAI(
+                max_retry_wait=settings.openai_max_retry_wait_seconds,
+                api_key=_endpoint_key(endpoint.api_key_env, endpoint.api_key_secret_arn, name),
+                base_url=str(endpoint.base_url),
+                timeout=settings.openai_timeout_seconds,
+                max_retries=settings.openai_max_retries,
+            )
+            _endpoint_clients[name] = client
+    return client
+
+
+def _endpoint_key(variable: str | None, secret_arn: str | None, name: str) -> str:
+    if secret_arn:
+        from aws_lambda_powertools.utilities import parameters
+
+        return parameters.get_secret(secret_arn, max_age=300)
+    key = os.environ.get(variable or "", "")
+    if not key:
+        raise ConfigurationError(f"configuration: {variable} (the key of judge endpoint {name!r}) must be set")
+    return key
+
+
 def reset_openai_client() -> None:
-    """Forget the client (tests use this when they point OPENAI_BASE_URL elsewhere)."""
+    """Forget the clients (tests use this when they point OPENAI_BASE_URL elsewhere)."""
     global _client
     with _lock:
         if _client is not None:
             _client.close()
         _client = None
+        for client in _endpoint_clients.values():
+            client.close()
+        _endpoint_clients.clear()

@@ -1,5 +1,5 @@
 """POST /fine-tuning/jobs, GET /fine-tuning/jobs/{id}, the schedule, the OpenAI webhook, and the
-active model a successful job leaves behind."""
+active judge a successful job leaves behind."""
 
 from __future__ import annotations
 
@@ -17,11 +17,14 @@ from tests.support.lambda_invoke import call_http, result_of, sample_event
 
 
 def current_model() -> str | None:
-    from shop_marketing.judging.active_model import current_model as read
+    """The model of the active judge (a finished job's judge is active at once without a golden set)."""
+    from sqlalchemy import select
+
     from shop_marketing.db import session_scope
+    from shop_marketing.models import Judge
 
     with session_scope() as session:
-        return read(session)
+        return session.scalar(select(Judge.model).where(Judge.status == "active"))
 
 
 @pytest.fixture

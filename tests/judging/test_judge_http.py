@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.judging.chat_standin import CHAT_PATH, billed_prompt_tokens
-from tests.judging.conftest import FINE_TUNED, SEED_COMMENT, rows, use_settings
+from tests.judging.conftest import FINE_TUNED, SEED_COMMENT, make_active_judge, rows, use_settings
 from tests.support.lambda_invoke import call_http
 
 GOOD_ID, BAD_ID = 30744, 22023  # o200k ids of "good" and "bad", as OpenAI's tokenizer page shows them
@@ -147,15 +147,15 @@ def test_judge_model_overrides_when_no_model_is_active(handler, chat, db, monkey
     assert answer["model"] == "gpt-4o-mini-override"
 
 
-def test_without_any_model_the_judge_answers_503_no_active_model(handler, chat, db, openai_standin):
+def test_without_any_judge_the_judge_answers_503_no_active_judge(handler, chat, db, openai_standin):
     result = judge(handler, {"comment": "좋아요"})
 
     assert result.status == 503
-    assert result.json["error"]["code"] == "no_active_model"
+    assert result.json["error"]["code"] == "no_active_judge"
     assert openai_standin.requests == []
 
 
-def test_a_warm_judge_reads_the_active_model_without_a_query_per_request(handler, chat, active_model, db):
+def test_a_warm_judge_reads_the_active_judge_without_a_query_per_request(handler, chat, active_model, db):
     judge(handler, {"comment": "첫 번째"})
     statements: list[str] = []
 
@@ -169,19 +169,17 @@ def test_a_warm_judge_reads_the_active_model_without_a_query_per_request(handler
         sa.event.remove(db, "before_cursor_execute", record)
 
     assert statements, "the judge did use the database"
-    assert not [s for s in statements if "judge_models" in s]
+    assert not [s for s in statements if "FROM judges" in s]
 
 
-def test_a_newly_activated_model_is_used_once_the_cache_expires(handler, app_module, chat, active_model, db):
-    from shop_marketing.judging.active_model import activate_model
-    from shop_marketing.db import session_scope
-
+def test_a_newly_activated_judge_is_used_once_the_cache_expires(handler, app_module, chat, active_model, db):
     judge(handler, {"comment": "첫 번째"})
-    with session_scope() as session:
-        activate_model(session, "ft:gpt-4o-mini-2024-07-18:shop::judge02")
-    app_module.active_models.clear()  # what the TTL does by itself after ACTIVE_MODEL_TTL_SECONDS
+    make_active_judge("ft:gpt-4o-mini-2024-07-18:shop::judge02")
+    app_module.judges.clear()  # what the TTL does by itself after ACTIVE_MODEL_TTL_SECONDS
 
-    assert judge(handler, {"comment": "두 번째"}).json["model"] == "ft:gpt-4o-mini-2024-07-18:shop::judge02"
+    answer = judge(handler, {"comment": "두 번째"}).json
+    assert answer["model"] == "ft:gpt-4o-mini-2024-07-18:shop::judge02"
+    assert answer["judge"] == "ft:gpt-4o-mini-2024-07-18:shop::judge02"
 
 
 @pytest.mark.parametrize(

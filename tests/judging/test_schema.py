@@ -1,4 +1,4 @@
-"""The judging tables: migration 0003 and the ORM models describe the same schema."""
+"""The judging tables: the migrations and the ORM models describe the same schema."""
 
 from __future__ import annotations
 
@@ -6,7 +6,17 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-JUDGING_TABLES = {"instagram_comments", "judgements"}
+JUDGING_TABLES = {
+    "instagram_comments",
+    "judgements",
+    "judges",
+    "judge_activations",
+    "golden_sets",
+    "golden_examples",
+    "evaluations",
+    "evaluation_items",
+    "training_examples",
+}
 
 
 def only_judging(obj, name, type_, reflected, compare_to) -> bool:
@@ -46,5 +56,6 @@ def test_constraint_names_follow_the_naming_convention(db):
         )
 
     assert declared <= in_database
-    assert "uq_judgements_text_sha256_model" in in_database
+    assert "uq_judgements_judge_id_text_sha256" in in_database
+    assert "uq_judges_one_active" in in_database
     assert "fk_instagram_comments_post_id" in in_database

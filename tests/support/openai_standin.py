@@ -49,6 +49,8 @@ class OpenAIStandIn:
     def __init__(self) -> None:
         self.requests: list[Recorded] = []
         self._routes: list[tuple[str, re.Pattern, Responder]] = []
+        # What answers a request no route scripts: the project's behaving stand-in, when given.
+        self.behaviour: Any = None
         self._lock = threading.Lock()
         standin = self
 
@@ -97,6 +99,11 @@ class OpenAIStandIn:
         with self._lock:
             self._routes.insert(0, (method.upper(), re.compile(path_pattern), responder))
 
+    def behave(self, behaviour: Any) -> Any:
+        """Answer every request no route scripts with ``behaviour`` (``infra.openai_standin.BehavingOpenAI``)."""
+        self.behaviour = behaviour
+        return behaviour
+
     def requests_to(self, method: str, path_pattern: str) -> list[Recorded]:
         pattern = re.compile(path_pattern)
         return [r for r in self.requests if r.method == method.upper() and pattern.fullmatch(r.path.removeprefix("/v1"))]
@@ -110,6 +117,9 @@ class OpenAIStandIn:
             match = pattern.fullmatch(path)
             if method == recorded.method and match:
                 return responder(recorded, match)
+        if self.behaviour is not None:
+            answer = self.behaviour.handle(recorded.method, recorded.path, recorded.headers, recorded.body)
+            return Reply(answer.status, answer.json)
         return Reply(404, {"error": {"message": f"no stand-in route for {recorded.method} {path}", "type": "invalid_request_error"}})
 
     def start(self) -> OpenAIStandIn:

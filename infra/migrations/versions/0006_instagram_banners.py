@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006_instagram_banners"
-down_revision = "0004_fine_tuning"
+down_revision = "0005_judges"
 branch_labels = None
 depends_on = None
 

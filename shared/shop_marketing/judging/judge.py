@@ -1,14 +1,15 @@
-"""The comment judge: a fine-tuned model answers ``good`` or ``bad`` for a bare comment.
+"""The comment judge: the judge that is active (or named) answers ``good`` or ``bad`` for a comment.
 
-- The request carries the comment exactly as the fine-tuning examples did (one user message, no
-  instruction) and can only produce one of the two labels in one output token: both labels are single
-  o200k tokens, ``logit_bias`` +100 on both leaves the model no other choice, and
-  ``max_completion_tokens=1`` stops it there.
-- ``comment_tokens`` is the bare comment's count; ``prompt_tokens`` is computed before the call with
-  the chat-format overhead (what OpenAI bills as ``usage.prompt_tokens``).
-- A text already judged by the same model is answered from the database (``cached``), never paid
-  twice. The database is not held while OpenAI thinks: one short transaction before the call, one
-  after. Concurrent twins meet at ``INSERT ... ON CONFLICT`` instead of a unique-violation error.
+- What is sent depends on the judge's style (:mod:`.recipes`); the reply must be exactly one label.
+- ``comment_tokens`` is the bare comment's count; ``prompt_tokens``, ``cached_prompt_tokens`` and
+  ``completion_tokens`` are what OpenAI billed (its ``usage``). A ``fine_tuned`` judge's prompt is
+  known before the call (comment tokens + 7) and a differing bill is logged.
+- A text already judged by the same judge is answered from the database (``cached``), never paid
+  twice. A fresh judgement is one transaction: a transaction-scoped advisory lock on (judge, text)
+  is taken, the cache checked again, OpenAI called, and the answer stored. Identical comments
+  arriving together therefore meet at the lock: one pays, the others find its answer.
+- A model the provider no longer serves (404 ``model_not_found``) is 503 ``judge_model_unavailable``,
+  unless ``JUDGE_FALLBACK`` names a judge to answer instead.
 
 Imported only by the functions that judge: it pulls in the openai SDK and tiktoken.
 """
@@ -17,11 +18,13 @@ from __future__ import annotations
 
 import hashlib
 import math
+import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from typing import Annotated, Any
 
+import openai
 from openai import OpenAI
 from openai.types.chat import ChatCompletion
 from openai.types.chat.chat_completion import ChoiceLogprobs
@@ -30,7 +33,8 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from .active_model import ActiveModelCache
+from ..advisory_lock import hold_advisory_lock
+from ..config import ConfigurationError, Settings, get_settings
 from ..db import session_scope
 from ..errors import NotFound, ServiceUnavailable, UpstreamBadReply
 from ..models import MAX_ID, InstagramPost
@@ -38,24 +42,26 @@ from ..models.base import StrictId
 from ..safe_json import StorableStr
 from ..models.judging import InstagramComment, Judgement
 from ..observability import logger
-from ..openai_failures import openai_failures_as_domain_errors
-from ..tokens import chat_prompt_tokens, count_tokens, single_token_id
+from ..openai_failures import openai_call_budget, openai_failures_as_domain_errors
+from ..tokens import chat_prompt_tokens, count_tokens
+from .judges import ActiveJudgeCache
+from .recipes import LABELS, JudgeSpec, read_structured_label
 
-LABELS = ("good", "bad")
 # Instagram's own limit on a comment's length.
 MAX_COMMENT_CHARACTERS = 2_200
-# +100 makes a token certain among the unbiased ones; on both labels the model still chooses between them.
-LABEL_BIAS = 100
+# Advisory-lock namespace of fresh judgements; the key comes from the judge and the text's hash.
+JUDGEMENT_LOCK_NAMESPACE = 0x6A67  # "jg"
 
 SessionFactory = Callable[[], AbstractContextManager[Session]]
-
-
-class NoActiveModel(ServiceUnavailable):
-    code = "no_active_model"
+ClientFor = Callable[[str], OpenAI]
 
 
 class UnexpectedLabel(UpstreamBadReply):
     code = "unexpected_label"
+
+
+class JudgeModelUnavailable(ServiceUnavailable):
+    code = "judge_model_unavailable"
 
 
 def _not_blank(comment: str) -> str:
@@ -81,13 +87,20 @@ class Verdict:
     verdict: str
     comment_tokens: int
     prompt_tokens: int
+    cached_prompt_tokens: int
     completion_tokens: int
+    judge: str
     model: str
     cached: bool
     confidence: float | None
+    # Not part of the answer: what evaluations need.
+    judgement_id: int = 0
+    latency_ms: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        answer = asdict(self)
+        del answer["judgement_id"], answer["latency_ms"]
+        return answer
 
 
 @dataclass(frozen=True)
@@ -98,23 +111,15 @@ class LabelReply:
     confidence: float | None
     completion_tokens: int
     billed_prompt_tokens: int | None
+    cached_prompt_tokens: int = 0
 
 
 # --- the request to OpenAI and its reply -------------------------------------------------------
 
 
 def chat_request(model: str, comment: str) -> dict[str, Any]:
-    """Keyword arguments of ``chat.completions.create`` for judging ``comment``."""
-    return {
-        "model": model,
-        # Exactly the training examples' shape: the bare comment as the only user message.
-        "messages": [{"role": "user", "content": comment}],
-        "max_completion_tokens": 1,
-        "logit_bias": {str(single_token_id(label)): LABEL_BIAS for label in LABELS},
-        "temperature": 0,
-        "logprobs": True,
-        "top_logprobs": len(LABELS),
-    }
+    """Keyword arguments of ``chat.completions.create`` for a ``fine_tuned`` judge of ``model``."""
+    return JudgeSpec(id=0, name=model, style="fine_tuned", model=model).chat_request(comment)
 
 
 def label_confidence(logprobs: ChoiceLogprobs | None, label: str) -> float | None:
@@ -137,7 +142,7 @@ def _token_count(value: object) -> int | None:
     return value if isinstance(value, int) and value >= 0 else None
 
 
-def read_label(completion: object) -> LabelReply:
+def read_label(completion: object, *, structured: bool = False) -> LabelReply:
     """The one label the model answered, or :class:`UnexpectedLabel` for anything else.
 
     The SDK does not validate replies (it builds them leniently), so each part is checked here.
@@ -147,26 +152,45 @@ def read_label(completion: object) -> LabelReply:
     choices = completion.choices if isinstance(completion.choices, list) else []
     choice = choices[0] if choices else None
     content = getattr(getattr(choice, "message", None), "content", None)
-    if choice is None or content not in LABELS:
+    label = read_structured_label(content) if structured else (content if content in LABELS else None)
+    if choice is None or label is None:
         shown = repr(content[:40]) if isinstance(content, str) else "no answer"
         raise UnexpectedLabel(f"The judge answered {shown}, not one of {', '.join(LABELS)}.")
     usage = completion.usage
+    details = getattr(usage, "prompt_tokens_details", None)
     return LabelReply(
-        verdict=content,
-        confidence=label_confidence(choice.logprobs, content),
+        verdict=label,
+        confidence=None if structured else label_confidence(choice.logprobs, label),
         completion_tokens=_token_count(getattr(usage, "completion_tokens", None)) or 1,
         billed_prompt_tokens=_token_count(getattr(usage, "prompt_tokens", None)),
+        cached_prompt_tokens=_token_count(getattr(details, "cached_tokens", None)) or 0,
     )
 
 
-def ask_model(client: OpenAI, request: dict[str, Any]) -> LabelReply:
+def _provider_code(error: openai.APIStatusError) -> str | None:
+    body = error.body if isinstance(error.body, dict) else {}
+    inner = body.get("error") if isinstance(body.get("error"), dict) else body
+    code = inner.get("code") if isinstance(inner, dict) else None
+    return code if isinstance(code, str) else None
+
+
+def ask_model(client: OpenAI, request: dict[str, Any], *, structured: bool = False) -> LabelReply:
     """One chat completion (the SDK's bounded retries included), with its failures as domain errors.
 
-    A refusal of the judge's own request is OpenAI's or our problem, not the caller's: 502.
+    A refusal of the judge's own request is OpenAI's or our problem, not the caller's: 502. A model
+    the provider no longer has is 503 ``judge_model_unavailable``.
     """
     with openai_failures_as_domain_errors("judging a comment", rejected=UpstreamBadReply):
-        completion = client.chat.completions.create(**request)
-    return read_label(completion)
+        try:
+            completion = client.chat.completions.create(**request)
+        except openai.NotFoundError as error:
+            if _provider_code(error) == "model_not_found":
+                raise JudgeModelUnavailable(
+                    f"The judge's model {request['model']!r} is not available at the provider (retired?): "
+                    "activate another judge, or set JUDGE_FALLBACK."
+                ) from None
+            raise
+    return read_label(completion, structured=structured)
 
 
 # --- storage --------------------------------------------------------------------------------------
@@ -176,13 +200,6 @@ def text_sha256(comment: str) -> str:
     return hashlib.sha256(comment.encode("utf-8")).hexdigest()
 
 
-def resolve_model(session: Session, override: str | None, active_models: ActiveModelCache) -> str:
-    model = override or active_models.get(session)
-    if not model:
-        raise NoActiveModel("No judge model is active yet: finish a fine-tuning job or set JUDGE_MODEL.")
-    return model
-
-
 def _lock_post(session: Session, post_id: int) -> None:
     """Fail with 404 unless the post exists, and keep it from being deleted until commit."""
     found = session.scalar(select(InstagramPost.id).where(InstagramPost.id == post_id).with_for_update(key_share=True))
@@ -190,18 +207,15 @@ def _lock_post(session: Session, post_id: int) -> None:
         raise NotFound(f"Instagram post {post_id} does not exist.")
 
 
-def _stored_judgement(session: Session, sha: str, model: str) -> Judgement | None:
-    return session.scalar(select(Judgement).where(Judgement.text_sha256 == sha, Judgement.model == model))
+def _stored_judgement(session: Session, judge_id: int, sha: str) -> Judgement | None:
+    return session.scalar(select(Judgement).where(Judgement.judge_id == judge_id, Judgement.text_sha256 == sha))
 
 
-def _store_judgement(session: Session, sha: str, model: str, values: dict[str, Any]) -> Judgement:
-    """Insert the judgement, or return the twin a concurrent request stored first."""
-    statement = insert(Judgement).values(text_sha256=sha, model=model, **values)
-    session.execute(statement.on_conflict_do_nothing(constraint="uq_judgements_text_sha256_model"))
-    # Inserted just now, or by the twin; either way exactly one row holds this text and model.
-    return session.scalars(
-        select(Judgement).where(Judgement.text_sha256 == sha, Judgement.model == model)
-    ).one()
+def _store_judgement(session: Session, judge_id: int, sha: str, values: dict[str, Any]) -> Judgement:
+    """Insert the judgement, or return the twin stored first (a twin outside the lock's reach)."""
+    statement = insert(Judgement).values(judge_id=judge_id, text_sha256=sha, **values)
+    session.execute(statement.on_conflict_do_nothing(constraint="uq_judgements_judge_id_text_sha256"))
+    return session.scalars(select(Judgement).where(Judgement.judge_id == judge_id, Judgement.text_sha256 == sha)).one()
 
 
 def _record_comment(session: Session, request: JudgeRequest, sha: str, judgement_id: int) -> None:
@@ -236,66 +250,128 @@ def _record_comment(session: Session, request: JudgeRequest, sha: str, judgement
     session.execute(statement)
 
 
-def _verdict(judgement: Judgement, *, cached: bool) -> Verdict:
+def _verdict(judgement: Judgement, spec: JudgeSpec, *, cached: bool) -> Verdict:
     return Verdict(
         verdict=judgement.verdict,
         comment_tokens=judgement.comment_tokens,
         prompt_tokens=judgement.prompt_tokens,
+        cached_prompt_tokens=judgement.cached_prompt_tokens,
         completion_tokens=judgement.completion_tokens,
+        judge=spec.name,
         model=judgement.model,
         cached=cached,
         confidence=judgement.confidence,
+        judgement_id=judgement.id,
+        latency_ms=judgement.latency_ms,
     )
 
 
 # --- the service ----------------------------------------------------------------------------------
 
 
-def judge_comment(
-    request: JudgeRequest,
-    *,
-    client_factory: Callable[[], OpenAI],
-    active_models: ActiveModelCache,
-    model_override: str | None = None,
-    sessions: SessionFactory = session_scope,
-) -> Verdict:
-    """Judge one comment: from the database when this model judged the text before, else by OpenAI."""
-    sha = text_sha256(request.comment)
-    with sessions() as session:
-        if request.post_id is not None:
-            _lock_post(session, request.post_id)
-        model = resolve_model(session, model_override, active_models)
-        stored = _stored_judgement(session, sha, model)
-        if stored is not None:
-            _record_comment(session, request, sha, stored.id)
-            return _verdict(stored, cached=True)
-
-    chat = chat_request(model, request.comment)
-    # Both counted before the call: what the comment costs, and what OpenAI will bill for the prompt.
-    comment_tokens = count_tokens(request.comment)
-    prompt_tokens = chat_prompt_tokens(chat["messages"])
-    reply = ask_model(client_factory(), chat)
-    if reply.billed_prompt_tokens is not None and reply.billed_prompt_tokens != prompt_tokens:
-        logger.warning(
-            "prompt token count differs from OpenAI's",
-            extra={"computed": prompt_tokens, "billed": reply.billed_prompt_tokens, "model": model},
-        )
-
-    values = {
+def _call(spec: JudgeSpec, comment: str, client: OpenAI) -> dict[str, Any]:
+    """Ask the judge's model; the values of the judgement to store."""
+    chat = spec.chat_request(comment)
+    comment_tokens = count_tokens(comment)
+    started = time.perf_counter()
+    reply = ask_model(client, chat, structured=spec.output == "structured")
+    latency_ms = round((time.perf_counter() - started) * 1000)
+    prompt_tokens = reply.billed_prompt_tokens
+    if spec.style == "fine_tuned":
+        # Known before the call; OpenAI's bill is expected to agree.
+        computed = chat_prompt_tokens(chat["messages"])
+        if prompt_tokens is not None and prompt_tokens != computed:
+            logger.warning(
+                "prompt token count differs from OpenAI's",
+                extra={"computed": computed, "billed": prompt_tokens, "model": spec.model},
+            )
+        prompt_tokens = computed
+    elif prompt_tokens is None:
+        prompt_tokens = chat_prompt_tokens(chat["messages"])
+    return {
+        "model": spec.model,
         "verdict": reply.verdict,
         "confidence": reply.confidence,
         "comment_tokens": comment_tokens,
         "prompt_tokens": prompt_tokens,
+        "cached_prompt_tokens": min(reply.cached_prompt_tokens, prompt_tokens),
         "completion_tokens": reply.completion_tokens,
+        "latency_ms": latency_ms,
     }
-    # The paid answer is committed on its own first, so a post deleted meanwhile cannot undo it.
+
+
+def stored_verdict(session: Session, spec: JudgeSpec, comment: str) -> Verdict | None:
+    """The judge's answer for this text when it judged it before (no call, no lock)."""
+    stored = _stored_judgement(session, spec.id, text_sha256(comment))
+    return _verdict(stored, spec, cached=True) if stored is not None else None
+
+
+def judge_with(
+    spec: JudgeSpec,
+    comment: str,
+    *,
+    client_for: ClientFor,
+    settings: Settings,
+    sessions: SessionFactory = session_scope,
+    request: JudgeRequest | None = None,
+    then: Callable[[Session, Verdict], None] | None = None,
+) -> Verdict:
+    """Judge ``comment`` with one judge: from the database when it judged this text before, else by
+    its model, in one transaction that holds the (judge, text) lock while the model answers.
+    ``then`` runs in that same transaction with the verdict (an evaluation records its item there)."""
+    sha = text_sha256(comment)
     with sessions() as session:
-        judgement = _store_judgement(session, sha, model, values)
-    with sessions() as session:
-        if request.post_id is not None:
+        if request is not None and request.post_id is not None:
             _lock_post(session, request.post_id)
-        _record_comment(session, request, sha, judgement.id)
-    return _verdict(judgement, cached=False)
+        stored = _stored_judgement(session, spec.id, sha)
+        if stored is None:
+            key = hashlib.sha256(f"{spec.id}:{sha}".encode()).hexdigest()
+            hold_advisory_lock(
+                session, JUDGEMENT_LOCK_NAMESPACE, key, wait_seconds=openai_call_budget(settings), what="comment"
+            )
+            stored = _stored_judgement(session, spec.id, sha)  # judged by a twin while we waited
+        if stored is not None:
+            if request is not None:
+                _record_comment(session, request, sha, stored.id)
+            verdict = _verdict(stored, spec, cached=True)
+            if then is not None:
+                then(session, verdict)
+            return verdict
+        try:
+            client = client_for(spec.endpoint)
+        except ConfigurationError as error:
+            raise ServiceUnavailable(str(error)) from None
+        judgement = _store_judgement(session, spec.id, sha, _call(spec, comment, client))
+        if request is not None:
+            _record_comment(session, request, sha, judgement.id)
+        verdict = _verdict(judgement, spec, cached=False)
+        if then is not None:
+            then(session, verdict)
+        return verdict
+
+
+def judge_comment(
+    request: JudgeRequest,
+    *,
+    client_for: ClientFor,
+    judges: ActiveJudgeCache,
+    settings: Settings | None = None,
+    sessions: SessionFactory = session_scope,
+) -> Verdict:
+    """Judge one comment with the active judge (or ``JUDGE_MODEL``'s), or the fallback judge when the
+    active judge's model is gone."""
+    settings = settings or get_settings()
+    with sessions() as session:
+        spec = judges.active(session, settings)
+    try:
+        return judge_with(spec, request.comment, client_for=client_for, settings=settings, sessions=sessions, request=request)
+    except JudgeModelUnavailable:
+        with sessions() as session:
+            fallback = judges.fallback(session, settings)
+        if fallback is None or fallback.id == spec.id:
+            raise
+        logger.warning("judge model unavailable; the fallback judge answers", extra={"judge": spec.name, "fallback": fallback.name})
+        return judge_with(fallback, request.comment, client_for=client_for, settings=settings, sessions=sessions, request=request)
 
 
 def good_comments(session: Session, post_id: int, limit: int) -> list[dict[str, Any]]:
@@ -315,6 +391,7 @@ def good_comments(session: Session, post_id: int, limit: int) -> list[dict[str, 
             "instagram_comment_id": comment.instagram_comment_id,
             "comment": comment.text,
             "confidence": judgement.confidence,
+            "judge_id": judgement.judge_id,
             "model": judgement.model,
             "judged_at": judgement.created_at.isoformat(),
         }

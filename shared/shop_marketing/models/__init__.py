@@ -2,16 +2,27 @@
 
 from .base import MAX_ID, Base
 from .catalog import InstagramPost, NaverImageBanner, NaverProduct, NaverStore, banner_instagram_posts
-from .judge_model import JudgeModel
-from .fine_tuning import FineTuningJob, TrainingFile, TrainingFileRejection  # noqa: F401 - registers the fine-tuning tables
+from .fine_tuning import (  # noqa: F401 - registers the fine-tuning tables
+    FineTuningJob,
+    TrainingExample,
+    TrainingFile,
+    TrainingFileRejection,
+)
 from .judging import InstagramComment, Judgement  # noqa: F401 - registers the judging tables
+from .judges import (  # noqa: F401 - registers the judges tables
+    Evaluation,
+    EvaluationItem,
+    GoldenExample,
+    GoldenSet,
+    Judge,
+    JudgeActivation,
+)
 from .banner_images import BannerImage  # noqa: F401 - registers the banner images table
 
 __all__ = [
     "MAX_ID",
     "Base",
     "InstagramPost",
-    "JudgeModel",
     "NaverImageBanner",
     "NaverProduct",
     "NaverStore",

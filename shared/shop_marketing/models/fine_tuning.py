@@ -12,7 +12,21 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint, func, text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+    true,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -41,6 +55,26 @@ class TrainingFile(IdMixin, CreatedAtMixin, Base):
     source: Mapped[str] = mapped_column(String(10))
     source_ref: Mapped[str | None] = mapped_column(Text)
     uploaded_by: Mapped[str | None] = mapped_column(String(255))
+    # False: kept (?upload=false) without sending it to OpenAI; its id is then ``local-<hash prefix>``.
+    uploaded: Mapped[bool] = mapped_column(Boolean, server_default=true())
+
+
+class TrainingExample(IdMixin, Base):
+    """One labelled example of a training file, readable by the product (a prompted judge's shots)."""
+
+    __tablename__ = "training_examples"
+    __table_args__ = (
+        UniqueConstraint("training_file_id", "line"),
+        CheckConstraint("label IN ('good', 'bad')", name="label"),
+        Index("ix_training_examples_text_sha256", "text_sha256"),
+    )
+
+    training_file_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("training_files.id", ondelete="CASCADE"))
+    line: Mapped[int] = mapped_column(Integer)
+    # The comment: the example's last user message.
+    text: Mapped[str] = mapped_column(Text)
+    text_sha256: Mapped[str] = mapped_column(String(64))
+    label: Mapped[str] = mapped_column(String(4))
 
 
 class TrainingFileRejection(IdMixin, CreatedAtMixin, Base):

@@ -1,7 +1,7 @@
 """Instagram comments and the judge's verdicts on them (product.md "Comment judging").
 
-- A judgement is a paid OpenAI answer about one text by one model, keyed by ``(text_sha256, model)``:
-  the same text judged by the same model is found again and never paid for twice.
+- A judgement is a paid OpenAI answer about one text by one judge, keyed by ``(judge_id, text_sha256)``:
+  the same text judged by the same judge is found again and never paid for twice.
 - A comment is stored when it can be named again: by its ``instagram_comment_id``, or by its post and
   text. It points at its latest judgement, which is what the good-comments list ranks.
 - Deleting a post nulls ``post_id`` only (ON DELETE SET NULL): paid judgements are never lost.
@@ -38,19 +38,25 @@ _FALSE = text("false")
 class Judgement(IdMixin, Base):
     __tablename__ = "judgements"
     __table_args__ = (
-        UniqueConstraint("text_sha256", "model"),
+        # Identical text judged by the same judge is one paid answer (a judge, not a model: a prompted and
+        # a fine_tuned judge on one model never share verdicts).
+        UniqueConstraint("judge_id", "text_sha256"),
         CheckConstraint("verdict IN ('good', 'bad')", name="verdict"),
         CheckConstraint("confidence IS NULL OR (confidence >= 0 AND confidence <= 1)", name="confidence"),
     )
 
     # sha256 of the exact UTF-8 text sent to the model (hex), so the key stays small for long comments.
+    judge_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("judges.id", ondelete="CASCADE"))
     text_sha256: Mapped[str] = mapped_column(String(64))
+    # The model the judge called.
     model: Mapped[str] = mapped_column(String(200))
     verdict: Mapped[str] = mapped_column(String(4))
     confidence: Mapped[float | None] = mapped_column(Double)
     comment_tokens: Mapped[int] = mapped_column(Integer)
     prompt_tokens: Mapped[int] = mapped_column(Integer)
     completion_tokens: Mapped[int] = mapped_column(Integer)
+    cached_prompt_tokens: Mapped[int] = mapped_column(Integer, server_default="0")
+    latency_ms: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 

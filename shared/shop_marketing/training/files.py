@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from ..advisory_lock import hold_advisory_lock
 from ..config import Settings
 from ..errors import InvalidInput, NotFound, UpstreamError
-from ..models import TrainingFile, TrainingFileRejection
+from ..models import TrainingExample, TrainingFile, TrainingFileRejection
 from ..observability import logger
 from ..openai_failures import openai_call_budget, openai_failures_as_domain_errors
 from .validation import TrainingReport, auto_epochs, validate_training_file
@@ -34,6 +34,8 @@ MAX_TRAINING_FILE_BYTES = 50 * 1024 * 1024
 UPLOAD_LOCK_NAMESPACE = 0x7466  # "tf"
 FILENAME = re.compile(r"[\w.\- ]{1,249}\.jsonl")
 DEFAULT_FILENAME = "training.jsonl"
+LOCAL_ID_PREFIX = "local-"
+LOCAL_ID_HASH_CHARACTERS = 16
 
 
 class InvalidTrainingFile(InvalidInput):
@@ -94,24 +96,48 @@ def validated(data: bytes, settings: Settings) -> TrainingReport:
     return report
 
 
+def local_file_id(sha256: str) -> str:
+    """The id of a file kept without uploading it (``?upload=false``)."""
+    return f"{LOCAL_ID_PREFIX}{sha256[:LOCAL_ID_HASH_CHARACTERS]}"
+
+
 def upload_training_file(
-    session: Session, data: bytes, *, filename: str, origin: Origin, client: OpenAI, settings: Settings
+    session: Session,
+    data: bytes,
+    *,
+    filename: str,
+    origin: Origin,
+    client: OpenAI | None,
+    settings: Settings,
+    upload: bool = True,
 ) -> Uploaded:
-    """Validate ``data`` and upload it with purpose ``fine-tune`` unless that content is known."""
+    """Validate ``data``, keep its examples, and upload it with purpose ``fine-tune`` unless that
+    content is known (or ``upload`` is False: then it is only kept, with a ``local-`` id)."""
     report = validated(data, settings)
     warnings = [warning.as_dict() for warning in report.warnings]
     sha256 = hashlib.sha256(report.normalized).hexdigest()
     existing = _file_with_hash(session, sha256)
-    if existing is None:
+    if existing is None or (upload and not existing.uploaded):
         hold_advisory_lock(
             session, UPLOAD_LOCK_NAMESPACE, sha256, wait_seconds=openai_call_budget(settings), what="upload"
         )
         existing = _file_with_hash(session, sha256)  # uploaded while we waited
-    if existing is not None:
+    if existing is not None and (existing.uploaded or not upload):
         return Uploaded(existing, created=False, warnings=warnings)
-    remote = _reconciled_upload(session, client, filename, report.normalized, settings)
+    file_id = local_file_id(sha256)
+    if upload:
+        assert client is not None
+        remote = _reconciled_upload(session, client, filename, report.normalized, settings)
+        file_id = remote.id
+    if existing is not None:
+        # Kept earlier, uploaded now: the same examples, now at OpenAI too.
+        existing.openai_file_id = file_id
+        existing.uploaded = True
+        session.flush()
+        return Uploaded(existing, created=True, warnings=warnings)
     row = TrainingFile(
-        openai_file_id=remote.id,
+        openai_file_id=file_id,
+        uploaded=upload,
         sha256=sha256,
         filename=filename,
         bytes=len(report.normalized),
@@ -127,6 +153,7 @@ def upload_training_file(
     )
     session.add(row)
     session.flush()
+    _keep_examples(session, row.id, report.labelled)
     return Uploaded(row, created=True, warnings=warnings)
 
 
@@ -168,6 +195,25 @@ def _unrecorded_remote_file(session: Session, client: OpenAI, filename: str, siz
         )
     )
     return next((remote for remote in candidates if remote.id not in recorded), None)
+
+
+def _keep_examples(session: Session, file_id: int, labelled: list[tuple[int, str, str]]) -> None:
+    """Every example stays readable (a prompted judge draws its examples from them)."""
+    if not labelled:
+        return
+    session.execute(
+        insert(TrainingExample),
+        [
+            {
+                "training_file_id": file_id,
+                "line": line,
+                "text": text,
+                "text_sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
+                "label": label,
+            }
+            for line, text, label in labelled
+        ],
+    )
 
 
 def _file_with_hash(session: Session, sha256: str) -> TrainingFile | None:
@@ -240,6 +286,7 @@ def training_file_view(row: TrainingFile, warnings: list[dict[str, Any]] | None 
         "estimated_epochs": auto_epochs(row.examples),
         "estimated_training_tokens": row.estimated_training_tokens,
         "warnings": row.warnings if warnings is None else warnings,
+        "uploaded": row.uploaded,
         "source": row.source,
         "created_at": row.created_at.isoformat() if row.created_at else None,
     }

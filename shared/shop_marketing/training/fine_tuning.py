@@ -7,8 +7,9 @@
 - Refresh (``GET``, the schedule, a webhook) reads the job and its latest events from OpenAI, then
   applies them to the row locked ``FOR UPDATE``. A reply older than what is stored (a status earlier
   in the life cycle) is ignored, so concurrent refreshes never move a job backwards.
-- The moment a job turns ``succeeded`` its ``fine_tuned_model`` becomes the active judge model, once:
-  refreshing an old successful job again never re-activates its model over a newer one.
+- The moment a job turns ``succeeded`` its ``fine_tuned_model`` becomes a ``fine_tuned`` judge, once
+  (evaluated and promoted by the rule, or active at once when there is no golden set): refreshing an
+  old successful job again never re-activates its model over a newer one.
 """
 
 from __future__ import annotations
@@ -20,15 +21,16 @@ from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
+import openai
 from openai import InvalidWebhookSignatureError, OpenAI
 from openai.types.fine_tuning import FineTuningJob as RemoteJob
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..judging.active_model import activate_model
+from ..judging.evaluation import adopt_fine_tuned_model
 from ..advisory_lock import hold_advisory_lock
-from ..config import Settings
+from ..config import Settings, get_settings
 from ..safe_json import StorableStr
 from ..errors import DomainError, InvalidInput, NotFound, ServiceUnavailable, Unauthorized, UpstreamError
 from ..models import FineTuningJob, TrainingFile
@@ -66,6 +68,13 @@ class JobRequest(BaseModel):
             "batch_size": self.batch_size,
             "learning_rate_multiplier": self.learning_rate_multiplier,
         }
+
+
+class FineTuningUnavailable(DomainError):
+    """The provider no longer creates fine-tuning jobs for this organization (or at all)."""
+
+    status = 502
+    code = "fine_tuning_unavailable"
 
 
 class TrainingFileNotFound(NotFound):
@@ -135,7 +144,15 @@ def _reconciled_create(client: OpenAI, arguments: dict[str, Any], key: str, sett
             return existing
         try:
             with openai_failures_as_domain_errors("create fine-tuning job"):
-                return once.fine_tuning.jobs.create(**arguments)
+                try:
+                    return once.fine_tuning.jobs.create(**arguments)
+                except openai.PermissionDeniedError as error:
+                    raise FineTuningUnavailable(
+                        "The provider refused to create a fine-tuning job "
+                        f"({error.message}). Judges do not need fine-tuning: keep your examples with "
+                        "POST /training-files?upload=false and create a prompted judge (POST /judges with "
+                        '"style": "prompted"), or fine-tune on another endpoint. No job was recorded.'
+                    ) from None
         except UpstreamError:
             # Unreachable, reset or 5xx: OpenAI may have done the work. Look before trying again.
             if attempt == attempts:
@@ -180,8 +197,17 @@ def _live_job(session: Session, key: str) -> FineTuningJob | None:
 def _require_known_files(session: Session, request: JobRequest) -> None:
     """Only files this service validated and uploaded can train the judge."""
     wanted = {request.training_file_id, request.validation_file_id} - {None}
-    known = set(session.scalars(select(TrainingFile.openai_file_id).where(TrainingFile.openai_file_id.in_(wanted))))
+    known = dict(
+        session.execute(
+            select(TrainingFile.openai_file_id, TrainingFile.uploaded).where(TrainingFile.openai_file_id.in_(wanted))
+        ).all()
+    )
     for field_name, file_id in (("training_file_id", request.training_file_id), ("validation_file_id", request.validation_file_id)):
+        if file_id is not None and known.get(file_id) is False:
+            raise InvalidInput(
+                f"Training file {file_id!r} was kept without uploading it (upload=false); upload it to fine-tune.",
+                field=field_name,
+            )
         if file_id is not None and file_id not in known:
             raise TrainingFileNotFound(
                 f"No training file {file_id!r} was uploaded through this service.", field=field_name
@@ -209,10 +235,12 @@ def refresh_job(session: Session, openai_job_id: str, *, client: OpenAI) -> Fine
     _copy_remote(job, remote)
     job.events = [_event_view(event) for event in events]
     job.refreshed_at = datetime.now(UTC)
-    if became_successful and job.fine_tuned_model:
-        activate_model(session, job.fine_tuned_model, job_id=job.openai_job_id)
-        logger.info("fine-tuned model activated", extra={"job_id": openai_job_id, "model": job.fine_tuned_model})
     session.flush()
+    if became_successful and job.fine_tuned_model:
+        judge = adopt_fine_tuned_model(session, job.fine_tuned_model, job.openai_job_id, get_settings())
+        logger.info(
+            "fine-tuned model became a judge", extra={"job_id": openai_job_id, "judge_id": judge.id, "status": judge.status}
+        )
     return job
 
 

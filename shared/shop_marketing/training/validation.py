@@ -73,6 +73,8 @@ class TrainingReport:
     estimated_training_tokens: int = 0
     # The content to upload: UTF-8, no BOM, LF line ends, no blank lines, ending in a newline.
     normalized: bytes = b""
+    # Every valid example as (line, comment, label): the comment is its last user message.
+    labelled: list[tuple[int, str, str]] = field(default_factory=list)
 
     @property
     def valid(self) -> bool:
@@ -102,6 +104,7 @@ class _Example:
     prompt_key: str  # the non-assistant messages, to find conflicting labels
     full_key: str  # the whole example, to find duplicates
     tokens: int
+    text: str = ""  # the comment: the last user (or other non-assistant) message
 
 
 def validate_training_file(data: bytes, *, token_limit: int, n_epochs: int | None = None) -> TrainingReport:
@@ -122,6 +125,7 @@ def validate_training_file(data: bytes, *, token_limit: int, n_epochs: int | Non
     _note_blank_lines(blank_lines, len(lines), report)
     _check_file(examples, len(kept), report)
     report.normalized = b"".join(line + b"\n" for line in kept)
+    report.labelled = [(example.line, example.text, example.label) for example in examples if example.label]
     per_epoch = sum(min(token_limit, example.tokens) for example in examples)
     report.n_epochs = n_epochs if n_epochs is not None else auto_epochs(len(examples))
     report.estimated_training_tokens = estimated_training_tokens(len(examples), per_epoch, report.n_epochs)
@@ -215,10 +219,25 @@ def _check_message(number: int, position: int, message: Any, problems: list[Find
         problems.append(Finding(number, "content_not_string", f"{where} has content that is not a string."))
     elif not message["content"].strip():
         problems.append(Finding(number, "empty_content", f"{where} has empty content."))
-    if "name" in message and not isinstance(message["name"], str):
+    elif not _is_unicode_text(message["content"]):
+        problems.append(
+            Finding(number, "invalid_unicode", f"{where} holds a NUL character or a lone surrogate escape (\\ud800-\\udfff); it is not text.")
+        )
+    if "name" in message and (not isinstance(message["name"], str) or not _is_unicode_text(message["name"])):
         problems.append(Finding(number, "invalid_name", f"{where} has a 'name' that is not a string."))
     if "weight" in message and message["weight"] not in (0, 1):
         problems.append(Finding(number, "invalid_weight", f"{where} has a 'weight' other than 0 or 1."))
+
+
+def _is_unicode_text(text: str) -> bool:
+    """JSON's \\u escapes can spell NUL or half a surrogate pair, which no text column holds."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _labelled_example(
@@ -243,7 +262,9 @@ def _labelled_example(
         )
         return None
     prompt = [field for field in text_fields if field["role"] != "assistant"]
+    users = [field["content"] for field in prompt if field["role"] == "user"] or [field["content"] for field in prompt]
     return _Example(
+        text=users[-1] if users else "",
         line=number,
         label=answers[-1],
         prompt_key=json.dumps(prompt, ensure_ascii=False, sort_keys=True),

@@ -1,0 +1,203 @@
+"""Judges: create and list them, promote one on evidence, roll back; golden sets and evaluations.
+
+Two entry points, declared as two functions in template.yaml:
+- ``lambda_handler``: the HTTP routes (``/judges``, ``/golden-sets``, ``/evaluations``).
+- ``evaluation_queue_handler``: the evaluations queue; one message per example of an evaluation,
+  judged in a bounded thread pool, every failed record reported back alone (partial batch failure).
+"""
+
+from __future__ import annotations
+
+import base64
+from concurrent.futures import ThreadPoolExecutor
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, ValidationError
+
+from shop_marketing.config import get_settings, load_or_exit
+from shop_marketing.db import session_scope
+from shop_marketing.errors import InvalidInput
+from shop_marketing.http import Id, create_http_app, error_response, json_response, media_type
+from shop_marketing.judging import evaluation, golden_sets, judges
+from shop_marketing.models import MAX_ID
+from shop_marketing.observability import logger, metrics, tracer
+from shop_marketing.openai_client import get_endpoint_client
+from shop_marketing.training.files import checked_filename
+
+load_or_exit(("database_url", "db_secret_arn"), ("openai_api_key", "openai_api_key_secret_arn"))
+app = create_http_app()
+# Judges never change: their recipes (few-shot examples included) are loaded once per environment.
+specs = judges.ActiveJudgeCache()
+
+JSONL_TYPES = frozenset({"application/jsonl", "application/x-ndjson", "application/x-jsonlines", "text/plain"})
+JudgeFilter = Annotated[int | None, Query(ge=1, le=MAX_ID)]
+
+
+def _body_as[T: BaseModel](model: type[T], *, empty_allowed: bool = False) -> T:
+    """The JSON body validated as ``model`` (422 with one detail per problem)."""
+    event = app.current_event
+    raw = event.decoded_body if event.is_base64_encoded else event.body
+    if not raw and empty_allowed:
+        return model()
+    try:
+        return model.model_validate_json(raw or "")
+    except ValidationError as error:
+        details = [
+            {"field": ".".join(str(part) for part in problem["loc"]) or "body", "in": "body",
+             "type": problem["type"], "message": problem["msg"].removeprefix("Value error, ")}
+            for problem in error.errors(include_url=False)
+        ]
+        code = "invalid_json" if any(d["type"] == "json_invalid" for d in details) else "validation_error"
+        raise _Invalid(code, details) from None
+
+
+class _Invalid(InvalidInput):
+    def __init__(self, code: str, details: list[dict[str, Any]]):
+        super().__init__("The request body is not valid JSON." if code == "invalid_json" else "The request is not valid.", details=details)
+        self.code = code
+
+
+# --- judges ---------------------------------------------------------------------------------------
+
+
+@app.post("/judges")
+def create_judge(request: judges.NewJudge):
+    with session_scope() as session:
+        judge = judges.create_judge(session, request, get_settings())
+        return json_response(201, judges.judge_view(session, judge))
+
+
+@app.get("/judges")
+def list_judges():
+    with session_scope() as session:
+        return json_response(200, {"judges": judges.list_judges(session)})
+
+
+@app.get("/judges/activations")
+def list_activations():
+    with session_scope() as session:
+        return json_response(200, {"activations": judges.activations(session)})
+
+
+@app.post("/judges/rollback")
+def rollback():
+    with session_scope() as session:
+        judge = judges.rollback(session)
+        view = judges.judge_view(session, judge)
+    specs.clear()
+    return json_response(200, view)
+
+
+@app.get("/judges/<judge_id>")
+def get_judge(judge_id: Id):
+    with session_scope() as session:
+        return json_response(200, judges.judge_view(session, judges.get_judge(session, judge_id)))
+
+
+@app.post("/judges/<judge_id>/activate")
+def activate(judge_id: Id):
+    request = _body_as(judges.ActivateRequest, empty_allowed=True)
+    with session_scope() as session:
+        judge = judges.activate_judge(session, judge_id, request, get_settings())
+        view = judges.judge_view(session, judge)
+    return json_response(200, view)
+
+
+# --- golden sets and evaluations ------------------------------------------------------------------
+
+
+@app.post("/golden-sets")
+def create_golden_set():
+    event = app.current_event
+    if media_type(event) not in JSONL_TYPES:
+        return error_response(415, "unsupported_media_type", "Send the golden set as application/jsonl (or text/plain).")
+    body = event.body or ""
+    data = base64.b64decode(body, validate=True) if event.is_base64_encoded else body.encode("utf-8")
+    filename = event.get_query_string_value("filename")
+    with session_scope() as session:
+        golden, created = golden_sets.create_golden_set(
+            session, data, filename=checked_filename(filename) if filename is not None else None, settings=get_settings()
+        )
+        view = golden_sets.golden_set_view(session, golden)
+    return json_response(201 if created else 200, view)
+
+
+@app.post("/evaluations")
+def start_evaluation(request: evaluation.NewEvaluation):
+    with session_scope() as session:
+        started, _ = evaluation.start_evaluation(session, request.judge_id, request.golden_set_id, get_settings())
+        view = evaluation.evaluation_view(started)
+    return json_response(202, view)
+
+
+@app.get("/evaluations/<evaluation_id>")
+def get_evaluation(evaluation_id: Id):
+    with session_scope() as session:
+        return json_response(200, evaluation.evaluation_view(evaluation.get_evaluation(session, evaluation_id)))
+
+
+@app.get("/evaluations")
+def list_evaluations(judge_id: JudgeFilter = None):
+    with session_scope() as session:
+        return json_response(200, {"evaluations": evaluation.list_evaluations(session, judge_id)})
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    return app.resolve(event, context)
+
+
+# --- the evaluations queue ------------------------------------------------------------------------
+
+
+class ConcurrentBatchProcessor(BatchProcessor):
+    """Powertools' SQS batch processor, judging the records of a batch in a bounded thread pool."""
+
+    def __init__(self, max_workers: int):
+        super().__init__(EventType.SQS, raise_on_entire_batch_failure=False, logger=logger)
+        self.max_workers = max_workers
+
+    def process(self) -> list[tuple]:
+        workers = max(1, min(self.max_workers, len(self.records)))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="evaluate") as pool:
+            return list(pool.map(self._process_record, self.records))
+
+
+def evaluate_record(record: SQSRecord) -> str:
+    message = evaluation.EvaluationMessage.model_validate_json(record.body)
+    receive_count = int(record.attributes.approximate_receive_count or 1)
+    return evaluation.evaluate_item(
+        message,
+        receive_count=receive_count,
+        settings=get_settings(),
+        client_for=get_endpoint_client,
+        specs=specs,
+        sessions=session_scope,
+    )
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def evaluation_queue_handler(event: dict, context: LambdaContext) -> dict:
+    settings = get_settings()
+    processor = ConcurrentBatchProcessor(settings.evaluation_concurrency)
+    response = process_partial_response(event=event, record_handler=evaluate_record, processor=processor, context=context)
+    # One finishing check per evaluation the batch touched, not one per record.
+    touched = set()
+    for record in event.get("Records", []):
+        try:
+            touched.add(evaluation.EvaluationMessage.model_validate_json(record["body"]).evaluation_id)
+        except ValidationError:
+            continue
+    for evaluation_id in sorted(touched):
+        with session_scope() as session:
+            evaluation.finish_if_done(session, evaluation_id, settings)
+    return response

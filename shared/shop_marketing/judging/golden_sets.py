@@ -1,0 +1,106 @@
+"""Golden sets: labelled comments a judge is measured on, kept here and never sent for training.
+
+A golden set is a JSONL in the training format, validated like a training file (the same problems,
+the same 422), with at least 20 examples and both labels. An example whose comment is also in a
+training file would flatter a judge that learnt it (or was shown it): it is reported with its line
+and left out of scoring. The newest golden set is the current one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from ..config import Settings
+from ..models import GoldenExample, GoldenSet, TrainingExample, TrainingFile
+from ..training.files import InvalidTrainingFile, validated
+
+MIN_GOLDEN_EXAMPLES = 20
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def create_golden_set(session: Session, data: bytes, *, filename: str | None, settings: Settings) -> tuple[GoldenSet, bool]:
+    """The golden set of this content (``True``: made now)."""
+    report = validated(data, settings)
+    if report.examples < MIN_GOLDEN_EXAMPLES:
+        raise InvalidTrainingFile(
+            f"A golden set needs at least {MIN_GOLDEN_EXAMPLES} examples; this one has {report.examples}.",
+            details=[
+                {
+                    "line": None,
+                    "code": "too_few_examples",
+                    "message": f"{report.examples} examples; a golden set needs at least {MIN_GOLDEN_EXAMPLES}.",
+                }
+            ],
+        )
+    sha256 = hashlib.sha256(report.normalized).hexdigest()
+    existing = session.scalar(select(GoldenSet).where(GoldenSet.sha256 == sha256))
+    if existing is not None:
+        return existing, False
+    examples = [(line, text, label, _sha(text)) for line, text, label in report.labelled]
+    in_training = dict(
+        session.execute(
+            select(TrainingExample.text_sha256, func.min(TrainingFile.openai_file_id))
+            .join(TrainingFile, TrainingFile.id == TrainingExample.training_file_id)
+            .where(TrainingExample.text_sha256.in_({sha for *_, sha in examples}))
+            .group_by(TrainingExample.text_sha256)
+        ).all()
+    )
+    warnings = [warning.as_dict() for warning in report.warnings]
+    for line, _, _, sha in examples:
+        if sha in in_training:
+            warnings.append(
+                {
+                    "line": line,
+                    "code": "overlap",
+                    "message": f"The same comment is in training file {in_training[sha]}; it is left out of scoring.",
+                }
+            )
+    golden = GoldenSet(
+        sha256=sha256,
+        filename=filename,
+        examples=report.examples,
+        good_examples=report.labels["good"],
+        bad_examples=report.labels["bad"],
+        overlap_with_training=sum(1 for *_, sha in examples if sha in in_training),
+        warnings=warnings,
+    )
+    session.add(golden)
+    session.flush()
+    session.execute(
+        insert(GoldenExample),
+        [
+            {
+                "golden_set_id": golden.id,
+                "line": line,
+                "text": text,
+                "text_sha256": sha,
+                "label": label,
+                "overlaps_training": sha in in_training,
+            }
+            for line, text, label, sha in examples
+        ],
+    )
+    return golden, True
+
+
+def golden_set_view(session: Session, golden: GoldenSet) -> dict[str, Any]:
+    newest = session.scalar(select(func.max(GoldenSet.id)))
+    return {
+        "id": golden.id,
+        "filename": golden.filename,
+        "examples": golden.examples,
+        "labels": {"good": golden.good_examples, "bad": golden.bad_examples},
+        "overlap_with_training": golden.overlap_with_training,
+        "scored_examples": golden.examples - golden.overlap_with_training,
+        "current": golden.id == newest,
+        "warnings": golden.warnings,
+        "created_at": golden.created_at.isoformat() if golden.created_at else None,
+    }

@@ -1,0 +1,544 @@
+"""Judges as data: create them, find the one that answers, promote on evidence, roll back.
+
+- A judge is immutable once created; only its status moves (``candidate`` → ``active`` → ``retired``).
+- Exactly one judge is active (a partial unique index); every change of the active judge takes a
+  transaction-scoped advisory lock, so two promotions at once are serialised, and is recorded in
+  ``judge_activations`` with the metrics it was made on.
+- The promotion rule (product.md): a finished evaluation on the current golden set is required; the
+  candidate's precision for ``good`` must reach ``PROMOTION_MIN_PRECISION`` and its F1 must not be
+  below the active judge's minus ``PROMOTION_F1_TOLERANCE``. ``force`` skips the rule, with a reason.
+- Readers find the active judge through :class:`ActiveJudgeCache` (``ACTIVE_MODEL_TTL_SECONDS``), so
+  judging follows a change without a redeploy and without a query per request.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from sqlalchemy import func, select, text
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from ..config import Settings
+from ..errors import DomainError, Duplicate, InvalidInput, NotFound, ServiceUnavailable
+from ..models import Evaluation, GoldenSet, Judge, JudgeActivation, TrainingExample, TrainingFile
+from ..observability import logger
+from .recipes import JudgeSpec, Shot, choose_shots, is_reasoning_model, lowest_reasoning_effort
+
+ACTIVATION_LOCK = (0x6A75, 1)  # "ju": advisory lock serialising changes of the active judge
+MAX_EXAMPLE_COUNT = 64
+DEFAULT_EXAMPLE_COUNT = 10
+
+
+class NoActiveJudge(ServiceUnavailable):
+    code = "no_active_judge"
+
+
+class EvaluationRequired(DomainError):
+    status = 409
+    code = "evaluation_required"
+
+
+class WorseThanActive(DomainError):
+    status = 409
+    code = "worse_than_active"
+
+
+class NothingToRollBack(DomainError):
+    status = 409
+    code = "nothing_to_roll_back"
+
+
+class JudgeNotFound(NotFound):
+    code = "judge_not_found"
+
+
+# --- creating judges ------------------------------------------------------------------------------
+
+
+class Prices(BaseModel):
+    """USD per 1M tokens; ``cached_input`` defaults to ``input``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    input: Annotated[float, Field(ge=0, le=10_000)]
+    output: Annotated[float, Field(ge=0, le=10_000)]
+    cached_input: Annotated[float, Field(ge=0, le=10_000)] | None = None
+
+    def as_dict(self) -> dict[str, float]:
+        return {"input": self.input, "cached_input": self.input if self.cached_input is None else self.cached_input, "output": self.output}
+
+
+def _unicode_text(value: str) -> str:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("a lone surrogate escape is not text") from None
+    return value
+
+
+Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$"), AfterValidator(_unicode_text)]
+Text = Annotated[str, Field(min_length=1, max_length=20_000, pattern=r"^[^\x00]+$"), AfterValidator(_unicode_text)]
+
+
+class NewJudge(BaseModel):
+    """``POST /judges``."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: Name
+    style: Literal["fine_tuned", "prompted"]
+    model: Name
+    endpoint: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$")] = "openai"
+    instructions: Text | None = None
+    examples_file_id: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")] | None = None
+    example_count: Annotated[int, Field(ge=2, le=MAX_EXAMPLE_COUNT)] | None = None
+    output: Literal["label_token", "structured"] | None = None
+    reasoning_effort: Literal["none", "minimal", "low", "medium", "high"] | None = None
+    prices: Prices | None = None
+
+    @model_validator(mode="after")
+    def _combination(self) -> NewJudge:
+        if self.style == "fine_tuned":
+            extra = [
+                name
+                for name in ("instructions", "examples_file_id", "example_count", "reasoning_effort")
+                if getattr(self, name) is not None
+            ]
+            if extra:
+                raise ValueError(f"a fine_tuned judge sends the bare comment: {', '.join(extra)} not allowed")
+            if self.output == "structured":
+                raise ValueError("a fine_tuned judge answers one label token: output must be label_token")
+        else:
+            if self.examples_file_id is None:
+                raise ValueError("a prompted judge needs examples_file_id (a kept or uploaded training file)")
+            output = self.output or ("structured" if is_reasoning_model(self.model) else "label_token")
+            if output == "label_token" and is_reasoning_model(self.model):
+                raise ValueError(f"{self.model} is a reasoning model: it refuses forced labels; use output structured")
+            if self.reasoning_effort is not None and output != "structured":
+                raise ValueError("reasoning_effort goes with output structured")
+        return self
+
+
+def _invalid(field: str, message: str) -> InvalidInput:
+    return InvalidInput(message, details=[{"field": field, "in": "body", "type": "invalid", "message": message}])
+
+
+def create_judge(session: Session, request: NewJudge, settings: Settings) -> Judge:
+    if request.endpoint not in settings.endpoint_names():
+        raise _invalid("endpoint", f"Unknown endpoint {request.endpoint!r}; known: {', '.join(settings.endpoint_names())}.")
+    existing = session.scalar(select(Judge.id).where(Judge.name == request.name))
+    if existing is not None:
+        raise Duplicate(f"A judge named {request.name!r} exists.", existing_id=existing)
+    judge = Judge(
+        name=request.name,
+        style=request.style,
+        model=request.model,
+        endpoint=request.endpoint,
+        output="label_token",
+        prices=request.prices.as_dict() if request.prices else None,
+        status="candidate",
+    )
+    if request.style == "prompted":
+        file = training_file_by_public_id(session, request.examples_file_id)
+        if file is None:
+            raise _invalid("examples_file_id", f"No training file {request.examples_file_id!r}.")
+        count = request.example_count or DEFAULT_EXAMPLE_COUNT
+        labels = dict(
+            session.execute(
+                select(TrainingExample.label, func.count(func.distinct(TrainingExample.text)))
+                .where(TrainingExample.training_file_id == file.id)
+                .group_by(TrainingExample.label)
+            ).all()
+        )
+        if labels.get("good", 0) < 1 or labels.get("bad", 0) < 1 or sum(labels.values()) < count:
+            raise _invalid(
+                "example_count",
+                f"The file has {labels.get('good', 0)} good and {labels.get('bad', 0)} bad distinct examples; "
+                f"{count} examples with both labels are needed.",
+            )
+        judge.examples_file_id = file.id
+        judge.example_count = count
+        judge.instructions = request.instructions
+        judge.output = request.output or ("structured" if is_reasoning_model(request.model) else "label_token")
+        if judge.output == "structured":
+            judge.reasoning_effort = request.reasoning_effort or lowest_reasoning_effort(request.model)
+    session.add(judge)
+    session.flush()
+    logger.info("judge created", extra={"judge_id": judge.id, "style": judge.style, "model": judge.model})
+    return judge
+
+
+def training_file_by_public_id(session: Session, public_id: str | None) -> TrainingFile | None:
+    """A training file by the id the API showed: ``file-...`` (uploaded) or ``local-<hash prefix>`` (kept)."""
+    if not public_id:
+        return None
+    found = session.scalar(select(TrainingFile).where(TrainingFile.openai_file_id == public_id))
+    if found is None and public_id.startswith("local-") and len(public_id) > len("local-"):
+        # A kept file uploaded later has a file- id now; its local id still names it.
+        prefix = public_id.removeprefix("local-")
+        found = session.scalar(select(TrainingFile).where(TrainingFile.sha256.startswith(prefix, autoescape=True)).limit(1))
+    return found
+
+
+def fine_tuned_judge_for_model(session: Session, model: str, *, job_id: str | None = None) -> Judge:
+    """The ``fine_tuned`` judge of ``model`` on the default endpoint, made (as a candidate) if none exists."""
+    found = session.scalar(
+        select(Judge)
+        .where(Judge.style == "fine_tuned", Judge.model == model, Judge.endpoint == "openai")
+        .order_by(Judge.id)
+        .limit(1)
+    )
+    if found is not None:
+        return found
+    for name in (model, f"{model} (fine_tuned)"):
+        statement = insert(Judge).values(name=name, style="fine_tuned", model=model, source_job_id=job_id)
+        inserted = session.scalar(statement.on_conflict_do_nothing().returning(Judge.id))
+        if inserted is not None:
+            return session.get(Judge, inserted)
+        # The name is taken: by the same judge made concurrently, or by another kind of judge.
+        twin = session.scalar(select(Judge).where(Judge.name == name, Judge.style == "fine_tuned", Judge.model == model))
+        if twin is not None:
+            return twin
+    raise DomainError(f"No name is free for a judge of {model!r}.")
+
+
+def get_judge(session: Session, judge_id: int) -> Judge:
+    judge = session.get(Judge, judge_id)
+    if judge is None:
+        raise JudgeNotFound(f"Judge {judge_id} does not exist.")
+    return judge
+
+
+# --- views ----------------------------------------------------------------------------------------
+
+
+def evaluation_summary(evaluation: Evaluation | None) -> dict[str, Any] | None:
+    if evaluation is None:
+        return None
+    return {
+        "id": evaluation.id,
+        "golden_set_id": evaluation.golden_set_id,
+        "status": evaluation.status,
+        "metrics": evaluation.metrics,
+        "cost": evaluation.cost,
+        "finished_at": evaluation.finished_at.isoformat() if evaluation.finished_at else None,
+    }
+
+
+def judge_view(session: Session, judge: Judge, latest: Evaluation | None = None, *, with_latest: bool = True) -> dict[str, Any]:
+    if with_latest and latest is None:
+        latest = session.scalar(
+            select(Evaluation).where(Evaluation.judge_id == judge.id).order_by(Evaluation.id.desc()).limit(1)
+        )
+    examples_file = session.get(TrainingFile, judge.examples_file_id) if judge.examples_file_id else None
+    return {
+        "id": judge.id,
+        "name": judge.name,
+        "style": judge.style,
+        "model": judge.model,
+        "endpoint": judge.endpoint,
+        "instructions": judge.instructions,
+        "examples_file_id": examples_file.openai_file_id if examples_file else None,
+        "example_count": judge.example_count,
+        "output": judge.output,
+        "reasoning_effort": judge.reasoning_effort,
+        "prices": judge.prices,
+        "status": judge.status,
+        "unevaluated": judge.unevaluated,
+        "source_job_id": judge.source_job_id,
+        "created_at": judge.created_at.isoformat() if judge.created_at else None,
+        "latest_evaluation": evaluation_summary(latest),
+    }
+
+
+def list_judges(session: Session) -> list[dict[str, Any]]:
+    judges = list(session.scalars(select(Judge).order_by(Judge.id)))
+    latest_ids = select(func.max(Evaluation.id)).group_by(Evaluation.judge_id)
+    latest = {evaluation.judge_id: evaluation for evaluation in session.scalars(select(Evaluation).where(Evaluation.id.in_(latest_ids)))}
+    return [judge_view(session, judge, latest.get(judge.id), with_latest=False) for judge in judges]
+
+
+# --- the active judge -----------------------------------------------------------------------------
+
+
+def load_spec(session: Session, judge: Judge) -> JudgeSpec:
+    shots: tuple[Shot, ...] = ()
+    if judge.style == "prompted" and judge.examples_file_id is not None:
+        examples = session.execute(
+            select(TrainingExample.text, TrainingExample.label)
+            .where(TrainingExample.training_file_id == judge.examples_file_id)
+            .order_by(TrainingExample.line)
+        ).all()
+        shots = choose_shots(((row.text, row.label) for row in examples), judge.example_count or DEFAULT_EXAMPLE_COUNT)
+    return JudgeSpec(
+        id=judge.id,
+        name=judge.name,
+        style=judge.style,
+        model=judge.model,
+        endpoint=judge.endpoint,
+        output=judge.output,
+        reasoning_effort=judge.reasoning_effort,
+        instructions=judge.instructions,
+        shots=shots,
+        prices=judge.prices,
+    )
+
+
+class ActiveJudgeCache:
+    """The judge that answers, cached for ``ttl`` seconds per execution environment.
+
+    Specs are cached by judge id for good (judges never change); only *which* judge is active is
+    re-read after ``ttl``. ``JUDGE_MODEL`` and ``JUDGE_FALLBACK`` are resolved here too.
+    """
+
+    def __init__(self, ttl: float | None = None, clock=time.monotonic):
+        # None: ``ACTIVE_MODEL_TTL_SECONDS`` of the settings in force at each call.
+        self._ttl = ttl
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._active: JudgeSpec | None = None
+        self._expires = float("-inf")
+        self._by_key: dict[tuple[str, str], JudgeSpec] = {}
+
+    def active(self, session: Session, settings: Settings) -> JudgeSpec:
+        if settings.judge_model:
+            return self._keyed(("model", settings.judge_model), lambda: fine_tuned_judge_for_model(session, settings.judge_model), session)
+        with self._lock:
+            if self._clock() < self._expires and self._active is not None:
+                return self._active
+        judge = session.scalar(select(Judge).where(Judge.status == "active"))
+        if judge is None:
+            raise NoActiveJudge("No judge is active yet: activate one (POST /judges/{id}/activate) or set JUDGE_MODEL.")
+        spec = self._keyed(("id", str(judge.id)), lambda: judge, session)
+        with self._lock:
+            self._active = spec
+            self._expires = self._clock() + (self._ttl if self._ttl is not None else settings.active_model_ttl_seconds)
+        return spec
+
+    def fallback(self, session: Session, settings: Settings) -> JudgeSpec | None:
+        if not settings.judge_fallback:
+            return None
+        name = settings.judge_fallback
+
+        def find() -> Judge:
+            judge = session.scalar(select(Judge).where(Judge.name == name))
+            if judge is None:
+                raise ServiceUnavailable(f"JUDGE_FALLBACK names no judge ({name!r}).")
+            return judge
+
+        return self._keyed(("name", name), find, session)
+
+    def by_id(self, session: Session, judge_id: int) -> JudgeSpec:
+        return self._keyed(("id", str(judge_id)), lambda: get_judge(session, judge_id), session)
+
+    def _keyed(self, key: tuple[str, str], find, session: Session) -> JudgeSpec:
+        with self._lock:
+            spec = self._by_key.get(key)
+        if spec is None:
+            spec = load_spec(session, find())
+            with self._lock:
+                self._by_key[key] = spec
+        return spec
+
+    def clear(self) -> None:
+        with self._lock:
+            self._expires = float("-inf")
+            self._active = None
+            self._by_key.clear()
+
+
+# --- promotion ------------------------------------------------------------------------------------
+
+
+class ActivateRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    force: bool = False
+    reason: Annotated[str, Field(min_length=1, max_length=2000, pattern=r"^[^\x00]+$"), AfterValidator(_unicode_text)] | None = None
+
+    @model_validator(mode="after")
+    def _reason_with_force(self) -> ActivateRequest:
+        if self.force and not self.reason:
+            raise ValueError("force needs a reason")
+        return self
+
+
+def current_golden_set(session: Session) -> GoldenSet | None:
+    return session.scalar(select(GoldenSet).order_by(GoldenSet.id.desc()).limit(1))
+
+
+def finished_evaluation(session: Session, judge_id: int, golden_set_id: int) -> Evaluation | None:
+    return session.scalar(
+        select(Evaluation)
+        .where(Evaluation.judge_id == judge_id, Evaluation.golden_set_id == golden_set_id, Evaluation.status == "succeeded")
+        .order_by(Evaluation.id.desc())
+        .limit(1)
+    )
+
+
+def _figures(judge: Judge, evaluation: Evaluation | None) -> dict[str, Any]:
+    metrics = (evaluation.metrics if evaluation else None) or {}
+    return {
+        "judge_id": judge.id,
+        "name": judge.name,
+        "evaluation_id": evaluation.id if evaluation else None,
+        "f1_good": metrics.get("f1_good"),
+        "precision_good": metrics.get("precision_good"),
+        "recall_good": metrics.get("recall_good"),
+        "accuracy": metrics.get("accuracy"),
+        "usd_per_1000_comments": ((evaluation.cost or {}).get("usd_per_1000_comments") if evaluation else None),
+    }
+
+
+def promotion_verdict(session: Session, candidate: Judge, settings: Settings) -> tuple[Evaluation, DomainError | None]:
+    """The candidate's evaluation on the current golden set, and the rule's objection (None: passes)."""
+    golden = current_golden_set(session)
+    evaluation = finished_evaluation(session, candidate.id, golden.id) if golden else None
+    if evaluation is None:
+        raise EvaluationRequired(
+            f"Judge {candidate.id} has no finished evaluation on the current golden set"
+            + (f" ({golden.id}): POST /evaluations first." if golden else ": add one (POST /golden-sets), then POST /evaluations."),
+            golden_set_id=golden.id if golden else None,
+        )
+    active = session.scalar(select(Judge).where(Judge.status == "active"))
+    active_evaluation = finished_evaluation(session, active.id, golden.id) if active is not None else None
+    candidate_figures = _figures(candidate, evaluation)
+    rule = {"f1_tolerance": settings.promotion_f1_tolerance, "min_precision": settings.promotion_min_precision}
+    reasons = []
+    precision = candidate_figures["precision_good"] or 0.0
+    if precision < settings.promotion_min_precision:
+        reasons.append(f"its precision for good ({precision:.3f}) is below {settings.promotion_min_precision:.3f}")
+    if active_evaluation is not None and active is not None and active.id != candidate.id:
+        active_f1 = (active_evaluation.metrics or {}).get("f1_good") or 0.0
+        f1 = candidate_figures["f1_good"] or 0.0
+        if f1 < active_f1 - settings.promotion_f1_tolerance:
+            reasons.append(f"its F1 for good ({f1:.3f}) is below the active judge's ({active_f1:.3f}) minus {settings.promotion_f1_tolerance}")
+    if not reasons:
+        return evaluation, None
+    return evaluation, WorseThanActive(
+        f"Judge {candidate.id} is not promoted: {'; '.join(reasons)}.",
+        candidate=candidate_figures,
+        active=_figures(active, active_evaluation) if active is not None else None,
+        rule=rule,
+    )
+
+
+def _lock_activations(session: Session) -> None:
+    session.execute(text("SELECT pg_advisory_xact_lock(:a, :b)"), {"a": ACTIVATION_LOCK[0], "b": ACTIVATION_LOCK[1]})
+
+
+def _make_active(
+    session: Session,
+    judge: Judge,
+    *,
+    forced: bool,
+    reason: str | None,
+    evaluation: Evaluation | None,
+    kind: str = "activation",
+) -> JudgeActivation:
+    previous = session.scalar(select(Judge).where(Judge.status == "active"))
+    if previous is not None:
+        previous.status = "retired"
+        session.flush()  # the one-active index sees the old judge leave before the new one arrives
+    judge.status = "active"
+    activation = JudgeActivation(
+        judge_id=judge.id,
+        previous_judge_id=previous.id if previous is not None else None,
+        kind=kind,
+        forced=forced,
+        reason=reason,
+        evaluation_id=evaluation.id if evaluation is not None else None,
+        metrics=evaluation.metrics if evaluation is not None else None,
+    )
+    session.add(activation)
+    session.flush()
+    logger.info("judge activated", extra={"judge_id": judge.id, "previous": activation.previous_judge_id, "kind": kind, "forced": forced})
+    return activation
+
+
+def activate_judge(session: Session, judge_id: int, request: ActivateRequest, settings: Settings) -> Judge:
+    """Make the judge active by the promotion rule (or forced, with a reason)."""
+    _lock_activations(session)
+    judge = get_judge(session, judge_id)
+    session.refresh(judge)
+    if judge.status == "active":
+        return judge
+    evaluation: Evaluation | None
+    try:
+        evaluation, objection = promotion_verdict(session, judge, settings)
+    except EvaluationRequired:
+        if not request.force:
+            raise
+        evaluation, objection = None, None
+    if objection is not None and not request.force:
+        raise objection
+    _make_active(session, judge, forced=request.force, reason=request.reason, evaluation=evaluation)
+    return judge
+
+
+def activate_unevaluated(session: Session, judge: Judge, reason: str) -> None:
+    """A finished fine-tuning job's judge with no golden set to be measured on: active at once, marked."""
+    _lock_activations(session)
+    judge.unevaluated = True
+    _make_active(session, judge, forced=False, reason=reason, evaluation=None)
+
+
+def promote_if_it_passes(session: Session, judge: Judge, evaluation: Evaluation, settings: Settings) -> str:
+    """The automatic promotion of a finished job's judge: by the rule (no active judge: the precision
+    floor alone). Returns what happened, in words."""
+    _lock_activations(session)
+    session.refresh(judge)
+    if judge.status == "active":
+        return "already active"
+    _, objection = promotion_verdict(session, judge, settings)
+    if objection is not None:
+        return f"not promoted: {objection.message}"
+    _make_active(session, judge, forced=False, reason=f"evaluation {evaluation.id} passed the promotion rule", evaluation=evaluation)
+    return "promoted"
+
+
+def rollback(session: Session) -> Judge:
+    """Make the judge that was active before the latest activation active again."""
+    _lock_activations(session)
+    latest = session.scalar(
+        select(JudgeActivation)
+        .where(JudgeActivation.kind == "activation", JudgeActivation.rolled_back_at.is_(None))
+        .order_by(JudgeActivation.id.desc())
+        .limit(1)
+    )
+    previous = session.get(Judge, latest.previous_judge_id) if latest is not None and latest.previous_judge_id else None
+    if latest is None or previous is None:
+        raise NothingToRollBack("There is no earlier judge to roll back to.")
+    latest.rolled_back_at = datetime.now(UTC)
+    _make_active(session, previous, forced=False, reason=f"rollback of activation {latest.id}", evaluation=None, kind="rollback")
+    return previous
+
+
+def activations(session: Session, limit: int = 100) -> list[dict[str, Any]]:
+    rows = session.execute(
+        select(JudgeActivation, Judge.name)
+        .join(Judge, Judge.id == JudgeActivation.judge_id)
+        .order_by(JudgeActivation.id.desc())
+        .limit(limit)
+    ).all()
+    return [
+        {
+            "id": activation.id,
+            "judge_id": activation.judge_id,
+            "judge": name,
+            "previous_judge_id": activation.previous_judge_id,
+            "kind": activation.kind,
+            "forced": activation.forced,
+            "reason": activation.reason,
+            "evaluation_id": activation.evaluation_id,
+            "metrics": activation.metrics,
+            "activated_at": activation.created_at.isoformat(),
+            "rolled_back_at": activation.rolled_back_at.isoformat() if activation.rolled_back_at else None,
+        }
+        for activation, name in rows
+    ]

@@ -1,0 +1,150 @@
+"""Judges, their activations, golden sets and evaluations (product.md "Judges", "Golden sets and
+evaluations").
+
+- A judge is an immutable recipe (style, model, endpoint, examples, output); only its ``status``
+  changes. A partial unique index keeps exactly one ``active`` judge.
+- Each activation (and each rollback) is a row of ``judge_activations``; rollback pops the newest
+  activation that was not rolled back yet.
+- A golden set's examples are kept here, never sent to OpenAI for training; an example whose text is
+  in a training file is marked and left out of scoring.
+- An evaluation has one item per scored example; an item is ``pending`` until judged (or until it
+  errs for good), which is what lets a crashed evaluation resume where it stopped.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .base import Base, CreatedAtMixin, IdMixin
+
+JUDGE_STYLES = ("fine_tuned", "prompted")
+JUDGE_STATUSES = ("candidate", "active", "retired")
+JUDGE_OUTPUTS = ("label_token", "structured")
+
+
+class Judge(IdMixin, CreatedAtMixin, Base):
+    __tablename__ = "judges"
+    __table_args__ = (
+        UniqueConstraint("name"),
+        UniqueConstraint("source_job_id"),
+        CheckConstraint("style IN ('fine_tuned', 'prompted')", name="style"),
+        CheckConstraint("status IN ('candidate', 'active', 'retired')", name="status"),
+        CheckConstraint("output IN ('label_token', 'structured')", name="output"),
+        CheckConstraint(
+            "style = 'fine_tuned' OR (examples_file_id IS NOT NULL AND example_count > 0)", name="prompted_has_examples"
+        ),
+        Index("uq_judges_one_active", "status", unique=True, postgresql_where=text("status = 'active'")),
+        Index("ix_judges_model", "model"),
+    )
+
+    name: Mapped[str] = mapped_column(String(200))
+    style: Mapped[str] = mapped_column(String(20))
+    model: Mapped[str] = mapped_column(String(200))
+    endpoint: Mapped[str] = mapped_column(String(64), server_default="openai")
+    instructions: Mapped[str | None] = mapped_column(Text)
+    examples_file_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("training_files.id", ondelete="RESTRICT"))
+    example_count: Mapped[int | None] = mapped_column(Integer)
+    output: Mapped[str] = mapped_column(String(20), server_default="label_token")
+    reasoning_effort: Mapped[str | None] = mapped_column(String(20))
+    prices: Mapped[dict[str, float] | None] = mapped_column(JSONB)
+    status: Mapped[str] = mapped_column(String(20), server_default="candidate")
+    # Made active without an evaluation (a finished fine-tuning job with no golden set yet).
+    unevaluated: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    source_job_id: Mapped[str | None] = mapped_column(String(100))
+
+
+class JudgeActivation(IdMixin, CreatedAtMixin, Base):
+    __tablename__ = "judge_activations"
+    __table_args__ = (CheckConstraint("kind IN ('activation', 'rollback')", name="kind"),)
+
+    judge_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("judges.id", ondelete="CASCADE"), index=True)
+    previous_judge_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("judges.id", ondelete="SET NULL"))
+    kind: Mapped[str] = mapped_column(String(20), server_default="activation")
+    forced: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    reason: Mapped[str | None] = mapped_column(Text)
+    evaluation_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("evaluations.id", ondelete="SET NULL"))
+    metrics: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    rolled_back_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class GoldenSet(IdMixin, CreatedAtMixin, Base):
+    __tablename__ = "golden_sets"
+    __table_args__ = (UniqueConstraint("sha256"),)
+
+    sha256: Mapped[str] = mapped_column(String(64))
+    filename: Mapped[str | None] = mapped_column(String(255))
+    examples: Mapped[int] = mapped_column(Integer)
+    good_examples: Mapped[int] = mapped_column(Integer)
+    bad_examples: Mapped[int] = mapped_column(Integer)
+    overlap_with_training: Mapped[int] = mapped_column(Integer)
+    warnings: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+
+
+class GoldenExample(IdMixin, Base):
+    __tablename__ = "golden_examples"
+    __table_args__ = (
+        UniqueConstraint("golden_set_id", "line"),
+        CheckConstraint("label IN ('good', 'bad')", name="label"),
+    )
+
+    golden_set_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("golden_sets.id", ondelete="CASCADE"))
+    line: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)
+    text_sha256: Mapped[str] = mapped_column(String(64))
+    label: Mapped[str] = mapped_column(String(4))
+    overlaps_training: Mapped[bool] = mapped_column(Boolean, server_default=false())
+
+
+class Evaluation(IdMixin, CreatedAtMixin, Base):
+    __tablename__ = "evaluations"
+    __table_args__ = (
+        CheckConstraint("status IN ('queued', 'running', 'succeeded', 'failed')", name="status"),
+        Index("ix_evaluations_judge_id", "judge_id"),
+    )
+
+    judge_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("judges.id", ondelete="CASCADE"))
+    golden_set_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("golden_sets.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(20), server_default="queued")
+    total: Mapped[int] = mapped_column(Integer)
+    judged: Mapped[int] = mapped_column(Integer, server_default="0")
+    errors: Mapped[int] = mapped_column(Integer, server_default="0")
+    paid_calls: Mapped[int] = mapped_column(Integer, server_default="0")
+    metrics: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    cost: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    latency_ms: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    promote_when_done: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    outcome: Mapped[str | None] = mapped_column(Text)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class EvaluationItem(Base):
+    __tablename__ = "evaluation_items"
+    __table_args__ = (CheckConstraint("status IN ('pending', 'judged', 'error')", name="status"),)
+
+    evaluation_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("evaluations.id", ondelete="CASCADE"), primary_key=True)
+    golden_example_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("golden_examples.id", ondelete="CASCADE"), primary_key=True
+    )
+    status: Mapped[str] = mapped_column(String(10), server_default="pending")
+    verdict: Mapped[str | None] = mapped_column(String(4))
+    judgement_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("judgements.id", ondelete="SET NULL"))
+    paid: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    error_code: Mapped[str | None] = mapped_column(String(64))

@@ -1,0 +1,234 @@
+"""Golden sets, evaluations and their figures, and promotion on evidence."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.judges.conftest import (
+    BAD,
+    GOLDEN,
+    GOOD,
+    add_golden_set,
+    create_judge,
+    evaluate,
+    get,
+    keep_examples,
+    post,
+)
+from tests.support.lambda_invoke import call_http
+
+FINE_TUNED = "ft:gpt-4o-mini-2024-07-18:shop::judge01"
+PRICES = {"input": 0.30, "cached_input": 0.15, "output": 1.20}
+
+
+def chat_calls(openai_standin) -> list:
+    return openai_standin.requests_to("POST", "/chat/completions")
+
+
+def test_an_evaluation_reports_the_exact_confusion_matrix_metrics_and_cost(judges_handler, openai, openai_standin, queue):
+    # Given a golden set of 12 good and 12 bad comments, and a judge the stand-in makes wrong on
+    # 3 good comments (answers bad) and 1 bad comment (answers good)
+    golden = add_golden_set(judges_handler)
+    assert (golden["examples"], golden["labels"], golden["current"]) == (24, {"good": 12, "bad": 12}, True)
+    goods = [text for text, label in GOLDEN if label == "good"]
+    bads = [text for text, label in GOLDEN if label == "bad"]
+    openai.labels_by_comment = {**{text: "good" for text in goods}, **{text: "bad" for text in bads}}
+    for text in goods[:3]:
+        openai.labels_by_comment[text] = "bad"
+    openai.labels_by_comment[bads[0]] = "good"
+    judge = create_judge(judges_handler, name="ft-judge", style="fine_tuned", model=FINE_TUNED, prices=PRICES)
+
+    # When it is evaluated (in the background: the queue handler judges every example)
+    result = evaluate(judges_handler, queue, judge["id"])
+
+    # Then the figures are exactly those of 9 tp, 1 fp, 3 fn, 11 tn
+    assert result["status"] == "succeeded"
+    assert (result["total"], result["judged"], result["errors"]) == (24, 24, 0)
+    metrics = result["metrics"]
+    assert metrics["confusion"] == {"tp": 9, "fp": 1, "fn": 3, "tn": 11}
+    assert metrics["accuracy"] == pytest.approx(20 / 24)
+    assert metrics["precision_good"] == pytest.approx(9 / 10)
+    assert metrics["recall_good"] == pytest.approx(9 / 12)
+    assert metrics["f1_good"] == pytest.approx(2 * 0.9 * 0.75 / (0.9 + 0.75))
+    # And the cost is what the stand-in billed, priced per 1,000 comments
+    usages = [call.json() for call in chat_calls(openai_standin)]
+    assert len(usages) == 24
+    from tests.judging.chat_standin import billed_prompt_tokens
+
+    prompt = sum(billed_prompt_tokens(body["messages"]) for body in usages)
+    assert result["cost"]["prompt_tokens"] == prompt
+    assert result["cost"]["completion_tokens"] == 24
+    assert result["cost"]["cached_prompt_tokens"] == 0
+    expected = (prompt * 0.30 + 24 * 1.20) / 1_000_000 / 24 * 1000
+    assert result["cost"]["usd_per_1000_comments"] == pytest.approx(expected, rel=1e-4)
+    assert result["latency_ms"]["p50"] is not None and result["latency_ms"]["p95"] >= result["latency_ms"]["p50"]
+    assert result["paid_calls"] == 24
+
+
+def test_an_evaluation_run_twice_pays_nothing_the_second_time(judges_handler, openai, openai_standin, queue):
+    add_golden_set(judges_handler)
+    judge = create_judge(judges_handler, name="ft-judge", style="fine_tuned", model=FINE_TUNED, prices=PRICES)
+    first = evaluate(judges_handler, queue, judge["id"])
+    calls = len(chat_calls(openai_standin))
+
+    second = evaluate(judges_handler, queue, judge["id"])
+
+    assert second["id"] != first["id"] and second["status"] == "succeeded"
+    assert len(chat_calls(openai_standin)) == calls == 24
+    assert second["paid_calls"] == 0
+    assert (second["metrics"], second["cost"]) == (first["metrics"], first["cost"])
+
+
+def test_without_prices_the_cost_per_1000_is_null(judges_handler, openai, queue):
+    add_golden_set(judges_handler)
+    judge = create_judge(judges_handler, name="ft-judge", style="fine_tuned", model=FINE_TUNED)
+
+    assert evaluate(judges_handler, queue, judge["id"])["cost"]["usd_per_1000_comments"] is None
+
+
+def test_an_example_the_judge_cannot_answer_counts_as_an_error_not_a_wrong_answer(judges_handler, openai, queue):
+    add_golden_set(judges_handler)
+    broken = GOLDEN[0][0]
+    openai.labels_by_comment = {broken: "maybe"}
+    judge = create_judge(judges_handler, name="ft-judge", style="fine_tuned", model=FINE_TUNED)
+
+    result = evaluate(judges_handler, queue, judge["id"])
+
+    assert (result["status"], result["judged"], result["errors"]) == ("succeeded", 23, 1)
+    assert sum(result["metrics"]["confusion"].values()) == 23
+
+
+def test_an_outage_is_retried_and_the_evaluation_resumes_where_it_stopped(judges_handler, openai, openai_standin, queue):
+    # Given an OpenAI that fails every request for a while
+    from tests.support.openai_standin import Reply
+
+    add_golden_set(judges_handler)
+    judge = create_judge(judges_handler, name="ft-judge", style="fine_tuned", model=FINE_TUNED)
+    outage = {"on": True}
+    openai_standin.on(
+        "POST",
+        "/chat/completions",
+        lambda request, match: Reply(500, {"error": {"message": "down", "type": "server_error"}})
+        if outage["on"]
+        else _answer(openai, request),
+    )
+    started = post(judges_handler, "/evaluations", {"judge_id": judge["id"]}).json
+
+    # When a first batch meets the outage
+    failures = queue.deliver_once()
+
+    # Then every record of it is reported back for redelivery and nothing is recorded as judged
+    assert len(failures) == 10
+    assert get(judges_handler, f"/evaluations/{started['id']}").json["judged"] == 0
+
+    # And once OpenAI is back the evaluation finishes with nothing lost or counted twice
+    outage["on"] = False
+    queue.drain()
+    result = get(judges_handler, f"/evaluations/{started['id']}").json
+    assert (result["status"], result["judged"], result["errors"]) == ("succeeded", 24, 0)
+
+
+def _answer(openai, request):
+    from tests.support.openai_standin import Reply
+
+    answer = openai.chat(request.body)
+    return Reply(answer.status, answer.json)
+
+
+def test_golden_set_examples_found_in_training_data_are_reported_and_not_scored(judges_handler, upload_handler, openai, queue):
+    # Given kept training examples, and a golden set that repeats two of them
+    keep_examples(upload_handler)
+    examples = list(GOLDEN)
+    examples[0] = (GOOD[0], "good")
+    examples[12] = (BAD[0], "bad")
+
+    golden = add_golden_set(judges_handler, examples)
+
+    assert golden["overlap_with_training"] == 2
+    overlaps = [w for w in golden["warnings"] if w["code"] == "overlap"]
+    assert [w["line"] for w in overlaps] == [1, 13]
+    judge = create_judge(judges_handler, name="ft-judge", style="fine_tuned", model=FINE_TUNED)
+    assert evaluate(judges_handler, queue, judge["id"])["total"] == 22
+
+
+@pytest.mark.parametrize(
+    ("examples", "code"),
+    [
+        pytest.param(GOLDEN[:19], "too_few_examples", id="fewer-than-20"),
+        pytest.param([(text, "good") for text, _ in GOLDEN], "single_label", id="one-label"),
+    ],
+)
+def test_a_golden_set_is_validated_like_training_data(judges_handler, openai_standin, examples, code):
+    from tests.judges.conftest import jsonl
+
+    result = call_http(judges_handler, "POST", "/golden-sets", body=jsonl(examples), headers={"content-type": "application/jsonl"})
+
+    assert result.status == 422
+    assert code in [detail["code"] for detail in result.json["error"]["details"]]
+    assert openai_standin.requests == []
+
+
+def test_a_broken_golden_set_line_is_422_with_its_line(judges_handler):
+    from tests.judges.conftest import jsonl
+
+    body = jsonl(GOLDEN).replace(b"\n", b"\nnot json\n", 1)
+    result = call_http(judges_handler, "POST", "/golden-sets", body=body, headers={"content-type": "application/jsonl"})
+
+    assert result.status == 422
+    assert {"line": 2, "code": "not_json"}.items() <= result.json["error"]["details"][0].items()
+
+
+def test_evaluations_are_listed_per_judge(judges_handler, openai, queue):
+    add_golden_set(judges_handler)
+    one = create_judge(judges_handler, name="one", style="fine_tuned", model=FINE_TUNED)
+    two = create_judge(judges_handler, name="two", style="fine_tuned", model=FINE_TUNED + "x")
+    evaluate(judges_handler, queue, one["id"])
+    evaluate(judges_handler, queue, two["id"])
+
+    listed = get(judges_handler, "/evaluations", query=f"judge_id={one['id']}").json["evaluations"]
+
+    assert [e["judge_id"] for e in listed] == [one["id"]]
+    assert len(get(judges_handler, "/evaluations").json["evaluations"]) == 2
+
+
+def test_an_evaluation_needs_a_golden_set_and_a_known_judge(judges_handler, openai, queue):
+    judge = create_judge(judges_handler, name="one", style="fine_tuned", model=FINE_TUNED)
+
+    assert post(judges_handler, "/evaluations", {"judge_id": judge["id"]}).json["error"]["code"] == "golden_set_required"
+    add_golden_set(judges_handler)
+    assert post(judges_handler, "/evaluations", {"judge_id": 999}).status == 404
+    assert post(judges_handler, "/evaluations", {"judge_id": judge["id"], "golden_set_id": 999}).status == 404
+    assert post(judges_handler, "/evaluations", {"judge_id": True}).status == 422
+    assert get(judges_handler, "/evaluations/999").status == 404
+
+
+def test_an_evaluation_whose_messages_were_lost_is_resumed_by_posting_it_again(judges_handler, openai, openai_standin, queue):
+    # Given an evaluation that judged one batch, then lost the rest of its messages (a crash)
+    add_golden_set(judges_handler)
+    judge = create_judge(judges_handler, name="ft-judge", style="fine_tuned", model=FINE_TUNED)
+    started = post(judges_handler, "/evaluations", {"judge_id": judge["id"]}).json
+    queue.deliver_once()
+    queue.waiting.clear()
+    assert get(judges_handler, f"/evaluations/{started['id']}").json["status"] == "running"
+
+    # When the same evaluation is asked for again
+    resumed = post(judges_handler, "/evaluations", {"judge_id": judge["id"]})
+    queue.drain()
+
+    # Then it is the same evaluation, its pending examples only were sent again, and nothing was paid twice
+    assert (resumed.status, resumed.json["id"]) == (202, started["id"])
+    assert queue.sent == 24 + 14
+    result = get(judges_handler, f"/evaluations/{started['id']}").json
+    assert (result["status"], result["judged"]) == ("succeeded", 24)
+    assert len(chat_calls(openai_standin)) == 24
+
+
+def test_a_judge_whose_model_is_retired_fails_its_evaluation_without_retrying_it(judges_handler, openai, openai_standin, queue):
+    add_golden_set(judges_handler)
+    openai.retired_models = {"gpt-4o-mini-2024-07-18"}
+    judge = create_judge(judges_handler, name="ft-judge", style="fine_tuned", model=FINE_TUNED)
+
+    result = evaluate(judges_handler, queue, judge["id"])
+
+    assert (result["status"], result["judged"], result["errors"], result["metrics"]) == ("failed", 0, 24, None)
+    assert len(chat_calls(openai_standin)) == 24  # one refused call per example, none repeated

@@ -1,0 +1,59 @@
+"""What a client can send to the judges' routes is answered 4xx, never 500: NUL characters and lone
+surrogates in training files, golden sets and judge fields."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.judges.conftest import GOLDEN, TRAINING, jsonl, post
+from tests.support.lambda_invoke import call_http
+
+BROKEN_LINES = {
+    "lone-surrogate": '{"messages": [{"role": "user", "content": "\\ud800 후기"}, {"role": "assistant", "content": "good"}]}\n',
+    "nul": '{"messages": [{"role": "user", "content": "후기\\u0000"}, {"role": "assistant", "content": "good"}]}\n',
+}
+
+
+@pytest.mark.parametrize("broken", BROKEN_LINES.values(), ids=BROKEN_LINES.keys())
+def test_a_golden_set_or_kept_file_with_text_no_database_holds_is_422_on_its_line(judges_handler, upload_handler, openai_standin, broken):
+    golden = call_http(judges_handler, "POST", "/golden-sets", body=jsonl(GOLDEN).decode() + broken,
+                       headers={"content-type": "application/jsonl"})
+    kept = call_http(upload_handler, "POST", "/training-files", body=jsonl(TRAINING).decode() + broken,
+                     headers={"content-type": "application/jsonl"}, query="upload=false")
+
+    for result, line in ((golden, len(GOLDEN) + 1), (kept, len(TRAINING) + 1)):
+        assert result.status == 422, result.body
+        assert {"line": line, "code": "invalid_unicode"}.items() <= result.json["error"]["details"][0].items()
+    assert openai_standin.requests == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"name": "a\\ud800", "style": "fine_tuned", "model": "m"}',
+        '{"name": "a\\u0000", "style": "fine_tuned", "model": "m"}',
+        '{"name": "a", "style": "fine_tuned", "model": "m", "endpoint": "../x"}',
+        '{"name": true, "style": "fine_tuned", "model": "m"}',
+        '[]',
+        '{"name": "a", "style": "fine_tuned", "model": "m"',
+    ],
+)
+def test_a_hostile_judge_body_is_422(judges_handler, body):
+    result = call_http(judges_handler, "POST", "/judges", body=body, headers={"content-type": "application/json"})
+
+    assert result.status == 422, result.body
+
+
+@pytest.mark.parametrize(
+    "body", ['{"force": true, "reason": "\\u0000"}', '{"force": "yes"}', '{"reason": "x", "surprise": 1}', 'nope']
+)
+def test_a_hostile_activation_body_is_422(judges_handler, body):
+    created = post(judges_handler, "/judges", {"name": "a", "style": "fine_tuned", "model": "m"})
+
+    result = call_http(judges_handler, "POST", f"/judges/{created.json['id']}/activate", body=body,
+                       headers={"content-type": "application/json"})
+
+    assert result.status == 422, result.body
+    assert json.loads(result.body)["error"]["code"] in ("validation_error", "invalid_json")

@@ -1,0 +1,126 @@
+"""README "When fine-tuning is not available", run against `make local` with no OpenAI key: keep the
+examples, create a prompted judge, add a golden set, evaluate it and the fine-tuned judge, compare
+their cost per 1,000 comments, promote the prompted judge, judge with it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from infra.local_api import ROOT
+from tests.support.network import free_port
+
+EXAMPLES = ROOT / "examples"
+FINE_TUNED = "ft:gpt-4o-mini-2024-07-18:shop::judge01"
+
+
+def call(base: str, method: str, path: str, body: object = None, *, jsonl: bytes | None = None):
+    data, content_type = (jsonl, "application/jsonl") if jsonl is not None else (json.dumps(body).encode() if body is not None else None, "application/json")
+    request = urllib.request.Request(base + path, data=data, method=method, headers={"Content-Type": content_type})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - loopback
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"null")
+
+
+@pytest.fixture
+def local_run(db, database_url):
+    """`python -m infra.local_api` on a free port, on the test database, with no OpenAI key."""
+    port = free_port()
+    environment = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "EVALUATION_QUEUE_URL")}
+    environment["DATABASE_URL"] = database_url
+    process = subprocess.Popen(
+        [sys.executable, "-m", "infra.local_api", "--port", str(port)],
+        cwd=ROOT, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )
+    lines: list[str] = []
+    serving = threading.Event()
+
+    def read_output() -> None:  # drained all along, so the server never blocks on a full pipe
+        for line in process.stdout:
+            lines.append(line)
+            if line.startswith("serving on"):
+                serving.set()
+        serving.set()
+
+    threading.Thread(target=read_output, daemon=True).start()
+    try:
+        serving.wait(timeout=180)
+        assert process.poll() is None and any(line.startswith("serving on") for line in lines), "".join(lines)
+        yield f"http://127.0.0.1:{port}", lines
+    finally:
+        os.killpg(process.pid, signal.SIGINT)
+        process.wait(timeout=30)
+
+
+def wait_for(base: str, evaluation_id: int) -> dict:
+    deadline = time.monotonic() + 120  # a deadline against hanging, not a speed requirement
+    while True:
+        status, evaluation = call(base, "GET", f"/evaluations/{evaluation_id}")
+        assert status == 200
+        if evaluation["status"] in ("succeeded", "failed") or time.monotonic() > deadline:
+            return evaluation
+        time.sleep(0.2)
+
+
+def test_the_readme_walk_through_without_fine_tuning(local_run):
+    base, started = local_run
+    assert any("no OPENAI_API_KEY" in line and "stand-in" in line for line in started)
+
+    # Keep labelled examples without sending them to OpenAI
+    status, kept = call(base, "POST", "/training-files?upload=false", jsonl=(EXAMPLES / "comment-examples.jsonl").read_bytes())
+    assert (status, kept["id"][:6], kept["uploaded"]) == (201, "local-", False)
+
+    # A prompted judge on a chat model, and the fine-tuned judge the shop had
+    status, prompted = call(base, "POST", "/judges", {
+        "name": "prompted-4.1-mini", "style": "prompted", "model": "gpt-4.1-mini", "examples_file_id": kept["id"],
+        "prices": {"input": 0.40, "cached_input": 0.10, "output": 1.60},
+    })
+    assert status == 201, prompted
+    status, fine_tuned = call(base, "POST", "/judges", {
+        "name": "fine-tuned-4o-mini", "style": "fine_tuned", "model": FINE_TUNED,
+        "prices": {"input": 0.30, "cached_input": 0.15, "output": 1.20},
+    })
+    assert status == 201, fine_tuned
+
+    # A golden set, then both judges evaluated in the background
+    status, golden = call(base, "POST", "/golden-sets", jsonl=(EXAMPLES / "golden-set.jsonl").read_bytes())
+    assert (status, golden["examples"], golden["overlap_with_training"]) == (201, 24, 0)
+    results = {}
+    for judge in (prompted, fine_tuned):
+        status, queued = call(base, "POST", "/evaluations", {"judge_id": judge["id"]})
+        assert (status, queued["status"]) == (202, "queued")
+        results[judge["name"]] = wait_for(base, queued["id"])
+
+    for result in results.values():
+        assert result["status"] == "succeeded", result
+        assert (result["judged"], result["errors"]) == (24, 0)
+        assert result["metrics"]["f1_good"] == 1.0
+    # The prompted judge sends instructions and examples with every comment: it costs more per comment
+    cost = {name: result["cost"]["usd_per_1000_comments"] for name, result in results.items()}
+    print("\njudge                 F1    precision  prompt tokens/comment  cached  USD per 1,000 comments")
+    for name, result in results.items():
+        per_comment = result["cost"]["prompt_tokens"] / result["judged"]
+        cached = result["cost"]["cached_prompt_tokens"] / max(1, result["cost"]["prompt_tokens"])
+        print(f"{name:20}  {result['metrics']['f1_good']:.2f}  {result['metrics']['precision_good']:.2f}"
+              f"       {per_comment:8.0f}               {cached:5.0%}   {cost[name]:.4f}")
+    assert cost["prompted-4.1-mini"] > cost["fine-tuned-4o-mini"] > 0
+
+    # Promote the prompted judge on that evidence, and judge with it
+    status, active = call(base, "POST", f"/judges/{prompted['id']}/activate")
+    assert (status, active["status"]) == (200, "active")
+    status, answer = call(base, "POST", "/comments/judge", {"comment": "바지 허리가 넉넉해서 밥 먹고도 편해요. 기장도 딱 맞아요."})
+    assert status == 200, answer
+    assert (answer["judge"], answer["verdict"]) == ("prompted-4.1-mini", "good")
+    status, history = call(base, "GET", "/judges/activations")
+    assert history["activations"][0]["judge"] == "prompted-4.1-mini"

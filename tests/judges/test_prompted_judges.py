@@ -1,0 +1,224 @@
+"""Prompted judges: any chat model, reasoning models included; fixed prefix for the prompt cache;
+balanced, deterministic examples; the judgement cache is per judge; other endpoints."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.judges.conftest import GOOD, create_judge, keep_examples, post, use_settings
+from tests.judging.chat_standin import billed_prompt_tokens
+
+COMMENTS = [
+    "블라우스 소재가 시원해서 한여름에도 땀이 안 차요. 세탁 후에도 구김이 적어요.",
+    "재입고 언제 되나요",
+    "청바지 밑단 길이가 딱 맞아서 수선 없이 입었어요. 물 빠짐도 전혀 없었어요.",
+]
+
+
+def chat_calls(openai_standin) -> list[dict]:
+    return [call.json() for call in openai_standin.requests_to("POST", "/chat/completions")]
+
+
+def activate(judges_handler, judge_id: int) -> None:
+    result = post(judges_handler, f"/judges/{judge_id}/activate", {"force": True, "reason": "test"})
+    assert result.status == 200, result.json
+
+
+@pytest.fixture
+def examples_file(upload_handler, openai_standin) -> str:
+    file_id = keep_examples(upload_handler)
+    assert file_id.startswith("local-")
+    return file_id
+
+
+def test_a_prompted_judges_requests_share_one_identical_prefix_with_balanced_examples(
+    judges_handler, judge_handler, openai, openai_standin, examples_file
+):
+    judge = create_judge(
+        judges_handler, name="prompted-mini", style="prompted", model="gpt-4o-mini", examples_file_id=examples_file, example_count=6
+    )
+    assert (judge["output"], judge["status"], judge["examples_file_id"]) == ("label_token", "candidate", examples_file)
+    activate(judges_handler, judge["id"])
+
+    answers = [post(judge_handler, "/comments/judge", {"comment": comment}).json for comment in COMMENTS]
+
+    calls = chat_calls(openai_standin)
+    assert [call["messages"][-1] for call in calls] == [{"role": "user", "content": c} for c in COMMENTS]
+    prefixes = {json.dumps({**call, "messages": call["messages"][:-1]}, sort_keys=True, ensure_ascii=False) for call in calls}
+    assert len(prefixes) == 1, "everything before the comment is the same bytes on every call"
+    prefix = calls[0]["messages"][:-1]
+    assert prefix[0]["role"] == "system"
+    assert "real-use review" in prefix[0]["content"] and "실제로" in prefix[0]["content"]
+    shots = [message["content"] for message in prefix[1:] if message["role"] == "assistant"]
+    assert sorted(shots) == ["bad", "bad", "bad", "good", "good", "good"]
+    assert calls[0]["logit_bias"] and calls[0]["max_completion_tokens"] == 1
+    assert [a["verdict"] for a in answers] == ["good", "bad", "good"]
+    assert all(a["judge"] == "prompted-mini" and a["model"] == "gpt-4o-mini" for a in answers)
+    assert answers[0]["prompt_tokens"] == billed_prompt_tokens(calls[0]["messages"])
+
+
+def test_the_examples_are_chosen_the_same_way_every_time(judges_handler, judge_handler, openai, openai_standin, examples_file):
+    for name in ("one", "two"):
+        judge = create_judge(judges_handler, name=name, style="prompted", model="gpt-4o-mini", examples_file_id=examples_file)
+        activate(judges_handler, judge["id"])
+        post(judge_handler, "/comments/judge", {"comment": COMMENTS[0]})
+
+    first, second = chat_calls(openai_standin)
+    assert first["messages"] == second["messages"]
+    labels = [m["content"] for m in first["messages"] if m["role"] == "assistant"]
+    assert labels.count("good") == labels.count("bad") == 5
+
+
+def test_a_long_prefix_is_served_from_the_providers_cache_and_reported(judges_handler, judge_handler, openai, openai_standin, examples_file):
+    instructions = "Judge the comment. " + "A good comment is a sincere real-use review. " * 150
+    judge = create_judge(
+        judges_handler, name="long", style="prompted", model="gpt-4o-mini", examples_file_id=examples_file, instructions=instructions
+    )
+    activate(judges_handler, judge["id"])
+
+    first = post(judge_handler, "/comments/judge", {"comment": COMMENTS[0]}).json
+    second = post(judge_handler, "/comments/judge", {"comment": COMMENTS[2]}).json
+
+    prefix_tokens = billed_prompt_tokens(chat_calls(openai_standin)[0]["messages"][:-1]) - 3
+    assert prefix_tokens > 1024
+    assert first["cached_prompt_tokens"] == 0
+    assert second["cached_prompt_tokens"] == 1024 + (prefix_tokens - 1024) // 128 * 128
+    assert second["prompt_tokens"] == billed_prompt_tokens(chat_calls(openai_standin)[1]["messages"])
+
+
+def test_a_reasoning_model_gets_structured_output_and_no_sampling_settings(judges_handler, judge_handler, openai, openai_standin, examples_file):
+    judge = create_judge(judges_handler, name="o4", style="prompted", model="o4-mini", examples_file_id=examples_file, example_count=4)
+    assert (judge["output"], judge["reasoning_effort"]) == ("structured", "low")
+    activate(judges_handler, judge["id"])
+
+    answer = post(judge_handler, "/comments/judge", {"comment": COMMENTS[0]})
+
+    assert answer.status == 200, answer.json
+    [call] = chat_calls(openai_standin)
+    assert call["response_format"]["type"] == "json_schema"
+    schema = call["response_format"]["json_schema"]["schema"]
+    assert schema["properties"]["verdict"]["enum"] == ["good", "bad"]
+    assert call["reasoning_effort"] == "low"
+    assert not {"logit_bias", "logprobs", "top_logprobs", "temperature", "max_tokens", "max_completion_tokens"} & set(call)
+    assert json.loads(call["messages"][2]["content"]) in ({"verdict": "good"}, {"verdict": "bad"})
+    assert answer.json["verdict"] == "good"
+    # OpenAI bills the reasoning among the completion tokens
+    assert answer.json["completion_tokens"] == 64 + _tokens('{"verdict": "good"}')
+    assert answer.json["confidence"] is None
+
+
+def _tokens(text: str) -> int:
+    from tests.judging.chat_standin import text_tokens
+
+    return text_tokens(text)
+
+
+def test_gpt5_gets_its_lowest_reasoning_effort(judges_handler, examples_file):
+    judge = create_judge(judges_handler, name="g5", style="prompted", model="gpt-5-mini", examples_file_id=examples_file)
+
+    assert (judge["output"], judge["reasoning_effort"]) == ("structured", "minimal")
+
+
+def test_a_prompted_and_a_fine_tuned_judge_on_one_model_never_share_verdicts(
+    judges_handler, judge_handler, openai, openai_standin, examples_file
+):
+    prompted = create_judge(judges_handler, name="p", style="prompted", model="gpt-4o-mini", examples_file_id=examples_file)
+    plain = create_judge(judges_handler, name="f", style="fine_tuned", model="gpt-4o-mini")
+    activate(judges_handler, prompted["id"])
+    post(judge_handler, "/comments/judge", {"comment": COMMENTS[0]})
+    activate(judges_handler, plain["id"])
+
+    answer = post(judge_handler, "/comments/judge", {"comment": COMMENTS[0]}).json
+
+    assert (answer["judge"], answer["cached"]) == ("f", False)
+    assert len(chat_calls(openai_standin)) == 2
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        pytest.param({"style": "prompted", "model": "gpt-4o-mini"}, "examples_file_id", id="prompted-without-examples"),
+        pytest.param({"style": "fine_tuned", "model": "m", "endpoint": "nowhere"}, "endpoint", id="unknown-endpoint"),
+        pytest.param({"style": "fine_tuned", "model": "m", "instructions": "be nice"}, "instructions", id="fine-tuned-with-instructions"),
+        pytest.param({"style": "prompted", "model": "o3", "examples_file_id": "X", "output": "label_token"}, "reasoning", id="reasoning-label-token"),
+        pytest.param({"style": "prompted", "model": "gpt-4o-mini", "examples_file_id": "file-none"}, "examples_file_id", id="unknown-file"),
+        pytest.param({"style": "prompted", "model": "gpt-4o-mini", "examples_file_id": "X", "example_count": 40}, "example_count", id="too-many-examples"),
+        pytest.param({"style": "judgy", "model": "m"}, "style", id="unknown-style"),
+        pytest.param({"style": "fine_tuned", "model": "m", "prices": {"input": -1, "output": 1}}, "prices", id="negative-price"),
+    ],
+)
+def test_invalid_judges_are_422(judges_handler, examples_file, body, field):
+    if body.get("examples_file_id") == "X":
+        body = {**body, "examples_file_id": examples_file}
+    result = post(judges_handler, "/judges", {"name": "bad", **body})
+
+    assert result.status == 422, result.json
+    assert field in json.dumps(result.json["error"])
+
+
+def test_a_duplicate_name_is_409_naming_the_existing_judge(judges_handler):
+    first = create_judge(judges_handler, name="same", style="fine_tuned", model="m")
+
+    again = post(judges_handler, "/judges", {"name": "same", "style": "fine_tuned", "model": "n"})
+
+    assert again.status == 409
+    assert (again.json["error"]["code"], again.json["error"]["existing_id"]) == ("duplicate", first["id"])
+
+
+def test_judges_are_listed_and_read_back(judges_handler, examples_file):
+    one = create_judge(judges_handler, name="one", style="fine_tuned", model="m", prices={"input": 0.3, "output": 1.2})
+    create_judge(judges_handler, name="two", style="prompted", model="gpt-4o-mini", examples_file_id=examples_file)
+
+    listed = post(judges_handler, "/judges", None)  # POST without a body is invalid
+    assert listed.status == 422
+    from tests.judges.conftest import get
+
+    judges = get(judges_handler, "/judges").json["judges"]
+    assert [(j["name"], j["status"], j["latest_evaluation"]) for j in judges] == [("one", "candidate", None), ("two", "candidate", None)]
+    assert get(judges_handler, f"/judges/{one['id']}").json["prices"] == {"input": 0.3, "cached_input": 0.3, "output": 1.2}
+    assert get(judges_handler, "/judges/999").status == 404
+    assert get(judges_handler, "/judges/abc").status == 422
+
+
+def test_a_judge_on_another_endpoint_calls_that_endpoint_with_its_key(judges_handler, judge_handler, monkeypatch, openai):
+    from tests.judging.chat_standin import ChatScript
+    from tests.support.openai_standin import OpenAIStandIn
+
+    other = OpenAIStandIn().start()
+    try:
+        other.behave(ChatScript(label="bad"))
+        endpoints = {"selfhosted": {"base_url": other.base_url, "api_key_env": "SELFHOSTED_KEY"}}
+        use_settings(monkeypatch, JUDGE_ENDPOINTS=json.dumps(endpoints), SELFHOSTED_KEY="sk-selfhosted")
+        judge = create_judge(judges_handler, name="local-llm", style="fine_tuned", model="llama-judge", endpoint="selfhosted")
+        activate(judges_handler, judge["id"])
+
+        answer = post(judge_handler, "/comments/judge", {"comment": GOOD[0]}).json
+
+        assert (answer["verdict"], answer["judge"]) == ("bad", "local-llm")
+        [call] = other.requests_to("POST", "/chat/completions")
+        assert call.headers["authorization"] == "Bearer sk-selfhosted"
+    finally:
+        other.stop()
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("not json", "JUDGE_ENDPOINTS"),
+        ('{"x": {"base_url": "ftp://nowhere", "api_key_env": "K"}}', "JUDGE_ENDPOINTS.x.base_url"),
+        ('{"x": {"base_url": "https://a.example/v1"}}', "exactly one of"),
+        ('{"openai": {"base_url": "https://a.example/v1", "api_key_env": "K"}}', "default endpoint"),
+    ],
+)
+def test_a_wrong_judge_endpoints_setting_is_one_line_naming_it(monkeypatch, value, expected):
+    from shop_marketing.config import ConfigurationError, get_settings
+
+    monkeypatch.setenv("JUDGE_ENDPOINTS", value)
+    get_settings.cache_clear()
+    with pytest.raises(ConfigurationError) as raised:
+        get_settings()
+    assert expected in str(raised.value) and "\n" not in str(raised.value)
+    monkeypatch.delenv("JUDGE_ENDPOINTS")
+    get_settings.cache_clear()

@@ -35,6 +35,7 @@ from email.parser import BytesParser
 from email.policy import HTTP
 from http.server import ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs
 
 from infra.loopback import LoopbackHandler
 
@@ -117,7 +118,9 @@ class BehavingOpenAI:
     # --- dispatch -------------------------------------------------------------------------------
 
     def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Answer:
-        path = path.partition("?")[0].removeprefix("/v1")
+        path, _, query_string = path.partition("?")
+        path = path.removeprefix("/v1")
+        query = parse_qs(query_string)
         route = (method.upper(), path)
         if route == ("POST", "/chat/completions"):
             return self.chat(body)
@@ -125,7 +128,17 @@ class BehavingOpenAI:
             return self.create_file(headers, body)
         if route == ("GET", "/files"):
             with self._lock:
-                return Answer(200, {"object": "list", "data": list(self.files.values()), "has_more": False})
+                files = [f for f in self.files.values() if f.get("purpose") == query.get("purpose", [f.get("purpose")])[-1]]
+            if query.get("order", ["desc"])[-1] == "desc":
+                files.reverse()
+            return _page(files, query)
+        if route == ("GET", "/fine_tuning/jobs"):
+            # Filtered by metadata[key]=value, newest first, as OpenAI lists them.
+            wanted = {key[len("metadata["):-1]: values[-1] for key, values in query.items() if key.startswith("metadata[")}
+            with self._lock:
+                jobs = [job for job in reversed(self.jobs.values())
+                        if all((job.get("metadata") or {}).get(key) == value for key, value in wanted.items())]
+            return _page(jobs, query)
         if method.upper() == "GET" and (match := re.fullmatch(r"/files/([^/]+)", path)):
             found = self.files.get(match[1])
             return Answer(200, found) if found else Answer(404, error_body(f"No such File object: {match[1]}", param="id"))
@@ -387,6 +400,11 @@ def _schema_field(request: dict[str, Any]) -> str:
     schema = ((request.get("response_format") or {}).get("json_schema") or {}).get("schema") or {}
     properties = list((schema.get("properties") or {}).keys())
     return properties[0] if properties else "verdict"
+
+
+def _page(items: list[dict[str, Any]], query: dict[str, list[str]]) -> Answer:
+    limit = max(1, min(int(query.get("limit", ["20"])[-1] or 20), 10_000))
+    return Answer(200, {"object": "list", "data": items[:limit], "has_more": len(items) > limit})
 
 
 def _job_not_found(job_id: str) -> Answer:

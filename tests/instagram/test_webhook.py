@@ -191,11 +191,15 @@ def test_a_comment_the_queue_did_not_take_is_stored_and_queued_by_metas_retry(in
 def test_a_comment_already_judged_by_hand_learns_its_author_and_is_not_queued_again(instagram, judge_queue, db):
     with db.begin() as connection:
         post_id = connection.execute(sa.text("INSERT INTO instagram_posts (instagram_media_id) VALUES ('17990000000000001') RETURNING id")).scalar()
+        judge = connection.execute(
+            sa.text("INSERT INTO judges (name, style, model) VALUES ('by-hand', 'fine_tuned', 'ft:model') RETURNING id")
+        ).scalar()
         judgement = connection.execute(
             sa.text(
-                "INSERT INTO judgements (text_sha256, model, verdict, confidence, comment_tokens, prompt_tokens, completion_tokens) "
-                "VALUES ('x', 'ft:model', 'good', 0.9, 5, 12, 1) RETURNING id"
-            )
+                "INSERT INTO judgements (judge_id, text_sha256, model, verdict, confidence, comment_tokens, prompt_tokens, completion_tokens) "
+                "VALUES (:judge, 'x', 'ft:model', 'good', 0.9, 5, 12, 1) RETURNING id"
+            ),
+            {"judge": judge},
         ).scalar()
         connection.execute(
             sa.text(

@@ -25,7 +25,7 @@ def test_a_golden_set_or_kept_file_with_text_no_database_holds_is_422_on_its_lin
 
     for result, line in ((golden, len(GOLDEN) + 1), (kept, len(TRAINING) + 1)):
         assert result.status == 422, result.body
-        assert {"line": line, "code": "invalid_unicode"}.items() <= result.json["error"]["details"][0].items()
+        assert {"line": line, "code": "unstorable_text"}.items() <= result.json["error"]["details"][0].items()
     assert openai_standin.requests == []
 
 

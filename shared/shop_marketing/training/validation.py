@@ -219,10 +219,6 @@ def _check_message(number: int, position: int, message: Any, problems: list[Find
         problems.append(Finding(number, "content_not_string", f"{where} has content that is not a string."))
     elif not message["content"].strip():
         problems.append(Finding(number, "empty_content", f"{where} has empty content."))
-    elif not _is_unicode_text(message["content"]):
-        problems.append(
-            Finding(number, "invalid_unicode", f"{where} holds a NUL character or a lone surrogate escape (\\ud800-\\udfff); it is not text.")
-        )
     if "name" in message and (not isinstance(message["name"], str) or not _is_unicode_text(message["name"])):
         problems.append(Finding(number, "invalid_name", f"{where} has a 'name' that is not a string."))
     if "weight" in message and message["weight"] not in (0, 1):

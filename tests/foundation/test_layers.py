@@ -1,4 +1,4 @@
-"""The layers: complete pinned sets, nothing the Lambda runtime provides, openai only where it is used."""
+"""The layers: complete pinned sets, nothing the Lambda runtime provides, each only where it is used."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ LEFT_OUT = {"requests"}
 LAYERS = {
     "SharedLayer": "requirements.txt",
     "OpenAILayer": "requirements-openai.txt",
+    "ImagesLayer": "requirements-images.txt",
     "MigrationsLayer": "requirements-migrations.txt",
 }
 
@@ -89,16 +90,20 @@ def test_the_layers_are_built_by_the_makefile_without_resolving_again():
         assert requirements in makefile
 
 
-# A fresh interpreter imports one function's handler and says which AI libraries it loaded.
+# What the optional layers hold, by import name: (distribution, layers that may provide it).
+OPTIONAL = {"openai": "openai", "tiktoken": "tiktoken", "PIL": "pillow", "regex": "regex", "alembic": "alembic"}
+
+# A fresh interpreter imports one function's handler as Lambda does (module "app" from its code
+# directory) and says which of those libraries it loaded.
 PROBE = r"""
-import importlib.util, json, sys
-spec = importlib.util.spec_from_file_location("app", sys.argv[1] + "/app.py")
-spec.loader.exec_module(importlib.util.module_from_spec(spec))
-print(json.dumps(sorted(name for name in ("openai", "tiktoken", "alembic") if name in sys.modules)))
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import app  # noqa: F401
+print(json.dumps(sorted(name for name in sys.argv[2:] if name in sys.modules)))
 """
 
 
-def test_only_the_functions_that_load_openai_get_its_layer():
+def test_each_function_gets_exactly_the_layers_holding_what_it_loads():
     template = load_template()
     environment = {**os.environ, "DATABASE_URL": "postgresql+pg8000://user@127.0.0.1:1/none",
                    "OPENAI_API_KEY": "sk-probe", "POWERTOOLS_SERVICE_NAME": "probe", "PYTHONPATH": str(SHARED)}
@@ -109,13 +114,22 @@ def test_only_the_functions_that_load_openai_get_its_layer():
     }
     for name, properties in functions.items():
         code = ROOT / properties["CodeUri"]
-        finished = subprocess.run([sys.executable, "-c", PROBE, str(code)], cwd=code, env=environment,
+        finished = subprocess.run([sys.executable, "-c", PROBE, str(code), *OPTIONAL], cwd=code, env=environment,
                                   capture_output=True, text=True, timeout=300)
         assert finished.returncode == 0, finished.stderr
-        loaded = json.loads(finished.stdout.strip().splitlines()[-1])
-        layers = [layer["Ref"] for layer in properties.get("Layers", [])]
+        loaded = {OPTIONAL[module] for module in json.loads(finished.stdout.strip().splitlines()[-1])}
+        layers = {layer["Ref"] for layer in properties.get("Layers", [])}
+        held = {package for layer in layers for package in pins(LAYERS[layer])}
 
         assert "alembic" not in loaded, name
-        assert ("OpenAILayer" in layers) == ("openai" in loaded), name
+        assert loaded <= held, f"{name} loads {sorted(loaded - held)} without a layer holding it"
+        for layer in layers:
+            assert loaded & set(pins(LAYERS[layer])), f"{name} gets {layer} but loads nothing of it"
     assert functions["LinkBannerFunction"].get("Layers") is None
+    # Pillow is the banner function's alone; openai stays out of the Instagram and banner functions.
+    assert functions["BannerImagesFunction"]["Layers"] == [{"Ref": "ImagesLayer"}]
+    assert [name for name, properties in functions.items() if {"Ref": "ImagesLayer"} in properties.get("Layers", [])] == ["BannerImagesFunction"]
+    for name in ("InstagramWebhookFunction", "InstagramCommentsFunction", "BannerImagesFunction"):
+        assert {"Ref": "OpenAILayer"} not in functions[name].get("Layers", []), name
+    assert {"pillow", "regex"} <= set(pins(LAYERS["ImagesLayer"]))
     assert template["Resources"]["MigrateDatabaseFunction"]["Properties"]["Layers"] == [{"Ref": "MigrationsLayer"}]

@@ -1,9 +1,9 @@
 """Least privilege and on-call readiness, read from the SAM-translated template (what CloudFormation gets).
 
 Each function's role holds only what it uses; no statement says ``Resource: "*"`` for an action that
-accepts a narrower resource; no function touches a queue it does not use; every asynchronously invoked
-function has a dead-letter queue; every function has a log group with retention and is watched by the
-error and throttle alarms.
+accepts a narrower resource; no function touches a queue or reads a secret it does not use; every
+asynchronously invoked function (bucket events, schedules) has a dead-letter queue; every function has
+a log group with retention and is watched by the error and throttle alarms.
 """
 
 from __future__ import annotations
@@ -29,7 +29,33 @@ QUEUE_ACCESS = {
                                   ("sqs:GetQueueAttributes", "CommentsToJudgeQueue"), ("sqs:ChangeMessageVisibility", "CommentsToJudgeQueue")},
     "UploadTrainingFileFunction": {("sqs:SendMessage", "AsyncFailuresQueue")},
     "FineTuningJobsFunction": {("sqs:SendMessage", "AsyncFailuresQueue")},
+    # Both queue new comments for judging; the scheduled fetch's failures go to AsyncFailuresQueue.
+    "InstagramWebhookFunction": {("sqs:SendMessage", "CommentsToJudgeQueue")},
+    "InstagramCommentsFunction": {("sqs:SendMessage", "CommentsToJudgeQueue"), ("sqs:SendMessage", "AsyncFailuresQueue")},
 }
+# The secrets each function may read, by the parameter that names them (the database's secret is the
+# created instance's or DatabaseSecretArn; the other created secrets replace their empty parameter).
+DATABASE = "DatabaseSecretArn"
+SECRET_ACCESS = {
+    "LinkBannerFunction": {DATABASE},
+    "JudgeCommentFunction": {DATABASE, "OpenAIApiKeySecretArn"},
+    "JudgeCommentQueueFunction": {DATABASE, "OpenAIApiKeySecretArn"},
+    "UploadTrainingFileFunction": {DATABASE, "OpenAIApiKeySecretArn"},
+    "FineTuningJobsFunction": {DATABASE, "OpenAIApiKeySecretArn", "OpenAIWebhookSecretArn"},
+    "InstagramWebhookFunction": {DATABASE, "InstagramAppSecretArn", "InstagramVerifyTokenArn"},
+    "InstagramCommentsFunction": {DATABASE, "InstagramAccessTokenArn"},
+    "BannerImagesFunction": {DATABASE},
+    "MigrateDatabaseFunction": {DATABASE},
+}
+# Secrets the stack creates, unset, when their parameter is empty: (parameter, condition, secret).
+CREATED_SECRETS = [
+    ("OpenAIWebhookSecretArn", "CreateOpenAIWebhookSecret", "OpenAIWebhookSecret"),
+    ("InstagramAppSecretArn", "CreateInstagramAppSecret", "InstagramAppSecret"),
+    ("InstagramVerifyTokenArn", "CreateInstagramVerifyToken", "InstagramVerifyToken"),
+    ("InstagramAccessTokenArn", "CreateInstagramAccessToken", "InstagramAccessToken"),
+]
+# Functions invoked asynchronously: by S3 bucket events, EventBridge rules, EventBridge Scheduler.
+ASYNC_INVOKED = {"UploadTrainingFileFunction", "FineTuningJobsFunction", "InstagramCommentsFunction"}
 
 
 @pytest.fixture(scope="module")
@@ -114,22 +140,68 @@ def test_no_function_can_touch_a_queue_it_does_not_use(template):
         assert granted == QUEUE_ACCESS.get(name, set()), name
 
 
-def test_every_asynchronously_invoked_function_has_a_dead_letter_queue(template):
-    invoked_async = {
-        p["FunctionName"]["Ref"]
-        for r in template["Resources"].values()
-        if r["Type"] == "AWS::Lambda::Permission"
-        for p in [r["Properties"]]
-        if p["Principal"] in ("s3.amazonaws.com", "events.amazonaws.com")
-    }
+def invoked_function(template: dict[str, Any], reference: dict[str, str]) -> str:
+    """The function a permission or schedule invokes (events invoke the function's alias)."""
+    resource = template["Resources"][reference["Ref"]]
+    return resource["Properties"]["FunctionName"]["Ref"] if resource["Type"] == "AWS::Lambda::Alias" else reference["Ref"]
 
-    assert invoked_async == {"UploadTrainingFileFunction", "FineTuningJobsFunction"}
-    for name in invoked_async:
+
+def test_every_asynchronously_invoked_function_has_a_dead_letter_queue(template):
+    resources = template["Resources"].values()
+    permitted = {
+        invoked_function(template, r["Properties"]["FunctionName"])
+        for r in resources
+        if r["Type"] == "AWS::Lambda::Permission" and r["Properties"]["Principal"] in ("s3.amazonaws.com", "events.amazonaws.com")
+    }
+    schedules = [r["Properties"]["Target"] for r in resources if r["Type"] == "AWS::Scheduler::Schedule"]
+
+    assert permitted | {invoked_function(template, target["Arn"]) for target in schedules} == ASYNC_INVOKED
+    for name in ASYNC_INVOKED:
         target = functions(template)[name]["Properties"]["DeadLetterConfig"]["TargetArn"]
-        assert target == {"Fn::GetAtt": ["AsyncFailuresQueue", "Arn"]}
-        assert {"sqs:SendMessage"} == {
-            a for s in role_statements(template, name) for a in listed(s["Action"]) if a.startswith("sqs:")
+        assert target == {"Fn::GetAtt": ["AsyncFailuresQueue", "Arn"]}, name
+        granted = {(a, r["Fn::GetAtt"][0]) for s in role_statements(template, name) for a in listed(s["Action"])
+                   if a.startswith("sqs:") for r in listed(s["Resource"])}
+        assert ("sqs:SendMessage", "AsyncFailuresQueue") in granted, name
+    # An invocation the scheduler itself cannot deliver lands in the same queue.
+    assert schedules and all(t["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": ["AsyncFailuresQueue", "Arn"]} for t in schedules)
+
+
+def secret_name(resource: Any) -> str:
+    """The parameter naming a secret; a created secret's ARN is ``!If [Create..., !Ref Secret, !Ref Parameter]``."""
+    if "Fn::If" in resource:
+        resource = resource["Fn::If"][2]
+    return resource["Ref"]
+
+
+def test_every_function_reads_exactly_its_own_secrets(template):
+    assert set(functions(template)) == set(SECRET_ACCESS)
+    for name in functions(template):
+        granted = {
+            secret_name(resource)
+            for statement in role_statements(template, name)
+            if "secretsmanager:GetSecretValue" in listed(statement["Action"])
+            for resource in listed(statement["Resource"])
         }
+        assert granted == SECRET_ACCESS[name], name
+        assert not any(a.startswith("secretsmanager:") and a != "secretsmanager:GetSecretValue"
+                       for s in role_statements(template, name) for a in listed(s["Action"])), name
+
+
+@pytest.mark.parametrize(("parameter", "condition", "secret"), CREATED_SECRETS)
+def test_an_empty_secret_parameter_creates_an_unset_secret_that_the_functions_read(template, parameter, condition, secret):
+    resources = template["Resources"]
+    created = resources[secret]
+    chosen = {"Fn::If": [condition, {"Ref": secret}, {"Ref": parameter}]}
+
+    assert template["Parameters"][parameter]["Default"] == ""
+    assert template["Conditions"][condition] == {"Fn::Equals": [{"Ref": parameter}, ""]}
+    assert created["Condition"] == condition and created["Properties"]["SecretString"] == "unset"
+    readers = [name for name in functions(template) if parameter in SECRET_ACCESS[name]]
+    assert readers
+    for name in readers:
+        assert list(functions(template)[name]["Properties"]["Environment"]["Variables"].values()).count(chosen) == 1, name
+        assert any(chosen in listed(s["Resource"]) for s in role_statements(template, name)), name
+    assert template["Outputs"][parameter] == {"Condition": condition, "Description": template["Outputs"][parameter]["Description"], "Value": {"Ref": secret}}
 
 
 def test_secrets_encrypted_with_a_customer_key_can_be_decrypted_only_through_secrets_manager(template):
@@ -167,12 +239,27 @@ def test_alarms_cover_the_api_the_queues_and_evaluations_and_notify_the_topic(te
         assert properties["AlarmActions"] == {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]}, name
 
 
-def test_the_training_bucket_logs_access_and_expires_old_versions(template):
-    bucket = template["Resources"]["TrainingDataBucket"]["Properties"]
+@pytest.mark.parametrize(("bucket", "prefix"), [("TrainingDataBucket", "training-data/"), ("BannerImagesBucket", "banners/")])
+def test_the_product_buckets_log_access_and_expire_old_versions(template, bucket, prefix):
+    properties = template["Resources"][bucket]["Properties"]
 
-    assert bucket["LoggingConfiguration"]["DestinationBucketName"] == {"Ref": "AccessLogsBucket"}
-    [rule] = bucket["LifecycleConfiguration"]["Rules"]
+    assert properties["LoggingConfiguration"] == {"DestinationBucketName": {"Ref": "AccessLogsBucket"}, "LogFilePrefix": prefix}
+    assert properties["VersioningConfiguration"] == {"Status": "Enabled"}
+    [rule] = properties["LifecycleConfiguration"]["Rules"]
     assert rule["Status"] == "Enabled" and rule["NoncurrentVersionExpiration"]["NoncurrentDays"] > 0
+
+
+def test_the_banner_function_may_only_read_and_write_the_banner_buckets_objects(template):
+    s3 = [s for s in role_statements(template, "BannerImagesFunction") if any(a.startswith("s3:") for a in listed(s["Action"]))]
+
+    assert {(a, str(s["Resource"])) for s in s3 for a in listed(s["Action"])} == {
+        ("s3:GetObject", str({"Fn::Sub": "${BannerImagesBucket.Arn}/*"})),
+        ("s3:PutObject", str({"Fn::Sub": "${BannerImagesBucket.Arn}/*"})),
+        # Lets S3 say 404 for an image not stored yet (403 otherwise): the object listing, not the objects.
+        ("s3:ListBucket", str({"Fn::GetAtt": ["BannerImagesBucket", "Arn"]})),
+    }
+    for name in set(functions(template)) - {"BannerImagesFunction"}:
+        assert not any("BannerImagesBucket" in str(s["Resource"]) for s in role_statements(template, name)), name
 
 
 def test_a_newcomers_database_is_encrypted_postgresql_16_behind_a_tls_proxy(template):

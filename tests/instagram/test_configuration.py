@@ -58,19 +58,27 @@ def resources():
 
 
 def statements(function: str) -> list:
-    return resources()[function]["Properties"]["Policies"]
+    """The statements of the function's own role (the KMS one only applies with a customer key)."""
+    role = resources()[function]["Properties"]["Role"]["GetAtt"].removesuffix(".Arn")
+    [policy] = resources()[role]["Properties"]["Policies"]
+    return [s for s in policy["PolicyDocument"]["Statement"] if "If" not in s]
+
+
+def listed(value):
+    return value if isinstance(value, list) else [value]
 
 
 def test_each_instagram_function_reads_only_its_secrets_and_sends_only_to_the_judge_queue():
     webhook, fetcher = statements("InstagramWebhookFunction"), statements("InstagramCommentsFunction")
-    secret_arns = lambda policies: {p["AWSSecretsManagerGetSecretValuePolicy"]["SecretArn"]["Ref"] for p in policies if "AWSSecretsManagerGetSecretValuePolicy" in p}  # noqa: E731
+    # A secret is the created one or the given one: !If [Create..., !Ref Secret, !Ref Parameter].
+    secret_arns = lambda policies: {r["If"][2]["Ref"] for s in policies if s["Action"] == "secretsmanager:GetSecretValue" for r in s["Resource"]}  # noqa: E731
+    queues = lambda policies: {(a, r["GetAtt"]) for s in policies for a in listed(s["Action"]) if a.startswith("sqs:") for r in listed(s["Resource"])}  # noqa: E731
 
     assert secret_arns(webhook) == {"DatabaseSecretArn", "InstagramAppSecretArn", "InstagramVerifyTokenArn"}
     assert secret_arns(fetcher) == {"DatabaseSecretArn", "InstagramAccessTokenArn"}
-    for policies in (webhook, fetcher):
-        sqs = [p["SQSSendMessagePolicy"] for p in policies if "SQSSendMessagePolicy" in p]
-        assert sqs == [{"QueueName": {"GetAtt": "CommentsToJudgeQueue.QueueName"}}]
-        assert len(policies) == len(secret_arns(policies)) + 1
+    assert queues(webhook) == {("sqs:SendMessage", "CommentsToJudgeQueue.Arn")}
+    # The fetcher also sends its failed scheduled runs to AsyncFailuresQueue (its dead-letter queue).
+    assert queues(fetcher) == {("sqs:SendMessage", "CommentsToJudgeQueue.Arn"), ("sqs:SendMessage", "AsyncFailuresQueue.Arn")}
 
 
 def test_the_webhook_has_no_authorizer_and_the_schedule_has_somewhere_to_fail_to():
@@ -79,17 +87,25 @@ def test_the_webhook_has_no_authorizer_and_the_schedule_has_somewhere_to_fail_to
         ("GET", "/webhooks/instagram"),
         ("POST", "/webhooks/instagram"),
     }
-    assert all("Auth" not in e["Properties"] for e in webhook_events.values())
+    assert all(e["Properties"]["Auth"] == {"Authorizer": "NONE"} for e in webhook_events.values())
     fetcher = resources()["InstagramCommentsFunction"]["Properties"]
+    assert fetcher["Events"]["FetchComments"]["Properties"]["Auth"] == {"AuthorizationScopes": ["shop/judge"]}
     schedule = fetcher["Events"]["FetchRecentPostsComments"]
-    assert schedule["Type"] == "ScheduleV2" and schedule["Properties"]["DeadLetterConfig"] == {"Type": "SQS"}
-    assert fetcher["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]["Type"] == "SQS"
+    assert schedule["Type"] == "ScheduleV2"
+    assert schedule["Properties"]["DeadLetterConfig"] == {"Arn": {"GetAtt": "AsyncFailuresQueue.Arn"}}
+    assert fetcher["DeadLetterQueue"] == {"Type": "SQS", "TargetArn": {"GetAtt": "AsyncFailuresQueue.Arn"}}
+    assert fetcher["EventInvokeConfig"]["MaximumRetryAttempts"] == 1
 
 
 def test_the_banner_function_may_only_get_and_put_objects_of_the_banner_bucket():
-    policies = statements("BannerImagesFunction")
-    [inline] = [p["Statement"] for p in policies if "Statement" in p]
-    assert inline == [{"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"], "Resource": {"Sub": "${BannerImagesBucket.Arn}/*"}}]
+    s3 = [s for s in statements("BannerImagesFunction") if any(a.startswith("s3:") for a in listed(s["Action"]))]
+    assert s3 == [
+        {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"], "Resource": {"Sub": "${BannerImagesBucket.Arn}/*"}},
+        # HEAD of an image not stored yet answers 404 only with the listing permission (403 otherwise).
+        {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": {"GetAtt": "BannerImagesBucket.Arn"}},
+    ]
+    properties = resources()["BannerImagesFunction"]["Properties"]
+    assert properties["Events"]["CreateBannerImages"]["Properties"]["Auth"] == {"AuthorizationScopes": ["shop/catalog.write"]}
     bucket = resources()["BannerImagesBucket"]["Properties"]
     assert bucket["PublicAccessBlockConfiguration"] == {
         "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True, "RestrictPublicBuckets": True

@@ -9,6 +9,10 @@ from __future__ import annotations
 from .config import Settings
 
 SECRET_MAX_AGE_SECONDS = 300
+# The value template.yaml gives a secret it creates before its real value can exist (a webhook's
+# signing secret needs the API's URL first). Until an operator puts the real one in, it counts as not
+# set: never a key anyone could sign with, a token to match, or a credential to send.
+UNSET = "unset"
 
 
 def secret_setting(settings: Settings, name: str) -> str | None:
@@ -22,4 +26,5 @@ def secret_setting(settings: Settings, name: str) -> str | None:
     from aws_lambda_powertools.utilities import parameters
 
     secret = parameters.get_secret(arn, max_age=SECRET_MAX_AGE_SECONDS)
-    return secret.strip() if isinstance(secret, str) else None
+    value = secret.strip() if isinstance(secret, str) else ""
+    return None if not value or value == UNSET else value

@@ -35,6 +35,36 @@ def test_secrets_come_from_secrets_manager_when_given_by_arn(instagram, graph, j
     assert fetched.json == {"fetched": 1, "new": 1, "queued": 1}
 
 
+def test_secrets_the_stack_created_unset_count_as_not_configured(instagram, graph, judge_queue, db, monkeypatch):
+    # Given the three secrets as the stack creates them before their real values exist
+    secrets = boto3.client("secretsmanager")
+    arns = {name: secrets.create_secret(Name=name, SecretString="unset")["ARN"] for name in ("app", "verify", "token")}
+    configure(
+        monkeypatch,
+        INSTAGRAM_APP_SECRET=None,
+        INSTAGRAM_APP_SECRET_SECRET_ARN=arns["app"],
+        INSTAGRAM_VERIFY_TOKEN=None,
+        INSTAGRAM_VERIFY_TOKEN_SECRET_ARN=arns["verify"],
+        INSTAGRAM_ACCESS_TOKEN=None,
+        INSTAGRAM_ACCESS_TOKEN_SECRET_ARN=arns["token"],
+    )
+    raw = delivery(comment_change("17858893269000111", "원단이 좋아요", media_id="17990000000000078"))
+
+    # When someone signs with the placeholder, answers the handshake with it, or a fetch runs
+    signed_with_placeholder = post_delivery(instagram, raw, sign(raw, "unset"))
+    handshake = call_http(
+        instagram, "GET", "/webhooks/instagram", query="hub.mode=subscribe&hub.verify_token=unset&hub.challenge=42"
+    )
+    fetched = call_http(instagram, "POST", "/instagram-posts/1/comments/fetch")
+
+    # Then nothing is accepted, and nothing reaches Instagram
+    assert signed_with_placeholder.status == 401
+    assert handshake.status == 403
+    assert (fetched.status, fetched.json["error"]["code"]) == (503, "instagram_not_configured")
+    assert judge_queue.drain() == []
+    assert graph.comment_requests() == []
+
+
 @pytest.mark.parametrize(
     ("name", "value"),
     [("INSTAGRAM_GRAPH_URL", "graph.facebook.com"), ("INSTAGRAM_ACCOUNT_ID", "sundae_closet"), ("BANNER_IMAGE_WIDTH", "9000")],

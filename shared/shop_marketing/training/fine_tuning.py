@@ -32,6 +32,7 @@ from ..judging.evaluation import adopt_fine_tuned_model
 from ..advisory_lock import hold_advisory_lock
 from ..config import Settings, get_settings
 from ..safe_json import StorableStr
+from ..secret_settings import UNSET
 from ..errors import DomainError, InvalidInput, NotFound, ServiceUnavailable, Unauthorized, UpstreamError
 from ..models import FineTuningJob, TrainingFile
 from ..models.fine_tuning import FINISHED_JOB_STATUSES, RETRYABLE_JOB_STATUSES
@@ -314,7 +315,7 @@ class WebhookEvent(BaseModel):
 
 
 # The value template.yaml gives the webhook secret it creates, until the real one is put in.
-UNSET_WEBHOOK_SECRET = "unset"
+UNSET_WEBHOOK_SECRET = UNSET
 
 
 def webhook_secret(settings: Settings) -> str:

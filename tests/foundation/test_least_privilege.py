@@ -28,7 +28,12 @@ QUEUE_ACCESS = {
     "JudgeCommentQueueFunction": {("sqs:ReceiveMessage", "CommentsToJudgeQueue"), ("sqs:DeleteMessage", "CommentsToJudgeQueue"),
                                   ("sqs:GetQueueAttributes", "CommentsToJudgeQueue"), ("sqs:ChangeMessageVisibility", "CommentsToJudgeQueue")},
     "UploadTrainingFileFunction": {("sqs:SendMessage", "AsyncFailuresQueue")},
-    "FineTuningJobsFunction": {("sqs:SendMessage", "AsyncFailuresQueue")},
+    # A finished job's judge is evaluated through EvaluationsQueue; failed scheduled refreshes wait in AsyncFailuresQueue.
+    "FineTuningJobsFunction": {("sqs:SendMessage", "AsyncFailuresQueue"), ("sqs:SendMessage", "EvaluationsQueue")},
+    # Evaluations are queued by the judges' routes and consumed, example by example, by their consumer.
+    "JudgesFunction": {("sqs:SendMessage", "EvaluationsQueue")},
+    "JudgesEvaluationQueueFunction": {("sqs:ReceiveMessage", "EvaluationsQueue"), ("sqs:DeleteMessage", "EvaluationsQueue"),
+                                      ("sqs:GetQueueAttributes", "EvaluationsQueue"), ("sqs:ChangeMessageVisibility", "EvaluationsQueue")},
     # Both queue new comments for judging; the scheduled fetch's failures go to AsyncFailuresQueue.
     "InstagramWebhookFunction": {("sqs:SendMessage", "CommentsToJudgeQueue")},
     "InstagramCommentsFunction": {("sqs:SendMessage", "CommentsToJudgeQueue"), ("sqs:SendMessage", "AsyncFailuresQueue")},
@@ -36,10 +41,14 @@ QUEUE_ACCESS = {
 # The secrets each function may read, by the parameter that names them (the database's secret is the
 # created instance's or DatabaseSecretArn; the other created secrets replace their empty parameter).
 DATABASE = "DatabaseSecretArn"
+# The keys of the judges' other endpoints (JudgeEndpoints), for every function that calls a judge.
+JUDGE_ENDPOINT_SECRETS = "JudgeEndpointSecretArns"
 SECRET_ACCESS = {
     "LinkBannerFunction": {DATABASE},
-    "JudgeCommentFunction": {DATABASE, "OpenAIApiKeySecretArn"},
-    "JudgeCommentQueueFunction": {DATABASE, "OpenAIApiKeySecretArn"},
+    "JudgeCommentFunction": {DATABASE, "OpenAIApiKeySecretArn", JUDGE_ENDPOINT_SECRETS},
+    "JudgeCommentQueueFunction": {DATABASE, "OpenAIApiKeySecretArn", JUDGE_ENDPOINT_SECRETS},
+    "JudgesFunction": {DATABASE, "OpenAIApiKeySecretArn", JUDGE_ENDPOINT_SECRETS},
+    "JudgesEvaluationQueueFunction": {DATABASE, "OpenAIApiKeySecretArn", JUDGE_ENDPOINT_SECRETS},
     "UploadTrainingFileFunction": {DATABASE, "OpenAIApiKeySecretArn"},
     "FineTuningJobsFunction": {DATABASE, "OpenAIApiKeySecretArn", "OpenAIWebhookSecretArn"},
     "InstagramWebhookFunction": {DATABASE, "InstagramAppSecretArn", "InstagramVerifyTokenArn"},
@@ -204,10 +213,32 @@ def test_an_empty_secret_parameter_creates_an_unset_secret_that_the_functions_re
     assert template["Outputs"][parameter] == {"Condition": condition, "Description": template["Outputs"][parameter]["Description"], "Value": {"Ref": secret}}
 
 
+def test_the_judges_endpoint_keys_are_read_only_when_named_and_only_by_the_judging_functions(template):
+    judging = {name for name, secrets in SECRET_ACCESS.items() if JUDGE_ENDPOINT_SECRETS in secrets}
+
+    assert template["Parameters"][JUDGE_ENDPOINT_SECRETS]["Type"] == "CommaDelimitedList"
+    assert template["Parameters"][JUDGE_ENDPOINT_SECRETS]["Default"] == ""
+    assert template["Conditions"]["HasJudgeEndpointSecrets"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Fn::Join": ["", {"Ref": JUDGE_ENDPOINT_SECRETS}]}, ""]}]}
+    for name in functions(template):
+        role = template["Resources"][role_name(functions(template)[name])]
+        conditional = [s["Fn::If"] for p in role["Properties"]["Policies"] for s in p["PolicyDocument"]["Statement"]
+                       if "Fn::If" in s and s["Fn::If"][0] == "HasJudgeEndpointSecrets"]
+        if name in judging:
+            # Every function that calls a judge is told the endpoints, and may read their keys, nothing else.
+            assert "JUDGE_ENDPOINTS" in functions(template)[name]["Properties"]["Environment"]["Variables"], name
+            assert conditional == [["HasJudgeEndpointSecrets",
+                                    {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": {"Ref": JUDGE_ENDPOINT_SECRETS}},
+                                    {"Ref": "AWS::NoValue"}]], name
+        else:
+            assert conditional == [], name
+
+
 def test_secrets_encrypted_with_a_customer_key_can_be_decrypted_only_through_secrets_manager(template):
     for name in functions(template):
         role = template["Resources"][role_name(functions(template)[name])]
-        conditional = [s["Fn::If"] for p in role["Properties"]["Policies"] for s in p["PolicyDocument"]["Statement"] if "Fn::If" in s]
+        conditional = [s["Fn::If"] for p in role["Properties"]["Policies"] for s in p["PolicyDocument"]["Statement"]
+                       if "Fn::If" in s and s["Fn::If"][0] != "HasJudgeEndpointSecrets"]
         [(condition, statement, otherwise)] = conditional
         assert condition == "HasSecretsKmsKey" and otherwise == {"Ref": "AWS::NoValue"}
         assert statement["Action"] == "kms:Decrypt"
@@ -234,7 +265,13 @@ def test_alarms_cover_the_api_the_queues_and_evaluations_and_notify_the_topic(te
     assert ("ShopMarketing", "EvaluationFailed") in by_metric
     dead_letter = {alarms[n]["Dimensions"][0]["Value"]["Fn::GetAtt"][0] for n, p in alarms.items()
                    if p.get("MetricName") == "ApproximateNumberOfMessagesVisible"}
-    assert dead_letter == {"CommentsToJudgeDeadLetterQueue", "AsyncFailuresQueue"}
+    assert dead_letter == {"CommentsToJudgeDeadLetterQueue", "EvaluationsDeadLetterQueue", "AsyncFailuresQueue"}
+    # Every queue a function consumes is watched for a message waiting too long.
+    oldest = {alarms[n]["Dimensions"][0]["Value"]["Fn::GetAtt"][0] for n, p in alarms.items()
+              if p.get("MetricName") == "ApproximateAgeOfOldestMessage"}
+    consumed = {r["Properties"]["EventSourceArn"]["Fn::GetAtt"][0] for r in template["Resources"].values()
+                if r["Type"] == "AWS::Lambda::EventSourceMapping"}
+    assert consumed == {"CommentsToJudgeQueue", "EvaluationsQueue"} and oldest == consumed
     for name, properties in alarms.items():
         assert properties["AlarmActions"] == {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]}, name
 

@@ -13,7 +13,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
-from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -22,10 +21,10 @@ from pydantic import BaseModel, ValidationError
 from shop_marketing.config import get_settings, load_or_exit
 from shop_marketing.db import session_scope
 from shop_marketing.errors import InvalidInput
-from shop_marketing.http import Id, create_http_app, error_response, json_response, media_type
+from shop_marketing.http import Id, create_http_app, error_response, errors, json_response, media_type
 from shop_marketing.judging import evaluation, golden_sets, judges
 from shop_marketing.models import MAX_ID
-from shop_marketing.observability import logger, metrics, tracer
+from shop_marketing.observability import CORRELATION_ID_PATH, logger, metrics, tracer
 from shop_marketing.openai_client import get_endpoint_client
 from shop_marketing.training.files import checked_filename
 
@@ -65,26 +64,31 @@ class _Invalid(InvalidInput):
 # --- judges ---------------------------------------------------------------------------------------
 
 
-@app.post("/judges")
+def answers(*statuses: int, described: str = "A JSON object (product.md, \"Judges\", \"Golden sets and evaluations\")") -> dict[int, Any]:
+    """Documented successes of a route: a JSON object each."""
+    return {status: {"description": described, "content": {"application/json": {"schema": {"type": "object"}}}} for status in statuses}
+
+
+@app.post("/judges", responses=answers(201) | errors(409))
 def create_judge(request: judges.NewJudge):
     with session_scope() as session:
         judge = judges.create_judge(session, request, get_settings())
         return json_response(201, judges.judge_view(session, judge))
 
 
-@app.get("/judges")
+@app.get("/judges", responses=answers(200))
 def list_judges():
     with session_scope() as session:
         return json_response(200, {"judges": judges.list_judges(session)})
 
 
-@app.get("/judges/activations")
+@app.get("/judges/activations", responses=answers(200))
 def list_activations():
     with session_scope() as session:
         return json_response(200, {"activations": judges.activations(session)})
 
 
-@app.post("/judges/rollback")
+@app.post("/judges/rollback", responses=answers(200) | errors(409))
 def rollback():
     with session_scope() as session:
         judge = judges.rollback(session)
@@ -93,13 +97,13 @@ def rollback():
     return json_response(200, view)
 
 
-@app.get("/judges/<judge_id>")
+@app.get("/judges/<judge_id>", responses=answers(200))
 def get_judge(judge_id: Id):
     with session_scope() as session:
         return json_response(200, judges.judge_view(session, judges.get_judge(session, judge_id)))
 
 
-@app.post("/judges/<judge_id>/activate")
+@app.post("/judges/<judge_id>/activate", responses=answers(200) | errors(409))
 def activate(judge_id: Id):
     request = _body_as(judges.ActivateRequest, empty_allowed=True)
     with session_scope() as session:
@@ -111,7 +115,7 @@ def activate(judge_id: Id):
 # --- golden sets and evaluations ------------------------------------------------------------------
 
 
-@app.post("/golden-sets")
+@app.post("/golden-sets", responses=answers(201, 200))
 def create_golden_set():
     event = app.current_event
     if media_type(event) not in JSONL_TYPES:
@@ -127,7 +131,7 @@ def create_golden_set():
     return json_response(201 if created else 200, view)
 
 
-@app.post("/evaluations")
+@app.post("/evaluations", responses=answers(202) | errors(404, 409))
 def start_evaluation(request: evaluation.NewEvaluation):
     with session_scope() as session:
         started, _ = evaluation.start_evaluation(session, request.judge_id, request.golden_set_id, get_settings())
@@ -135,21 +139,21 @@ def start_evaluation(request: evaluation.NewEvaluation):
     return json_response(202, view)
 
 
-@app.get("/evaluations/<evaluation_id>")
+@app.get("/evaluations/<evaluation_id>", responses=answers(200))
 def get_evaluation(evaluation_id: Id):
     with session_scope() as session:
         return json_response(200, evaluation.evaluation_view(evaluation.get_evaluation(session, evaluation_id)))
 
 
-@app.get("/evaluations")
+@app.get("/evaluations", responses=answers(200) | errors(404))
 def list_evaluations(judge_id: JudgeFilter = None):
     with session_scope() as session:
         return json_response(200, {"evaluations": evaluation.list_evaluations(session, judge_id)})
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@logger.inject_lambda_context(correlation_id_path=CORRELATION_ID_PATH)
 @tracer.capture_lambda_handler
-@metrics.log_metrics
+@metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     return app.resolve(event, context)
 
@@ -185,7 +189,7 @@ def evaluate_record(record: SQSRecord) -> str:
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
-@metrics.log_metrics
+@metrics.log_metrics(capture_cold_start_metric=True)
 def evaluation_queue_handler(event: dict, context: LambdaContext) -> dict:
     settings = get_settings()
     processor = ConcurrentBatchProcessor(settings.evaluation_concurrency)

@@ -15,6 +15,7 @@ import re
 import subprocess
 import sys
 import threading
+import urllib.request
 
 import boto3
 import pytest
@@ -111,4 +112,13 @@ def test_every_route_survives_schema_driven_fuzzing(local_run, tmp_path):
     assert set(fuzzed) == {route.route_key for route in routes_from_template()}, summary
     assert set(fuzzed.values()) == {"success"}, summary
     generated, passed = map(int, re.search(r"(\d+) generated, (\d+) passed", summary).groups())
-    assert generated == passed >= EXAMPLES_PER_OPERATION * len(fuzzed), summary
+    # An operation with no parameters and no body has one request to send, however often it is fuzzed.
+    with urllib.request.urlopen(f"{local_run}/openapi.json") as answer:  # noqa: S310 - loopback
+        description = json.load(answer)
+    with_inputs = sum(
+        1
+        for methods in description["paths"].values()
+        for operation in methods.values()
+        if operation.get("parameters") or operation.get("requestBody")
+    )
+    assert generated == passed >= EXAMPLES_PER_OPERATION * with_inputs, summary

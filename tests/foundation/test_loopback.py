@@ -60,7 +60,7 @@ def _servers():
     from infra import local_api, openai_standin
     from tests.support.openai_standin import OpenAIStandIn
 
-    yield openai_standin.make_server("good", 0.9, port=0)
+    yield openai_standin.make_server(openai_standin.BehavingOpenAI(), port=0)
     yield local_api.make_server(local_api.LocalApi([]), port=0)
     yield OpenAIStandIn()._server  # noqa: SLF001 - the stand-in's own server
 

@@ -11,11 +11,10 @@ Two entry points, declared as two functions in template.yaml so each gets the ti
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch import process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -24,6 +23,7 @@ from pydantic import BaseModel, ValidationError
 from shop_marketing.errors import InvalidMessage
 from shop_marketing.judging import judge
 from shop_marketing.judging.judges import ActiveJudgeCache
+from shop_marketing.batches import ConcurrentBatchProcessor
 from shop_marketing.config import get_settings, load_or_exit
 from shop_marketing.db import session_scope
 from shop_marketing.http import Id, create_http_app, errors, json_response, success
@@ -94,24 +94,6 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
     return app.resolve(event, context)
 
 
-class ConcurrentBatchProcessor(BatchProcessor):
-    """Powertools' SQS batch processor, judging the records of a batch in a bounded thread pool.
-
-    Judging is network-bound (OpenAI, PostgreSQL), so threads overlap the waits; the bound keeps the
-    batch within OpenAI's rate limit and the database pool.
-    """
-
-    def __init__(self, max_workers: int):
-        # Every failure is reported per record, even when all failed: SQS retries exactly those.
-        super().__init__(EventType.SQS, raise_on_entire_batch_failure=False, logger=logger)
-        self.max_workers = max_workers
-
-    def process(self) -> list[tuple]:
-        workers = max(1, min(self.max_workers, len(self.records)))
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="judge") as pool:
-            return list(pool.map(self._process_record, self.records))
-
-
 def judge_record(record: SQSRecord) -> dict[str, Any]:
     # An invalid body raises here and becomes this record's failure (a poison message ends in the DLQ).
     # The error that is logged names the problems, never the comment (pydantic's would quote it).
@@ -128,5 +110,5 @@ def judge_record(record: SQSRecord) -> dict[str, Any]:
 @tracer.capture_lambda_handler
 @metrics.log_metrics(capture_cold_start_metric=True)
 def queue_handler(event: dict, context: LambdaContext) -> dict:
-    processor = ConcurrentBatchProcessor(get_settings().judge_concurrency)
+    processor = ConcurrentBatchProcessor(get_settings().judge_concurrency, "judge")
     return process_partial_response(event=event, record_handler=judge_record, processor=processor, context=context)

@@ -9,15 +9,15 @@ Two entry points, declared as two functions in template.yaml:
 from __future__ import annotations
 
 import base64
-from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch import process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ValidationError
 
+from shop_marketing.batches import ConcurrentBatchProcessor
 from shop_marketing.config import get_settings, load_or_exit
 from shop_marketing.db import session_scope
 from shop_marketing.errors import InvalidInput
@@ -161,19 +161,6 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
 # --- the evaluations queue ------------------------------------------------------------------------
 
 
-class ConcurrentBatchProcessor(BatchProcessor):
-    """Powertools' SQS batch processor, judging the records of a batch in a bounded thread pool."""
-
-    def __init__(self, max_workers: int):
-        super().__init__(EventType.SQS, raise_on_entire_batch_failure=False, logger=logger)
-        self.max_workers = max_workers
-
-    def process(self) -> list[tuple]:
-        workers = max(1, min(self.max_workers, len(self.records)))
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="evaluate") as pool:
-            return list(pool.map(self._process_record, self.records))
-
-
 def evaluate_record(record: SQSRecord) -> str:
     message = evaluation.EvaluationMessage.model_validate_json(record.body)
     receive_count = int(record.attributes.approximate_receive_count or 1)
@@ -187,12 +174,12 @@ def evaluate_record(record: SQSRecord) -> str:
     )
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(correlation_id_path=CORRELATION_ID_PATH)
 @tracer.capture_lambda_handler
 @metrics.log_metrics(capture_cold_start_metric=True)
 def evaluation_queue_handler(event: dict, context: LambdaContext) -> dict:
     settings = get_settings()
-    processor = ConcurrentBatchProcessor(settings.evaluation_concurrency)
+    processor = ConcurrentBatchProcessor(settings.evaluation_concurrency, "evaluate")
     response = process_partial_response(event=event, record_handler=evaluate_record, processor=processor, context=context)
     # One finishing check per evaluation the batch touched, not one per record.
     touched = set()

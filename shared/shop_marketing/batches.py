@@ -1,0 +1,27 @@
+"""SQS batches whose records wait on the network: Powertools' batch processor with a bounded thread pool.
+
+Judging and evaluating are network-bound (OpenAI, PostgreSQL), so threads overlap the waits; the bound
+keeps a batch within OpenAI's rate limit and the database pool. Every failure is reported per record,
+even when all failed: SQS retries exactly those, and a record that keeps failing ends in the queue's
+dead-letter queue.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
+
+from .observability import logger
+
+
+class ConcurrentBatchProcessor(BatchProcessor):
+    def __init__(self, max_workers: int, thread_name_prefix: str = "record"):
+        super().__init__(EventType.SQS, raise_on_entire_batch_failure=False, logger=logger)
+        self.max_workers = max_workers
+        self.thread_name_prefix = thread_name_prefix
+
+    def process(self) -> list[tuple]:
+        workers = max(1, min(self.max_workers, len(self.records)))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=self.thread_name_prefix) as pool:
+            return list(pool.map(self._process_record, self.records))

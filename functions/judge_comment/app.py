@@ -42,7 +42,7 @@ def _judge(request: judge.JudgeRequest) -> judge.Verdict:
     # Settings are read per call (cached): JUDGE_MODEL and the OpenAI clients follow the environment.
     verdict = judge.judge_comment(request, client_for=get_endpoint_client, judges=judges, settings=get_settings())
     # Verdicts, cache hits, billed tokens and (with the judge's prices) cost, for the on-call view.
-    record_judgement(verdict.as_dict(), getattr(verdict, "prices", None))
+    record_judgement(verdict.as_dict(), verdict.prices)
     return verdict
 
 

@@ -62,6 +62,22 @@ def test_a_judgement_emits_its_verdict_tokens_and_then_a_cache_hit(handler, chat
     assert "PromptTokens" not in cached  # nothing was billed
 
 
+def test_a_paid_judgement_of_a_judge_with_prices_emits_its_cost(handler, chat, db, capsys, monkeypatch):
+    from tests.judging.conftest import FINE_TUNED, make_active_judge
+
+    prices = {"input": 0.30, "cached_input": 0.15, "output": 1.20}
+    make_active_judge(FINE_TUNED, name="priced", prices=prices)
+    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
+    capsys.readouterr()
+
+    answer = call_http(handler, "POST", "/comments/judge", json={"comment": SEED_COMMENT}).json
+    paid = emitted(capsys)
+
+    assert answer["judge"] == "priced" and "prices" not in answer
+    assert paid["JudgeCostUSD"] == pytest.approx(judgement_cost_usd(answer, prices))
+    assert paid["JudgeCostUSD"] > 0
+
+
 def test_the_first_invocation_of_an_environment_emits_the_cold_start_metric(handler, chat, active_model, capsys, monkeypatch):
     from aws_lambda_powertools.metrics.provider import cold_start
 

@@ -96,10 +96,12 @@ class Verdict:
     # Not part of the answer: what evaluations need.
     judgement_id: int = 0
     latency_ms: int | None = None
+    # Not part of the answer either: the judge's prices (USD per 1M tokens), for the cost metric.
+    prices: dict[str, float] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         answer = asdict(self)
-        del answer["judgement_id"], answer["latency_ms"]
+        del answer["judgement_id"], answer["latency_ms"], answer["prices"]
         return answer
 
 
@@ -263,6 +265,7 @@ def _verdict(judgement: Judgement, spec: JudgeSpec, *, cached: bool) -> Verdict:
         confidence=judgement.confidence,
         judgement_id=judgement.id,
         latency_ms=judgement.latency_ms,
+        prices=spec.prices,
     )
 
 

@@ -120,16 +120,12 @@ print(json.dumps({"floor_ms": (time.perf_counter() - started) * 1000, "floor_cpu
 
 # The loopback OpenAI stand-in in a process of its own (its CPU is not the judge's), answering after a delay.
 STANDIN = r"""
-import sys, time
+import sys
 from infra import openai_standin
 delay = float(sys.argv[1])
-server = openai_standin.make_server("good", 0.93, port=0)
-class Delayed(server.RequestHandlerClass):
-    def log_message(self, *args): pass
-    def do_POST(self):
-        time.sleep(delay)
-        super().do_POST()
-server.RequestHandlerClass = Delayed
+server = openai_standin.make_server(
+    openai_standin.BehavingOpenAI(label="good", probabilities={"good": 0.93, "bad": 0.07}, delay=delay), port=0
+)
 print(server.server_address[1], flush=True)
 server.serve_forever()
 """
@@ -526,6 +522,8 @@ def main() -> None:
     base = {
         "AWS_DEFAULT_REGION": "us-east-1", "OPENAI_API_KEY": "sk-bench", "JUDGE_MODEL": JUDGE_MODEL,
         "AWS_XRAY_DAEMON_ADDRESS": sink, "AWS_XRAY_CONTEXT_MISSING": "IGNORE_ERROR",
+        # As the template's Globals: the observability objects read these when the layer is first imported.
+        "POWERTOOLS_SERVICE_NAME": "shop-marketing", "POWERTOOLS_METRICS_NAMESPACE": "ShopMarketing",
     }
     os.environ.update(base)
     server, server_url = None, os.environ.get("DATABASE_URL")

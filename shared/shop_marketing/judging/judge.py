@@ -203,8 +203,12 @@ def text_sha256(comment: str) -> str:
 
 
 def _lock_post(session: Session, post_id: int) -> None:
-    """Fail with 404 unless the post exists, and keep it from being deleted until commit."""
-    found = session.scalar(select(InstagramPost.id).where(InstagramPost.id == post_id).with_for_update(key_share=True))
+    """Fail with 404 unless the post exists, and keep it from being deleted until commit.
+
+    ``FOR KEY SHARE`` (``read=True``): without it SQLAlchemy renders ``FOR NO KEY UPDATE``, which
+    conflicts with itself and made every comment of one post wait for the previous one's OpenAI call.
+    """
+    found = session.scalar(select(InstagramPost.id).where(InstagramPost.id == post_id).with_for_update(read=True, key_share=True))
     if found is None:
         raise NotFound(f"Instagram post {post_id} does not exist.")
 

@@ -372,7 +372,6 @@ class LocalApi:
 
 def make_server(api: LocalApi, host: str = "127.0.0.1", port: int = 3000) -> ThreadingHTTPServer:
     class Handler(LoopbackHandler):
-        protocol_version = "HTTP/1.1"
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
             # The request line only: never bodies.

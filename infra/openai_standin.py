@@ -413,7 +413,6 @@ def _job_not_found(job_id: str) -> Answer:
 
 def make_server(behaviour: BehavingOpenAI, host: str = "127.0.0.1", port: int = 8080) -> ThreadingHTTPServer:
     class Handler(LoopbackHandler):
-        protocol_version = "HTTP/1.1"
 
         def log_message(self, *args: Any) -> None:  # the local run prints its own lines
             pass

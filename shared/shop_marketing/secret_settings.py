@@ -15,12 +15,13 @@ SECRET_MAX_AGE_SECONDS = 300
 UNSET = "unset"
 
 
-def secret_setting(settings: Settings, name: str) -> str | None:
-    """The value of the setting ``name``: itself when set, else its ``name_secret_arn`` secret, else None."""
+def secret_setting(settings: Settings, name: str, arn_name: str | None = None) -> str | None:
+    """The value of the setting ``name``: itself when set, else the secret its ARN setting names
+    (``arn_name``, by default ``name_secret_arn``), else None."""
     value = getattr(settings, name)
     if value:
         return value
-    arn = getattr(settings, f"{name}_secret_arn")
+    arn = getattr(settings, arn_name or f"{name}_secret_arn")
     if not arn:
         return None
     from aws_lambda_powertools.utilities import parameters

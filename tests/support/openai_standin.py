@@ -55,7 +55,6 @@ class OpenAIStandIn:
         standin = self
 
         class Handler(LoopbackHandler):
-            protocol_version = "HTTP/1.1"
 
             def log_message(self, *args: Any) -> None:  # keep test output clean
                 pass

@@ -32,7 +32,7 @@ from ..judging.evaluation import adopt_fine_tuned_model
 from ..advisory_lock import hold_advisory_lock
 from ..config import Settings, get_settings
 from ..safe_json import StorableStr
-from ..secret_settings import UNSET
+from ..secret_settings import secret_setting
 from ..errors import DomainError, InvalidInput, NotFound, ServiceUnavailable, Unauthorized, UpstreamError
 from ..models import FineTuningJob, TrainingFile
 from ..models.fine_tuning import FINISHED_JOB_STATUSES, RETRYABLE_JOB_STATUSES
@@ -314,23 +314,15 @@ class WebhookEvent(BaseModel):
     data: _WebhookData | None = None
 
 
-# The value template.yaml gives the webhook secret it creates, until the real one is put in.
-UNSET_WEBHOOK_SECRET = UNSET
-
-
 def webhook_secret(settings: Settings) -> str:
     """The signing secret: ``OPENAI_WEBHOOK_SECRET`` locally, Secrets Manager (cached) in AWS."""
-    if settings.openai_webhook_secret:
-        return settings.openai_webhook_secret
+    secret = secret_setting(settings, "openai_webhook_secret", "openai_webhook_secret_arn")
+    if secret:
+        return secret
     if settings.openai_webhook_secret_arn:
-        from aws_lambda_powertools.utilities import parameters
-
-        secret = parameters.get_secret(settings.openai_webhook_secret_arn, max_age=300)
         # The stack creates the secret before OpenAI can issue one (it needs the API's URL): until the
         # operator puts the whsec_ value in, every delivery is refused like a forged one.
-        if not secret or secret.strip() == UNSET_WEBHOOK_SECRET:
-            raise Unauthorized("The webhook signing secret is not set yet: put OpenAI's whsec_ value in its secret.")
-        return secret
+        raise Unauthorized("The webhook signing secret is not set yet: put OpenAI's whsec_ value in its secret.")
     raise ServiceUnavailable("Webhooks are not configured (OPENAI_WEBHOOK_SECRET or OPENAI_WEBHOOK_SECRET_ARN).")
 
 

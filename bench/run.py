@@ -45,6 +45,7 @@ SHARED = ROOT / "shared"
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
 WARM_REQUESTS = int(os.environ.get("BENCH_REQUESTS", "300"))
 QUEUE_RUNS = int(os.environ.get("BENCH_QUEUE_RUNS", "3"))
+QUEUE_CONCURRENCY = tuple(int(n) for n in os.environ.get("BENCH_QUEUE_CONCURRENCY", "4,10,20").split(","))
 JUDGE_MODEL = "ft:gpt-4o-mini-2024-07-18:bench::judge"
 SEED_COMMENT = "너무 맘에드는 옷입니다! 근데 사장님 순대국 좋아하세요?"
 
@@ -379,7 +380,7 @@ def queue_throughput(seed: dict[str, int], slow_openai: str, meter: Meter) -> di
     os.environ["OPENAI_BASE_URL"] = slow_openai
     samples: dict[tuple[int, str], dict[str, list[float]]] = {}
     for run in range(QUEUE_RUNS):
-        for concurrency in (4, 10, 20):
+        for concurrency in QUEUE_CONCURRENCY:
             for variant in ("comment only", "with post and comment id"):
                 os.environ["JUDGE_CONCURRENCY"] = os.environ["DB_POOL_SIZE"] = str(concurrency)
                 get_settings.cache_clear()

@@ -3,9 +3,10 @@
 Two entry points, declared as two functions in template.yaml so each gets the timeout it needs:
 - ``lambda_handler``: ``POST /comments/judge`` and ``GET /instagram-posts/{post_id}/good-comments``
   (API Gateway HTTP API; must answer well inside its 29 s).
-- ``queue_handler``: SQS batches; each message body is a judge request. Records are judged in
-  parallel (at most ``JUDGE_CONCURRENCY`` at once) and every failed record is reported back as a
-  batch item failure, so only it is retried and it ends in the dead-letter queue if it keeps failing.
+- ``queue_handler``: SQS batches; each message body is a judge request. The batch is judged as one
+  (a handful of statements for the whole batch, each distinct text paid once, at most
+  ``JUDGE_CONCURRENCY`` OpenAI calls at once) and every failed record is reported back as a batch
+  item failure, so only it is retried and it ends in the dead-letter queue if it keeps failing.
   A record judged before its sibling failed is answered from the database on redelivery, unpaid.
 """
 
@@ -14,16 +15,15 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
-from aws_lambda_powertools.utilities.batch import process_partial_response
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pydantic import BaseModel, ValidationError
 
 from shop_marketing.errors import InvalidMessage
-from shop_marketing.judging import judge
+from shop_marketing.judging import batch, judge
 from shop_marketing.judging.judges import ActiveJudgeCache
-from shop_marketing.batches import ConcurrentBatchProcessor
 from shop_marketing.config import get_settings, load_or_exit
 from shop_marketing.db import session_scope
 from shop_marketing.http import Id, create_http_app, errors, json_response, success
@@ -94,21 +94,41 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
     return app.resolve(event, context)
 
 
-def judge_record(record: SQSRecord) -> dict[str, Any]:
-    # An invalid body raises here and becomes this record's failure (a poison message ends in the DLQ).
-    # The error that is logged names the problems, never the comment (pydantic's would quote it).
+def judge_batch(event: dict) -> dict[str, batch.Outcome]:
+    """Every record's outcome, by message id: its verdict, or the error that fails it alone.
+
+    An invalid body is its record's failure (a poison message ends in the DLQ); the error that is
+    logged names the problems, never the comment (pydantic's would quote it).
+    """
+    requests: dict[str, judge.JudgeRequest] = {}
+    outcomes: dict[str, batch.Outcome] = {}
+    for record in event.get("Records") or ():
+        try:
+            requests[record["messageId"]] = judge.JudgeRequest.model_validate_json(record["body"])
+        except ValidationError as error:
+            outcomes[record["messageId"]] = InvalidMessage.from_validation_error(error, "judge request")
     try:
-        request = judge.JudgeRequest.model_validate_json(record.body)
-    except ValidationError as error:
-        raise InvalidMessage.from_validation_error(error, "judge request") from None
-    verdict = _judge(request)
-    logger.info("judged", extra={"message_id": record.message_id, "verdict": verdict.verdict, "cached": verdict.cached})
-    return verdict.as_dict()
+        outcomes.update(batch.judge_requests(requests, client_for=get_endpoint_client, judges=judges, settings=get_settings()))
+    except Exception as error:  # no active judge, no database: every record waits for a retry
+        outcomes.update(dict.fromkeys(requests, error))
+    return outcomes
 
 
 @logger.inject_lambda_context(correlation_id_path=CORRELATION_ID_PATH)
 @tracer.capture_lambda_handler
 @metrics.log_metrics(capture_cold_start_metric=True)
 def queue_handler(event: dict, context: LambdaContext) -> dict:
-    processor = ConcurrentBatchProcessor(get_settings().judge_concurrency, "judge")
-    return process_partial_response(event=event, record_handler=judge_record, processor=processor, context=context)
+    # The batch is judged as one (see shop_marketing.judging.batch); Powertools reports each record's
+    # outcome, so SQS retries exactly the records that failed.
+    outcomes = judge_batch(event)
+
+    def report(record: SQSRecord) -> dict[str, Any]:
+        outcome = outcomes[record.message_id]
+        if isinstance(outcome, Exception):
+            raise outcome
+        record_judgement(outcome.as_dict(), outcome.prices)
+        logger.info("judged", extra={"message_id": record.message_id, "verdict": outcome.verdict, "cached": outcome.cached})
+        return outcome.as_dict()
+
+    processor = BatchProcessor(EventType.SQS, raise_on_entire_batch_failure=False, logger=logger)
+    return process_partial_response(event=event, record_handler=report, processor=processor, context=context)

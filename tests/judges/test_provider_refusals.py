@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 
 import pytest
@@ -42,6 +43,31 @@ def test_the_fallback_judge_answers_when_the_active_judges_model_is_gone(
     assert (answer.json["judge"], answer.json["model"], answer.json["verdict"]) == ("prompted-fallback", "gpt-4.1-mini", "good")
     again = post(judge_handler, "/comments/judge", {"comment": GOOD[0]}).json
     assert (again["judge"], again["cached"]) == ("prompted-fallback", True)
+
+
+def test_a_queued_batch_goes_to_the_fallback_judge_when_the_active_judges_model_is_gone(
+    judge_handler, judges_handler, upload_handler, openai, openai_standin, db, monkeypatch
+):
+    from infra.local_api import LocalContext, load_handler
+    from tests.judging.test_judge_queue import batch, failed_ids
+    from tests.support.lambda_invoke import ROOT
+
+    queue_handler = load_handler(ROOT / "functions" / "judge_comment", "app.queue_handler")
+    openai.retired_models = {"gpt-4o-mini-2024-07-18"}
+    make_active_judge(RETIRED)
+    event = batch([json.dumps({"comment": GOOD[0]}), json.dumps({"comment": GOOD[1]}), json.dumps({"comment": GOOD[0]})])
+
+    # Without a fallback every record waits for a retry, and nothing is stored
+    assert sorted(failed_ids(queue_handler(event, LocalContext()))) == sorted(r["messageId"] for r in event["Records"])
+
+    file_id = keep_examples(upload_handler)
+    create_judge(judges_handler, name="prompted-fallback", style="prompted", model="gpt-4.1-mini", examples_file_id=file_id)
+    use_settings(monkeypatch, JUDGE_FALLBACK="prompted-fallback")
+    # With one, the fallback judge answers the batch, each text once
+    assert queue_handler(event, LocalContext()) == {"batchItemFailures": []}
+    with db.connect() as connection:
+        stored = connection.execute(sa.text("SELECT j.name FROM judgements JOIN judges j ON j.id = judgements.judge_id")).scalars().all()
+    assert stored == ["prompted-fallback", "prompted-fallback"]
 
 
 def test_fine_tuning_refused_by_the_provider_is_502_with_the_way_on_and_no_job(

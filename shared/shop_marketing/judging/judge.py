@@ -202,6 +202,12 @@ def text_sha256(comment: str) -> str:
     return hashlib.sha256(comment.encode("utf-8")).hexdigest()
 
 
+def judgement_lock(judge_id: int, sha: str) -> str:
+    """The digest whose advisory lock (namespace :data:`JUDGEMENT_LOCK_NAMESPACE`) guards one judge's
+    judgement of one text: whoever holds it is the one paying for that judgement."""
+    return hashlib.sha256(f"{judge_id}:{sha}".encode()).hexdigest()
+
+
 def _lock_post(session: Session, post_id: int) -> None:
     """Fail with 404 unless the post exists, and keep it from being deleted until commit.
 
@@ -224,19 +230,16 @@ def _store_judgement(session: Session, judge_id: int, sha: str, values: dict[str
     return session.scalars(select(Judgement).where(Judgement.judge_id == judge_id, Judgement.text_sha256 == sha)).one()
 
 
-def _record_comment(session: Session, request: JudgeRequest, sha: str, judgement_id: int) -> None:
-    """Remember the comment (when it can be named again) and point it at its latest judgement."""
-    if request.instagram_comment_id is None and request.post_id is None:
-        return
-    statement = insert(InstagramComment).values(
-        instagram_comment_id=request.instagram_comment_id,
-        post_id=request.post_id,
-        text=request.comment,
-        text_sha256=sha,
-        judgement_id=judgement_id,
-    )
-    if request.instagram_comment_id is not None:
-        statement = statement.on_conflict_do_update(
+def comment_upsert(rows: list[dict[str, Any]], *, named: bool):
+    """Remember comments (when they can be named again) and point each at its latest judgement.
+
+    ``named``: the rows carry an ``instagram_comment_id`` (the comment's identity), else a ``post_id``
+    (a comment is then known by its post and text). One statement may not touch a row twice, so the
+    rows must be distinct by that identity.
+    """
+    statement = insert(InstagramComment).values(rows)
+    if named:
+        return statement.on_conflict_do_update(
             index_elements=[InstagramComment.instagram_comment_id],
             set_={
                 "text": statement.excluded.text,
@@ -247,13 +250,30 @@ def _record_comment(session: Session, request: JudgeRequest, sha: str, judgement
                 "updated_at": func.now(),
             },
         )
-    else:
-        statement = statement.on_conflict_do_update(
-            index_elements=[InstagramComment.post_id, InstagramComment.text_sha256],
-            index_where=InstagramComment.instagram_comment_id.is_(None),
-            set_={"judgement_id": statement.excluded.judgement_id, "updated_at": func.now()},
-        )
-    session.execute(statement)
+    return statement.on_conflict_do_update(
+        index_elements=[InstagramComment.post_id, InstagramComment.text_sha256],
+        index_where=InstagramComment.instagram_comment_id.is_(None),
+        set_={"judgement_id": statement.excluded.judgement_id, "updated_at": func.now()},
+    )
+
+
+def comment_row(request: JudgeRequest, sha: str, judgement_id: int) -> dict[str, Any] | None:
+    """The comment to remember for a judged request, or None when it cannot be named again."""
+    if request.instagram_comment_id is None and request.post_id is None:
+        return None
+    return {
+        "instagram_comment_id": request.instagram_comment_id,
+        "post_id": request.post_id,
+        "text": request.comment,
+        "text_sha256": sha,
+        "judgement_id": judgement_id,
+    }
+
+
+def _record_comment(session: Session, request: JudgeRequest, sha: str, judgement_id: int) -> None:
+    row = comment_row(request, sha, judgement_id)
+    if row is not None:
+        session.execute(comment_upsert([row], named=request.instagram_comment_id is not None))
 
 
 def _verdict(judgement: Judgement, spec: JudgeSpec, *, cached: bool) -> Verdict:
@@ -332,9 +352,8 @@ def judge_with(
             _lock_post(session, request.post_id)
         stored = _stored_judgement(session, spec.id, sha)
         if stored is None:
-            key = hashlib.sha256(f"{spec.id}:{sha}".encode()).hexdigest()
             hold_advisory_lock(
-                session, JUDGEMENT_LOCK_NAMESPACE, key, wait_seconds=openai_call_budget(settings), what="comment"
+                session, JUDGEMENT_LOCK_NAMESPACE, judgement_lock(spec.id, sha), wait_seconds=openai_call_budget(settings), what="comment"
             )
             stored = _stored_judgement(session, spec.id, sha)  # judged by a twin while we waited
         if stored is not None:

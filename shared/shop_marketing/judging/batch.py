@@ -1,0 +1,220 @@
+"""A batch of queued comments judged with the database work done once for the batch, not per record.
+
+Judged one by one, every record paid a transaction of its own (7 to 9 statements, one database
+connection held across its OpenAI call). A batch pays a handful of statements on one connection:
+
+1. The posts the records name, in one statement: a record naming a post that does not exist fails
+   alone, before OpenAI is paid for it.
+2. Every distinct text is locked for this transaction, in one statement (``pg_try_advisory_xact_lock``
+   on the same (judge, text) key a single judgement takes, so requests over HTTP, evaluations and
+   other invocations meet these at the lock), and then the judgements already stored are read, in one
+   statement. Stored texts are answered unpaid.
+3. The texts left that this transaction locked are sent to OpenAI, each once however many records
+   carry it, at most ``JUDGE_CONCURRENCY`` at once, and stored in one statement; the commit releases
+   the locks. A text whose lock another request or invocation holds is judged after this commit the
+   way a single request is (:func:`.judge.judge_with`): it waits at the lock, then finds the holder's
+   answer (or pays, if the holder failed). Nothing waits while holding a lock another waits for, so
+   two batches with texts in common cannot deadlock.
+4. The comments that can be named again are recorded in one more transaction: their posts held
+   ``FOR KEY SHARE`` and one upsert. It is separate so that a failure there costs no paid judgement.
+
+Every record's outcome is its verdict or the error that fails it alone: an unusable reply, a refused
+call, a missing post. SQS then retries exactly those records, and whatever was stored before is
+answered from the database, unpaid. A judge whose model is gone hands its texts to ``JUDGE_FALLBACK``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from sqlalchemy import String, bindparam, select, text
+from sqlalchemy.dialects.postgresql import ARRAY, BIGINT, insert
+
+from ..advisory_lock import lock_key
+from ..config import ConfigurationError, Settings
+from ..db import session_scope
+from ..errors import NotFound, ServiceUnavailable
+from ..models import InstagramPost
+from ..models.judging import Judgement
+from ..observability import logger
+from .judge import (
+    JUDGEMENT_LOCK_NAMESPACE,
+    ClientFor,
+    JudgeModelUnavailable,
+    JudgeRequest,
+    SessionFactory,
+    Verdict,
+    _call,
+    _verdict,
+    comment_row,
+    comment_upsert,
+    judge_with,
+    judgement_lock,
+    text_sha256,
+)
+from .judges import ActiveJudgeCache
+from .recipes import JudgeSpec
+
+# An outcome per record: its verdict, or the exception that fails it.
+Outcome = Verdict | Exception
+
+_JUDGEMENTS = Judgement.__table__
+_TRY_LOCKS = text(
+    "SELECT t.key, pg_try_advisory_xact_lock(:namespace, t.key) AS locked "
+    "FROM unnest(CAST(:keys AS integer[])) AS t(key)"
+)
+_STORED = select(_JUDGEMENTS).where(
+    _JUDGEMENTS.c.judge_id == bindparam("judge_id"),
+    _JUDGEMENTS.c.text_sha256 == bindparam("shas", type_=ARRAY(String)).any_(),
+)
+_POSTS = select(InstagramPost.id).where(InstagramPost.id == bindparam("ids", type_=ARRAY(BIGINT)).any_())
+
+
+def judge_requests(
+    requests: dict[str, JudgeRequest],
+    *,
+    client_for: ClientFor,
+    judges: ActiveJudgeCache,
+    settings: Settings,
+    sessions: SessionFactory = session_scope,
+) -> dict[str, Outcome]:
+    """Judge every request (keyed by its message id) with the active judge; an outcome for each key."""
+    outcomes: dict[str, Outcome] = {}
+    with sessions() as session:
+        spec = judges.active(session, settings)
+        named_posts = {request.post_id for request in requests.values() if request.post_id is not None}
+        posts = set(session.scalars(_POSTS, {"ids": sorted(named_posts)})) if named_posts else set()
+    waiting = {}
+    for key, request in requests.items():
+        if request.post_id is not None and request.post_id not in posts:
+            outcomes[key] = NotFound(f"Instagram post {request.post_id} does not exist.")
+        else:
+            waiting[key] = request
+
+    by_text = _judge_texts(spec, {request.comment for request in waiting.values()}, client_for, settings, sessions)
+    unavailable = {comment for comment, outcome in by_text.items() if isinstance(outcome, JudgeModelUnavailable)}
+    if unavailable:
+        with sessions() as session:
+            fallback = judges.fallback(session, settings)
+        if fallback is not None and fallback.id != spec.id:
+            logger.warning("judge model unavailable; the fallback judge answers", extra={"judge": spec.name, "fallback": fallback.name})
+            by_text.update(_judge_texts(fallback, unavailable, client_for, settings, sessions))
+
+    answered: set[str] = set()
+    for key, request in waiting.items():
+        outcome = by_text[request.comment]
+        if isinstance(outcome, Verdict):
+            # The first record of a text carries the judgement as it was made; its twins were answered by it.
+            if request.comment in answered and not outcome.cached:
+                outcome = dataclasses.replace(outcome, cached=True)
+            answered.add(request.comment)
+        outcomes[key] = outcome
+    outcomes.update(_record_comments({key: request for key, request in waiting.items()}, outcomes, sessions))
+    return outcomes
+
+
+def _judge_texts(
+    spec: JudgeSpec, texts: Iterable[str], client_for: ClientFor, settings: Settings, sessions: SessionFactory
+) -> dict[str, Outcome]:
+    """One judge's verdict (or failure) for each distinct text: stored, paid in this transaction, or
+    judged after the request or invocation that holds its lock."""
+    shas = {comment: text_sha256(comment) for comment in texts}
+    if not shas:
+        return {}
+    keys = {comment: lock_key(judgement_lock(spec.id, sha)) for comment, sha in shas.items()}
+    outcomes: dict[str, Outcome] = {}
+    held_elsewhere: list[str] = []
+    try:
+        with sessions() as session:
+            locked = {row.key for row in session.execute(_TRY_LOCKS, {"namespace": JUDGEMENT_LOCK_NAMESPACE, "keys": sorted(set(keys.values()))}) if row.locked}
+            stored = {row.text_sha256: row for row in session.execute(_STORED, {"judge_id": spec.id, "shas": sorted(set(shas.values()))})}
+            to_pay = []
+            for comment, sha in shas.items():
+                if sha in stored:
+                    outcomes[comment] = _verdict(stored[sha], spec, cached=True)
+                elif keys[comment] in locked:
+                    to_pay.append(comment)
+                else:
+                    held_elsewhere.append(comment)
+            if to_pay:
+                outcomes.update(_pay(spec, to_pay, shas, client_for, settings, session))
+    except Exception as error:  # the transaction failed: nothing of it was stored
+        logger.exception("judging a batch failed", extra={"judge": spec.name, "texts": len(shas)})
+        return dict.fromkeys(shas, error)
+    if held_elsewhere:
+        outcomes.update(_concurrently(held_elsewhere, settings, lambda comment: judge_with(spec, comment, client_for=client_for, settings=settings, sessions=sessions)))
+    return outcomes
+
+
+def _pay(spec: JudgeSpec, texts: list[str], shas: dict[str, str], client_for: ClientFor, settings: Settings, session) -> dict[str, Outcome]:
+    """Ask the judge's model about each text (bounded concurrency) and store the answers in one statement."""
+    try:
+        client = client_for(spec.endpoint)
+    except ConfigurationError as error:
+        return {comment: ServiceUnavailable(str(error)) for comment in texts}
+    answers = _concurrently(texts, settings, lambda comment: _call(spec, comment, client))
+    values = [{"judge_id": spec.id, "text_sha256": shas[comment], **answer} for comment, answer in answers.items() if isinstance(answer, dict)]
+    outcomes: dict[str, Outcome] = {comment: answer for comment, answer in answers.items() if isinstance(answer, Exception)}
+    if values:
+        statement = insert(Judgement).values(values).on_conflict_do_nothing(constraint="uq_judgements_judge_id_text_sha256")
+        inserted = {row.text_sha256: row for row in session.execute(statement.returning(*_JUDGEMENTS.c))}
+        if len(inserted) < len(values):  # a twin stored outside the lock's reach: it answers
+            missing = sorted({row["text_sha256"] for row in values} - set(inserted))
+            inserted.update({row.text_sha256: row for row in session.execute(_STORED, {"judge_id": spec.id, "shas": missing})})
+        for comment, answer in answers.items():
+            if isinstance(answer, dict):
+                outcomes[comment] = _verdict(inserted[shas[comment]], spec, cached=False)
+    return outcomes
+
+
+def _concurrently(texts: list[str], settings: Settings, work) -> dict[str, Any]:
+    """``work`` for each text, at most ``JUDGE_CONCURRENCY`` at once; a text's exception is its outcome."""
+
+    def attempt(comment: str) -> Any:
+        try:
+            return work(comment)
+        except Exception as error:
+            return error
+
+    workers = max(1, min(settings.judge_concurrency, len(texts)))
+    if workers == 1:
+        return {comment: attempt(comment) for comment in texts}
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="judge") as pool:
+        return dict(zip(texts, pool.map(attempt, texts)))
+
+
+def _record_comments(requests: dict[str, JudgeRequest], outcomes: dict[str, Outcome], sessions: SessionFactory) -> dict[str, Outcome]:
+    """Remember the judged comments that can be named again, in one transaction: the outcomes that change
+    (a post deleted meanwhile is a 404; a failed transaction fails every record it carried)."""
+    rows: dict[str, dict[str, Any]] = {}
+    for key, request in requests.items():
+        outcome = outcomes[key]
+        if isinstance(outcome, Verdict):
+            row = comment_row(request, text_sha256(request.comment), outcome.judgement_id)
+            if row is not None:
+                rows[key] = row
+    if not rows:
+        return {}
+    changed: dict[str, Outcome] = {}
+    try:
+        with sessions() as session:
+            named_posts = sorted({row["post_id"] for row in rows.values() if row["post_id"] is not None})
+            held = set(session.scalars(_POSTS.with_for_update(read=True, key_share=True), {"ids": named_posts})) if named_posts else set()
+            for key, row in list(rows.items()):
+                if row["post_id"] is not None and row["post_id"] not in held:
+                    changed[key] = NotFound(f"Instagram post {row['post_id']} does not exist.")
+                    del rows[key]
+            # One statement may touch a comment once: the batch's last word on each comment stands.
+            named = {row["instagram_comment_id"]: row for row in rows.values() if row["instagram_comment_id"] is not None}
+            unnamed = {(row["post_id"], row["text_sha256"]): row for row in rows.values() if row["instagram_comment_id"] is None}
+            if named:
+                session.execute(comment_upsert(list(named.values()), named=True))
+            if unnamed:
+                session.execute(comment_upsert(list(unnamed.values()), named=False))
+    except Exception as error:
+        logger.exception("recording a batch's comments failed", extra={"comments": len(rows)})
+        return {**{key: error for key in rows}, **changed}
+    return changed

@@ -1,0 +1,147 @@
+"""The queue's batch, judged as one: a handful of statements whatever its size, each text paid once,
+texts another request is paying for answered by it, and comments recorded without risking a judgement."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import sqlalchemy as sa
+
+from infra.local_api import LocalContext
+from tests.judging.chat_standin import CHAT_PATH
+from tests.judging.conftest import SEED_COMMENT, rows
+from tests.judging.test_judge_queue import batch, failed_ids
+
+WAIT_SECONDS = 60  # an upper bound for a loaded machine, never a measure of speed
+
+
+def sent_comments(openai_standin) -> list[str]:
+    return [request.json()["messages"][-1]["content"] for request in openai_standin.requests_to("POST", CHAT_PATH)]
+
+
+def counting_statements(engine):
+    """A list that grows by one for every statement the engine sends, and the listener to remove."""
+    seen: list[str] = []
+
+    def count(conn, cursor, statement, *args):
+        seen.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", count)
+    return seen, lambda: sa.event.remove(engine, "before_cursor_execute", count)
+
+
+def test_twins_in_a_batch_cost_one_call_and_every_record_is_answered_by_it(queue_handler, chat, active_model, db, openai_standin, post_id):
+    bodies = [json.dumps({"comment": SEED_COMMENT, "instagram_comment_id": f"twin-{n}", "post_id": post_id}) for n in range(3)]
+    bodies.append(json.dumps({"comment": "두 번째 후기: 재질이 좋아요", "instagram_comment_id": "other"}))
+
+    response = queue_handler(batch(bodies), LocalContext())
+
+    assert response == {"batchItemFailures": []}
+    assert sorted(sent_comments(openai_standin)) == sorted([SEED_COMMENT, "두 번째 후기: 재질이 좋아요"])
+    stored = rows(db, "SELECT c.instagram_comment_id, c.post_id, c.judgement_id FROM instagram_comments c ORDER BY 1")
+    twins = [row for row in stored if row.instagram_comment_id.startswith("twin-")]
+    assert len(twins) == 3 and {row.post_id for row in twins} == {post_id}
+    assert len({row.judgement_id for row in twins}) == 1
+    assert len(rows(db, "SELECT id FROM judgements")) == 2
+
+
+def test_a_batch_costs_the_same_few_statements_whatever_its_size(queue_handler, chat, active_model, db, post_id):
+    def statements_for(count: int, tag: str) -> int:
+        bodies = [json.dumps({"comment": f"{tag} {n}번째 후기: 핏이 좋아요", "instagram_comment_id": f"{tag}-{n}", "post_id": post_id})
+                  for n in range(count)]
+        seen, stop = counting_statements(db)
+        try:
+            assert queue_handler(batch(bodies), LocalContext()) == {"batchItemFailures": []}
+        finally:
+            stop()
+        return len(seen)
+
+    queue_handler(batch([json.dumps({"comment": "warm-up"})]), LocalContext())  # the active judge is read once
+    small, large = statements_for(5, "small"), statements_for(40, "large")
+
+    assert small == large
+    assert large <= 12  # posts, locks, stored, insert, posts held, upsert, and each transaction's bookkeeping
+    assert len(rows(db, "SELECT id FROM instagram_comments")) == 45
+
+
+def test_a_text_another_transaction_is_paying_for_is_answered_by_it_and_not_paid_again(
+    queue_handler, chat, active_model, db, openai_standin
+):
+    from shop_marketing.advisory_lock import lock_key
+    from shop_marketing.judging.judge import JUDGEMENT_LOCK_NAMESPACE, judgement_lock, text_sha256
+
+    judge_id = rows(db, "SELECT id FROM judges WHERE status = 'active'")[0].id
+    sha = text_sha256(SEED_COMMENT)
+    # Another request holds the (judge, text) lock while its OpenAI call runs, and has stored its answer.
+    holder = db.connect()
+    transaction = holder.begin()
+    holder.execute(sa.text("SELECT pg_advisory_xact_lock(:n, :k)"), {"n": JUDGEMENT_LOCK_NAMESPACE, "k": lock_key(judgement_lock(judge_id, sha))})
+    holder.execute(sa.text(
+        "INSERT INTO judgements (judge_id, text_sha256, model, verdict, comment_tokens, prompt_tokens, completion_tokens) "
+        "VALUES (:judge, :sha, :model, 'bad', 21, 28, 1)"), {"judge": judge_id, "sha": sha, "model": active_model})
+    answers: dict = {}
+    bodies = [json.dumps({"comment": SEED_COMMENT, "instagram_comment_id": "held"}), json.dumps({"comment": "세 번째 후기: 좋아요"})]
+    worker = threading.Thread(target=lambda: answers.update(response=queue_handler(batch(bodies), LocalContext())))
+    try:
+        worker.start()
+        deadline = time.monotonic() + WAIT_SECONDS
+        while "세 번째 후기: 좋아요" not in sent_comments(openai_standin) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert "response" not in answers  # the held text is still waiting for its holder
+    finally:
+        transaction.commit()
+        holder.close()
+        worker.join(WAIT_SECONDS)
+
+    assert answers["response"] == {"batchItemFailures": []}
+    assert sent_comments(openai_standin) == ["세 번째 후기: 좋아요"]
+    held = rows(db, "SELECT j.verdict FROM instagram_comments c JOIN judgements j ON j.id = c.judgement_id WHERE c.instagram_comment_id = 'held'")
+    assert [row.verdict for row in held] == ["bad"]  # the holder's answer, not a second one
+
+
+def test_two_batches_with_texts_in_common_pay_each_text_once(queue_handler, chat, active_model, db, openai_standin):
+    chat.delay = 0.05
+    texts = [f"{n}번째 후기: 배송이 빨라요" for n in range(9)]
+    first, second = texts[:6], texts[3:]
+    answers: list = []
+    workers = [threading.Thread(target=lambda part=part: answers.append(queue_handler(batch([json.dumps({"comment": t}) for t in part]), LocalContext())))
+               for part in (first, second)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(WAIT_SECONDS)
+
+    assert answers == [{"batchItemFailures": []}] * 2
+    assert sorted(sent_comments(openai_standin)) == sorted(texts)
+    assert len(rows(db, "SELECT id FROM judgements")) == 9
+
+
+def test_a_failure_recording_comments_keeps_the_judgements_and_the_retry_pays_nothing(
+    queue_handler, chat, active_model, db, openai_standin
+):
+    # The database refuses one comment, so the transaction recording the batch's comments fails.
+    with db.begin() as connection:
+        connection.execute(sa.text(
+            "CREATE FUNCTION refuse_boom() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN IF NEW.instagram_comment_id = 'boom' THEN RAISE EXCEPTION 'refused'; END IF; RETURN NEW; END $$"))
+        connection.execute(sa.text("CREATE TRIGGER refuse_boom BEFORE INSERT ON instagram_comments FOR EACH ROW EXECUTE FUNCTION refuse_boom()"))
+    bodies = [json.dumps({"comment": "첫 후기: 좋아요"}), json.dumps({"comment": "둘째 후기: 좋아요", "instagram_comment_id": "fine"}),
+              json.dumps({"comment": "셋째 후기: 좋아요", "instagram_comment_id": "boom"})]
+    event = batch(bodies)
+    try:
+        response = queue_handler(event, LocalContext())
+        assert sorted(failed_ids(response)) == sorted(record["messageId"] for record in event["Records"][1:])
+        assert len(rows(db, "SELECT id FROM judgements")) == 3
+        assert rows(db, "SELECT id FROM instagram_comments") == []
+    finally:
+        with db.begin() as connection:
+            connection.execute(sa.text("DROP TRIGGER refuse_boom ON instagram_comments"))
+            connection.execute(sa.text("DROP FUNCTION refuse_boom()"))
+
+    again = queue_handler({"Records": event["Records"][1:]}, LocalContext())
+
+    assert again == {"batchItemFailures": []}
+    assert len(sent_comments(openai_standin)) == 3
+    assert sorted(row.instagram_comment_id for row in rows(db, "SELECT instagram_comment_id FROM instagram_comments")) == ["boom", "fine"]

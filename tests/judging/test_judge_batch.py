@@ -48,7 +48,7 @@ def test_twins_in_a_batch_cost_one_call_and_every_record_is_answered_by_it(queue
 
 
 def test_a_batch_costs_the_same_few_statements_whatever_its_size(queue_handler, chat, active_model, db, post_id):
-    def statements_for(count: int, tag: str) -> int:
+    def statements_for(count: int, tag: str) -> tuple[list[str], list[str]]:
         bodies = [json.dumps({"comment": f"{tag} {n}번째 후기: 핏이 좋아요", "instagram_comment_id": f"{tag}-{n}", "post_id": post_id})
                   for n in range(count)]
         seen, stop = counting_statements(db)
@@ -56,13 +56,19 @@ def test_a_batch_costs_the_same_few_statements_whatever_its_size(queue_handler, 
             assert queue_handler(batch(bodies), LocalContext()) == {"batchItemFailures": []}
         finally:
             stop()
-        return len(seen)
+        # Paid answers are stored as they arrive: one insert for whatever arrived together, with its
+        # transaction's bookkeeping. Everything else is the batch's, whatever its size.
+        stores = [s for s in seen if s.startswith("INSERT INTO judgements")]
+        bookkeeping = [s for s in seen if "pg_current_xact_id_if_assigned" in s]
+        return [s for s in seen if s not in stores and s not in bookkeeping], stores
 
     queue_handler(batch([json.dumps({"comment": "warm-up"})]), LocalContext())  # the active judge is read once
-    small, large = statements_for(5, "small"), statements_for(40, "large")
+    (small, small_stores), (large, large_stores) = statements_for(5, "small"), statements_for(40, "large")
 
-    assert small == large
-    assert large <= 12  # posts, locks, stored, insert, posts held, upsert, and each transaction's bookkeeping
+    # The same statements (their VALUES lists aside), however many records
+    assert [statement.split(" VALUES ")[0] for statement in small] == [statement.split(" VALUES ")[0] for statement in large]
+    assert len(large) <= 6  # posts; locks, stored judgements; posts held, comments upserted
+    assert 1 <= len(small_stores) <= 5 and 1 <= len(large_stores) <= 40
     assert len(rows(db, "SELECT id FROM instagram_comments")) == 45
 
 
@@ -145,3 +151,34 @@ def test_a_failure_recording_comments_keeps_the_judgements_and_the_retry_pays_no
     assert again == {"batchItemFailures": []}
     assert len(sent_comments(openai_standin)) == 3
     assert sorted(row.instagram_comment_id for row in rows(db, "SELECT instagram_comment_id FROM instagram_comments")) == ["boom", "fine"]
+
+
+def test_a_paid_answer_is_stored_as_it_arrives_not_when_the_whole_batch_is_done(
+    queue_handler, fast_openai, chat, active_model, db
+):
+    slow = "느린 후기: 아직 답이 없어요"
+    release = threading.Event()
+
+    def slow_for_one(request, match):
+        if request.json()["messages"][-1]["content"] == slow:
+            release.wait(WAIT_SECONDS)
+        return chat(request, match)
+
+    fast_openai.on("POST", CHAT_PATH, slow_for_one)
+    answers: dict = {}
+    bodies = [json.dumps({"comment": slow}), json.dumps({"comment": "빠른 후기 1: 좋아요"}), json.dumps({"comment": "빠른 후기 2: 좋아요"})]
+    worker = threading.Thread(target=lambda: answers.update(response=queue_handler(batch(bodies), LocalContext())))
+    worker.start()
+    try:
+        deadline = time.monotonic() + WAIT_SECONDS
+        while len(rows(db, "SELECT id FROM judgements")) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        # The two answered texts are stored (committed) while the batch still waits for the third
+        assert len(rows(db, "SELECT id FROM judgements")) == 2
+        assert "response" not in answers
+    finally:
+        release.set()
+        worker.join(WAIT_SECONDS)
+
+    assert answers["response"] == {"batchItemFailures": []}
+    assert len(rows(db, "SELECT id FROM judgements")) == 3

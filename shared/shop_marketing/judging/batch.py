@@ -1,7 +1,7 @@
 """A batch of queued comments judged with the database work done once for the batch, not per record.
 
 Judged one by one, every record paid a transaction of its own (7 to 9 statements, one database
-connection held across its OpenAI call). A batch pays a handful of statements on one connection:
+connection held across its OpenAI call). A batch pays a handful of statements on two connections:
 
 1. The posts the records name, in one statement: a record naming a post that does not exist fails
    alone, before OpenAI is paid for it.
@@ -10,9 +10,11 @@ connection held across its OpenAI call). A batch pays a handful of statements on
    other invocations meet these at the lock), and then the judgements already stored are read, in one
    statement. Stored texts are answered unpaid.
 3. The texts left that this transaction locked are sent to OpenAI, each once however many records
-   carry it, at most ``JUDGE_CONCURRENCY`` at once, and stored in one statement; the commit releases
-   the locks. A text whose lock another request or invocation holds is judged after this commit the
-   way a single request is (:func:`.judge.judge_with`): it waits at the lock, then finds the holder's
+   carry it, at most ``JUDGE_CONCURRENCY`` at once. Answers are stored as they arrive (whatever
+   arrived meanwhile in one statement and a transaction of its own), so a paid answer is recorded
+   at once, even if the invocation then runs out of time; the locks are released when every answer
+   is stored. A text whose lock another request or invocation holds is judged after that, the way a
+   single request is (:func:`.judge.judge_with`): it waits at the lock, then finds the holder's
    answer (or pays, if the holder failed). Nothing waits while holding a lock another waits for, so
    two batches with texts in common cannot deadlock.
 4. The comments that can be named again are recorded in one more transaction: their posts held
@@ -26,11 +28,11 @@ answered from the database, unpaid. A judge whose model is gone hands its texts 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from typing import Any
 
-from sqlalchemy import String, bindparam, select, text
+from sqlalchemy import String, Table, bindparam, cast, func, select, text
 from sqlalchemy.dialects.postgresql import ARRAY, BIGINT, insert
 
 from ..advisory_lock import lock_key
@@ -38,9 +40,10 @@ from ..config import ConfigurationError, Settings
 from ..db import session_scope
 from ..errors import NotFound, ServiceUnavailable
 from ..models import InstagramPost
-from ..models.judging import Judgement
+from ..models.judging import InstagramComment, Judgement
 from ..observability import logger
 from .judge import (
+    COMMENT_COLUMNS,
     JUDGEMENT_LOCK_NAMESPACE,
     ClientFor,
     JudgeModelUnavailable,
@@ -62,6 +65,17 @@ from .recipes import JudgeSpec
 Outcome = Verdict | Exception
 
 _JUDGEMENTS = Judgement.__table__
+_ANSWER_COLUMNS = ("text_sha256", "model", "verdict", "confidence", "comment_tokens", "prompt_tokens",
+                   "cached_prompt_tokens", "completion_tokens", "latency_ms")
+
+
+def _unnested(table: Table, names: tuple[str, ...]):
+    """Rows of ``table``'s columns ``names``, from one array parameter per column (named after it):
+    a statement whose text, compiled once, is the same for any number of rows."""
+    arrays = (cast(bindparam(name), ARRAY(table.c[name].type)) for name in names)
+    return func.unnest(*arrays).table_valued(*names).render_derived()
+
+
 _TRY_LOCKS = text(
     "SELECT t.key, pg_try_advisory_xact_lock(:namespace, t.key) AS locked "
     "FROM unnest(CAST(:keys AS integer[])) AS t(key)"
@@ -71,6 +85,15 @@ _STORED = select(_JUDGEMENTS).where(
     _JUDGEMENTS.c.text_sha256 == bindparam("shas", type_=ARRAY(String)).any_(),
 )
 _POSTS = select(InstagramPost.id).where(InstagramPost.id == bindparam("ids", type_=ARRAY(BIGINT)).any_())
+_STORE = (
+    insert(_JUDGEMENTS)
+    .from_select(("judge_id", *_ANSWER_COLUMNS), select(bindparam("judge_id", type_=BIGINT), *_unnested(_JUDGEMENTS, _ANSWER_COLUMNS).c))
+    .on_conflict_do_nothing(constraint="uq_judgements_judge_id_text_sha256")
+    .returning(*_JUDGEMENTS.c)
+)
+_COMMENTS = InstagramComment.__table__
+_RECORD_NAMED = comment_upsert(select(*_unnested(_COMMENTS, COMMENT_COLUMNS).c), named=True)
+_RECORD_UNNAMED = comment_upsert(select(*_unnested(_COMMENTS, COMMENT_COLUMNS).c), named=False)
 
 
 def judge_requests(
@@ -119,8 +142,8 @@ def judge_requests(
 def _judge_texts(
     spec: JudgeSpec, texts: Iterable[str], client_for: ClientFor, settings: Settings, sessions: SessionFactory
 ) -> dict[str, Outcome]:
-    """One judge's verdict (or failure) for each distinct text: stored, paid in this transaction, or
-    judged after the request or invocation that holds its lock."""
+    """One judge's verdict (or failure) for each distinct text: stored, paid while this transaction
+    holds its lock, or judged after the request or invocation that holds its lock."""
     shas = {comment: text_sha256(comment) for comment in texts}
     if not shas:
         return {}
@@ -128,8 +151,11 @@ def _judge_texts(
     outcomes: dict[str, Outcome] = {}
     held_elsewhere: list[str] = []
     try:
+        # The lock transaction: it only holds the locks (and reads), so it stays open, idle, while the
+        # texts are paid for; their answers are stored by transactions of their own as they arrive.
         with sessions() as session:
-            locked = {row.key for row in session.execute(_TRY_LOCKS, {"namespace": JUDGEMENT_LOCK_NAMESPACE, "keys": sorted(set(keys.values()))}) if row.locked}
+            arguments = {"namespace": JUDGEMENT_LOCK_NAMESPACE, "keys": sorted(set(keys.values()))}
+            locked = {row.key for row in session.execute(_TRY_LOCKS, arguments) if row.locked}
             stored = {row.text_sha256: row for row in session.execute(_STORED, {"judge_id": spec.id, "shas": sorted(set(shas.values()))})}
             to_pay = []
             for comment, sha in shas.items():
@@ -140,38 +166,49 @@ def _judge_texts(
                 else:
                     held_elsewhere.append(comment)
             if to_pay:
-                outcomes.update(_pay(spec, to_pay, shas, client_for, settings, session))
-    except Exception as error:  # the transaction failed: nothing of it was stored
+                outcomes.update(_pay(spec, to_pay, shas, client_for, settings, sessions))
+    except Exception as error:  # a verdict already made stands; every other text of the batch fails
         logger.exception("judging a batch failed", extra={"judge": spec.name, "texts": len(shas)})
-        return dict.fromkeys(shas, error)
-    if held_elsewhere:
-        outcomes.update(_concurrently(held_elsewhere, settings, lambda comment: judge_with(spec, comment, client_for=client_for, settings=settings, sessions=sessions)))
+        return {comment: outcomes[comment] if isinstance(outcomes.get(comment), Verdict) else error for comment in shas}
+    for answers in _as_answered(held_elsewhere, settings, lambda comment: judge_with(spec, comment, client_for=client_for, settings=settings, sessions=sessions)):
+        outcomes.update(answers)
     return outcomes
 
 
-def _pay(spec: JudgeSpec, texts: list[str], shas: dict[str, str], client_for: ClientFor, settings: Settings, session) -> dict[str, Outcome]:
-    """Ask the judge's model about each text (bounded concurrency) and store the answers in one statement."""
+def _pay(spec: JudgeSpec, texts: list[str], shas: dict[str, str], client_for: ClientFor, settings: Settings, sessions: SessionFactory) -> dict[str, Outcome]:
+    """Ask the judge's model about each text (bounded concurrency); store the answers as they arrive,
+    whatever has arrived meanwhile in one statement, so an answer paid for is recorded right away."""
     try:
         client = client_for(spec.endpoint)
     except ConfigurationError as error:
         return {comment: ServiceUnavailable(str(error)) for comment in texts}
-    answers = _concurrently(texts, settings, lambda comment: _call(spec, comment, client))
-    values = [{"judge_id": spec.id, "text_sha256": shas[comment], **answer} for comment, answer in answers.items() if isinstance(answer, dict)]
-    outcomes: dict[str, Outcome] = {comment: answer for comment, answer in answers.items() if isinstance(answer, Exception)}
-    if values:
-        statement = insert(Judgement).values(values).on_conflict_do_nothing(constraint="uq_judgements_judge_id_text_sha256")
-        inserted = {row.text_sha256: row for row in session.execute(statement.returning(*_JUDGEMENTS.c))}
-        if len(inserted) < len(values):  # a twin stored outside the lock's reach: it answers
-            missing = sorted({row["text_sha256"] for row in values} - set(inserted))
-            inserted.update({row.text_sha256: row for row in session.execute(_STORED, {"judge_id": spec.id, "shas": missing})})
-        for comment, answer in answers.items():
-            if isinstance(answer, dict):
-                outcomes[comment] = _verdict(inserted[shas[comment]], spec, cached=False)
+    outcomes: dict[str, Outcome] = {}
+    for answers in _as_answered(texts, settings, lambda comment: _call(spec, comment, client)):
+        paid = {comment: answer for comment, answer in answers.items() if isinstance(answer, dict)}
+        outcomes.update({comment: answer for comment, answer in answers.items() if isinstance(answer, Exception)})
+        if not paid:
+            continue
+        try:
+            outcomes.update(_store(spec, paid, shas, sessions))
+        except Exception as error:
+            logger.exception("storing paid judgements failed", extra={"judge": spec.name, "texts": len(paid)})
+            outcomes.update(dict.fromkeys(paid, error))
     return outcomes
 
 
-def _concurrently(texts: list[str], settings: Settings, work) -> dict[str, Any]:
-    """``work`` for each text, at most ``JUDGE_CONCURRENCY`` at once; a text's exception is its outcome."""
+def _store(spec: JudgeSpec, paid: dict[str, dict[str, Any]], shas: dict[str, str], sessions: SessionFactory) -> dict[str, Outcome]:
+    answers = [{"text_sha256": shas[comment], **answer} for comment, answer in paid.items()]
+    with sessions() as session:
+        inserted = {row.text_sha256: row for row in session.execute(_STORE, {"judge_id": spec.id, **_columns(answers, _ANSWER_COLUMNS)})}
+        if len(inserted) < len(answers):  # a twin stored outside the lock's reach: it answers
+            missing = sorted({shas[comment] for comment in paid} - set(inserted))
+            inserted.update({row.text_sha256: row for row in session.execute(_STORED, {"judge_id": spec.id, "shas": missing})})
+    return {comment: _verdict(inserted[shas[comment]], spec, cached=False) for comment in paid}
+
+
+def _as_answered(texts: list[str], settings: Settings, work) -> Iterator[dict[str, Any]]:
+    """``work`` for each text, at most ``JUDGE_CONCURRENCY`` at once, yielding the outcomes (a text's
+    exception is its outcome) of whatever finished since the last yield."""
 
     def attempt(comment: str) -> Any:
         try:
@@ -179,11 +216,14 @@ def _concurrently(texts: list[str], settings: Settings, work) -> dict[str, Any]:
         except Exception as error:
             return error
 
+    if not texts:
+        return
     workers = max(1, min(settings.judge_concurrency, len(texts)))
-    if workers == 1:
-        return {comment: attempt(comment) for comment in texts}
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="judge") as pool:
-        return dict(zip(texts, pool.map(attempt, texts)))
+        pending = {pool.submit(attempt, comment): comment for comment in texts}
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            yield {pending.pop(future): future.result() for future in done}
 
 
 def _record_comments(requests: dict[str, JudgeRequest], outcomes: dict[str, Outcome], sessions: SessionFactory) -> dict[str, Outcome]:
@@ -211,10 +251,16 @@ def _record_comments(requests: dict[str, JudgeRequest], outcomes: dict[str, Outc
             named = {row["instagram_comment_id"]: row for row in rows.values() if row["instagram_comment_id"] is not None}
             unnamed = {(row["post_id"], row["text_sha256"]): row for row in rows.values() if row["instagram_comment_id"] is None}
             if named:
-                session.execute(comment_upsert(list(named.values()), named=True))
+                session.execute(_RECORD_NAMED, _columns(named.values(), COMMENT_COLUMNS))
             if unnamed:
-                session.execute(comment_upsert(list(unnamed.values()), named=False))
+                session.execute(_RECORD_UNNAMED, _columns(unnamed.values(), COMMENT_COLUMNS))
     except Exception as error:
         logger.exception("recording a batch's comments failed", extra={"comments": len(rows)})
         return {**{key: error for key in rows}, **changed}
     return changed
+
+
+def _columns(rows: Iterable[dict[str, Any]], names: tuple[str, ...]) -> dict[str, list[Any]]:
+    """The parameters of an :func:`_unnested` statement: one list per column."""
+    rows = list(rows)
+    return {name: [row[name] for row in rows] for name in names}

@@ -12,9 +12,11 @@ while concurrent links of the same banner or post (which take the same lock) do 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import cache
 from typing import Any
 
-from sqlalchemy import delete, func, literal, select, true, update
+from sqlalchemy import Select, Table, bindparam, delete, func, literal, select, true, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -73,6 +75,7 @@ _BANNER_ROWS = (
         .outerjoin(_LINKS, _LINKS.c.banner_id == _BANNERS.c.id)
         .outerjoin(_POSTS, _POSTS.c.id == _LINKS.c.post_id)
     )
+    .where(_BANNERS.c.id == bindparam("banner_id"))
     .order_by(_POSTS.c.id)
 )
 
@@ -192,7 +195,7 @@ def create_banner(session: Session, store_id: int, *, image_url: str, title: str
 
 
 def banner_view(session: Session, banner_id: int) -> dict[str, Any]:
-    rows = session.execute(_BANNER_ROWS.where(_BANNERS.c.id == banner_id)).mappings().all()
+    rows = session.execute(_BANNER_ROWS, {"banner_id": banner_id}).mappings().all()
     if not rows:
         raise NotFound(f"Banner {banner_id} does not exist.")
     return _banner_view(rows)
@@ -228,14 +231,25 @@ def delete_post(session: Session, post_id: int) -> None:
 # --- links --------------------------------------------------------------------------------------
 
 
-def _both_ends(session: Session, banner_id: int, other, other_id: int, other_label: str, *, lock: bool, write=None):
-    """Check (and lock) the banner and the other end in one statement, running ``write`` in it too.
+def _link_post(banner, post):
+    # Linking twice leaves one link: the primary key (banner_id, post_id) absorbs the repeat.
+    return (
+        insert(_LINKS)
+        .from_select(["banner_id", "post_id"], select(banner.c.id, post.c.id).select_from(banner.join(post, true())))
+        .on_conflict_do_nothing()
+    )
 
-    ``write`` is a data-modifying statement (the link's insert or delete) that runs as part of the same
-    statement; it changes nothing when either end is missing, and then the caller's 404 rolls it back.
-    """
+
+def _unlink_post(banner, post):
+    return delete(_LINKS).where(_LINKS.c.banner_id == bindparam("banner_id"), _LINKS.c.post_id == bindparam("other_id"))
+
+
+@cache
+def _both_ends_statement(other: Table, lock: bool, write: Callable | None) -> Select:
+    """The statement of :func:`_both_ends`, built once per kind (its ids are parameters), so a request
+    pays neither for building it nor for compiling it."""
     ends = []
-    for table, id_ in ((_BANNERS, banner_id), (other, other_id)):
+    for table, id_ in ((_BANNERS, bindparam("banner_id")), (other, bindparam("other_id"))):
         end = select(table.c.id, table.c.store_id if "store_id" in table.c else literal(None).label("store_id"))
         end = end.where(table.c.id == id_)
         ends.append((end.with_for_update(read=True, key_share=True) if lock else end).cte())
@@ -248,7 +262,17 @@ def _both_ends(session: Session, banner_id: int, other, other_id: int, other_lab
     )
     if write is not None:
         statement = statement.add_cte(write(banner, other_end).cte("write"))
-    found = session.execute(statement).one()
+    return statement
+
+
+def _both_ends(session: Session, banner_id: int, other, other_id: int, other_label: str, *, lock: bool, write=None):
+    """Check (and lock, ``FOR KEY SHARE``) the banner and the other end in one statement, running
+    ``write`` in it too.
+
+    ``write`` makes a data-modifying statement (the link's insert or delete) that runs as part of the
+    same statement; it changes nothing when either end is missing, and then the caller's 404 rolls it back.
+    """
+    found = session.execute(_both_ends_statement(other, lock, write), {"banner_id": banner_id, "other_id": other_id}).one()
     if found.banner is None:
         raise NotFound(f"Banner {banner_id} does not exist.")
     if found.other is None:
@@ -274,22 +298,11 @@ def unlink_banner_product(session: Session, banner_id: int) -> dict[str, Any]:
 
 
 def link_banner_post(session: Session, banner_id: int, post_id: int) -> dict[str, Any]:
-    # Linking twice leaves one link: the primary key (banner_id, post_id) absorbs the repeat. Both ends
-    # are locked FOR KEY SHARE, so neither can be deleted before this transaction commits.
-    def insert_link(banner, post):
-        return (
-            insert(_LINKS)
-            .from_select(["banner_id", "post_id"], select(banner.c.id, post.c.id).select_from(banner.join(post, true())))
-            .on_conflict_do_nothing()
-        )
-
-    _both_ends(session, banner_id, _POSTS, post_id, "Instagram post", lock=True, write=insert_link)
+    # Both ends are locked FOR KEY SHARE, so neither can be deleted before this transaction commits.
+    _both_ends(session, banner_id, _POSTS, post_id, "Instagram post", lock=True, write=_link_post)
     return banner_view(session, banner_id)
 
 
 def unlink_banner_post(session: Session, banner_id: int, post_id: int) -> dict[str, Any]:
-    def delete_link(banner, post):
-        return delete(_LINKS).where(_LINKS.c.banner_id == banner_id, _LINKS.c.post_id == post_id)
-
-    _both_ends(session, banner_id, _POSTS, post_id, "Instagram post", lock=False, write=delete_link)
+    _both_ends(session, banner_id, _POSTS, post_id, "Instagram post", lock=False, write=_unlink_post)
     return banner_view(session, banner_id)

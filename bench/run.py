@@ -22,6 +22,7 @@ figures are taken on an embedded PostgreSQL; either way in a scratch database of
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import socket
@@ -166,7 +167,7 @@ def lambda_environment(function: str) -> dict[str, str]:
         "POWERTOOLS_TRACER_CAPTURE_RESPONSE": "false",
         "POWERTOOLS_SERVICE_NAME": "shop-marketing",
         "POWERTOOLS_METRICS_NAMESPACE": "ShopMarketing",
-        "POWERTOOLS_LOG_LEVEL": "WARNING",
+        "POWERTOOLS_LOG_LEVEL": "INFO",  # the template's default
     }
 
 
@@ -544,6 +545,10 @@ def main() -> None:
             meter.install(get_engine())
             meter.install_http()
             catalog, judge = Api(load_function("link_banner").lambda_handler), Api(load_function("judge_comment").lambda_handler)
+            # Logs are formatted as in Lambda (INFO), then dropped rather than printed among the figures.
+            from shop_marketing.observability import logger
+
+            logger.registered_handler.setStream(open(os.devnull, "w"))  # noqa: SIM115 - for the process's life
             seed = seed_catalog(catalog)
             report(seed, child_environment, catalog, judge, meter, slow_openai)
     finally:
@@ -583,11 +588,14 @@ def report(seed, child_environment, catalog, judge, meter, slow_openai) -> None:
 
     queue = queue_throughput(seed, slow_openai, meter)
     print(f"\n3. one queue invocation, 100 comments, OpenAI answering in 100 ms (goal ≤ {GOAL_QUEUE_S} s, every record stored)")
-    print(f"  {'concurrency':>11} {'records':26} {'wall s':>7} {'CPU ms/rec':>11} {'stmts/rec':>10} {'trips/rec':>10} {'stored':>7}")
+    print("  OpenAI's floor: 100 calls of 100 ms, at most `concurrency` at once, take ceil(100 / concurrency) x 0.1 s")
+    print(f"  {'concurrency':>11} {'records':26} {'wall s':>7} {'floor s':>8} {'CPU ms/rec':>11} {'stmts/rec':>10} {'trips/rec':>10} {'stored':>7}")
     for (concurrency, variant), row in queue.items():
+        floor = math.ceil(100 / concurrency) * 0.1
         met = row["wall_s"] <= GOAL_QUEUE_S and row["stored"] == 100 and row["failed"] == 0
-        print(f"  {concurrency:11d} {variant:26} {row['wall_s']:7.2f} {row['cpu_ms_per_record']:11.1f} "
-              f"{row['statements_per_record']:10.1f} {row['round_trips_per_record']:10.1f} {row['stored']:7.0f}  {verdict(met)}")
+        mark = verdict(met) if met or floor < GOAL_QUEUE_S else f"NOT MET: OpenAI's floor alone is {floor:.1f} s"
+        print(f"  {concurrency:11d} {variant:26} {row['wall_s']:7.2f} {floor:8.1f} {row['cpu_ms_per_record']:11.1f} "
+              f"{row['statements_per_record']:10.2f} {row['round_trips_per_record']:10.2f} {row['stored']:7.0f}  {mark}")
 
     tokens = token_cost()
     print("\n4. tokens per judged comment (the seed's comment, o200k_base)")

@@ -39,6 +39,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from .config import ConfigurationError, Settings, get_settings
 from .errors import DatabaseUnavailable
 from .observability import logger
+from . import pg_driver
 
 RDS_CA_BUNDLE = files(__package__).joinpath("certs/rds-global-bundle.pem")
 # RDS Proxy's certificates come from AWS Certificate Manager, which chains to Amazon Trust Services.
@@ -134,6 +135,7 @@ def connect_with_current_password(engine: Engine, credentials: SecretCredentials
 
 
 def build_engine(settings: Settings) -> Engine:
+    pg_driver.install_statement_cache()
     tls = settings.database_tls
     if tls == "auto":
         tls = "off" if settings.database_url else "verify"
@@ -146,6 +148,8 @@ def build_engine(settings: Settings) -> Engine:
         connect_args["ssl_context"] = verified_tls_context()
     engine = create_engine(
         database_url(settings),
+        # pg8000, connecting with the leaner connection of :mod:`.pg_driver`.
+        module=pg_driver.dbapi(),
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_pre_ping=True,

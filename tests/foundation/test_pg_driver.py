@@ -160,3 +160,213 @@ def test_timestamp_values_are_exactly_pg8000s(lean, time_zone):
             expected = pg8000.converters.timestamp_in(text)
             assert _same(pg_driver.timestamp_in(text), expected), text
             assert _same(value, expected), text
+
+
+# --- one round trip per statement, BEGIN riding with the first ----------------------------------
+
+
+class FlushCounter:
+    """Counts the flushes of a connection's socket: each is one request the server answers."""
+
+    def __init__(self, connection):
+        self.count = 0
+        sock = connection._sock
+        original = sock.flush
+
+        def flush():
+            self.count += 1
+            return original()
+
+        self._sock, self._original = sock, original
+        sock.flush = flush
+
+    def take(self) -> int:
+        count, self.count = self.count, 0
+        return count
+
+
+def _outcome(cursor, sql, args=None):
+    """What a statement gives a DB-API user: rows, rowcount and column names, or the error."""
+    try:
+        if args is None:
+            cursor.execute(sql)
+        else:
+            cursor.execute(sql, args)
+    except Exception as error:  # noqa: BLE001 - the error is the outcome compared
+        fields = error.args[0] if error.args else None
+        if isinstance(fields, dict) and fields.get("s", "").startswith("pg_temp_"):
+            fields = {**fields, "s": "pg_temp"}  # each session has a temporary schema of its own
+        return ("error", type(error), fields)
+    rows = cursor.fetchall() if cursor.description else None
+    columns = [column[:2] for column in cursor.description] if cursor.description else None
+    return ("ok", rows, cursor.rowcount, columns)
+
+
+SCENARIO = [
+    ("CREATE TEMP TABLE t (id int PRIMARY KEY, name text NOT NULL, at timestamptz DEFAULT now())", None),
+    ("INSERT INTO t (id, name) VALUES (%s, %s), (%s, %s) RETURNING id, name", (1, "a", 2, "b")),
+    ("UPDATE t SET name = name || %s WHERE id >= %s", ("!", 1)),
+    ("SELECT id, name FROM t WHERE id = %s", (3,)),
+    ("SELECT id, name FROM t ORDER BY id", ()),
+    ("SELECT %s::int AS n, %s::text AS s, %s::numeric AS d", (7, None, "1.50")),
+    ("DELETE FROM t WHERE id = %s", (2,)),
+    ("COMMIT", None),
+    ("SELECT id, name FROM t ORDER BY id", None),
+    ("INSERT INTO t (id, name) VALUES (%s, %s)", (1, "duplicate")),  # unique violation
+    ("SELECT 1", None),  # in the failed transaction
+    ("ROLLBACK", None),
+    ("SELEC id FROM t WHERE id = %s", (1,)),  # syntax error, the transaction's first statement
+    ("ROLLBACK", None),
+    ("SELECT id FROM t WHERE id = %s::int", ("not a number",)),  # invalid input for a type
+    ("ROLLBACK", None),
+    ("SELECT id FROM t WHERE name = %s", ("a!",)),  # usable again
+    ("SELECT 1/0", None),  # a failing simple query, the first after BEGIN
+    ("ROLLBACK", None),
+    ("", None),  # the pool's ping is an empty query
+    ("SELECT count(*) FROM t", ()),
+]
+
+
+def _run_scenario(connection):
+    cursor = connection.cursor()
+    trace = []
+    for sql, args in SCENARIO:
+        if sql == "COMMIT":
+            connection.commit()
+            trace.append(("commit", connection._transaction_status))
+        elif sql == "ROLLBACK":
+            connection.rollback()
+            trace.append(("rollback", connection._transaction_status))
+        else:
+            trace.append((sql, _outcome(cursor, sql, args), connection._transaction_status))
+    connection.rollback()
+    return trace
+
+
+def test_every_statement_answers_as_pg8000s_own_connection(lean, plain):
+    lean_trace, plain_trace = _run_scenario(lean), _run_scenario(plain)
+
+    assert lean_trace == plain_trace
+    codes = [step[1][2]["C"] for step in plain_trace if len(step) == 3 and step[1][0] == "error" and isinstance(step[1][2], dict)]
+    assert codes == ["23505", "25P02", "42601", "22P02", "22012"]  # the errors happened, on both
+    errors = [step[1][1] for step in lean_trace if len(step) == 3 and step[1][0] == "error"]
+    assert errors[:4] == [pg8000.dbapi.IntegrityError] + [pg8000.dbapi.ProgrammingError] * 3
+
+
+def test_a_statement_is_one_round_trip_and_begin_rides_with_the_first(lean):
+    flushes = FlushCounter(lean)
+    cursor = lean.cursor()
+
+    cursor.execute("SELECT %s::int", (1,))  # BEGIN + the statement
+    assert flushes.take() == 1
+    assert lean._transaction_status == pg8000.core.IN_TRANSACTION
+    cursor.execute("SELECT %s::int", (2,))
+    assert flushes.take() == 1
+    lean.commit()
+    assert flushes.take() == 1
+    cursor.execute("SELECT 3")  # a simple query: BEGIN rides with it too
+    assert flushes.take() == 1
+    assert lean._transaction_status == pg8000.core.IN_TRANSACTION
+    lean.rollback()
+    assert flushes.take() == 1
+    assert lean._transaction_status == pg8000.core.IDLE
+
+
+def test_the_first_statement_runs_inside_the_transaction_begin_opened(lean, database_url):
+    cursor = lean.cursor()
+    cursor.execute("CREATE TABLE pipelined_begin (id int)", ())
+    lean.commit()
+    try:
+        cursor.execute("INSERT INTO pipelined_begin VALUES (%s)", (1,))  # BEGIN rides with this
+        cursor.execute("SELECT pg_current_xact_id_if_assigned()::text", ())
+        assert cursor.fetchone()[0] is not None
+        lean.rollback()
+
+        cursor.execute("SELECT count(*) FROM pipelined_begin")
+        assert cursor.fetchone() == [0]  # the insert was rolled back with its transaction
+        lean.rollback()
+    finally:
+        cursor.execute("DROP TABLE pipelined_begin")
+        lean.commit()
+
+
+def test_a_failing_first_statement_leaves_the_transaction_failed_as_before(lean, plain):
+    for connection in (lean, plain):
+        cursor = connection.cursor()
+        with pytest.raises(pg8000.dbapi.ProgrammingError) as raised:
+            cursor.execute("SELECT %s::int", ("x",))
+        assert raised.value.args[0]["C"] == "22P02"
+        assert connection._transaction_status == pg8000.core.IN_FAILED_TRANSACTION
+        with pytest.raises(pg8000.dbapi.ProgrammingError) as aborted:
+            cursor.execute("SELECT %s::int", (1,))
+        assert aborted.value.args[0]["C"] == "25P02"
+        connection.rollback()
+        cursor.execute("SELECT %s::int", (1,))
+        assert cursor.fetchone() == [1]
+        connection.rollback()
+
+
+def test_a_transaction_that_ran_nothing_costs_no_round_trip(lean):
+    flushes = FlushCounter(lean)
+    cursor = lean.cursor()
+    with pytest.raises(pg8000.dbapi.InterfaceError):
+        cursor.execute("SELECT %d", (1,))  # refused before anything is sent, after BEGIN was asked for
+
+    lean.rollback()
+
+    assert flushes.take() == 0
+    cursor.execute("SELECT %s::int", (5,))
+    assert cursor.fetchone() == [5]
+    assert flushes.take() == 1
+    lean.rollback()
+
+
+def test_autocommit_statements_send_no_begin(lean):
+    lean.autocommit = True
+    flushes = FlushCounter(lean)
+    cursor = lean.cursor()
+
+    cursor.execute("SELECT %s::int", (1,))
+
+    assert flushes.take() == 1
+    assert lean._transaction_status == pg8000.core.IDLE
+    lean.autocommit = False
+
+
+def test_copy_keeps_pg8000s_own_exchange(lean, plain):
+    import io
+
+    for connection in (lean, plain):
+        cursor = connection.cursor()
+        cursor.execute("CREATE TEMP TABLE c (id int, name text)")
+        cursor.execute("COPY c FROM STDIN WITH (FORMAT csv)", stream=io.StringIO("1,a\n2,b\n"))
+        out = io.StringIO()
+        cursor.execute("COPY (SELECT * FROM c ORDER BY id) TO STDOUT WITH (FORMAT csv)", stream=out)
+        assert out.getvalue() == "1,a\n2,b\n"
+        connection.rollback()
+
+
+@pytest.mark.parametrize("connection_class", [pg_driver.Connection, pg8000.legacy.Connection])
+def test_a_closed_connection_says_so(database_url, connection_class):
+    connection = connect(database_url, connection_class)
+    cursor = connection.cursor()
+    connection.close()
+
+    with pytest.raises(pg8000.dbapi.InterfaceError, match="connection is closed"):
+        cursor.execute("SELECT %s::int", (1,))
+    with pytest.raises(pg8000.dbapi.InterfaceError, match="connection is closed"):
+        connection.commit()
+    connection.rollback()  # not in a transaction: nothing to do, as pg8000 does
+
+
+@pytest.mark.parametrize("connection_class", [pg_driver.Connection, pg8000.legacy.Connection])
+def test_a_connection_closed_inside_a_transaction_says_so(database_url, connection_class):
+    connection = connect(database_url, connection_class)
+    cursor = connection.cursor()
+    cursor.execute("SELECT %s::int", (1,))
+    connection.close()
+
+    with pytest.raises(pg8000.dbapi.InterfaceError, match="connection is closed"):
+        cursor.execute("SELECT %s::int", (1,))
+    with pytest.raises(pg8000.dbapi.InterfaceError, match="connection is closed"):
+        connection.rollback()

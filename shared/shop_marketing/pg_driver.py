@@ -8,7 +8,10 @@ pieces cut both without changing any answer:
   pg8000 dialect uses the ``format`` style, for which the rewritten SQL depends only on the SQL text
   (the values pass through untouched), and SQLAlchemy sends the same few statement texts again and
   again. So the rewrite is remembered per (style, SQL) in a bounded cache for the styles whose values
-  pass through (``format``, ``qmark``, ``numeric``); the others are rewritten as before.
+  pass through (``format``, ``qmark``, ``numeric``); the others are rewritten as before. pg8000's
+  legacy cursor looks the function up in its module on every call, so the cached one is put there
+  (:func:`install_statement_cache`); it returns exactly what pg8000's own returns, and raises where
+  it raises (an error is never cached).
 - **Timestamps read with ``fromisoformat``.** pg8000 reads every ``timestamptz``/``timestamp`` value
   with ``datetime.strptime`` (tens of microseconds each, dozens per request). PostgreSQL's usual answer
   (``2026-11-27 14:55:00.123456+00``) is read with ``datetime.fromisoformat`` instead, which gives the
@@ -39,6 +42,7 @@ from functools import lru_cache
 import pg8000
 import pg8000.converters
 import pg8000.core
+import pg8000.dbapi
 import pg8000.legacy
 from pg8000.exceptions import InterfaceError
 
@@ -46,7 +50,7 @@ from pg8000.exceptions import InterfaceError
 _PASS_THROUGH_STYLES = frozenset({"format", "qmark", "numeric"})
 STATEMENT_CACHE_SIZE = 1024
 
-_original_convert_paramstyle = pg8000.legacy.convert_paramstyle
+_original_convert_paramstyle = pg8000.dbapi.convert_paramstyle  # the one pg8000.legacy imports
 
 
 @lru_cache(maxsize=STATEMENT_CACHE_SIZE)

@@ -214,6 +214,9 @@ SCENARIO = [
     ("SELECT id, name FROM t ORDER BY id", None),
     ("INSERT INTO t (id, name) VALUES (%s, %s)", (1, "duplicate")),  # unique violation
     ("SELECT 1", None),  # in the failed transaction
+    ("COMMIT", None),  # of a failed transaction: pg8000 says so, and the server rolled it back
+    ("SELECT id, name FROM t ORDER BY id", ()),
+    ("INSERT INTO t (id, name) VALUES (%s, %s)", (1, "duplicate")),
     ("ROLLBACK", None),
     ("SELEC id FROM t WHERE id = %s", (1,)),  # syntax error, the transaction's first statement
     ("ROLLBACK", None),
@@ -231,12 +234,13 @@ def _run_scenario(connection):
     cursor = connection.cursor()
     trace = []
     for sql, args in SCENARIO:
-        if sql == "COMMIT":
-            connection.commit()
-            trace.append(("commit", connection._transaction_status))
-        elif sql == "ROLLBACK":
-            connection.rollback()
-            trace.append(("rollback", connection._transaction_status))
+        if sql in ("COMMIT", "ROLLBACK"):
+            end = connection.commit if sql == "COMMIT" else connection.rollback
+            try:
+                end()
+                trace.append((sql, "ok", connection._transaction_status))
+            except Exception as error:  # noqa: BLE001 - the error is the outcome compared
+                trace.append((sql, type(error), str(error), connection._transaction_status))
         else:
             trace.append((sql, _outcome(cursor, sql, args), connection._transaction_status))
     connection.rollback()
@@ -247,10 +251,13 @@ def test_every_statement_answers_as_pg8000s_own_connection(lean, plain):
     lean_trace, plain_trace = _run_scenario(lean), _run_scenario(plain)
 
     assert lean_trace == plain_trace
-    codes = [step[1][2]["C"] for step in plain_trace if len(step) == 3 and step[1][0] == "error" and isinstance(step[1][2], dict)]
-    assert codes == ["23505", "25P02", "42601", "22P02", "22012"]  # the errors happened, on both
-    errors = [step[1][1] for step in lean_trace if len(step) == 3 and step[1][0] == "error"]
-    assert errors[:4] == [pg8000.dbapi.IntegrityError] + [pg8000.dbapi.ProgrammingError] * 3
+    outcomes = [step[1] for step in plain_trace if step[0] not in ("COMMIT", "ROLLBACK")]
+    codes = [outcome[2]["C"] for outcome in outcomes if outcome[0] == "error"]
+    assert codes == ["23505", "25P02", "23505", "42601", "22P02", "22012"]  # the errors happened, on both
+    errors = [outcome[1] for outcome in outcomes if outcome[0] == "error"]
+    assert errors[:3] == [pg8000.dbapi.IntegrityError, pg8000.dbapi.ProgrammingError, pg8000.dbapi.IntegrityError]
+    failed_commit = [step for step in lean_trace if step[0] == "COMMIT"][1]
+    assert failed_commit[1:] == (pg8000.dbapi.InterfaceError, "in failed transaction block", pg8000.core.IDLE)
 
 
 def test_a_statement_is_one_round_trip_and_begin_rides_with_the_first(lean):

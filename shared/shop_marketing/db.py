@@ -281,7 +281,8 @@ _INTO = re.compile(r"\binto\b", re.IGNORECASE)
 def is_plain_read(statement: str) -> bool:
     """Whether a statement only reads: it starts with SELECT (row locks such as ``FOR UPDATE`` or
     ``FOR KEY SHARE`` included) and says no INTO. Anything else counts as a write, ``WITH ...``
-    included: a data-modifying CTE writes."""
+    included: a data-modifying CTE writes. (A SELECT of a function that writes would be misjudged;
+    this product writes only with INSERT, UPDATE and DELETE.)"""
     start = _LEADING.match(statement).end()
     word = statement[start : start + 7]
     return word[:6].lower() == "select" and not (word[6:].isalnum() or word[6:] == "_") and not _INTO.search(statement)

@@ -57,6 +57,9 @@ class Settings(BaseModel):
     db_statement_timeout_ms: int = Field(default=10_000, gt=0, le=900_000)
     db_pool_size: int = Field(default=1, ge=1, le=20)
     db_max_overflow: int = Field(default=4, ge=0, le=50)
+    # A pooled connection idle longer than this is pinged before use (a frozen Lambda environment is
+    # idle far longer); one used just now is not.
+    db_ping_after_idle_seconds: float = Field(default=1.0, ge=0, le=300)
 
     openai_api_key: str | None = None
     openai_api_key_secret_arn: str | None = None

@@ -1,13 +1,19 @@
 """The database: one SQLAlchemy engine per execution environment, on pg8000.
 
-- Lambda-sized pool with pre-ping, so a connection the server dropped while the environment was
-  frozen is replaced on checkout instead of failing the request. pg8000 reports a dropped connection
-  in several ways (a bare ``ConnectionResetError``, "network error", the server's own ``57P01``
+- pg8000 through :mod:`.pg_driver`: each statement in one round trip, ``BEGIN`` sent with a
+  transaction's first statement, and less CPU per statement (see there).
+- Lambda-sized pool. A connection that sat idle in the pool longer than ``DB_PING_AFTER_IDLE_SECONDS``
+  (1 s; a frozen execution environment is idle far longer) is pinged before use, so a connection the
+  server dropped meanwhile is replaced on checkout instead of failing the request; one used a moment
+  ago is not pinged, which saves a round trip per request. pg8000 reports a dropped connection in
+  several ways (a bare ``ConnectionResetError``, "network error", the server's own ``57P01``
   "terminating connection"); :func:`is_disconnect` knows them all, so the pool discards such a
   connection, and :class:`DatabaseUnavailable` (503) tells the HTTP edge it may retry the request.
-- A commit whose answer is lost is settled, not guessed: the transaction id is read before
-  ``COMMIT`` and, if the connection drops then, its fate is asked of the server on a fresh
-  connection (``pg_xact_status``), so a committed write is answered as committed.
+- A commit whose answer is lost is settled, not guessed: the id of a transaction that wrote is read
+  before ``COMMIT`` and, if the connection drops then, its fate is asked of the server on a fresh
+  connection (``pg_xact_status``), so a committed write is answered as committed. A transaction that
+  only read (plain ``SELECT``, row locks included) has nothing to settle and skips that query; a
+  session that ran nothing never takes a connection.
 - Bound parameters (comment text, training data) never appear in error messages (``hide_parameters``).
 - Connect timeout and a server-side statement timeout.
 - TLS to RDS verified against the CA bundle shipped in this package: the RDS roots, and Amazon Trust
@@ -22,11 +28,14 @@
 
 from __future__ import annotations
 
+import re
 import ssl
 import struct
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 from importlib.resources import files
 
 from typing import Any
@@ -39,6 +48,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from .config import ConfigurationError, Settings, get_settings
 from .errors import DatabaseUnavailable
 from .observability import logger
+from . import pg_driver
 
 RDS_CA_BUNDLE = files(__package__).joinpath("certs/rds-global-bundle.pem")
 # RDS Proxy's certificates come from AWS Certificate Manager, which chains to Amazon Trust Services.
@@ -134,6 +144,7 @@ def connect_with_current_password(engine: Engine, credentials: SecretCredentials
 
 
 def build_engine(settings: Settings) -> Engine:
+    pg_driver.install_statement_cache()
     tls = settings.database_tls
     if tls == "auto":
         tls = "off" if settings.database_url else "verify"
@@ -146,9 +157,10 @@ def build_engine(settings: Settings) -> Engine:
         connect_args["ssl_context"] = verified_tls_context()
     engine = create_engine(
         database_url(settings),
+        # pg8000, connecting with the leaner connection of :mod:`.pg_driver`.
+        module=pg_driver.dbapi(),
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
-        pool_pre_ping=True,
         pool_recycle=300,
         pool_timeout=settings.db_connect_timeout_seconds,
         connect_args=connect_args,
@@ -156,9 +168,40 @@ def build_engine(settings: Settings) -> Engine:
         hide_parameters=True,
     )
     event.listen(engine, "handle_error", _recognise_disconnects)
+    ping_after_idle(engine, settings.db_ping_after_idle_seconds)
+    _track_writes(engine)
     if not settings.database_url:
         connect_with_current_password(engine, SecretCredentials(settings.db_secret_arn))
     return engine
+
+
+_IDLE_SINCE = "shop_marketing.idle_since"  # in a connection's info: when it went back to the pool
+
+
+def ping_after_idle(engine: Engine, idle_seconds: float) -> None:
+    """Ping a pooled connection before use only when it sat idle longer than ``idle_seconds``.
+
+    A connection returned to the pool a moment ago is as alive as it was then, and a ping costs a
+    round trip on every checkout; one that sat idle (a frozen Lambda environment, a failover, the
+    server's idle reaping) is pinged, and a ping that finds it gone makes the pool replace it (and
+    every other connection pooled before then) with a new one. A new connection is not pinged.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _idle_from_now(dbapi_connection, connection_record):
+        connection_record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping_if_idle(dbapi_connection, connection_record, connection_proxy):
+        idle_since = connection_record.info.pop(_IDLE_SINCE, None)
+        if idle_since is None or time.monotonic() - idle_since <= idle_seconds:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as error:
+            if is_disconnect(error):
+                raise exc.InvalidatePoolError(f"the pooled connection was gone: {type(error).__name__}") from error
+            raise
 
 
 def is_disconnect(error: BaseException | None) -> bool:
@@ -182,7 +225,7 @@ def is_disconnect(error: BaseException | None) -> bool:
 
 def _recognise_disconnects(context: ExceptionContext) -> None:
     """SQLAlchemy's pg8000 dialect misses some disconnects; mark them so the pool discards the
-    connection (also during pre-ping, which then connects afresh instead of failing). And keep the
+    connection (the idle ping of :func:`ping_after_idle` asks :func:`is_disconnect` itself). And keep the
     server's error free of values: it quotes them (``invalid input syntax ...: "<the comment>"``)."""
     if not context.is_disconnect and is_disconnect(context.original_exception):
         context.is_disconnect = True
@@ -218,9 +261,59 @@ def get_engine() -> Engine:
         with _lock:
             if _engine is None:
                 engine = build_engine(get_settings())
-                _sessions = sessionmaker(engine, expire_on_commit=False)
+                sessions = sessionmaker(engine, expire_on_commit=False)
+                event.listen(sessions, "after_begin", _remember_connection)
+                _sessions = sessions
                 _engine = engine
     return _engine
+
+
+# --- which transactions wrote ----------------------------------------------------------------------
+
+_WROTE = "shop_marketing.wrote"  # in a connection's info: a statement other than a plain SELECT ran
+_SESSION_CONNECTION = "shop_marketing.connection"  # in a session's info: its connection, once it has one
+# Whitespace and comments before a statement's first word.
+_LEADING = re.compile(r"(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*", re.DOTALL)
+_INTO = re.compile(r"\binto\b", re.IGNORECASE)
+
+
+@lru_cache(maxsize=1024)
+def is_plain_read(statement: str) -> bool:
+    """Whether a statement only reads: it starts with SELECT (row locks such as ``FOR UPDATE`` or
+    ``FOR KEY SHARE`` included) and says no INTO. Anything else counts as a write, ``WITH ...``
+    included: a data-modifying CTE writes. (A SELECT of a function that writes would be misjudged;
+    this product writes only with INSERT, UPDATE and DELETE.)"""
+    start = _LEADING.match(statement).end()
+    word = statement[start : start + 7]
+    return word[:6].lower() == "select" and not (word[6:].isalnum() or word[6:] == "_") and not _INTO.search(statement)
+
+
+def _track_writes(engine: Engine) -> None:
+    """Mark, per connection and transaction, whether anything but a plain read ran."""
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection):
+        connection.info[_WROTE] = False
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _before_execute(connection, cursor, statement, parameters, context, executemany):
+        if not is_plain_read(statement):
+            connection.info[_WROTE] = True
+
+
+def _remember_connection(session: Session, transaction, connection) -> None:
+    session.info[_SESSION_CONNECTION] = connection
+
+
+def _wrote(session: Session) -> bool:
+    """Whether the session's transaction ran a statement that may have written (when in doubt, yes)."""
+    connection = session.info.get(_SESSION_CONNECTION)
+    if connection is None:
+        return False  # the session never reached the database
+    try:
+        return connection.info.get(_WROTE, True)
+    except exc.SQLAlchemyError:
+        return True
 
 
 @contextmanager
@@ -237,7 +330,9 @@ def session_scope() -> Iterator[Session]:
         try:
             yield session
             session.flush()
-            xid = session.scalar(text("SELECT pg_current_xact_id_if_assigned()::text"))
+            # Only a transaction that wrote needs its id to settle a lost COMMIT answer; one that
+            # only read has nothing to settle (and one that ran nothing has no connection to ask on).
+            xid = session.scalar(text("SELECT pg_current_xact_id_if_assigned()::text")) if _wrote(session) else None
         except BaseException:
             session.rollback()
             raise

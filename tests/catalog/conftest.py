@@ -33,3 +33,20 @@ class CatalogApi:
 @pytest.fixture
 def api(db):
     return CatalogApi()
+
+
+@pytest.fixture
+def idle_between_invocations(db, monkeypatch):
+    """As between two invocations, when the execution environment was frozen: every pooled
+    connection counts as idle long enough to be pinged before use (DB_PING_AFTER_IDLE_SECONDS=0;
+    a frozen environment is idle far longer than the default)."""
+    from shop_marketing.config import get_settings
+    from shop_marketing.db import dispose_engine
+
+    monkeypatch.setenv("DB_PING_AFTER_IDLE_SECONDS", "0")
+    get_settings.cache_clear()
+    dispose_engine()
+    yield
+    monkeypatch.delenv("DB_PING_AFTER_IDLE_SECONDS")
+    get_settings.cache_clear()
+    dispose_engine()

@@ -35,11 +35,8 @@ def test_concurrent_identical_links_make_one_link(api, db):
         assert connection.scalar(sa.text("SELECT count(*) FROM banner_instagram_posts")) == 1
 
 
-def test_a_connection_killed_on_the_server_between_invocations_does_not_fail_the_next(api, db):
-    store = api.store()
-    assert api("GET", f"/stores/{store['id']}").status == 200
-
-    # The server drops every connection the function's pool holds, as after a failover or idle reap.
+def _kill_every_pooled_connection(db) -> int:
+    """The server drops every connection the function's pool holds, as after a failover or idle reap."""
     killer = sa.create_engine(db.url, poolclass=sa.pool.NullPool)
     others = "datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
     with killer.connect() as connection:
@@ -51,6 +48,26 @@ def test_a_connection_killed_on_the_server_between_invocations_does_not_fail_the
                 break
             time.sleep(0.05)
     killer.dispose()
-    assert killed >= 1
+    return killed
+
+
+def test_a_connection_killed_on_the_server_between_invocations_does_not_fail_the_next(api, db, idle_between_invocations):
+    store = api.store()
+    assert api("GET", f"/stores/{store['id']}").status == 200
+
+    assert _kill_every_pooled_connection(db) >= 1
 
     assert api("GET", f"/stores/{store['id']}").status == 200
+
+
+def test_a_write_after_a_connection_was_killed_between_invocations_is_saved(api, db, idle_between_invocations):
+    # A POST is not retried: only the ping on checkout keeps it from meeting the dead connection.
+    store = api.store()
+    assert api("GET", f"/stores/{store['id']}").status == 200
+
+    assert _kill_every_pooled_connection(db) >= 1
+
+    created = api("POST", "/stores", json={"name": "After", "naver_store_id": "after-thaw"})
+    assert created.status == 201, created.body
+    with db.connect() as connection:
+        assert connection.scalar(sa.text("SELECT count(*) FROM naver_stores")) == 2

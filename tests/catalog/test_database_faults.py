@@ -52,7 +52,7 @@ def kill_on_statement(db):
     sa.event.remove(db, "before_cursor_execute", before)
 
 
-def test_every_pooled_connection_killed_between_requests_costs_no_request(api, db):
+def test_every_pooled_connection_killed_between_requests_costs_no_request(api, db, idle_between_invocations):
     store = api.store()
     # Fill the pool (1 + 4 overflow) with open connections, then drop them all on the server.
     held = [db.connect() for _ in range(5)]

@@ -229,15 +229,20 @@ _STORED_JUDGEMENT = select(Judgement.__table__).where(
 )
 
 
+_INSERT_JUDGEMENT = (
+    insert(Judgement.__table__)
+    .on_conflict_do_nothing(constraint="uq_judgements_judge_id_text_sha256")
+    .returning(*Judgement.__table__.c)
+)
+
+
 def _stored_judgement(session: Session, judge_id: int, sha: str) -> Row | None:
     return session.execute(_STORED_JUDGEMENT, {"judge_id": judge_id, "sha": sha}).one_or_none()
 
 
 def _store_judgement(session: Session, judge_id: int, sha: str, values: dict[str, Any]) -> Row:
     """Insert the judgement, or return the twin stored first (a twin outside the lock's reach)."""
-    statement = insert(Judgement.__table__).values(judge_id=judge_id, text_sha256=sha, **values)
-    statement = statement.on_conflict_do_nothing(constraint="uq_judgements_judge_id_text_sha256")
-    stored = session.execute(statement.returning(*Judgement.__table__.c)).one_or_none()
+    stored = session.execute(_INSERT_JUDGEMENT, {"judge_id": judge_id, "text_sha256": sha, **values}).one_or_none()
     return stored if stored is not None else _stored_judgement(session, judge_id, sha)
 
 

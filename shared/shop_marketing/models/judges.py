@@ -148,3 +148,6 @@ class EvaluationItem(Base):
     judgement_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("judgements.id", ondelete="SET NULL"))
     paid: Mapped[bool] = mapped_column(Boolean, server_default=false())
     error_code: Mapped[str | None] = mapped_column(String(64))
+
+# The tables this module's foreign keys name are registered with it (the catalog's always are).
+from . import fine_tuning as _fine_tuning, judging as _judging  # noqa: E402, F401

@@ -97,3 +97,6 @@ class InstagramComment(IdMixin, CreatedAtMixin, Base):
     source: Mapped[str | None] = mapped_column(String(10))
     # When it was put on the judge queue; NULL until SQS accepted it, so a lost send is retried.
     queued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+# The tables this module's foreign keys name are registered with it (the catalog's always are).
+from . import judges as _judges  # noqa: E402, F401

@@ -110,14 +110,15 @@ def judge_requests(
         spec = judges.active(session, settings)
         named_posts = {request.post_id for request in requests.values() if request.post_id is not None}
         posts = set(session.scalars(_POSTS, {"ids": sorted(named_posts)})) if named_posts else set()
-    waiting = {}
+    waiting: dict[str, JudgeRequest] = {}
     for key, request in requests.items():
         if request.post_id is not None and request.post_id not in posts:
             outcomes[key] = NotFound(f"Instagram post {request.post_id} does not exist.")
         else:
             waiting[key] = request
 
-    by_text = _judge_texts(spec, {request.comment for request in waiting.values()}, client_for, settings, sessions)
+    texts = list(dict.fromkeys(request.comment for request in waiting.values()))  # each once, in the batch's order
+    by_text = _judge_texts(spec, texts, client_for, settings, sessions)
     unavailable = {comment for comment, outcome in by_text.items() if isinstance(outcome, JudgeModelUnavailable)}
     if unavailable:
         with sessions() as session:
@@ -135,7 +136,7 @@ def judge_requests(
                 outcome = dataclasses.replace(outcome, cached=True)
             answered.add(request.comment)
         outcomes[key] = outcome
-    outcomes.update(_record_comments({key: request for key, request in waiting.items()}, outcomes, sessions))
+    outcomes.update(_record_comments(waiting, outcomes, sessions))
     return outcomes
 
 

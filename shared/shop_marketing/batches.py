@@ -1,7 +1,8 @@
 """SQS batches whose records wait on the network: Powertools' batch processor with a bounded thread pool.
 
-Judging and evaluating are network-bound (OpenAI, PostgreSQL), so threads overlap the waits; the bound
-keeps a batch within OpenAI's rate limit and the database pool. Every failure is reported per record,
+Evaluating is network-bound (OpenAI, PostgreSQL), so threads overlap the waits; the bound keeps a
+batch within OpenAI's rate limit and the database pool. (The judge queue judges a batch as one:
+:mod:`.judging.batch`.) Every failure is reported per record,
 even when all failed: SQS retries exactly those, and a record that keeps failing ends in the queue's
 dead-letter queue.
 """

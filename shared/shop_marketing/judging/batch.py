@@ -50,13 +50,13 @@ from .judge import (
     JudgeRequest,
     SessionFactory,
     Verdict,
-    _call,
-    _verdict,
+    ask_judge,
     comment_row,
     comment_upsert,
     judge_with,
     judgement_lock,
     text_sha256,
+    verdict_of,
 )
 from .judges import ActiveJudgeCache
 from .recipes import JudgeSpec
@@ -161,7 +161,7 @@ def _judge_texts(
             to_pay = []
             for comment, sha in shas.items():
                 if sha in stored:
-                    outcomes[comment] = _verdict(stored[sha], spec, cached=True)
+                    outcomes[comment] = verdict_of(stored[sha], spec, cached=True)
                 elif keys[comment] in locked:
                     to_pay.append(comment)
                 else:
@@ -184,7 +184,7 @@ def _pay(spec: JudgeSpec, texts: list[str], shas: dict[str, str], client_for: Cl
     except ConfigurationError as error:
         return {comment: ServiceUnavailable(str(error)) for comment in texts}
     outcomes: dict[str, Outcome] = {}
-    for answers in _as_answered(texts, settings, lambda comment: _call(spec, comment, client)):
+    for answers in _as_answered(texts, settings, lambda comment: ask_judge(spec, comment, client)):
         paid = {comment: answer for comment, answer in answers.items() if isinstance(answer, dict)}
         outcomes.update({comment: answer for comment, answer in answers.items() if isinstance(answer, Exception)})
         if not paid:
@@ -204,7 +204,7 @@ def _store(spec: JudgeSpec, paid: dict[str, dict[str, Any]], shas: dict[str, str
         if len(inserted) < len(answers):  # a twin stored outside the lock's reach: it answers
             missing = sorted({shas[comment] for comment in paid} - set(inserted))
             inserted.update({row.text_sha256: row for row in session.execute(_STORED, {"judge_id": spec.id, "shas": missing})})
-    return {comment: _verdict(inserted[shas[comment]], spec, cached=False) for comment in paid}
+    return {comment: verdict_of(inserted[shas[comment]], spec, cached=False) for comment in paid}
 
 
 def _as_answered(texts: list[str], settings: Settings, work) -> Iterator[dict[str, Any]]:

@@ -298,7 +298,7 @@ def _record_comment(session: Session, request: JudgeRequest, sha: str, judgement
         session.execute(comment_upsert([row], named=request.instagram_comment_id is not None))
 
 
-def _verdict(judgement: Row, spec: JudgeSpec, *, cached: bool) -> Verdict:
+def verdict_of(judgement: Row, spec: JudgeSpec, *, cached: bool) -> Verdict:
     return Verdict(
         verdict=judgement.verdict,
         comment_tokens=judgement.comment_tokens,
@@ -318,7 +318,7 @@ def _verdict(judgement: Row, spec: JudgeSpec, *, cached: bool) -> Verdict:
 # --- the service ----------------------------------------------------------------------------------
 
 
-def _call(spec: JudgeSpec, comment: str, client: OpenAI) -> dict[str, Any]:
+def ask_judge(spec: JudgeSpec, comment: str, client: OpenAI) -> dict[str, Any]:
     """Ask the judge's model; the values of the judgement to store."""
     chat = spec.chat_request(comment)
     comment_tokens = count_tokens(comment)
@@ -352,7 +352,7 @@ def _call(spec: JudgeSpec, comment: str, client: OpenAI) -> dict[str, Any]:
 def stored_verdict(session: Session, spec: JudgeSpec, comment: str) -> Verdict | None:
     """The judge's answer for this text when it judged it before (no call, no lock)."""
     stored = _stored_judgement(session, spec.id, text_sha256(comment))
-    return _verdict(stored, spec, cached=True) if stored is not None else None
+    return verdict_of(stored, spec, cached=True) if stored is not None else None
 
 
 def judge_with(
@@ -381,7 +381,7 @@ def judge_with(
         if stored is not None:
             if request is not None:
                 _record_comment(session, request, sha, stored.id)
-            verdict = _verdict(stored, spec, cached=True)
+            verdict = verdict_of(stored, spec, cached=True)
             if then is not None:
                 then(session, verdict)
             return verdict
@@ -389,10 +389,10 @@ def judge_with(
             client = client_for(spec.endpoint)
         except ConfigurationError as error:
             raise ServiceUnavailable(str(error)) from None
-        judgement = _store_judgement(session, spec.id, sha, _call(spec, comment, client))
+        judgement = _store_judgement(session, spec.id, sha, ask_judge(spec, comment, client))
         if request is not None:
             _record_comment(session, request, sha, judgement.id)
-        verdict = _verdict(judgement, spec, cached=False)
+        verdict = verdict_of(judgement, spec, cached=False)
         if then is not None:
             then(session, verdict)
         return verdict

@@ -12,23 +12,26 @@ Two entry points, declared as two functions in template.yaml so each gets the ti
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pydantic import BaseModel, ValidationError
 
 from shop_marketing.errors import InvalidMessage
-from shop_marketing.judging import batch, judge
+from shop_marketing.judging import judge
 from shop_marketing.judging.judges import ActiveJudgeCache
 from shop_marketing.config import get_settings, load_or_exit
 from shop_marketing.db import session_scope
 from shop_marketing.http import Id, create_http_app, errors, json_response, success
 from shop_marketing.observability import CORRELATION_ID_PATH, logger, metrics, record_judgement, tracer
 from shop_marketing.openai_client import get_endpoint_client
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+    from shop_marketing.judging import batch
 
 load_or_exit(("database_url", "db_secret_arn"), ("openai_api_key", "openai_api_key_secret_arn"))
 app = create_http_app()
@@ -100,6 +103,9 @@ def judge_batch(event: dict) -> dict[str, batch.Outcome]:
     An invalid body is its record's failure (a poison message ends in the DLQ); the error that is
     logged names the problems, never the comment (pydantic's would quote it).
     """
+    # The queue's own modules load with its first batch: the HTTP function never needs them.
+    from shop_marketing.judging import batch
+
     requests: dict[str, judge.JudgeRequest] = {}
     outcomes: dict[str, batch.Outcome] = {}
     for record in event.get("Records") or ():
@@ -120,6 +126,8 @@ def judge_batch(event: dict) -> dict[str, batch.Outcome]:
 def queue_handler(event: dict, context: LambdaContext) -> dict:
     # The batch is judged as one (see shop_marketing.judging.batch); Powertools reports each record's
     # outcome, so SQS retries exactly the records that failed.
+    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+
     outcomes = judge_batch(event)
 
     def report(record: SQSRecord) -> dict[str, Any]:

@@ -1,5 +1,6 @@
-"""Tables are registered as the functions need them: the catalog function loads the catalog's alone;
-``Base`` from the models package, and any model module, come with every table they name."""
+"""Modules and tables are loaded as the functions need them: the catalog function registers the
+catalog's tables alone; ``Base`` from the models package, and any model module, come with every table
+they name; the judge's HTTP function leaves the queue's modules alone."""
 
 from __future__ import annotations
 
@@ -50,3 +51,17 @@ print(json.dumps({"named": named, "ordered": len(order), "all": sorted(Base.meta
     assert loaded["ordered"] == len(loaded["named"])
     assert set(CATALOG_TABLES) < set(loaded["all"]) and {"banner_images", "fine_tuning_jobs", "golden_sets"} <= set(loaded["all"])
     assert loaded["judge"] == "judges"
+
+
+def test_the_judge_functions_http_entry_leaves_the_queues_modules_for_its_first_batch():
+    # One app.py serves both functions (template.yaml); the HTTP one never judges a batch.
+    loaded = probe(r"""
+import json, os, sys
+os.environ["OPENAI_API_KEY"] = "sk-probe"
+sys.path.insert(0, "functions/judge_comment")
+import app
+queue_modules = ("aws_lambda_powertools.utilities.batch", "shop_marketing.judging.batch")
+print(json.dumps({"loaded": [name for name in queue_modules if name in sys.modules]}))
+""")
+
+    assert loaded["loaded"] == []

@@ -16,9 +16,11 @@
   session that ran nothing never takes a connection.
 - Bound parameters (comment text, training data) never appear in error messages (``hide_parameters``).
 - Connect timeout and a server-side statement timeout.
-- TLS to RDS verified against the CA bundle shipped in this package: the RDS roots, and Amazon Trust
-  Services' roots that sign RDS Proxy's certificates (pg8000 alone neither insists on TLS nor checks
-  the certificate).
+- TLS to RDS verified against the CA bundle shipped in this package: the RDS roots of the function's
+  region (``AWS_REGION``; every region's when no root names it), and Amazon Trust Services' roots that
+  sign RDS Proxy's certificates (pg8000 alone neither insists on TLS nor checks the certificate).
+  ``DATABASE_TLS=off`` (the default with ``DATABASE_URL``) is plain TCP: no TLS is negotiated, not
+  even the SSLRequest pg8000 would otherwise send on every connection.
 - Credentials from ``DATABASE_URL`` or from the RDS secret (``DB_SECRET_ARN``, cached): the RDS-managed
   master secret (``username``, ``password``; the server from ``DB_HOST``, ``DB_PORT``, ``DB_NAME``) or
   one that also holds ``host``, ``port``, ``dbname``. Each new connection takes the cached password;
@@ -28,6 +30,8 @@
 
 from __future__ import annotations
 
+import base64
+import os
 import re
 import ssl
 import struct
@@ -65,9 +69,30 @@ _engine: Engine | None = None
 _sessions: sessionmaker[Session] | None = None
 
 
-def verified_tls_context() -> ssl.SSLContext:
-    """TLS that accepts only a certificate from an RDS CA or Amazon Trust Services for the host dialled."""
-    context = ssl.create_default_context(cafile=str(RDS_CA_BUNDLE))
+_PEM_CERTIFICATE = re.compile(r"-----BEGIN CERTIFICATE-----([^-]+)-----END")  # its base64 body
+
+
+def rds_roots(region: str | None) -> str | bytes:
+    """The RDS roots of ``region`` (DER), or the whole bundle (PEM) when none names it.
+
+    Loading all of the bundle's roots (over a hundred) takes 15-30 ms of every cold start, and a
+    function dials its own region's database. Each root's name says its region ("Amazon RDS us-east-1
+    Root CA RSA2048 G1", Beta and Preview ones alike) and is stored as written in its DER, so a byte
+    search picks them without parsing a certificate.
+    """
+    bundle = RDS_CA_BUNDLE.read_text()
+    if region:
+        marker = f" {region} Root CA ".encode()
+        roots = [der for der in map(base64.b64decode, _PEM_CERTIFICATE.findall(bundle)) if marker in der]
+        if roots:
+            return b"".join(roots)
+    return bundle
+
+
+def verified_tls_context(region: str | None = None) -> ssl.SSLContext:
+    """TLS that accepts only a certificate from an RDS CA of ``region`` (default ``AWS_REGION``) or
+    from Amazon Trust Services, for the host dialled."""
+    context = ssl.create_default_context(cadata=rds_roots(region or os.environ.get("AWS_REGION")))
     context.load_verify_locations(cafile=str(AMAZON_TRUST_SERVICES_ROOTS))
     context.check_hostname = True
     context.verify_mode = ssl.CERT_REQUIRED
@@ -153,8 +178,9 @@ def build_engine(settings: Settings) -> Engine:
         "timeout": settings.db_connect_timeout_seconds + settings.db_statement_timeout_ms / 1000,
         "startup_params": {"statement_timeout": str(settings.db_statement_timeout_ms)},
     }
-    if tls == "verify":
-        connect_args["ssl_context"] = verified_tls_context()
+    # pg8000 takes a missing ssl_context as "TLS if the server offers it": every connection would then
+    # build a default context (the system's CA store) and spend a round trip on an SSLRequest.
+    connect_args["ssl_context"] = verified_tls_context() if tls == "verify" else False
     engine = create_engine(
         database_url(settings),
         # pg8000, connecting with the leaner connection of :mod:`.pg_driver`.

@@ -16,8 +16,8 @@
   session that ran nothing never takes a connection.
 - Bound parameters (comment text, training data) never appear in error messages (``hide_parameters``).
 - Connect timeout and a server-side statement timeout.
-- TLS to RDS verified against the CA bundle shipped in this package: the RDS roots of the function's
-  region (``AWS_REGION``; every region's when no root names it), and Amazon Trust Services' roots that
+- TLS to RDS verified against the CA bundle shipped in this package: the RDS roots of the database's
+  region (the one its RDS host name names, else ``AWS_REGION``; every region's when no root names it), and Amazon Trust Services' roots that
   sign RDS Proxy's certificates (pg8000 alone neither insists on TLS nor checks the certificate).
   ``DATABASE_TLS=off`` (the default with ``DATABASE_URL``) is plain TCP: no TLS is negotiated, not
   even the SSLRequest pg8000 would otherwise send on every connection.
@@ -87,6 +87,16 @@ def rds_roots(region: str | None) -> str | bytes:
         if roots:
             return b"".join(roots)
     return bundle
+
+
+# An RDS endpoint names its region: <name>.<id>.<region>.rds.amazonaws.com (.cn in China).
+_RDS_ENDPOINT = re.compile(r"\.([a-z]{2}(?:-[a-z]+)+-\d+)\.rds\.amazonaws\.com(?:\.cn)?$")
+
+
+def database_region(host: str | None) -> str | None:
+    """The region of an RDS endpoint's host name, else the function's own (``AWS_REGION``)."""
+    found = _RDS_ENDPOINT.search((host or "").lower())
+    return found.group(1) if found else os.environ.get("AWS_REGION")
 
 
 def verified_tls_context(region: str | None = None) -> ssl.SSLContext:
@@ -180,9 +190,10 @@ def build_engine(settings: Settings) -> Engine:
     }
     # pg8000 takes a missing ssl_context as "TLS if the server offers it": every connection would then
     # build a default context (the system's CA store) and spend a round trip on an SSLRequest.
-    connect_args["ssl_context"] = verified_tls_context() if tls == "verify" else False
+    url = database_url(settings)
+    connect_args["ssl_context"] = verified_tls_context(database_region(url.host)) if tls == "verify" else False
     engine = create_engine(
-        database_url(settings),
+        url,
         # pg8000, connecting with the leaner connection of :mod:`.pg_driver`.
         module=pg_driver.dbapi(),
         pool_size=settings.db_pool_size,

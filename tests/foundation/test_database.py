@@ -347,3 +347,25 @@ def connect_arguments(engine):
         engine.connect()
     engine.dispose()
     return captured
+
+
+@mock_aws
+@pytest.mark.parametrize(
+    ("host", "region"),
+    [
+        ("shop.c9akciq32rcq.eu-west-1.rds.amazonaws.com", "eu-west-1"),
+        ("shop.proxy-c9akciq32rcq.ap-northeast-2.rds.amazonaws.com", "ap-northeast-2"),
+        ("db.example.internal", "us-east-1"),  # a name of its own: the function's region
+    ],
+)
+def test_the_rds_roots_are_those_of_the_region_the_databases_host_name_names(host, region, monkeypatch):
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    arn = rds_secret(username="app", password="pw", host=host, port=5432, dbname="shop")
+
+    engine = build_engine(Settings(db_secret_arn=arn))
+
+    trusted = authorities(connect_arguments(engine)["ssl_context"])
+    rds = [name for name in trusted if name.startswith("Amazon RDS")]
+    assert len(rds) >= 3 and all(f" {region} Root CA " in name for name in rds)
+    assert set(AMAZON_TRUST_SERVICES) <= set(trusted)
+    engine.dispose()

@@ -208,3 +208,27 @@ def test_a_short_retry_after_within_the_budget_is_retried(handler, openai_standi
     assert result.status == 200
     assert result.json["verdict"] == "good"
     assert len(openai_standin.requests_to("POST", CHAT_PATH)) == 2
+
+
+@pytest.mark.parametrize(
+    ("choice", "confidence"),
+    [
+        pytest.param({"logprobs": {"content": "good"}}, None, id="logprobs-content-not-a-list"),
+        pytest.param({"logprobs": {"content": [{"token": "good", "logprob": "high"}]}}, None, id="logprob-not-a-number"),
+        pytest.param({"logprobs": {"content": [{"token": "good", "logprob": 0.0, "top_logprobs": ["good", 7]}]}}, 1.0,
+                     id="alternatives-not-objects"),
+    ],
+)
+def test_unreadable_logprobs_and_usage_leave_what_they_would_tell_unknown(handler, fast_openai, active_model, choice, confidence):
+    def odd(request, match):
+        body = request.json()
+        reply = completion_body(body["model"], body["messages"], "good")
+        reply["choices"][0].update(choice)
+        return Reply(200, {**reply, "usage": "plenty"})
+
+    fast_openai.on("POST", CHAT_PATH, odd)
+
+    result = judge(handler)
+
+    assert result.status == 200
+    assert (result.json["verdict"], result.json["confidence"], result.json["completion_tokens"]) == ("good", confidence, 1)

@@ -26,8 +26,6 @@ from typing import Annotated, Any
 
 import openai
 from openai import OpenAI
-from openai.types.chat import ChatCompletion
-from openai.types.chat.chat_completion import ChoiceLogprobs
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from sqlalchemy import Row, Select, bindparam, func, select
 from sqlalchemy.dialects.postgresql import insert
@@ -124,17 +122,31 @@ def chat_request(model: str, comment: str) -> dict[str, Any]:
     return JudgeSpec(id=0, name=model, style="fine_tuned", model=model).chat_request(comment)
 
 
-def label_confidence(logprobs: ChoiceLogprobs | None, label: str) -> float | None:
+def _member(value: object, *path: str | int) -> Any:
+    """``value[path[0]][path[1]]...`` of a decoded JSON reply, or None where it has another shape."""
+    for key in path:
+        if isinstance(key, int):
+            value = value[key] if isinstance(value, list) and len(value) > key else None
+        else:
+            value = value.get(key) if isinstance(value, dict) else None
+    return value
+
+
+def label_confidence(logprobs: object, label: str) -> float | None:
     """The model's probability of ``label``, or None when the reply carries no usable logprobs.
 
-    When both labels are among the top logprobs the probability is taken relative to the two, so it
-    means the same whether OpenAI reports it before or after applying the logit bias.
+    ``logprobs`` is a choice's ``logprobs`` member as OpenAI sent it. When both labels are among the
+    top logprobs the probability is taken relative to the two, so it means the same whether OpenAI
+    reports it before or after applying the logit bias.
     """
-    first = logprobs.content[0] if logprobs is not None and logprobs.content else None
-    if first is None or first.token != label or not isinstance(first.logprob, int | float):
+    first = _member(logprobs, "content", 0)
+    logprob = _member(first, "logprob")
+    if _member(first, "token") != label or not isinstance(logprob, int | float):
         return None
-    alternatives = {candidate.token: candidate.logprob for candidate in first.top_logprobs or ()}
-    chosen = math.exp(first.logprob)
+    alternatives = {
+        _member(candidate, "token"): _member(candidate, "logprob") for candidate in _member(first, "top_logprobs") or ()
+    }
+    chosen = math.exp(logprob)
     if all(isinstance(alternatives.get(other), int | float) for other in LABELS):
         chosen /= sum(math.exp(alternatives[other]) for other in LABELS)
     return min(1.0, max(0.0, chosen))
@@ -147,25 +159,24 @@ def _token_count(value: object) -> int | None:
 def read_label(completion: object, *, structured: bool = False) -> LabelReply:
     """The one label the model answered, or :class:`UnexpectedLabel` for anything else.
 
-    The SDK does not validate replies (it builds them leniently), so each part is checked here.
+    ``completion`` is the chat completion as OpenAI sent it (decoded JSON): nothing about it is
+    taken for granted, so each part is checked here.
     """
-    if not isinstance(completion, ChatCompletion):
+    if not isinstance(completion, dict):
         raise UpstreamBadReply("OpenAI's reply is not a chat completion.")
-    choices = completion.choices if isinstance(completion.choices, list) else []
-    choice = choices[0] if choices else None
-    content = getattr(getattr(choice, "message", None), "content", None)
+    choice = _member(completion, "choices", 0)
+    content = _member(choice, "message", "content")
     label = read_structured_label(content) if structured else (content if content in LABELS else None)
     if choice is None or label is None:
         shown = repr(content[:40]) if isinstance(content, str) else "no answer"
         raise UnexpectedLabel(f"The judge answered {shown}, not one of {', '.join(LABELS)}.")
-    usage = completion.usage
-    details = getattr(usage, "prompt_tokens_details", None)
+    usage = _member(completion, "usage")
     return LabelReply(
         verdict=label,
-        confidence=None if structured else label_confidence(choice.logprobs, label),
-        completion_tokens=_token_count(getattr(usage, "completion_tokens", None)) or 1,
-        billed_prompt_tokens=_token_count(getattr(usage, "prompt_tokens", None)),
-        cached_prompt_tokens=_token_count(getattr(details, "cached_tokens", None)) or 0,
+        confidence=None if structured else label_confidence(_member(choice, "logprobs"), label),
+        completion_tokens=_token_count(_member(usage, "completion_tokens")) or 1,
+        billed_prompt_tokens=_token_count(_member(usage, "prompt_tokens")),
+        cached_prompt_tokens=_token_count(_member(usage, "prompt_tokens_details", "cached_tokens")) or 0,
     )
 
 
@@ -186,9 +197,11 @@ def ask_model(client: OpenAI, request: dict[str, Any], *, structured: bool = Fal
         try:
             # The SDK's own route for a request it does not model (``client.post``): the request is
             # built here as plain JSON already, so ``chat.completions.create``'s per-call walk over
-            # its typed parameters (a third of the SDK's CPU per judgement) is skipped. The reply is
-            # the same ChatCompletion, the errors and retries are the same client's.
-            completion = client.post("/chat/completions", body=request, cast_to=ChatCompletion)
+            # its typed parameters (a third of the SDK's CPU per judgement) is skipped, and the reply
+            # is taken as the JSON it is (``cast_to=object``): building the SDK's ChatCompletion from
+            # it checks nothing and costs a cold start its first model build. The errors and retries
+            # are the same client's.
+            completion = client.post("/chat/completions", body=request, cast_to=object)
         except openai.NotFoundError as error:
             if _provider_code(error) == "model_not_found":
                 raise JudgeModelUnavailable(

@@ -250,3 +250,64 @@ def test_two_identical_requests_at_once_store_one_judgement_and_one_comment(hand
 def test_the_standin_bills_a_chat_request_as_openai_does():
     # The stand-in's own arithmetic, checked by hand: "user" and "hi" are one token each.
     assert billed_prompt_tokens([{"role": "user", "content": "hi"}]) == 3 + 1 + 1 + 3
+
+
+def statements_of(db, request) -> list[str]:
+    sent: list[str] = []
+
+    def record(conn, cursor, statement, *args):
+        sent.append(statement)
+
+    sa.event.listen(db, "before_cursor_execute", record)
+    try:
+        assert request().status == 200
+    finally:
+        sa.event.remove(db, "before_cursor_execute", record)
+    return sent
+
+
+def test_a_cached_judgement_is_one_statement_and_a_fresh_one_four(handler, chat, active_model, db):
+    judge(handler, {"comment": "첫 번째"})  # the active judge is read once
+
+    fresh = statements_of(db, lambda: judge(handler, {"comment": "처음 보는 후기"}))
+    cached = statements_of(db, lambda: judge(handler, {"comment": "처음 보는 후기"}))
+
+    # Stored or locked in one statement; once locked, read again, insert, and the transaction's id
+    assert len(fresh) == 4 and "pg_try_advisory_xact_lock" in fresh[0] and fresh[2].startswith("INSERT INTO judgements")
+    assert len(cached) == 1 and cached[0] == fresh[0]
+
+
+def test_a_text_whose_lock_another_request_holds_is_answered_by_it_unpaid(handler, chat, active_model, db, openai_standin):
+    from shop_marketing.advisory_lock import lock_key
+    from shop_marketing.judging.judge import JUDGEMENT_LOCK_NAMESPACE, judgement_lock, text_sha256
+
+    comment = "먼저 온 요청이 계산 중인 후기"
+    judge_id = rows(db, "SELECT id FROM judges WHERE status = 'active'")[0].id
+    sha = text_sha256(comment)
+    # Another request holds the (judge, text) lock while its OpenAI call runs, and has stored its answer
+    holder = db.connect()
+    transaction = holder.begin()
+    holder.execute(sa.text("SELECT pg_advisory_xact_lock(:n, :k)"), {"n": JUDGEMENT_LOCK_NAMESPACE, "k": lock_key(judgement_lock(judge_id, sha))})
+    holder.execute(sa.text(
+        "INSERT INTO judgements (judge_id, text_sha256, model, verdict, comment_tokens, prompt_tokens, completion_tokens) "
+        "VALUES (:judge, :sha, :model, 'bad', 9, 16, 1)"), {"judge": judge_id, "sha": sha, "model": active_model})
+    tried = threading.Event()
+
+    def on_try(conn, cursor, statement, *args):
+        if "pg_try_advisory_xact_lock" in statement:
+            tried.set()
+
+    sa.event.listen(db, "after_cursor_execute", on_try)
+    answers = []
+    worker = threading.Thread(target=lambda: answers.append(judge(handler, {"comment": comment})))
+    try:
+        worker.start()
+        assert tried.wait(60)  # the request found nothing stored and the lock taken
+    finally:
+        transaction.commit()
+        holder.close()
+        worker.join(60)
+        sa.event.remove(db, "after_cursor_execute", on_try)
+
+    assert (answers[0].status, answers[0].json["verdict"], answers[0].json["cached"]) == (200, "bad", True)
+    assert openai_standin.requests_to("POST", CHAT_PATH) == []

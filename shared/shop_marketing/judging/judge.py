@@ -27,11 +27,11 @@ from typing import Annotated, Any
 import openai
 from openai import OpenAI
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
-from sqlalchemy import Row, Select, bindparam, func, select
+from sqlalchemy import Boolean, Row, Select, bindparam, func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from ..advisory_lock import hold_advisory_lock
+from ..advisory_lock import hold_advisory_lock, lock_key
 from ..config import ConfigurationError, Settings, get_settings
 from ..db import session_scope
 from ..errors import NotFound, ServiceUnavailable, UpstreamBadReply
@@ -249,8 +249,24 @@ _INSERT_JUDGEMENT = (
 )
 
 
+# The stored judgement, or (none stored) an attempt at its lock: the one statement of a cached answer.
+_STORED_OR_LOCKED = text(
+    "SELECT judgements.*, CASE WHEN judgements.id IS NULL THEN pg_try_advisory_xact_lock(:namespace, :key) END AS locked"
+    " FROM (VALUES (1)) AS one (x) LEFT JOIN judgements ON judge_id = :judge_id AND text_sha256 = :sha"
+).columns(*Judgement.__table__.c, locked=Boolean)
+
+
 def _stored_judgement(session: Session, judge_id: int, sha: str) -> Row | None:
     return session.execute(_STORED_JUDGEMENT, {"judge_id": judge_id, "sha": sha}).one_or_none()
+
+
+def _stored_or_locked(session: Session, judge_id: int, sha: str) -> tuple[Row | None, bool]:
+    """The stored judgement; else None, and whether this transaction now holds the text's lock."""
+    row = session.execute(_STORED_OR_LOCKED, {
+        "judge_id": judge_id, "sha": sha,
+        "namespace": JUDGEMENT_LOCK_NAMESPACE, "key": lock_key(judgement_lock(judge_id, sha)),
+    }).one()
+    return (row, False) if row.id is not None else (None, bool(row.locked))
 
 
 def _store_judgement(session: Session, judge_id: int, sha: str, values: dict[str, Any]) -> Row:
@@ -385,12 +401,14 @@ def judge_with(
     with sessions() as session:
         if request is not None and request.post_id is not None:
             _lock_post(session, request.post_id)
-        stored = _stored_judgement(session, spec.id, sha)
+        stored, locked = _stored_or_locked(session, spec.id, sha)
         if stored is None:
-            hold_advisory_lock(
-                session, JUDGEMENT_LOCK_NAMESPACE, judgement_lock(spec.id, sha), wait_seconds=openai_call_budget(settings), what="comment"
-            )
-            stored = _stored_judgement(session, spec.id, sha)  # judged by a twin while we waited
+            if not locked:  # a twin is paying for this text: wait for it
+                hold_advisory_lock(
+                    session, JUDGEMENT_LOCK_NAMESPACE, judgement_lock(spec.id, sha), wait_seconds=openai_call_budget(settings), what="comment"
+                )
+            # Read again once the lock is ours: a twin may have committed after the first read's snapshot.
+            stored = _stored_judgement(session, spec.id, sha)
         if stored is not None:
             if request is not None:
                 _record_comment(session, request, sha, stored.id)

@@ -251,7 +251,8 @@ _INSERT_JUDGEMENT = (
 
 # The stored judgement, or (none stored) an attempt at its lock: the one statement of a cached answer.
 _STORED_OR_LOCKED = text(
-    "SELECT judgements.*, CASE WHEN judgements.id IS NULL THEN pg_try_advisory_xact_lock(:namespace, :key) END AS locked"
+    f"SELECT {', '.join(f'judgements.{column.name}' for column in Judgement.__table__.c)},"
+    " CASE WHEN judgements.id IS NULL THEN pg_try_advisory_xact_lock(:namespace, :key) END AS locked"
     " FROM (VALUES (1)) AS one (x) LEFT JOIN judgements ON judge_id = :judge_id AND text_sha256 = :sha"
 ).columns(*Judgement.__table__.c, locked=Boolean)
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 import sqlalchemy as sa
@@ -102,3 +104,25 @@ def post_id(db) -> int:
 def rows(db, sql: str) -> list[sa.Row]:
     with db.connect() as connection:
         return list(connection.execute(sa.text(sql)))
+
+
+@contextmanager
+def another_request_paying_for(db, model: str, comment: str, verdict: str = "bad") -> Iterator[None]:
+    """Another request holds the active judge's (judge, text) lock while its OpenAI call runs, and has
+    stored its answer; both become visible when the block ends (its commit)."""
+    from shop_marketing.advisory_lock import lock_key
+    from shop_marketing.judging.judge import JUDGEMENT_LOCK_NAMESPACE, judgement_lock, text_sha256
+
+    judge_id = rows(db, "SELECT id FROM judges WHERE status = 'active'")[0].id
+    sha = text_sha256(comment)
+    with db.connect() as holder:
+        transaction = holder.begin()
+        holder.execute(sa.text("SELECT pg_advisory_xact_lock(:n, :k)"),
+                       {"n": JUDGEMENT_LOCK_NAMESPACE, "k": lock_key(judgement_lock(judge_id, sha))})
+        holder.execute(sa.text(
+            "INSERT INTO judgements (judge_id, text_sha256, model, verdict, comment_tokens, prompt_tokens, completion_tokens) "
+            "VALUES (:judge, :sha, :model, :verdict, 9, 16, 1)"), {"judge": judge_id, "sha": sha, "model": model, "verdict": verdict})
+        try:
+            yield
+        finally:
+            transaction.commit()

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from infra.local_api import LocalContext
 from tests.judging.chat_standin import CHAT_PATH
-from tests.judging.conftest import SEED_COMMENT, rows
+from tests.judging.conftest import SEED_COMMENT, another_request_paying_for, rows
 from tests.judging.test_judge_queue import batch, failed_ids
 
 WAIT_SECONDS = 60  # an upper bound for a loaded machine, never a measure of speed
@@ -75,30 +75,17 @@ def test_a_batch_costs_the_same_few_statements_whatever_its_size(queue_handler, 
 def test_a_text_another_transaction_is_paying_for_is_answered_by_it_and_not_paid_again(
     queue_handler, chat, active_model, db, openai_standin
 ):
-    from shop_marketing.advisory_lock import lock_key
-    from shop_marketing.judging.judge import JUDGEMENT_LOCK_NAMESPACE, judgement_lock, text_sha256
-
-    judge_id = rows(db, "SELECT id FROM judges WHERE status = 'active'")[0].id
-    sha = text_sha256(SEED_COMMENT)
-    # Another request holds the (judge, text) lock while its OpenAI call runs, and has stored its answer.
-    holder = db.connect()
-    transaction = holder.begin()
-    holder.execute(sa.text("SELECT pg_advisory_xact_lock(:n, :k)"), {"n": JUDGEMENT_LOCK_NAMESPACE, "k": lock_key(judgement_lock(judge_id, sha))})
-    holder.execute(sa.text(
-        "INSERT INTO judgements (judge_id, text_sha256, model, verdict, comment_tokens, prompt_tokens, completion_tokens) "
-        "VALUES (:judge, :sha, :model, 'bad', 21, 28, 1)"), {"judge": judge_id, "sha": sha, "model": active_model})
     answers: dict = {}
     bodies = [json.dumps({"comment": SEED_COMMENT, "instagram_comment_id": "held"}), json.dumps({"comment": "세 번째 후기: 좋아요"})]
     worker = threading.Thread(target=lambda: answers.update(response=queue_handler(batch(bodies), LocalContext())))
     try:
-        worker.start()
-        deadline = time.monotonic() + WAIT_SECONDS
-        while "세 번째 후기: 좋아요" not in sent_comments(openai_standin) and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert "response" not in answers  # the held text is still waiting for its holder
+        with another_request_paying_for(db, active_model, SEED_COMMENT, verdict="bad"):
+            worker.start()
+            deadline = time.monotonic() + WAIT_SECONDS
+            while "세 번째 후기: 좋아요" not in sent_comments(openai_standin) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert "response" not in answers  # the held text is still waiting for its holder
     finally:
-        transaction.commit()
-        holder.close()
         worker.join(WAIT_SECONDS)
 
     assert answers["response"] == {"batchItemFailures": []}

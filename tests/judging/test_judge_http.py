@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.judging.chat_standin import CHAT_PATH, billed_prompt_tokens
-from tests.judging.conftest import FINE_TUNED, SEED_COMMENT, make_active_judge, rows, use_settings
+from tests.judging.conftest import FINE_TUNED, SEED_COMMENT, another_request_paying_for, make_active_judge, rows, use_settings
 from tests.support.lambda_invoke import call_http
 
 GOOD_ID, BAD_ID = 30744, 22023  # o200k ids of "good" and "bad", as OpenAI's tokenizer page shows them
@@ -278,19 +278,7 @@ def test_a_cached_judgement_is_one_statement_and_a_fresh_one_four(handler, chat,
 
 
 def test_a_text_whose_lock_another_request_holds_is_answered_by_it_unpaid(handler, chat, active_model, db, openai_standin):
-    from shop_marketing.advisory_lock import lock_key
-    from shop_marketing.judging.judge import JUDGEMENT_LOCK_NAMESPACE, judgement_lock, text_sha256
-
     comment = "먼저 온 요청이 계산 중인 후기"
-    judge_id = rows(db, "SELECT id FROM judges WHERE status = 'active'")[0].id
-    sha = text_sha256(comment)
-    # Another request holds the (judge, text) lock while its OpenAI call runs, and has stored its answer
-    holder = db.connect()
-    transaction = holder.begin()
-    holder.execute(sa.text("SELECT pg_advisory_xact_lock(:n, :k)"), {"n": JUDGEMENT_LOCK_NAMESPACE, "k": lock_key(judgement_lock(judge_id, sha))})
-    holder.execute(sa.text(
-        "INSERT INTO judgements (judge_id, text_sha256, model, verdict, comment_tokens, prompt_tokens, completion_tokens) "
-        "VALUES (:judge, :sha, :model, 'bad', 9, 16, 1)"), {"judge": judge_id, "sha": sha, "model": active_model})
     tried = threading.Event()
 
     def on_try(conn, cursor, statement, *args):
@@ -301,11 +289,10 @@ def test_a_text_whose_lock_another_request_holds_is_answered_by_it_unpaid(handle
     answers = []
     worker = threading.Thread(target=lambda: answers.append(judge(handler, {"comment": comment})))
     try:
-        worker.start()
-        assert tried.wait(60)  # the request found nothing stored and the lock taken
+        with another_request_paying_for(db, active_model, comment, verdict="bad"):
+            worker.start()
+            assert tried.wait(60)  # the request found nothing stored and the lock taken
     finally:
-        transaction.commit()
-        holder.close()
         worker.join(60)
         sa.event.remove(db, "after_cursor_execute", on_try)
 

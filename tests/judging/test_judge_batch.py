@@ -7,11 +7,12 @@ import json
 import threading
 import time
 
+import pytest
 import sqlalchemy as sa
 
 from infra.local_api import LocalContext
 from tests.judging.chat_standin import CHAT_PATH
-from tests.judging.conftest import SEED_COMMENT, another_request_paying_for, rows
+from tests.judging.conftest import SEED_COMMENT, another_request_paying_for, rows, use_settings
 from tests.judging.test_judge_queue import batch, failed_ids
 
 WAIT_SECONDS = 60  # an upper bound for a loaded machine, never a measure of speed
@@ -168,4 +169,45 @@ def test_a_paid_answer_is_stored_as_it_arrives_not_when_the_whole_batch_is_done(
         worker.join(WAIT_SECONDS)
 
     assert answers["response"] == {"batchItemFailures": []}
+    assert len(rows(db, "SELECT id FROM judgements")) == 3
+
+
+@pytest.mark.parametrize("refused", [0, 2], ids=["the first answer's store", "the last answer's store"])
+def test_a_paid_answer_whose_store_fails_is_stored_later_and_never_paid_again(
+    queue_handler, chat, active_model, db, openai_standin, monkeypatch, refused
+):
+    from shop_marketing.judging.judge import text_sha256
+
+    # Answers arrive one at a time, and the database refuses the first insert of one of them (a
+    # sequence counts the refusals: it is not rolled back with the refused statement)
+    use_settings(monkeypatch, JUDGE_CONCURRENCY="1")
+    comments = [f"{n}번째 후기: 색이 예뻐요" for n in range(3)]
+    with db.begin() as connection:
+        connection.execute(sa.text("CREATE SEQUENCE judgement_refusals"))
+        connection.execute(sa.text(f"""
+            CREATE FUNCTION refuse_one_store() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF NEW.text_sha256 = '{text_sha256(comments[refused])}' THEN
+                    IF nextval('judgement_refusals') = 1 THEN RAISE EXCEPTION 'the database went away'; END IF;
+                END IF;
+                RETURN NEW;
+            END $$"""))
+        connection.execute(sa.text(
+            "CREATE TRIGGER refuse_one_store BEFORE INSERT ON judgements FOR EACH ROW EXECUTE FUNCTION refuse_one_store()"
+        ))
+    bodies = [json.dumps({"comment": comment}) for comment in comments]
+    try:
+        first = queue_handler(batch(bodies), LocalContext())
+        again = queue_handler(batch(bodies), LocalContext())
+        refusals = rows(db, "SELECT last_value FROM judgement_refusals")[0].last_value
+    finally:
+        with db.begin() as connection:
+            connection.execute(sa.text("DROP TRIGGER refuse_one_store ON judgements"))
+            connection.execute(sa.text("DROP FUNCTION refuse_one_store()"))
+            connection.execute(sa.text("DROP SEQUENCE judgement_refusals"))
+
+    # Then every record is answered, each text was paid once, and the next batch pays nothing
+    assert refusals == 2  # refused once, stored the second time
+    assert first == again == {"batchItemFailures": []}
+    assert sorted(sent_comments(openai_standin)) == sorted(comments)
     assert len(rows(db, "SELECT id FROM judgements")) == 3

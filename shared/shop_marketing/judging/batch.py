@@ -12,8 +12,9 @@ connection held across its OpenAI call). A batch pays a handful of statements on
 3. The texts left that this transaction locked are sent to OpenAI, each once however many records
    carry it, at most ``JUDGE_CONCURRENCY`` at once. Answers are stored as they arrive (whatever
    arrived meanwhile in one statement and a transaction of its own), so a paid answer is recorded
-   at once, even if the invocation then runs out of time; the locks are released when every answer
-   is stored. A text whose lock another request or invocation holds is judged after that, the way a
+   at once, even if the invocation then runs out of time; a store that fails is tried again with the
+   next answers and once more at the end, so a passing fault costs no second payment; the locks are
+   released when every answer is stored. A text whose lock another request or invocation holds is judged after that, the way a
    single request is (:func:`.judge.judge_with`): it waits at the lock, then finds the holder's
    answer (or pays, if the holder failed). Nothing waits while holding a lock another waits for, so
    two batches with texts in common cannot deadlock.
@@ -184,16 +185,25 @@ def _pay(spec: JudgeSpec, texts: list[str], shas: dict[str, str], client_for: Cl
     except ConfigurationError as error:
         return {comment: ServiceUnavailable(str(error)) for comment in texts}
     outcomes: dict[str, Outcome] = {}
-    for answers in _as_answered(texts, settings, lambda comment: ask_judge(spec, comment, client)):
-        paid = {comment: answer for comment, answer in answers.items() if isinstance(answer, dict)}
-        outcomes.update({comment: answer for comment, answer in answers.items() if isinstance(answer, Exception)})
-        if not paid:
-            continue
+    # Paid for, not stored yet: a store that fails (a dropped connection, a failover) is tried again
+    # with the next answers, and once more at the end, before the records fail and a retry pays again.
+    unstored: dict[str, dict[str, Any]] = {}
+
+    def store() -> None:
         try:
-            outcomes.update(_store(spec, paid, shas, sessions))
+            outcomes.update(_store(spec, unstored, shas, sessions))
+            unstored.clear()
         except Exception as error:
-            logger.exception("storing paid judgements failed", extra={"judge": spec.name, "texts": len(paid)})
-            outcomes.update(dict.fromkeys(paid, error))
+            logger.exception("storing paid judgements failed", extra={"judge": spec.name, "texts": len(unstored)})
+            outcomes.update(dict.fromkeys(unstored, error))
+
+    for answers in _as_answered(texts, settings, lambda comment: ask_judge(spec, comment, client)):
+        outcomes.update({comment: answer for comment, answer in answers.items() if isinstance(answer, Exception)})
+        unstored.update({comment: answer for comment, answer in answers.items() if isinstance(answer, dict)})
+        if unstored:
+            store()
+    if unstored:
+        store()
     return outcomes
 
 

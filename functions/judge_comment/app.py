@@ -12,6 +12,7 @@ Two entry points, declared as two functions in template.yaml so each gets the ti
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
@@ -32,6 +33,12 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
     from shop_marketing.judging import batch
+
+if os.environ.get("_HANDLER") == "app.queue_handler":
+    # The queue function (Lambda names its handler in _HANDLER): its own modules load at init, so its
+    # SnapStart snapshot holds them. The HTTP function never loads them.
+    import aws_lambda_powertools.utilities.batch  # noqa: F401
+    import shop_marketing.judging.batch  # noqa: F401
 
 load_or_exit(("database_url", "db_secret_arn"), ("openai_api_key", "openai_api_key_secret_arn"))
 app = create_http_app()

@@ -1,6 +1,6 @@
 """Modules and tables are loaded as the functions need them: the catalog function registers the
 catalog's tables alone; ``Base`` from the models package, and any model module, come with every table
-they name; the judge's HTTP function leaves the queue's modules alone."""
+they name; the judge's queue modules load at the queue function's init, never in the HTTP one."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import json
 import os
 import subprocess
 import sys
+
+import pytest
 
 from infra.local_api import ROOT
 
@@ -53,15 +55,17 @@ print(json.dumps({"named": named, "ordered": len(order), "all": sorted(Base.meta
     assert loaded["judge"] == "judges"
 
 
-def test_the_judge_functions_http_entry_leaves_the_queues_modules_for_its_first_batch():
-    # One app.py serves both functions (template.yaml); the HTTP one never judges a batch.
-    loaded = probe(r"""
+@pytest.mark.parametrize(("handler", "loads_the_queues_modules"), [("app.lambda_handler", False), ("app.queue_handler", True)])
+def test_the_judge_functions_queue_modules_load_at_the_queue_functions_init_only(handler, loads_the_queues_modules):
+    # One app.py serves both functions (template.yaml): the HTTP one never judges a batch, and the
+    # queue one has them in its snapshot. Lambda names the function's handler in _HANDLER.
+    loaded = probe(rf"""
 import json, os, sys
-os.environ["OPENAI_API_KEY"] = "sk-probe"
+os.environ.update(OPENAI_API_KEY="sk-probe", _HANDLER="{handler}")
 sys.path.insert(0, "functions/judge_comment")
 import app
 queue_modules = ("aws_lambda_powertools.utilities.batch", "shop_marketing.judging.batch")
-print(json.dumps({"loaded": [name for name in queue_modules if name in sys.modules]}))
+print(json.dumps({{"loaded": [name for name in queue_modules if name in sys.modules]}}))
 """)
 
-    assert loaded["loaded"] == []
+    assert loaded["loaded"] == (["aws_lambda_powertools.utilities.batch", "shop_marketing.judging.batch"] if loads_the_queues_modules else [])

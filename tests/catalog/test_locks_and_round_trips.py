@@ -44,6 +44,19 @@ def _run_until_done_or_blocked(db, work, pid_holder):
                     return "blocked"
 
 
+def _second_while_the_first_is_open(db, first_work, second_work) -> str:
+    """``first_work`` in a transaction left open, then ``second_work`` in another: "done" or "blocked"."""
+    first, _ = _open_transaction(db)
+    second, second_pid = _open_transaction(db)
+    try:
+        first_work(first)
+        return _run_until_done_or_blocked(db, lambda: second_work(second), {"pid": second_pid})
+    finally:
+        for session in (first, second):
+            session.rollback()
+            session.close()
+
+
 @pytest.fixture
 def banner_with_posts(api):
     store = api.store()
@@ -52,56 +65,40 @@ def banner_with_posts(api):
 
 def test_two_links_of_one_banner_do_not_wait_for_each_other(db, banner_with_posts):
     banner, first_post, second_post, _ = banner_with_posts
-    # Given a link of the banner whose transaction has not ended
-    first, _ = _open_transaction(db)
-    catalog.link_banner_post(first, banner, first_post)
-    second, second_pid = _open_transaction(db)
-    try:
-        # When another transaction links the same banner to another post
-        outcome = _run_until_done_or_blocked(
-            db, lambda: catalog.link_banner_post(second, banner, second_post), {"pid": second_pid}
-        )
-        # Then it is not blocked by the first: both hold FOR KEY SHARE, which do not conflict
-        assert outcome == "done"
-    finally:
-        first.rollback()
-        second.rollback()
-        first.close()
-        second.close()
+
+    # A link of the banner whose transaction has not ended, and another link of it to another post
+    outcome = _second_while_the_first_is_open(
+        db,
+        lambda first: catalog.link_banner_post(first, banner, first_post),
+        lambda second: catalog.link_banner_post(second, banner, second_post),
+    )
+
+    assert outcome == "done"  # both hold FOR KEY SHARE, which do not conflict
 
 
 def test_deleting_a_banner_waits_for_a_link_in_progress(db, banner_with_posts):
     banner, post, _, _ = banner_with_posts
-    linking, _ = _open_transaction(db)
-    catalog.link_banner_post(linking, banner, post)
-    deleting, deleting_pid = _open_transaction(db)
-    try:
-        outcome = _run_until_done_or_blocked(db, lambda: catalog.delete_banner(deleting, banner), {"pid": deleting_pid})
 
-        assert outcome == "blocked"
-    finally:
-        linking.rollback()
-        deleting.rollback()
-        linking.close()
-        deleting.close()
+    outcome = _second_while_the_first_is_open(
+        db,
+        lambda linking: catalog.link_banner_post(linking, banner, post),
+        lambda deleting: catalog.delete_banner(deleting, banner),
+    )
+
+    assert outcome == "blocked"
 
 
 def test_linking_a_product_and_a_post_to_one_banner_at_once_neither_waits(db, api, banner_with_posts):
     banner, post, _, store = banner_with_posts
     product = api.product(store)["id"]
-    first, _ = _open_transaction(db)
-    catalog.link_banner_post(first, banner, post)
-    second, second_pid = _open_transaction(db)
-    try:
-        outcome = _run_until_done_or_blocked(
-            db, lambda: catalog.link_banner_product(second, banner, product), {"pid": second_pid}
-        )
-        assert outcome == "done"
-    finally:
-        first.rollback()
-        second.rollback()
-        first.close()
-        second.close()
+
+    outcome = _second_while_the_first_is_open(
+        db,
+        lambda first: catalog.link_banner_post(first, banner, post),
+        lambda second: catalog.link_banner_product(second, banner, product),
+    )
+
+    assert outcome == "done"
 
 
 def _statements(db, work) -> int:

@@ -14,6 +14,7 @@ from moto import mock_aws
 
 from tests.fine_tuning.openai_files_and_jobs import FilesAndJobs
 from tests.support.lambda_invoke import handler_of
+from tests.support.settings import use_settings
 
 BUCKET = "shop-marketing-training-123456789012"
 BASE_MODEL_DEFAULT = "gpt-4o-mini-2024-07-18"  # product.md: the default base model of a job
@@ -49,17 +50,6 @@ def example_line(comment: str, label: str) -> str:
 
 def training_jsonl(examples=EXAMPLES) -> bytes:
     return "".join(example_line(comment, label) + "\n" for comment, label in examples).encode()
-
-
-def use_settings(monkeypatch, **values: str) -> None:
-    """Set environment variables and make the settings and the OpenAI client follow them."""
-    from shop_marketing.config import get_settings
-    from shop_marketing.openai_client import reset_openai_client
-
-    for name, value in values.items():
-        monkeypatch.setenv(name, value)
-    get_settings.cache_clear()
-    reset_openai_client()
 
 
 @pytest.fixture(autouse=True)

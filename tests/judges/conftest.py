@@ -15,6 +15,7 @@ from infra.local_api import LocalContext, load_handler
 from infra.openai_standin import BehavingOpenAI
 from tests.judging.chat_standin import ChatScript
 from tests.support.lambda_invoke import ROOT, call_http, handler_of
+from tests.support.settings import use_settings
 
 GOOD = [
     "니트 세 번 빨았는데 보풀 하나 없어요. 어깨선도 딱 맞고 색감이 사진이랑 똑같아요.",
@@ -89,16 +90,6 @@ GOLDEN_BAD = [
     "별로 안 예쁜데",
 ]
 GOLDEN = [(text, "good") for text in GOLDEN_GOOD] + [(text, "bad") for text in GOLDEN_BAD]
-
-
-def use_settings(monkeypatch, **values: str) -> None:
-    from shop_marketing.config import get_settings
-    from shop_marketing.openai_client import reset_openai_client
-
-    for name, value in values.items():
-        monkeypatch.setenv(name, value)
-    get_settings.cache_clear()
-    reset_openai_client()
 
 
 class Queue:

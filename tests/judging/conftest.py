@@ -12,20 +12,10 @@ import sqlalchemy as sa
 from infra.local_api import load_handler
 from tests.judging.chat_standin import CHAT_PATH, ChatScript
 from tests.support.lambda_invoke import ROOT, handler_of
+from tests.support.settings import use_settings
 
 FINE_TUNED = "ft:gpt-4o-mini-2024-07-18:shop::judge01"
 SEED_COMMENT = "너무 맘에드는 옷입니다! 근데 사장님 순대국 좋아하세요?"
-
-
-def use_settings(monkeypatch, **values: str) -> None:
-    """Set environment variables and make the settings and the OpenAI client follow them."""
-    from shop_marketing.config import get_settings
-    from shop_marketing.openai_client import reset_openai_client
-
-    for name, value in values.items():
-        monkeypatch.setenv(name, value)
-    get_settings.cache_clear()
-    reset_openai_client()
 
 
 @pytest.fixture(autouse=True)

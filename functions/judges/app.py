@@ -9,15 +9,13 @@ Two entry points, declared as two functions in template.yaml:
 from __future__ import annotations
 
 import base64
-from typing import Annotated, Any
+import os
+from typing import TYPE_CHECKING, Annotated, Any
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
-from aws_lambda_powertools.utilities.batch import process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ValidationError
 
-from shop_marketing.batches import ConcurrentBatchProcessor
 from shop_marketing.config import get_settings, load_or_exit
 from shop_marketing.db import session_scope
 from shop_marketing.errors import InvalidInput
@@ -27,6 +25,14 @@ from shop_marketing.models import MAX_ID
 from shop_marketing.observability import CORRELATION_ID_PATH, logger, metrics, tracer
 from shop_marketing.openai_client import get_endpoint_client
 from shop_marketing.training.files import checked_filename
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+if os.environ.get("_HANDLER") == "app.evaluation_queue_handler":
+    # The evaluations queue's function (Lambda names its handler in _HANDLER): its batch processor
+    # loads at init, so its SnapStart snapshot holds it. The HTTP function never loads it.
+    import shop_marketing.batches  # noqa: F401
 
 load_or_exit(("database_url", "db_secret_arn"), ("openai_api_key", "openai_api_key_secret_arn"))
 app = create_http_app()
@@ -178,6 +184,10 @@ def evaluate_record(record: SQSRecord) -> str:
 @tracer.capture_lambda_handler
 @metrics.log_metrics(capture_cold_start_metric=True)
 def evaluation_queue_handler(event: dict, context: LambdaContext) -> dict:
+    from aws_lambda_powertools.utilities.batch import process_partial_response
+
+    from shop_marketing.batches import ConcurrentBatchProcessor
+
     settings = get_settings()
     processor = ConcurrentBatchProcessor(settings.evaluation_concurrency, "evaluate")
     response = process_partial_response(event=event, record_handler=evaluate_record, processor=processor, context=context)

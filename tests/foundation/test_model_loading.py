@@ -1,6 +1,6 @@
 """Modules and tables are loaded as the functions need them: the catalog function registers the
 catalog's tables alone; ``Base`` from the models package, and any model module, come with every table
-they name; the judge's queue modules load at the queue function's init, never in the HTTP one."""
+they name; a queue's modules load at its function's init, never in the HTTP function beside it."""
 
 from __future__ import annotations
 
@@ -55,17 +55,33 @@ print(json.dumps({"named": named, "ordered": len(order), "all": sorted(Base.meta
     assert loaded["judge"] == "judges"
 
 
-@pytest.mark.parametrize(("handler", "loads_the_queues_modules"), [("app.lambda_handler", False), ("app.queue_handler", True)])
-def test_the_judge_functions_queue_modules_load_at_the_queue_functions_init_only(handler, loads_the_queues_modules):
-    # One app.py serves both functions (template.yaml): the HTTP one never judges a batch, and the
-    # queue one has them in its snapshot. Lambda names the function's handler in _HANDLER.
+QUEUE_MODULES = {
+    "judge_comment": ["aws_lambda_powertools.utilities.batch", "shop_marketing.judging.batch"],
+    "judges": ["aws_lambda_powertools.utilities.batch", "shop_marketing.batches"],
+}
+
+
+@pytest.mark.parametrize(
+    ("function", "handler", "loads_its_queues_modules"),
+    [
+        ("judge_comment", "app.lambda_handler", False),
+        ("judge_comment", "app.queue_handler", True),
+        ("judges", "app.lambda_handler", False),
+        ("judges", "app.evaluation_queue_handler", True),
+    ],
+)
+def test_a_queues_modules_load_at_its_functions_init_and_never_in_the_http_function_beside_it(
+    function, handler, loads_its_queues_modules
+):
+    # One app.py serves an HTTP function and a queue function (template.yaml): the HTTP one never
+    # processes a batch, and the queue one has its modules in its snapshot. Lambda names the handler in
+    # _HANDLER.
     loaded = probe(rf"""
 import json, os, sys
 os.environ.update(OPENAI_API_KEY="sk-probe", _HANDLER="{handler}")
-sys.path.insert(0, "functions/judge_comment")
+sys.path.insert(0, "functions/{function}")
 import app
-queue_modules = ("aws_lambda_powertools.utilities.batch", "shop_marketing.judging.batch")
-print(json.dumps({{"loaded": [name for name in queue_modules if name in sys.modules]}}))
+print(json.dumps({{"loaded": [name for name in {QUEUE_MODULES[function]!r} if name in sys.modules]}}))
 """)
 
-    assert loaded["loaded"] == (["aws_lambda_powertools.utilities.batch", "shop_marketing.judging.batch"] if loads_the_queues_modules else [])
+    assert loaded["loaded"] == (QUEUE_MODULES[function] if loads_its_queues_modules else [])

@@ -18,6 +18,7 @@ import importlib.util
 import json
 import os
 import re
+import signal
 import sys
 import threading
 import time
@@ -489,6 +490,9 @@ def main(argv: list[str] | None = None) -> None:
         print(f"authentication: ENFORCED - Bearer JWTs (HS256, iss {auth.issuer}) with the route's scope; "
               "python -m infra.local_auth SCOPE... prints one", flush=True)
     print(f"serving on http://{arguments.host}:{arguments.port} (description: /openapi.json, docs: /docs)", flush=True)
+    # Ctrl-C, or SIGTERM (a process manager; a shell's background job ignores SIGINT): either way the
+    # stand-in and the embedded PostgreSQL are stopped below.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         httpd.serve_forever()
     except KeyboardInterrupt:

@@ -104,8 +104,13 @@ def test_make_local_starts_an_embedded_database_and_serves_on_its_own(tmp_path):
         assert status == 201
         assert store["naver_store_id"] == "local-1"
         assert request(base, "GET", f"/stores/{store['id']}")[0] == 200
+        # Stopped as a process manager stops it, it stops its PostgreSQL too
+        process.terminate()
+        assert process.wait(timeout=60) == 0
+        assert not (tmp_path / "pg" / "postmaster.pid").exists()
     finally:
-        os.killpg(process.pid, signal.SIGINT)
-        process.wait(timeout=30)
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=30)
     # It says that every route is open (no JWT locally unless LOCAL_AUTH=enforce)
     assert "authentication: OFF" in process.stdout.read()

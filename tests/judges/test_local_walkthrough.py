@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -59,8 +58,8 @@ def local_run(db, database_url):
         assert process.poll() is None and any(line.startswith("serving on") for line in lines), "".join(lines)
         yield f"http://127.0.0.1:{port}", lines
     finally:
-        os.killpg(process.pid, signal.SIGINT)
-        process.wait(timeout=30)
+        process.terminate()
+        process.wait(timeout=60)
 
 
 def wait_for(base: str, evaluation_id: int) -> dict:

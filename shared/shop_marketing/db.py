@@ -17,8 +17,9 @@
 - Bound parameters (comment text, training data) never appear in error messages (``hide_parameters``).
 - Connect timeout and a server-side statement timeout.
 - TLS to RDS verified against the CA bundle shipped in this package: the RDS roots of the database's
-  region (the one its RDS host name names, else ``AWS_REGION``; every region's when no root names it), and Amazon Trust Services' roots that
-  sign RDS Proxy's certificates (pg8000 alone neither insists on TLS nor checks the certificate).
+  region (the one its RDS host name names, else ``AWS_REGION``; every region's when no root names
+  it), and Amazon Trust Services' roots that sign RDS Proxy's certificates (pg8000 alone neither
+  insists on TLS nor checks the certificate).
   ``DATABASE_TLS=off`` (the default with ``DATABASE_URL``) is plain TCP: no TLS is negotiated, not
   even the SSLRequest pg8000 would otherwise send on every connection.
 - Credentials from ``DATABASE_URL`` or from the RDS secret (``DB_SECRET_ARN``, cached): the RDS-managed
@@ -76,7 +77,7 @@ def rds_roots(region: str | None) -> str | bytes:
     """The RDS roots of ``region`` (DER), or the whole bundle (PEM) when none names it.
 
     Loading all of the bundle's roots (over a hundred) takes 15-30 ms of every cold start, and a
-    function dials its own region's database. Each root's name says its region ("Amazon RDS us-east-1
+    database needs its own region's alone. Each root's name says its region ("Amazon RDS us-east-1
     Root CA RSA2048 G1", Beta and Preview ones alike) and is stored as written in its DER, so a byte
     search picks them without parsing a certificate.
     """

@@ -116,34 +116,45 @@ def test_what_counts_as_a_plain_read(statement, read):
 # --- the idle ping ---------------------------------------------------------------------------------
 
 
-def _engine(database_url: str, ping_after_idle_seconds: float):
-    engine = build_engine(
-        Settings(
-            database_url=database_url,
-            database_tls="off",
-            db_pool_size=1,
-            db_max_overflow=0,
-            db_ping_after_idle_seconds=ping_after_idle_seconds,
+@pytest.fixture
+def pool(database_url):
+    """``pool(ping_after_idle_seconds)``: an engine of one connection and the statements it sends;
+    disposed when the test ends."""
+    engines = []
+
+    def make(ping_after_idle_seconds: float):
+        engine = build_engine(
+            Settings(
+                database_url=database_url,
+                database_tls="off",
+                db_pool_size=1,
+                db_max_overflow=0,
+                db_ping_after_idle_seconds=ping_after_idle_seconds,
+            )
         )
-    )
-    sent: list[str] = []
+        engines.append(engine)
+        sent: list[str] = []
 
-    @sa.event.listens_for(engine.pool, "connect")
-    def _record_what_is_sent(dbapi_connection, _record):
-        # Every statement a pg8000 connection sends goes through one of these two.
-        simple, unnamed = dbapi_connection.execute_simple, dbapi_connection.execute_unnamed
+        @sa.event.listens_for(engine.pool, "connect")
+        def _record_what_is_sent(dbapi_connection, _record):
+            # Every statement a pg8000 connection sends goes through one of these two.
+            simple, unnamed = dbapi_connection.execute_simple, dbapi_connection.execute_unnamed
 
-        def execute_simple(statement):
-            sent.append(statement)
-            return simple(statement)
+            def execute_simple(statement):
+                sent.append(statement)
+                return simple(statement)
 
-        def execute_unnamed(statement, *args, **kwargs):
-            sent.append(statement)
-            return unnamed(statement, *args, **kwargs)
+            def execute_unnamed(statement, *args, **kwargs):
+                sent.append(statement)
+                return unnamed(statement, *args, **kwargs)
 
-        dbapi_connection.execute_simple, dbapi_connection.execute_unnamed = execute_simple, execute_unnamed
+            dbapi_connection.execute_simple, dbapi_connection.execute_unnamed = execute_simple, execute_unnamed
 
-    return engine, sent
+        return engine, sent
+
+    yield make
+    for engine in engines:
+        engine.dispose()
 
 
 def _backend_pid(engine) -> int:
@@ -165,60 +176,48 @@ def _terminate(database_url: str, pid: int) -> None:
 PING = ";"  # SQLAlchemy's ping for pg8000: an empty query
 
 
-def test_a_connection_used_just_now_is_not_pinged(database_url):
-    engine, sent = _engine(database_url, ping_after_idle_seconds=300)
-    try:
-        first = _backend_pid(engine)
-        second = _backend_pid(engine)
+def test_a_connection_used_just_now_is_not_pinged(pool):
+    engine, sent = pool(ping_after_idle_seconds=300)
+    first = _backend_pid(engine)
+    second = _backend_pid(engine)
 
-        assert first == second  # the pooled connection, reused
-        assert sent.count(PING) == 0
-        assert sent.count("SELECT pg_backend_pid()") == 2
-    finally:
-        engine.dispose()
+    assert first == second  # the pooled connection, reused
+    assert sent.count(PING) == 0
+    assert sent.count("SELECT pg_backend_pid()") == 2
 
 
-def test_a_connection_idle_past_the_threshold_is_pinged(database_url):
-    engine, sent = _engine(database_url, ping_after_idle_seconds=0)
-    try:
-        first = _backend_pid(engine)  # a new connection: not pinged
-        assert sent.count(PING) == 0
+def test_a_connection_idle_past_the_threshold_is_pinged(pool):
+    engine, sent = pool(ping_after_idle_seconds=0)
+    first = _backend_pid(engine)  # a new connection: not pinged
+    assert sent.count(PING) == 0
 
-        second = _backend_pid(engine)
+    second = _backend_pid(engine)
 
-        assert first == second
-        assert sent.count(PING) == 1
-    finally:
-        engine.dispose()
+    assert first == second
+    assert sent.count(PING) == 1
 
 
-def test_a_connection_the_server_dropped_while_idle_is_pinged_and_replaced(database_url):
-    engine, sent = _engine(database_url, ping_after_idle_seconds=0)
-    try:
-        dropped = _backend_pid(engine)
-        _terminate(database_url, dropped)
+def test_a_connection_the_server_dropped_while_idle_is_pinged_and_replaced(pool, database_url):
+    engine, sent = pool(ping_after_idle_seconds=0)
+    dropped = _backend_pid(engine)
+    _terminate(database_url, dropped)
 
-        replacement = _backend_pid(engine)  # no error: the ping found it gone, the pool connected anew
+    replacement = _backend_pid(engine)  # no error: the ping found it gone, the pool connected anew
 
-        assert replacement != dropped
-        assert sent.count(PING) == 1
-    finally:
-        engine.dispose()
+    assert replacement != dropped
+    assert sent.count(PING) == 1
 
 
-def test_a_connection_the_server_dropped_a_moment_ago_is_not_pinged_and_fails_as_a_disconnect(database_url):
+def test_a_connection_the_server_dropped_a_moment_ago_is_not_pinged_and_fails_as_a_disconnect(pool, database_url):
     # The other side of the trade: within the threshold the pool trusts the connection; the request
     # fails as a dropped connection (503, and an idempotent request is retried on a new one).
-    engine, sent = _engine(database_url, ping_after_idle_seconds=300)
-    try:
-        dropped = _backend_pid(engine)
-        _terminate(database_url, dropped)
+    engine, sent = pool(ping_after_idle_seconds=300)
+    dropped = _backend_pid(engine)
+    _terminate(database_url, dropped)
 
-        with pytest.raises(sa.exc.DBAPIError) as raised:
-            _backend_pid(engine)
+    with pytest.raises(sa.exc.DBAPIError) as raised:
+        _backend_pid(engine)
 
-        assert raised.value.connection_invalidated
-        assert sent.count(PING) == 0
-        assert _backend_pid(engine) != dropped
-    finally:
-        engine.dispose()
+    assert raised.value.connection_invalidated
+    assert sent.count(PING) == 0
+    assert _backend_pid(engine) != dropped

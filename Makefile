@@ -8,16 +8,27 @@ PYTHON ?= $(shell for p in python3.12 python3 $(wildcard $(HOME)/.pyenv/versions
 export SAM_CLI_TELEMETRY = 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: venv test local build validate lint bench clean
+.PHONY: venv lock test local build validate lint bench clean
 
-$(BIN)/.installed: pyproject.toml
+# requirements.lock pins the whole environment, transitive packages and pip included: a fresh machine
+# installs exactly what CI tested. `make lock` makes it anew from pyproject.toml and the layers' pins.
+LOCK := requirements.lock
+
+$(BIN)/.installed: pyproject.toml $(LOCK)
 	@test -n "$(PYTHON)" || { echo "Python 3.12 is needed (python3.12 on PATH, or PYTHON=/path/to/python3.12)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet "$$(grep '^pip==' $(LOCK))"
+	$(BIN)/python -m pip install --quiet -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
 venv: $(BIN)/.installed
+
+# The layers' pins are constraints: the environment the tests run in is the one the layers ship.
+lock: venv ## pin the whole environment anew (requirements.lock)
+	$(BIN)/uv pip compile --quiet pyproject.toml --extra dev --python-version 3.12 \
+		--python-platform x86_64-manylinux_2_28 --no-emit-index-url \
+		$(foreach f,$(wildcard shared/requirements*.txt),-c $(f)) -o $(LOCK)
 
 test: venv ## run the test suite (DATABASE_URL unset: an embedded PostgreSQL)
 	$(BIN)/pytest

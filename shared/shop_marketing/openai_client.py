@@ -11,9 +11,19 @@ from __future__ import annotations
 import os
 import threading
 
+import openai
 from openai import OpenAI
 
 from .config import ConfigurationError, get_settings
+
+# The bounded wait overrides the SDK's private ``_should_retry`` and reads ``_parse_retry_after_header``:
+# the only use of the SDK's internals, taken only on the releases (major.minor) it was verified against and
+# while both are there. Otherwise the SDK's own retries apply (public behaviour: a long Retry-After is
+# waited out), and the client says so once. tests/foundation/test_private_apis.py fails on an upgrade.
+VERIFIED_RELEASES = frozenset({"3.57"})
+BOUNDED_RETRY_FITS = ".".join(openai.__version__.split(".")[:2]) in VERIFIED_RELEASES and all(
+    callable(getattr(OpenAI, name, None)) for name in ("_should_retry", "_parse_retry_after_header")
+)
 
 _lock = threading.Lock()
 _client: OpenAI | None = None
@@ -32,6 +42,11 @@ class BoundedRetryOpenAI(OpenAI):
     def __init__(self, *, max_retry_wait: float = 2.0, **options):
         super().__init__(**options)
         self.max_retry_wait = max_retry_wait
+        if not BOUNDED_RETRY_FITS:
+            from .observability import logger
+
+            logger.warning("openai %s is not a release the bounded retry wait was verified against; "
+                           "the SDK's own retries apply", openai.__version__)
 
     def copy(self, *args, **kwargs) -> BoundedRetryOpenAI:
         """``with_options``: the SDK rebuilds the client from its own arguments; keep ours too."""
@@ -42,9 +57,10 @@ class BoundedRetryOpenAI(OpenAI):
     with_options = copy
 
     def _should_retry(self, response) -> bool:
-        wait = self._parse_retry_after_header(response.headers)
-        if wait is not None and wait > self.max_retry_wait:
-            return False
+        if BOUNDED_RETRY_FITS:
+            wait = self._parse_retry_after_header(response.headers)
+            if wait is not None and wait > self.max_retry_wait:
+                return False
         return super()._should_retry(response)
 
 

@@ -31,6 +31,13 @@ pieces cut both without changing any answer:
   statement without parameters is a simple query; there BEGIN is a simple query written just before
   it (BEGIN on a session that is not in a transaction fails only when the session is going away).
   A transaction that ran no statement sends nothing at all, not even its COMMIT or ROLLBACK.
+
+All of it leans on pg8000's internals (``core._create_message``, ``_write``, ``_flush``, ``_read``, the
+connection's ``_sock`` and ``_transaction_status``, ``legacy.convert_paramstyle``), and this module is the
+only place that does. They are used only on the pg8000 releases they were verified against
+(:data:`VERIFIED_RELEASES`) and only while every internal is there (:data:`COMPATIBLE`); on any other
+release the engine connects with pg8000's own public ``connect`` and says so in one log line, slower but
+correct. ``tests/foundation/test_private_apis.py`` fails on an upgrade until the release is verified.
 """
 
 from __future__ import annotations
@@ -46,11 +53,34 @@ import pg8000.dbapi
 import pg8000.legacy
 from pg8000.exceptions import InterfaceError
 
+# pg8000 releases (major.minor) whose internals this module was read against and tested with.
+VERIFIED_RELEASES = frozenset({"1.31"})
+# The internals used, by module: each must be there for the fast path to be taken.
+INTERNALS = {
+    pg8000.core: ("_create_message", "_write", "_flush", "_read", "ci_unpack", "i_pack", "H_pack", "Context",
+                  "DESCRIBE", "EXECUTE", "PORTAL", "QUERY", "PARSE", "BIND", "SYNC_MSG", "READY_FOR_QUERY",
+                  "IN_TRANSACTION", "IN_FAILED_TRANSACTION"),
+    pg8000.legacy: ("convert_paramstyle", "Connection"),
+    pg8000.dbapi: ("convert_paramstyle",),
+    pg8000.converters: ("PG_TYPES", "TIMESTAMPTZ", "TIMESTAMP", "make_params"),
+}
+
+
+def internals_fit(release: str) -> bool:
+    """Whether pg8000 ``release`` is one this module was verified against, with every internal present."""
+    if ".".join(release.split(".")[:2]) not in VERIFIED_RELEASES:
+        return False
+    return all(hasattr(module, name) for module, names in INTERNALS.items() for name in names)
+
+
+PG8000_RELEASE = pg8000.__version__
+COMPATIBLE = internals_fit(PG8000_RELEASE)
+
 # Styles whose conversion returns the arguments unchanged: the converted SQL depends on the SQL alone.
 _PASS_THROUGH_STYLES = frozenset({"format", "qmark", "numeric"})
 STATEMENT_CACHE_SIZE = 1024
 
-_original_convert_paramstyle = pg8000.dbapi.convert_paramstyle  # the one pg8000.legacy imports
+_original_convert_paramstyle = getattr(pg8000.dbapi, "convert_paramstyle", None)  # the one pg8000.legacy imports
 
 
 @lru_cache(maxsize=STATEMENT_CACHE_SIZE)
@@ -67,14 +97,16 @@ def convert_paramstyle(style, query, args):
 
 
 def install_statement_cache() -> None:
-    """Make pg8000's legacy cursor (the one SQLAlchemy uses) convert through the cache."""
-    pg8000.legacy.convert_paramstyle = convert_paramstyle
+    """Make pg8000's legacy cursor (the one SQLAlchemy uses) convert through the cache (a verified
+    pg8000 only)."""
+    if COMPATIBLE:
+        pg8000.legacy.convert_paramstyle = convert_paramstyle
 
 
 # --- timestamps ------------------------------------------------------------------------------------
 
-_pg8000_timestamptz_in = pg8000.converters.PG_TYPES[pg8000.converters.TIMESTAMPTZ]
-_pg8000_timestamp_in = pg8000.converters.PG_TYPES[pg8000.converters.TIMESTAMP]
+_pg8000_timestamptz_in = pg8000.converters.PG_TYPES.get(getattr(pg8000.converters, "TIMESTAMPTZ", None))
+_pg8000_timestamp_in = pg8000.converters.PG_TYPES.get(getattr(pg8000.converters, "TIMESTAMP", None))
 _fromisoformat = datetime.fromisoformat
 
 
@@ -115,9 +147,10 @@ def timestamp_in(data: str):
 # Messages of PostgreSQL's extended query protocol, as pg8000 writes them (without its Flush after each).
 _UNNAMED = b"\x00"
 _BEGIN = "begin transaction"  # what pg8000's legacy cursor sends before a transaction's first statement
-_DESCRIBE_PORTAL = pg8000.core._create_message(pg8000.core.DESCRIBE, pg8000.core.PORTAL + _UNNAMED)
-_EXECUTE = pg8000.core._create_message(pg8000.core.EXECUTE, _UNNAMED + pg8000.core.i_pack(0))
-_SYNC = pg8000.core.SYNC_MSG
+if COMPATIBLE:
+    _DESCRIBE_PORTAL = pg8000.core._create_message(pg8000.core.DESCRIBE, pg8000.core.PORTAL + _UNNAMED)
+    _EXECUTE = pg8000.core._create_message(pg8000.core.EXECUTE, _UNNAMED + pg8000.core.i_pack(0))
+    _SYNC = pg8000.core.SYNC_MSG
 
 
 class Connection(pg8000.legacy.Connection):
@@ -250,7 +283,14 @@ def connect(*args, **kwargs) -> Connection:
 
 def dbapi() -> types.ModuleType:
     """pg8000 as a DB-API module whose ``connect`` makes a :class:`Connection`: give it to
-    ``create_engine(module=...)``. Everything else (exceptions, type objects, paramstyle) is pg8000's."""
+    ``create_engine(module=...)``. Everything else (exceptions, type objects, paramstyle) is pg8000's.
+    On a pg8000 release this module was not verified against: pg8000 itself, its public path."""
+    if not COMPATIBLE:
+        from .observability import logger
+
+        logger.warning("pg8000 %s is not a release pg_driver was verified against; using pg8000's own connection",
+                       PG8000_RELEASE)
+        return pg8000
     module = types.ModuleType("shop_marketing.pg_driver.dbapi", "pg8000, connecting with pg_driver.Connection")
 
     def __getattr__(name: str):

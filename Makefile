@@ -29,6 +29,8 @@ lock: venv ## pin the whole environment anew (requirements.lock)
 	$(BIN)/uv pip compile --quiet pyproject.toml --extra dev --python-version 3.12 \
 		--python-platform x86_64-manylinux_2_28 --no-emit-index-url \
 		$(foreach f,$(wildcard shared/requirements*.txt),-c $(f)) -o $(LOCK)
+	echo "checkov==3.3.30" | $(BIN)/uv pip compile --quiet - --python-version 3.12 \
+		--python-platform x86_64-manylinux_2_28 --no-emit-index-url -o $(CHECKOV_LOCK)
 
 test: venv ## run the test suite (DATABASE_URL unset: an embedded PostgreSQL)
 	$(BIN)/pytest
@@ -39,12 +41,16 @@ local: venv ## serve the HTTP API on http://127.0.0.1:3000 (DATABASE_URL unset: 
 validate: venv ## lint the SAM template
 	$(BIN)/sam validate --lint
 
-# checkov pins a boto3 far older than the layer's, so it lives in a venv of its own.
+# checkov pins a boto3 far older than the layer's, so it lives in a venv of its own, pinned by a lock of
+# its own (requirements-checkov.lock, made by `make lock` too).
 CHECKOV_VENV := .venv-checkov
 CHECKOV := $(CHECKOV_VENV)/bin/checkov
-$(CHECKOV):
+CHECKOV_LOCK := requirements-checkov.lock
+$(CHECKOV): $(CHECKOV_LOCK)
 	$(PYTHON) -m venv $(CHECKOV_VENV)
-	$(CHECKOV_VENV)/bin/python -m pip install --quiet checkov==3.3.30
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet "$$(grep '^pip==' $(LOCK))"
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r $(CHECKOV_LOCK)
+	touch $@
 
 lint: venv $(CHECKOV) ## cfn-lint and checkov on template.yaml and on its SAM translation (0 findings; skips carry reasons)
 	$(BIN)/python -m infra.translate_template .lint/translated.json

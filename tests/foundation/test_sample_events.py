@@ -52,4 +52,4 @@ def test_instagram_webhook_sample_events_run_through_the_handler(db, monkeypatch
     get_settings.cache_clear()
     assert (handshake.status, handshake.body) == (200, b"1158201444")
     # The customer's comment is queued; the shop's reply is kept but not judged.
-    assert (delivered.status, delivered.json) == (200, {"received": 2, "new": 2, "queued": 1})
+    assert (delivered.status, delivered.json) == (200, {"received": 2, "new": 2, "queued": 1, "refused": []})

@@ -71,13 +71,17 @@ class VerdictOut(BaseModel):
 
 
 class GoodCommentOut(BaseModel):
+    """A comment labelled good: by a reviewer (``reviewed``), else by its latest verdict. A comment a
+    reviewer marked good before any judge saw it has no judgement (``judge_id`` and the rest null)."""
+
     id: int
     instagram_comment_id: str | None
     comment: str
     confidence: float | None
-    judge_id: int
-    model: str
-    judged_at: str
+    judge_id: int | None
+    model: str | None
+    judged_at: str | None
+    reviewed: bool
 
 
 class GoodCommentsOut(BaseModel):
@@ -85,7 +89,7 @@ class GoodCommentsOut(BaseModel):
     comments: list[GoodCommentOut]
 
 
-@app.post("/comments/judge", responses=success(VerdictOut) | errors(404, 502, 504))
+@app.post("/comments/judge", responses=success(VerdictOut) | errors(404, 409, 502, 504))
 def judge_comment(request: judge.JudgeRequest):
     return json_response(200, _judge(request).as_dict())
 

@@ -19,7 +19,7 @@ from infra.local_api import LocalApi, make_server, routes_from_template
 from infra.local_auth import LocalAuth
 from infra.translate_template import translate
 from shop_marketing import access
-from shop_marketing.access import CATALOG_READ, CATALOG_WRITE, JUDGE, MODELS_ADMIN
+from shop_marketing.access import CATALOG_READ, CATALOG_WRITE, JUDGE, MODELS_ADMIN, REVIEW
 
 WEBHOOKS = {("POST", "/webhooks/openai"), ("GET", "/webhooks/instagram"), ("POST", "/webhooks/instagram")}
 
@@ -57,6 +57,12 @@ PRODUCT_ROUTES = {
     ("GET", "/fine-tuning/jobs/{job_id}"): MODELS_ADMIN,
     ("POST", "/instagram-posts/{post_id}/comments/fetch"): JUDGE,
     ("POST", "/instagram-posts/{post_id}/banner-images"): CATALOG_WRITE,
+    ("GET", "/instagram-posts/{post_id}/comments"): REVIEW,
+    ("GET", "/comments/review-queue"): REVIEW,
+    ("PUT", "/comments/{comment_id}/review"): REVIEW,
+    ("DELETE", "/comments/{comment_id}/review"): REVIEW,
+    ("GET", "/reviews/agreement"): REVIEW,
+    ("GET", "/reviews/export"): REVIEW,
     ("POST", "/webhooks/openai"): None,
     ("GET", "/webhooks/instagram"): None,
     ("POST", "/webhooks/instagram"): None,
@@ -110,7 +116,7 @@ def test_the_authorizer_is_a_jwt_authorizer_on_the_stacks_user_pool_or_the_given
     assert audience[1] == [{"Ref": "MachineClient"}, {"Ref": "PeopleClient"}]
 
 
-def test_the_user_pool_holds_the_four_scopes_and_a_client_per_kind_of_caller(translated):
+def test_the_user_pool_holds_the_five_scopes_and_a_client_per_kind_of_caller(translated):
     resources = translated["Resources"]
     server = resources["ShopResourceServer"]["Properties"]
     machine = resources["MachineClient"]["Properties"]
@@ -233,3 +239,27 @@ def test_the_local_run_is_open_unless_told_to_enforce(monkeypatch):
     monkeypatch.delenv("LOCAL_AUTH_SECRET", raising=False)
     with pytest.raises(SystemExit, match="LOCAL_AUTH_SECRET"):
         LocalAuth.from_environment()
+
+
+def test_reviews_need_the_review_scope_and_the_reviewer_is_the_tokens_subject(enforcing_api):
+    import sqlalchemy as sa
+
+    from shop_marketing.db import get_engine
+
+    base, auth = enforcing_api
+    with get_engine().begin() as connection:
+        post = connection.execute(sa.text("INSERT INTO instagram_posts (instagram_media_id) VALUES ('17990000000000001') RETURNING id")).scalar()
+        comment = connection.execute(
+            sa.text("INSERT INTO instagram_comments (instagram_comment_id, post_id, text, text_sha256) VALUES ('1785', :p, '좋아요', 'x') RETURNING id"),
+            {"p": post},
+        ).scalar()
+    viewer = auth.token([CATALOG_READ], subject="viewer-sub")
+    reviewer = auth.token([CATALOG_READ, JUDGE, REVIEW], subject="reviewer-sub")
+
+    assert call(base, "PUT", f"/comments/{comment}/review", viewer, {"label": "bad"}) == (403, {"message": "Forbidden"})
+    assert call(base, "GET", "/comments/review-queue", viewer)[0] == 403
+    assert call(base, "GET", f"/instagram-posts/{post}/comments", None)[0] == 401
+    status, reviewed = call(base, "PUT", f"/comments/{comment}/review", reviewer, {"label": "bad"})
+    assert status == 200, reviewed
+    assert reviewed["review"]["reviewer"] == "reviewer-sub"
+    assert call(base, "GET", "/reviews/agreement", reviewer)[0] == 200

@@ -17,13 +17,13 @@ from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
-from shop_marketing.training import fine_tuning
 from shop_marketing.config import get_settings, load_or_exit
 from shop_marketing.db import session_scope
-from shop_marketing.training.fine_tuning import JobRequest
 from shop_marketing.http import create_http_app, errors, json_response, success
 from shop_marketing.observability import CORRELATION_ID_PATH, logger, metrics, tracer
 from shop_marketing.openai_client import get_openai_client
+from shop_marketing.training import fine_tuning
+from shop_marketing.training.fine_tuning import JobRequest
 
 # The webhook secret is checked when a webhook arrives (503 naming the variable if it is missing), so
 # jobs can be started and followed locally without one.

@@ -17,15 +17,14 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from pydantic import BaseModel, ValidationError
 
-from shop_marketing.errors import InvalidMessage
-from shop_marketing.judging import judge
-from shop_marketing.judging.judges import ActiveJudgeCache
 from shop_marketing.config import get_settings, load_or_exit
 from shop_marketing.db import session_scope
+from shop_marketing.errors import InvalidMessage
 from shop_marketing.http import Id, create_http_app, errors, json_response, success
+from shop_marketing.judging import judge
+from shop_marketing.judging.judges import ActiveJudgeCache
 from shop_marketing.observability import CORRELATION_ID_PATH, logger, metrics, record_judgement, tracer
 from shop_marketing.openai_client import get_endpoint_client
 
@@ -38,6 +37,7 @@ if os.environ.get("_HANDLER") == "app.queue_handler":
     # The queue function (Lambda names its handler in _HANDLER): its own modules load at init, so its
     # SnapStart snapshot holds them. The HTTP function never loads them.
     import aws_lambda_powertools.utilities.batch  # noqa: F401
+
     import shop_marketing.judging.batch  # noqa: F401
 
 load_or_exit(("database_url", "db_secret_arn"), ("openai_api_key", "openai_api_key_secret_arn"))

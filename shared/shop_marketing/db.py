@@ -42,7 +42,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from importlib.resources import files
-
 from typing import Any
 
 import pg8000.dbapi
@@ -50,10 +49,10 @@ from sqlalchemy import URL, Engine, create_engine, event, exc, make_url, text
 from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.orm import Session, sessionmaker
 
+from . import pg_driver
 from .config import ConfigurationError, Settings, get_settings
 from .errors import DatabaseUnavailable
 from .observability import logger
-from . import pg_driver
 
 RDS_CA_BUNDLE = files(__package__).joinpath("certs/rds-global-bundle.pem")
 # RDS Proxy's certificates come from AWS Certificate Manager, which chains to Amazon Trust Services.

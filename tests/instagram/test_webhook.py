@@ -7,7 +7,15 @@ import hmac
 
 import sqlalchemy as sa
 
-from tests.instagram.conftest import APP_SECRET, SHOP_ACCOUNT, VERIFY_TOKEN, comment_change, configure, delivery, post_delivery
+from tests.instagram.conftest import (
+    APP_SECRET,
+    SHOP_ACCOUNT,
+    VERIFY_TOKEN,
+    comment_change,
+    configure,
+    delivery,
+    post_delivery,
+)
 from tests.support.lambda_invoke import call_http
 
 

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from ..errors import Duplicate, NotFound, StoreMismatch
 from ..models import InstagramPost, NaverImageBanner, NaverProduct, NaverStore, banner_instagram_posts
 
+
 def _store_view(store: NaverStore, products: int = 0, banners: int = 0) -> dict[str, Any]:
     return {
         "id": store.id,

@@ -13,8 +13,23 @@ from ..config import Settings
 from ..db import session_scope
 from ..observability import logger
 from ..secret_settings import secret_setting
-from .comments import IncomingComment, SessionFactory, parse_timestamp, post_media_id, queue_unjudged, recent_post_ids, store_comments
-from .graph import GraphClient, InstagramGraphError, InstagramNotConfigured, InstagramRateLimited, InstagramTimeout, InstagramUnavailable
+from .comments import (
+    IncomingComment,
+    SessionFactory,
+    parse_timestamp,
+    post_media_id,
+    queue_unjudged,
+    recent_post_ids,
+    store_comments,
+)
+from .graph import (
+    GraphClient,
+    InstagramGraphError,
+    InstagramNotConfigured,
+    InstagramRateLimited,
+    InstagramTimeout,
+    InstagramUnavailable,
+)
 from .webhook import answer_handshake, delivered_comments, verify_signature
 
 

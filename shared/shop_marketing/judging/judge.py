@@ -35,12 +35,12 @@ from ..advisory_lock import hold_advisory_lock, lock_key
 from ..config import ConfigurationError, Settings, get_settings
 from ..db import session_scope
 from ..errors import NotFound, ServiceUnavailable, UpstreamBadReply
-from ..models import MAX_ID, InstagramPost
+from ..models import InstagramPost
 from ..models.base import StrictId
-from ..safe_json import StorableStr
 from ..models.judging import InstagramComment, Judgement
 from ..observability import logger
 from ..openai_failures import openai_call_budget, openai_failures_as_domain_errors
+from ..safe_json import StorableStr
 from ..tokens import chat_prompt_tokens, count_tokens
 from .judges import ActiveJudgeCache
 from .recipes import LABELS, JudgeSpec, read_structured_label

@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     func,
     text,
 )
@@ -97,6 +98,21 @@ class InstagramComment(IdMixin, CreatedAtMixin, Base):
     source: Mapped[str | None] = mapped_column(String(10))
     # When it was put on the judge queue; NULL until SQS accepted it, so a lost send is retried.
     queued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class EvaluationItem(Base):
+    __tablename__ = "evaluation_items"
+    __table_args__ = (CheckConstraint("status IN ('pending', 'judged', 'error')", name="status"),)
+
+    evaluation_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("evaluations.id", ondelete="CASCADE"), primary_key=True)
+    golden_example_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("golden_examples.id", ondelete="CASCADE"), primary_key=True
+    )
+    status: Mapped[str] = mapped_column(String(10), server_default="pending")
+    verdict: Mapped[str | None] = mapped_column(String(4))
+    judgement_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("judgements.id", ondelete="SET NULL"))
+    paid: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    error_code: Mapped[str | None] = mapped_column(String(64))
 
 # The tables this module's foreign keys name are registered with it (the catalog's always are).
 from . import judges as _judges  # noqa: E402, F401

@@ -28,16 +28,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..judging.evaluation import adopt_fine_tuned_model
 from ..advisory_lock import hold_advisory_lock
 from ..config import Settings, get_settings
-from ..safe_json import StorableStr
-from ..secret_settings import secret_setting
 from ..errors import DomainError, InvalidInput, NotFound, ServiceUnavailable, Unauthorized, UpstreamError
+from ..judging.evaluation import adopt_fine_tuned_model
 from ..models import FineTuningJob, TrainingFile
 from ..models.fine_tuning import FINISHED_JOB_STATUSES, RETRYABLE_JOB_STATUSES
 from ..observability import logger
 from ..openai_failures import openai_call_budget, openai_failures_as_domain_errors
+from ..safe_json import StorableStr
+from ..secret_settings import secret_setting
 
 JOB_LOCK_NAMESPACE = 0x666A  # "fj": advisory-lock namespace of job starts
 EVENTS_KEPT = 20

@@ -456,7 +456,13 @@ def prepare_evaluations_queue() -> None:
     from infra.local_queue import LocalQueue
     from shop_marketing.judging import evaluation_queue
 
-    evaluation_queue.set_local_delivery(LocalQueue(ROOT / "functions" / "judges"))
+    judges = ROOT / "functions" / "judges"
+    evaluation_queue.set_local_delivery(
+        LocalQueue(
+            lambda: load_handler(judges, "app.evaluation_queue_handler"),
+            lambda: LocalContext(function_name="JudgesEvaluationQueueFunction"),
+        )
+    )
     print("evaluations: judged in the background by this process", flush=True)
 
 

@@ -85,7 +85,7 @@ class GraphComment:
 def _retry_after(headers: Any) -> int:
     """Seconds until Meta lets the app call again, from its business-use-case usage header."""
     raw = headers.get("X-Business-Use-Case-Usage") if headers is not None else None
-    minutes = 0
+    minutes: float = 0
     if raw:
         try:
             usage = json.loads(raw)
@@ -127,7 +127,8 @@ def graph_failure(status: int, body: Any, headers: Any) -> DomainError:
 def _as_comment(item: Any) -> GraphComment | None:
     if not isinstance(item, dict) or not isinstance(item.get("id"), str) or not isinstance(item.get("text"), str):
         return None
-    author = item.get("from") if isinstance(item.get("from"), dict) else {}
+    sender = item.get("from")
+    author: dict[str, Any] = sender if isinstance(sender, dict) else {}
     username = author.get("username") or item.get("username")
     likes = item.get("like_count")
     return GraphComment(
@@ -192,7 +193,8 @@ class GraphClient:
                 comment = _as_comment(item)
                 if comment is not None:
                     yield comment
-            paging = page.get("paging") if isinstance(page.get("paging"), dict) else {}
+            links = page.get("paging")
+            paging: dict[str, Any] = links if isinstance(links, dict) else {}
             following = paging.get("next")
             url = following if isinstance(following, str) and following not in seen else None
         logger.warning("instagram comments cut short", extra={"media_id": media_id, "pages": MAX_PAGES})

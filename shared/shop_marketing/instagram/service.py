@@ -24,6 +24,7 @@ from .comments import (
 )
 from .graph import (
     GraphClient,
+    GraphComment,
     InstagramGraphError,
     InstagramNotConfigured,
     InstagramRateLimited,
@@ -67,7 +68,7 @@ def graph_client(settings: Settings) -> GraphClient:
     return GraphClient(settings.instagram_graph_url, token, timeout=settings.instagram_timeout_seconds)
 
 
-def _incoming(graph_comment, media_id: str) -> IncomingComment:
+def _incoming(graph_comment: GraphComment, media_id: str) -> IncomingComment:
     return IncomingComment(
         instagram_comment_id=graph_comment.id,
         text=graph_comment.text,

@@ -205,7 +205,7 @@ def _live_job(session: Session, key: str) -> FineTuningJob | None:
 def _require_known_files(session: Session, request: JobRequest) -> None:
     """Only files this service validated and uploaded can train the judge."""
     wanted = {request.training_file_id, request.validation_file_id} - {None}
-    known = dict(
+    known: dict[str, bool] = dict(
         session.execute(
             select(TrainingFile.openai_file_id, TrainingFile.uploaded).where(TrainingFile.openai_file_id.in_(wanted))
         ).all()
@@ -272,7 +272,7 @@ def _timestamp(seconds: int | None) -> datetime | None:
 def _event_view(event: Any) -> dict[str, Any]:
     return {
         "id": event.id,
-        "created_at": _timestamp(event.created_at).isoformat() if event.created_at else None,
+        "created_at": _iso(_timestamp(event.created_at)),
         "level": event.level,
         "type": event.type,
         "message": event.message,
@@ -343,7 +343,7 @@ def verified_webhook_event(raw_body: bytes, headers: dict[str, str], *, client: 
     try:
         return WebhookEvent.model_validate_json(raw_body)
     except ValidationError as error:
-        raise InvalidInput("The webhook body is not an OpenAI event.", details=error.errors(include_url=False)) from None
+        raise InvalidInput("The webhook body is not an OpenAI event.", details=[dict(detail) for detail in error.errors(include_url=False)]) from None
 
 
 def apply_webhook_event(

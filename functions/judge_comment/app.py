@@ -29,6 +29,7 @@ from shop_marketing.observability import CORRELATION_ID_PATH, logger, metrics, r
 from shop_marketing.openai_client import get_endpoint_client
 
 if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
     from shop_marketing.judging import batch
@@ -130,7 +131,7 @@ def judge_batch(event: dict) -> dict[str, batch.Outcome]:
 @logger.inject_lambda_context(correlation_id_path=CORRELATION_ID_PATH)
 @tracer.capture_lambda_handler
 @metrics.log_metrics(capture_cold_start_metric=True)
-def queue_handler(event: dict, context: LambdaContext) -> dict:
+def queue_handler(event: dict, context: LambdaContext) -> PartialItemFailureResponse:
     # The batch is judged as one (see shop_marketing.judging.batch); Powertools reports each record's
     # outcome, so SQS retries exactly the records that failed.
     from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
@@ -145,5 +146,8 @@ def queue_handler(event: dict, context: LambdaContext) -> dict:
         logger.info("judged", extra={"message_id": record.message_id, "verdict": outcome.verdict, "cached": outcome.cached})
         return outcome.as_dict()
 
-    processor = BatchProcessor(EventType.SQS, raise_on_entire_batch_failure=False, logger=logger)
+    # Powertools' own Logger: it takes it (same methods), though its annotation names logging.Logger.
+    processor = BatchProcessor(
+        EventType.SQS, raise_on_entire_batch_failure=False, logger=logger  # type: ignore[arg-type]
+    )
     return process_partial_response(event=event, record_handler=report, processor=processor, context=context)

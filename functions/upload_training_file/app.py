@@ -232,7 +232,7 @@ def _ingest_object(bucket: str, key: str, uploader: str | None) -> dict[str, Any
 
 
 def _is_bucket_event(event: dict[str, Any]) -> bool:
-    records = event.get("Records")
+    records = event.get("Records") or []
     return bool(records) and all(record.get("eventSource") == "aws:s3" for record in records)
 
 

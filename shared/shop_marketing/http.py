@@ -32,6 +32,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestValidationError,
 )
 from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -123,7 +124,7 @@ ERROR_DESCRIPTIONS = {
 EVERY_ROUTE_ERRORS = (413, 415, 422, 503)
 
 
-def errors(*statuses: int) -> dict[int, dict[str, Any]]:
+def errors(*statuses: int) -> dict[int, OpenAPIResponse]:
     """OpenAPI responses for error statuses, each with the error body's schema."""
     return {
         status: {
@@ -134,9 +135,9 @@ def errors(*statuses: int) -> dict[int, dict[str, Any]]:
     }
 
 
-def success(model: Any = None, status: int = 200, description: str | None = None) -> dict[int, dict[str, Any]]:
+def success(model: Any = None, status: int = 200, description: str | None = None) -> dict[int, OpenAPIResponse]:
     """The OpenAPI response of a route's success: its body's model, or no body (``None``, e.g. 204)."""
-    response: dict[str, Any] = {"description": description or HTTPStatus(status).phrase}
+    response: OpenAPIResponse = {"description": description or HTTPStatus(status).phrase}
     response["content"] = {JSON_TYPE: {"model": model}} if model is not None else {}
     return {status: response}
 

@@ -5,6 +5,8 @@
 - A comment is stored when it can be named again: by its ``instagram_comment_id``, or by its post and
   text. It points at its latest judgement, which is what the good-comments list ranks.
 - Deleting a post nulls ``post_id`` only (ON DELETE SET NULL): paid judgements are never lost.
+- An evaluation's items (evaluations are in :mod:`.judges`) are here, beside the judgements they point
+  at: so this module imports :mod:`.judges` and never the other way round.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ PYTHON ?= $(shell for p in python3.12 python3 $(wildcard $(HOME)/.pyenv/versions
 export SAM_CLI_TELEMETRY = 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: venv lock test local build validate lint bench clean
+.PHONY: venv lock test local build validate lint fmt bench clean
 
 # requirements.lock pins the whole environment, transitive packages and pip included: a fresh machine
 # installs exactly what CI tested. `make lock` makes it anew from pyproject.toml and the layers' pins.
@@ -54,11 +54,17 @@ $(CHECKOV): $(CHECKOV_LOCK)
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r $(CHECKOV_LOCK)
 	touch $@
 
-lint: venv $(CHECKOV) ## cfn-lint and checkov on template.yaml and on its SAM translation (0 findings; skips carry reasons)
+lint: venv $(CHECKOV) ## ruff and mypy on the code, cfn-lint and checkov on template.yaml and its SAM translation (0 findings; skips carry reasons)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m infra.translate_template .lint/translated.json
 	$(BIN)/cfn-lint template.yaml .lint/translated.json
 	$(CHECKOV) --quiet --compact --skip-download --framework cloudformation -f template.yaml
 	$(CHECKOV) --quiet --compact --skip-download --framework cloudformation -f .lint/translated.json
+
+fmt: venv ## format the code and apply ruff's safe fixes (import order, unused imports)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
 
 build: venv ## build the functions and the layer for deployment, without Docker
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/sam build

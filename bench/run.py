@@ -402,7 +402,7 @@ def queue_throughput(seed: dict[str, int], slow_openai: str, meter: Meter) -> di
 
     os.environ["OPENAI_BASE_URL"] = slow_openai
     samples: dict[tuple[int, str], dict[str, list[float]]] = {}
-    for run in range(QUEUE_RUNS):
+    for _run in range(QUEUE_RUNS):
         for concurrency in QUEUE_CONCURRENCY:
             for variant in ("comment only", "with post and comment id"):
                 os.environ["JUDGE_CONCURRENCY"] = os.environ["DB_POOL_SIZE"] = str(concurrency)

@@ -15,11 +15,11 @@ import sqlalchemy as sa
 
 def start(data_dir: Path | None = None, *, keep: bool = False):
     """Start (or reuse) a server; returns ``(server, url)``. ``keep`` leaves its data after stop."""
-    import pgserver
+    from pgserver.postgres_server import get_server
 
     directory = data_dir or Path(tempfile.mkdtemp(prefix="shop-marketing-pg-"))
     directory.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(directory, cleanup_mode="stop" if keep else "delete")
+    server = get_server(directory, cleanup_mode="stop" if keep else "delete")
     socket_dir = sa.make_url(server.get_uri()).query["host"]
     url = f"postgresql+pg8000://postgres@/postgres?unix_sock={socket_dir}/.s.PGSQL.5432"
     return server, url

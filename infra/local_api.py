@@ -57,6 +57,7 @@ def _cloudformation_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -
     elif isinstance(node, yaml.SequenceNode):
         value = loader.construct_sequence(node, deep=True)
     else:
+        assert isinstance(node, yaml.MappingNode)  # the only other kind of node
         value = loader.construct_mapping(node, deep=True)
     return {suffix: value}
 
@@ -124,6 +125,8 @@ def _load_module(path: Path, name: str) -> ModuleType:
     if name in sys.modules:
         return sys.modules[name]
     spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"not a Python module: {path}")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     try:
@@ -322,8 +325,7 @@ class LocalApi:
             return 200, {"Content-Type": "application/json"}, json.dumps(self.openapi()).encode()
         if method.upper() == "GET" and path == "/docs":
             return 200, {"Content-Type": "text/html; charset=utf-8"}, docs_page(self.openapi()).encode()
-        matching = [(route, route.pattern.match(path)) for route in self.routes]
-        matching = [(route, match) for route, match in matching if match]
+        matching = [(route, match) for route in self.routes if (match := route.pattern.match(path))]
         chosen = next(((route, match) for route, match in matching if route.method == method.upper()), None)
         if chosen is None:
             return self._no_route(method, path, {route.method for route, _ in matching})
@@ -456,7 +458,13 @@ def prepare_evaluations_queue() -> None:
     from infra.local_queue import LocalQueue
     from shop_marketing.judging import evaluation_queue
 
-    evaluation_queue.set_local_delivery(LocalQueue(ROOT / "functions" / "judges"))
+    judges = ROOT / "functions" / "judges"
+    evaluation_queue.set_local_delivery(
+        LocalQueue(
+            lambda: load_handler(judges, "app.evaluation_queue_handler"),
+            lambda: LocalContext(function_name="JudgesEvaluationQueueFunction"),
+        )
+    )
     print("evaluations: judged in the background by this process", flush=True)
 
 
@@ -469,7 +477,11 @@ def prepare_judge_queue() -> None:
     from shop_marketing import judge_queue
 
     judge_queue.set_local_delivery(
-        LocalQueue(ROOT / "functions" / "judge_comment", "app.queue_handler", name="judge", function_name="JudgeCommentQueueFunction")
+        LocalQueue(
+            lambda: load_handler(ROOT / "functions" / "judge_comment", "app.queue_handler"),
+            lambda: LocalContext(function_name="JudgeCommentQueueFunction"),
+            name="judge",
+        )
     )
     print("comments to judge: judged in the background by this process", flush=True)
 

@@ -120,6 +120,8 @@ def main(argv: list[str] | None = None) -> None:
     scopes = sys.argv[1:] if argv is None else argv
     os.environ.setdefault("LOCAL_AUTH", "enforce")
     auth = LocalAuth.from_environment()
+    if auth is None:  # LOCAL_AUTH=open in the environment: there is nothing to sign with
+        raise SystemExit("LOCAL_AUTH=open: tokens are made with LOCAL_AUTH=enforce and LOCAL_AUTH_SECRET")
     print(auth.token(scopes))
     print(json.dumps({"scopes": scopes, "issuer": auth.issuer, "client_id": auth.audience[0]}), file=sys.stderr)
 

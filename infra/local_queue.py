@@ -12,7 +12,7 @@ import queue
 import threading
 import time
 import uuid
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 BATCH = 10
@@ -20,20 +20,19 @@ MAX_RECEIVES = 5
 RETRY_DELAY_SECONDS = 1.0
 
 
+# The queue handler (event, context) -> response, as Lambda calls it.
+Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
 class LocalQueue:
-    def __init__(
-        self,
-        code_dir: Path,
-        handler: str = "app.evaluation_queue_handler",
-        *,
-        name: str = "evaluations",
-        function_name: str = "JudgesEvaluationQueueFunction",
-    ):
-        self._code_dir = code_dir
-        self._handler_name = handler
-        self._handler = None
+    """``load_handler`` imports the queue function's handler (on the first batch, as Lambda's init would);
+    ``context`` makes the context object of each invocation. The local run passes both."""
+
+    def __init__(self, load_handler: Callable[[], Handler], context: Callable[[], Any], *, name: str = "evaluations"):
+        self._load_handler = load_handler
+        self._context = context
         self.name = name
-        self._function_name = function_name
+        self._handler: Handler | None = None
         self._waiting: queue.Queue[tuple[str, int]] = queue.Queue()
         self.dead_letters: list[str] = []
         threading.Thread(target=self._run, name=f"local-{name.replace(' ', '-')}-queue", daemon=True).start()
@@ -53,13 +52,11 @@ class LocalQueue:
             self._deliver(batch)
 
     def _deliver(self, batch: list[tuple[str, int]]) -> None:
-        from infra.local_api import LocalContext, load_handler
-
         if self._handler is None:
-            self._handler = load_handler(self._code_dir, self._handler_name)
+            self._handler = self._load_handler()
         records = [_record(body, count, self.name) for body, count in batch]
         try:
-            response = self._handler({"Records": records}, LocalContext(function_name=self._function_name))
+            response = self._handler({"Records": records}, self._context())
             failed = {failure["itemIdentifier"] for failure in response.get("batchItemFailures", [])}
         except Exception as error:  # noqa: BLE001 - as Lambda: a crashed invocation fails the whole batch
             print(f"{self.name} queue: batch failed ({type(error).__name__}: {error}); retrying", flush=True)

@@ -31,6 +31,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from email.message import Message
 from email.parser import BytesParser
 from email.policy import HTTP
 from http.server import ThreadingHTTPServer
@@ -284,7 +285,7 @@ class BehavingOpenAI:
         parts = {part.get_param("name", header="content-disposition"): part for part in message.iter_parts()}
         if "file" not in parts or "purpose" not in parts:
             return Answer(400, error_body("'file' and 'purpose' are required"))
-        data = parts["file"].get_payload(decode=True) or b""
+        data = _payload(parts["file"])
         with self._lock:
             file_id = f"file-standin{next(self._ids):06d}"
             self.files[file_id] = {
@@ -293,7 +294,7 @@ class BehavingOpenAI:
                 "bytes": len(data),
                 "created_at": int(time.time()),
                 "filename": parts["file"].get_filename(),
-                "purpose": parts["purpose"].get_payload(decode=True).decode(),
+                "purpose": _payload(parts["purpose"]).decode(),
                 "status": "processed",
                 "expires_at": None,
                 "status_details": None,
@@ -435,11 +436,18 @@ def make_server(behaviour: BehavingOpenAI, host: str = "127.0.0.1", port: int = 
     return server
 
 
+def _payload(part: Message) -> bytes:
+    """A (non-multipart) form part's content, transfer-decoded."""
+    payload = part.get_payload(decode=True)
+    return payload if isinstance(payload, bytes) else b""
+
+
 def start_in_background(behaviour: BehavingOpenAI | None = None, host: str = "127.0.0.1", port: int = 0) -> tuple[ThreadingHTTPServer, str]:
     """Serve the stand-in on a thread of this process; returns the server and its ``/v1`` base URL."""
     server = make_server(behaviour or BehavingOpenAI(), host, port)
     threading.Thread(target=server.serve_forever, name="openai-standin", daemon=True).start()
     bound_host, bound_port = server.server_address[:2]
+    assert isinstance(bound_host, str)  # an AF_INET server's address: (host, port)
     return server, f"http://{bound_host}:{bound_port}/v1"
 
 

@@ -12,9 +12,9 @@ from pydantic import BaseModel
 from shop_marketing.banners import service as banners
 from shop_marketing.banners.render import BannerRenderer
 from shop_marketing.banners.storage import ImageStore, image_store
+from shop_marketing.catalog.schemas import BannerOut
 from shop_marketing.config import get_settings, load_or_exit
 from shop_marketing.db import session_scope
-from shop_marketing.catalog.schemas import BannerOut
 from shop_marketing.http import Id, create_http_app, errors, json_response, success
 from shop_marketing.observability import CORRELATION_ID_PATH, logger, metrics, tracer
 

@@ -11,19 +11,25 @@ When a refresh sees a job succeed, its fine-tuned model becomes the judge's acti
 from __future__ import annotations
 
 import base64
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
-from shop_marketing.training import fine_tuning
 from shop_marketing.config import get_settings, load_or_exit
 from shop_marketing.db import session_scope
-from shop_marketing.training.fine_tuning import JobRequest
 from shop_marketing.http import create_http_app, errors, json_response, success
+from shop_marketing.judging.evaluation import adopt_fine_tuned_model
 from shop_marketing.observability import CORRELATION_ID_PATH, logger, metrics, tracer
 from shop_marketing.openai_client import get_openai_client
+from shop_marketing.training import fine_tuning
+from shop_marketing.training.fine_tuning import JobRequest
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from shop_marketing.models.judges import Judge
 
 # The webhook secret is checked when a webhook arrives (503 naming the variable if it is missing), so
 # jobs can be started and followed locally without one.
@@ -69,6 +75,11 @@ WEBHOOK_BODY = {
 }
 
 
+def model_ready(session: Session, model: str, job_id: str) -> Judge:
+    """A job that succeeded: its model becomes a judge (evaluated, or made active at once)."""
+    return adopt_fine_tuned_model(session, model, job_id, get_settings())
+
+
 @app.post("/fine-tuning/jobs", responses=success(JobOut, 201) | success(JobOut, 200) | errors(404, 502, 504))
 def start_job(request: JobRequest):
     with session_scope() as session:
@@ -80,7 +91,8 @@ def start_job(request: JobRequest):
 @app.get("/fine-tuning/jobs/<job_id>", responses=success(JobOut) | errors(502, 504))
 def get_job(job_id: JobId):
     with session_scope() as session:
-        return json_response(200, fine_tuning.job_view(fine_tuning.refresh_job(session, job_id, client=get_openai_client())))
+        job = fine_tuning.refresh_job(session, job_id, client=get_openai_client(), model_ready=model_ready)
+        return json_response(200, fine_tuning.job_view(job))
 
 
 @app.post(
@@ -95,13 +107,13 @@ def openai_webhook():
         raw, dict(event.headers), client=client, secret=fine_tuning.webhook_secret(get_settings())
     )
     with session_scope() as session:
-        job = fine_tuning.apply_webhook_event(session, webhook, client=client)
+        job = fine_tuning.apply_webhook_event(session, webhook, client=client, model_ready=model_ready)
         view = fine_tuning.job_view(job) if job is not None else None
     return json_response(200, {"received": webhook.id, "handled": job is not None, "job": view})
 
 
 def refresh_unfinished_jobs() -> dict[str, Any]:
-    summary = fine_tuning.refresh_unfinished_jobs(session_scope, client=get_openai_client())
+    summary = fine_tuning.refresh_unfinished_jobs(session_scope, client=get_openai_client(), model_ready=model_ready)
     logger.info("scheduled job refresh", extra=summary)
     return summary
 

@@ -13,6 +13,7 @@ import base64
 from typing import Any, Literal
 
 from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, Field
 
@@ -49,7 +50,7 @@ class FetchOut(BaseModel):
     refused: list[RefusedOut] = Field(max_length=100, description="at most the first 100 refused comments")
 
 
-CHALLENGE = {200: {"description": "The hub.challenge, as plain text", "content": {"text/plain": {"schema": {"type": "string"}}}}}
+CHALLENGE: dict[int, OpenAPIResponse] = {200: {"description": "The hub.challenge, as plain text", "content": {"text/plain": {"schema": {"type": "string"}}}}}
 
 
 @app.get("/webhooks/instagram", responses=CHALLENGE | errors(403))

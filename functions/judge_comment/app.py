@@ -17,19 +17,19 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from pydantic import BaseModel, ValidationError
 
-from shop_marketing.errors import InvalidMessage
-from shop_marketing.judging import judge
-from shop_marketing.judging.judges import ActiveJudgeCache
 from shop_marketing.config import get_settings, load_or_exit
 from shop_marketing.db import session_scope
+from shop_marketing.errors import InvalidMessage
 from shop_marketing.http import Id, create_http_app, errors, json_response, success
+from shop_marketing.judging import judge
+from shop_marketing.judging.judges import ActiveJudgeCache
 from shop_marketing.observability import CORRELATION_ID_PATH, logger, metrics, record_judgement, tracer
 from shop_marketing.openai_client import get_endpoint_client
 
 if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
     from shop_marketing.judging import batch
@@ -38,6 +38,7 @@ if os.environ.get("_HANDLER") == "app.queue_handler":
     # The queue function (Lambda names its handler in _HANDLER): its own modules load at init, so its
     # SnapStart snapshot holds them. The HTTP function never loads them.
     import aws_lambda_powertools.utilities.batch  # noqa: F401
+
     import shop_marketing.judging.batch  # noqa: F401
 
 load_or_exit(("database_url", "db_secret_arn"), ("openai_api_key", "openai_api_key_secret_arn"))
@@ -134,7 +135,7 @@ def judge_batch(event: dict) -> dict[str, batch.Outcome]:
 @logger.inject_lambda_context(correlation_id_path=CORRELATION_ID_PATH)
 @tracer.capture_lambda_handler
 @metrics.log_metrics(capture_cold_start_metric=True)
-def queue_handler(event: dict, context: LambdaContext) -> dict:
+def queue_handler(event: dict, context: LambdaContext) -> PartialItemFailureResponse:
     # The batch is judged as one (see shop_marketing.judging.batch); Powertools reports each record's
     # outcome, so SQS retries exactly the records that failed.
     from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
@@ -149,5 +150,8 @@ def queue_handler(event: dict, context: LambdaContext) -> dict:
         logger.info("judged", extra={"message_id": record.message_id, "verdict": outcome.verdict, "cached": outcome.cached})
         return outcome.as_dict()
 
-    processor = BatchProcessor(EventType.SQS, raise_on_entire_batch_failure=False, logger=logger)
+    # Powertools' own Logger: it takes it (same methods), though its annotation names logging.Logger.
+    processor = BatchProcessor(
+        EventType.SQS, raise_on_entire_batch_failure=False, logger=logger  # type: ignore[arg-type]
+    )
     return process_partial_response(event=event, record_handler=report, processor=processor, context=context)

@@ -27,6 +27,7 @@ from shop_marketing.openai_client import get_endpoint_client
 from shop_marketing.training.files import checked_filename
 
 if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 if os.environ.get("_HANDLER") == "app.evaluation_queue_handler":
@@ -183,7 +184,7 @@ def evaluate_record(record: SQSRecord) -> str:
 @logger.inject_lambda_context(correlation_id_path=CORRELATION_ID_PATH)
 @tracer.capture_lambda_handler
 @metrics.log_metrics(capture_cold_start_metric=True)
-def evaluation_queue_handler(event: dict, context: LambdaContext) -> dict:
+def evaluation_queue_handler(event: dict, context: LambdaContext) -> PartialItemFailureResponse:
     from aws_lambda_powertools.utilities.batch import process_partial_response
 
     from shop_marketing.batches import ConcurrentBatchProcessor

@@ -17,9 +17,8 @@ from shop_marketing.config import load_or_exit
 from shop_marketing.db import session_scope
 from shop_marketing.http import Id, create_http_app, errors, json_response, success
 from shop_marketing.models.base import StrictId
-from shop_marketing.safe_json import StorableStr
 from shop_marketing.observability import CORRELATION_ID_PATH, logger, metrics, tracer
-from shop_marketing.models import MAX_ID
+from shop_marketing.safe_json import StorableStr
 
 load_or_exit(("database_url", "db_secret_arn"))
 app = create_http_app()

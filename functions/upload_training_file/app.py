@@ -22,13 +22,13 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from shop_marketing.training import files as training_files
 from shop_marketing.config import get_settings, load_or_exit
 from shop_marketing.db import session_scope
 from shop_marketing.errors import InvalidInput, ServiceUnavailable
 from shop_marketing.http import create_http_app, error_response, errors, json_response, media_type, success
 from shop_marketing.observability import CORRELATION_ID_PATH, logger, metrics, tracer
 from shop_marketing.openai_client import get_openai_client
+from shop_marketing.training import files as training_files
 from shop_marketing.training.files import InvalidTrainingFile, Origin
 
 load_or_exit(("database_url", "db_secret_arn"), ("openai_api_key", "openai_api_key_secret_arn"))
@@ -232,7 +232,7 @@ def _ingest_object(bucket: str, key: str, uploader: str | None) -> dict[str, Any
 
 
 def _is_bucket_event(event: dict[str, Any]) -> bool:
-    records = event.get("Records")
+    records = event.get("Records") or []
     return bool(records) and all(record.get("eventSource") == "aws:s3" for record in records)
 
 

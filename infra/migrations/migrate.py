@@ -65,8 +65,8 @@ def lambda_handler(event: dict, context) -> None:
     try:
         from shop_marketing.observability import logger
     except ImportError:  # a broken layer: crhelper still answers, with the migration's own error
-        logger = None
-    if logger is not None:
+        pass
+    else:
         # CloudFormation's request id ties this deployment's log lines together.
         logger.set_correlation_id(event.get("RequestId"))
     custom_resource()(event, context)

@@ -10,6 +10,7 @@ dead-letter queue.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 
@@ -18,11 +19,14 @@ from .observability import logger
 
 class ConcurrentBatchProcessor(BatchProcessor):
     def __init__(self, max_workers: int, thread_name_prefix: str = "record"):
-        super().__init__(EventType.SQS, raise_on_entire_batch_failure=False, logger=logger)
+        # Powertools' own Logger: it takes it (same methods), though its annotation names logging.Logger.
+        super().__init__(
+            EventType.SQS, raise_on_entire_batch_failure=False, logger=logger  # type: ignore[arg-type]
+        )
         self.max_workers = max_workers
         self.thread_name_prefix = thread_name_prefix
 
-    def process(self) -> list[tuple]:
+    def process(self) -> list[tuple[Any, ...]]:
         workers = max(1, min(self.max_workers, len(self.records)))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=self.thread_name_prefix) as pool:
             return list(pool.map(self._process_record, self.records))

@@ -147,7 +147,7 @@ def get_settings() -> Settings:
     names = Settings.model_fields.keys()
     values = {name: os.environ[name.upper()] for name in names if os.environ.get(name.upper(), "") != ""}
     try:
-        return Settings(**values)
+        return Settings.model_validate(values)
     except ValidationError as error:
         raise ConfigurationError(_describe(error)) from None
 

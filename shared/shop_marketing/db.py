@@ -42,7 +42,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from importlib.resources import files
-
 from typing import Any
 
 import pg8000.dbapi
@@ -50,10 +49,10 @@ from sqlalchemy import URL, Engine, create_engine, event, exc, make_url, text
 from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.orm import Session, sessionmaker
 
+from . import pg_driver
 from .config import ConfigurationError, Settings, get_settings
 from .errors import DatabaseUnavailable
 from .observability import logger
-from . import pg_driver
 
 RDS_CA_BUNDLE = files(__package__).joinpath("certs/rds-global-bundle.pem")
 # RDS Proxy's certificates come from AWS Certificate Manager, which chains to Amazon Trust Services.
@@ -132,6 +131,13 @@ class SecretCredentials:
     def secret(self, *, force: bool = False) -> dict[str, Any]:
         return self._read(force)
 
+    @classmethod
+    def of(cls, settings: Settings) -> SecretCredentials:
+        """The credentials of ``DB_SECRET_ARN``, which must be set when ``DATABASE_URL`` is not."""
+        if not settings.db_secret_arn:
+            raise ConfigurationError("configuration: DATABASE_URL or DB_SECRET_ARN must be set")
+        return cls(settings.db_secret_arn)
+
     def login(self, *, force: bool = False) -> dict[str, str]:
         secret = self._read(force)
         return {"user": secret["username"], "password": secret["password"]}
@@ -145,7 +151,7 @@ def database_url(settings: Settings) -> URL:
     """
     if settings.database_url:
         return make_url(settings.database_url)
-    secret = SecretCredentials(settings.db_secret_arn).secret()
+    secret = SecretCredentials.of(settings).secret()
     host = settings.db_host or secret.get("host")
     if not host:
         raise ConfigurationError("configuration: DB_HOST must be set: the database secret holds no host")
@@ -167,7 +173,7 @@ def connect_with_current_password(engine: Engine, credentials: SecretCredentials
     """Every new connection signs in with the secret's password; a refused one re-reads it once."""
 
     @event.listens_for(engine, "do_connect")
-    def _connect(dialect, connection_record, cargs, cparams):
+    def _connect(dialect: Any, connection_record: Any, cargs: list[Any], cparams: dict[str, Any]) -> Any:
         try:
             return dialect.connect(*cargs, **{**cparams, **credentials.login()})
         except pg8000.dbapi.DatabaseError as error:
@@ -209,7 +215,7 @@ def build_engine(settings: Settings) -> Engine:
     ping_after_idle(engine, settings.db_ping_after_idle_seconds)
     _track_writes(engine)
     if not settings.database_url:
-        connect_with_current_password(engine, SecretCredentials(settings.db_secret_arn))
+        connect_with_current_password(engine, SecretCredentials.of(settings))
     return engine
 
 
@@ -226,11 +232,11 @@ def ping_after_idle(engine: Engine, idle_seconds: float) -> None:
     """
 
     @event.listens_for(engine, "checkin")
-    def _idle_from_now(dbapi_connection, connection_record):
+    def _idle_from_now(dbapi_connection: Any, connection_record: Any) -> None:
         connection_record.info[_IDLE_SINCE] = time.monotonic()
 
     @event.listens_for(engine, "checkout")
-    def _ping_if_idle(dbapi_connection, connection_record, connection_proxy):
+    def _ping_if_idle(dbapi_connection: Any, connection_record: Any, connection_proxy: Any) -> None:
         idle_since = connection_record.info.pop(_IDLE_SINCE, None)
         if idle_since is None or time.monotonic() - idle_since <= idle_seconds:
             return
@@ -321,7 +327,8 @@ def is_plain_read(statement: str) -> bool:
     ``FOR KEY SHARE`` included) and says no INTO. Anything else counts as a write, ``WITH ...``
     included: a data-modifying CTE writes. (A SELECT of a function that writes would be misjudged;
     this product writes only with INSERT, UPDATE and DELETE.)"""
-    start = _LEADING.match(statement).end()
+    leading = _LEADING.match(statement)  # matches every string (possibly empty), so never None
+    start = leading.end() if leading else 0
     word = statement[start : start + 7]
     return word[:6].lower() == "select" and not (word[6:].isalnum() or word[6:] == "_") and not _INTO.search(statement)
 
@@ -330,16 +337,18 @@ def _track_writes(engine: Engine) -> None:
     """Mark, per connection and transaction, whether anything but a plain read ran."""
 
     @event.listens_for(engine, "begin")
-    def _begin(connection):
+    def _begin(connection: Any) -> None:
         connection.info[_WROTE] = False
 
     @event.listens_for(engine, "before_cursor_execute")
-    def _before_execute(connection, cursor, statement, parameters, context, executemany):
+    def _before_execute(
+        connection: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
+    ) -> None:
         if not is_plain_read(statement):
             connection.info[_WROTE] = True
 
 
-def _remember_connection(session: Session, transaction, connection) -> None:
+def _remember_connection(session: Session, transaction: Any, connection: Any) -> None:
     session.info[_SESSION_CONNECTION] = connection
 
 
@@ -349,7 +358,7 @@ def _wrote(session: Session) -> bool:
     if connection is None:
         return False  # the session never reached the database
     try:
-        return connection.info.get(_WROTE, True)
+        return bool(connection.info.get(_WROTE, True))
     except exc.SQLAlchemyError:
         return True
 
@@ -403,7 +412,7 @@ def _committed(xid: str) -> bool:
     for _ in range(2):  # the pool's first connection may be another dropped one
         try:
             with _engine.connect() as connection:
-                status = connection.scalar(text("SELECT pg_xact_status(CAST(:xid AS xid8))"), {"xid": xid})
+                status: str | None = connection.scalar(text("SELECT pg_xact_status(CAST(:xid AS xid8))"), {"xid": xid})
             return status == "committed"
         except exc.DBAPIError as error:
             if not is_disconnect(error):

@@ -31,8 +31,8 @@ try:  # part of Lambda's Python runtimes
         register_before_snapshot,
     )
 except ImportError:  # off Lambda: the same registry, run by run_before_snapshot / run_after_restore
-    _before_snapshot: list[tuple[Callable[..., Any], tuple, dict]] = []
-    _after_restore: list[tuple[Callable[..., Any], tuple, dict]] = []
+    _before_snapshot: list[tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]] = []
+    _after_restore: list[tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]] = []
 
     def register_before_snapshot(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Callable[..., Any]:
         _before_snapshot.append((func, args, kwargs))
@@ -42,10 +42,10 @@ except ImportError:  # off Lambda: the same registry, run by run_before_snapshot
         _after_restore.append((func, args, kwargs))
         return func
 
-    def get_before_snapshot() -> list[tuple[Callable[..., Any], tuple, dict]]:
+    def get_before_snapshot() -> list[tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]]:
         return _before_snapshot
 
-    def get_after_restore() -> list[tuple[Callable[..., Any], tuple, dict]]:
+    def get_after_restore() -> list[tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]]:
         return _after_restore
 
 

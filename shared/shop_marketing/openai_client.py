@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import os
 import threading
+from typing import Any
 
+import httpx2
 import openai
 from openai import OpenAI
 
@@ -39,7 +41,7 @@ class BoundedRetryOpenAI(OpenAI):
     ``Retry-After``), who can come back then.
     """
 
-    def __init__(self, *, max_retry_wait: float = 2.0, **options):
+    def __init__(self, *, max_retry_wait: float = 2.0, **options: Any):
         super().__init__(**options)
         self.max_retry_wait = max_retry_wait
         if not BOUNDED_RETRY_FITS:
@@ -48,7 +50,7 @@ class BoundedRetryOpenAI(OpenAI):
             logger.warning("openai %s is not a release the bounded retry wait was verified against; "
                            "the SDK's own retries apply", openai.__version__)
 
-    def copy(self, *args, **kwargs) -> BoundedRetryOpenAI:
+    def copy(self, *args: Any, **kwargs: Any) -> BoundedRetryOpenAI:
         """``with_options``: the SDK rebuilds the client from its own arguments; keep ours too."""
         copied = super().copy(*args, **kwargs)
         copied.max_retry_wait = self.max_retry_wait
@@ -56,7 +58,7 @@ class BoundedRetryOpenAI(OpenAI):
 
     with_options = copy
 
-    def _should_retry(self, response) -> bool:
+    def _should_retry(self, response: httpx2.Response) -> bool:
         if BOUNDED_RETRY_FITS:
             wait = self._parse_retry_after_header(response.headers)
             if wait is not None and wait > self.max_retry_wait:

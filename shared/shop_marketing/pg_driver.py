@@ -43,8 +43,10 @@ correct. ``tests/foundation/test_private_apis.py`` fails on an upgrade until the
 from __future__ import annotations
 
 import types
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from functools import lru_cache
+from typing import Any
 
 import pg8000
 import pg8000.converters
@@ -80,20 +82,29 @@ COMPATIBLE = internals_fit(PG8000_RELEASE)
 _PASS_THROUGH_STYLES = frozenset({"format", "qmark", "numeric"})
 STATEMENT_CACHE_SIZE = 1024
 
-_original_convert_paramstyle = getattr(pg8000.dbapi, "convert_paramstyle", None)  # the one pg8000.legacy imports
+# The one pg8000.legacy imports; None on a release without it (then COMPATIBLE is False and it is never called).
+_original_convert_paramstyle: Callable[[str, Any, Any], tuple[str, Any]] | None = getattr(
+    pg8000.dbapi, "convert_paramstyle", None
+)
+
+
+def _convert(style: str, query: Any, args: Any) -> tuple[str, Any]:
+    if _original_convert_paramstyle is None:
+        raise RuntimeError("pg8000 has no convert_paramstyle: the statement cache is never installed then")
+    return _original_convert_paramstyle(style, query, args)
 
 
 @lru_cache(maxsize=STATEMENT_CACHE_SIZE)
 def _converted_sql(style: str, query: str) -> str:
-    statement, _ = _original_convert_paramstyle(style, query, ())
+    statement, _ = _convert(style, query, ())
     return statement
 
 
-def convert_paramstyle(style, query, args):
+def convert_paramstyle(style: str, query: Any, args: Any) -> tuple[str, Any]:
     """pg8000's ``convert_paramstyle``, remembering the rewritten SQL for the pass-through styles."""
     if style in _PASS_THROUGH_STYLES and type(query) is str:
         return _converted_sql(style, query), args
-    return _original_convert_paramstyle(style, query, args)
+    return _convert(style, query, args)
 
 
 def install_statement_cache() -> None:
@@ -105,12 +116,12 @@ def install_statement_cache() -> None:
 
 # --- timestamps ------------------------------------------------------------------------------------
 
-_pg8000_timestamptz_in = pg8000.converters.PG_TYPES.get(getattr(pg8000.converters, "TIMESTAMPTZ", None))
-_pg8000_timestamp_in = pg8000.converters.PG_TYPES.get(getattr(pg8000.converters, "TIMESTAMP", None))
+_pg8000_timestamptz_in: Callable[[str], Any] = pg8000.converters.PG_TYPES.get(getattr(pg8000.converters, "TIMESTAMPTZ", None))
+_pg8000_timestamp_in: Callable[[str], Any] = pg8000.converters.PG_TYPES.get(getattr(pg8000.converters, "TIMESTAMP", None))
 _fromisoformat = datetime.fromisoformat
 
 
-def timestamptz_in(data: str):
+def timestamptz_in(data: str) -> Any:
     """A ``timestamptz`` as pg8000 reads it, through ``fromisoformat`` where that gives the same value.
 
     PostgreSQL (``DateStyle`` ISO) sends ``2026-11-27 14:55:00.123456+00``: a four-digit year and a
@@ -127,7 +138,7 @@ def timestamptz_in(data: str):
     return _pg8000_timestamptz_in(data)
 
 
-def timestamp_in(data: str):
+def timestamp_in(data: str) -> Any:
     """A ``timestamp`` as pg8000 reads it: ``fromisoformat`` for ``2026-11-27 14:55:00[.ffffff]``,
     pg8000's own converter for anything else (BC, years past 9999, ``infinity``)."""
     if len(data) >= 19 and data[4] == "-":
@@ -153,31 +164,31 @@ if COMPATIBLE:
     _SYNC = pg8000.core.SYNC_MSG
 
 
-class Connection(pg8000.legacy.Connection):
+class Connection(pg8000.legacy.Connection):  # type: ignore[misc]  # pg8000 is untyped: its Connection is Any
     """pg8000's legacy connection (the one SQLAlchemy's dialect drives), with the faster timestamp
     converters, each statement in one round trip, and ``BEGIN`` riding with the first statement."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._begin_pending = False
         super().__init__(*args, **kwargs)
         self.register_in_adapter(pg8000.converters.TIMESTAMPTZ, timestamptz_in)
         self.register_in_adapter(pg8000.converters.TIMESTAMP, timestamp_in)
 
     @property
-    def _in_transaction(self):
+    def _in_transaction(self) -> bool:
         # A BEGIN written but not yet sent counts: the cursor must not ask for another.
         return self._begin_pending or self._transaction_status in (
             pg8000.core.IN_TRANSACTION,
             pg8000.core.IN_FAILED_TRANSACTION,
         )
 
-    def commit(self):
+    def commit(self) -> None:
         if self._ran_nothing():
             self._begin_pending = False  # the transaction ran nothing: nothing to commit
             return
         super().commit()
 
-    def rollback(self):
+    def rollback(self) -> None:
         if self._ran_nothing():
             self._begin_pending = False  # the transaction ran nothing: nothing to roll back
             return
@@ -191,7 +202,7 @@ class Connection(pg8000.legacy.Connection):
             and self._transaction_status not in (pg8000.core.IN_TRANSACTION, pg8000.core.IN_FAILED_TRANSACTION)
         )
 
-    def execute_simple(self, statement):
+    def execute_simple(self, statement: str) -> Any:
         if statement == _BEGIN and not self._in_transaction and self._sock is not None:
             self._begin_pending = True  # sent with the next statement
             return pg8000.core.Context(statement)
@@ -208,7 +219,9 @@ class Connection(pg8000.legacy.Connection):
                 raise answered.error
         return context
 
-    def execute_unnamed(self, statement, vals=(), oids=(), stream=None):
+    def execute_unnamed(
+        self, statement: str, vals: Sequence[Any] = (), oids: Sequence[int] = (), stream: Any = None
+    ) -> Any:
         if stream is not None:  # COPY: pg8000's own exchange
             if self._begin_pending:
                 self._begin_pending = False
@@ -230,17 +243,19 @@ class Connection(pg8000.legacy.Connection):
         return context
 
     def _query(self, sql: str) -> bytes:
-        return pg8000.core._create_message(pg8000.core.QUERY, sql.encode(self._client_encoding) + _UNNAMED)
+        message: bytes = pg8000.core._create_message(pg8000.core.QUERY, sql.encode(self._client_encoding) + _UNNAMED)
+        return message
 
-    def _parse(self, statement: str, oids) -> bytes:
+    def _parse(self, statement: str, oids: Sequence[int]) -> bytes:
         data = bytearray(_UNNAMED)
         data += statement.encode(self._client_encoding) + _UNNAMED
         data += pg8000.core.H_pack(len(oids))
         for oid in oids:
             data += pg8000.core.i_pack(0 if oid == -1 else oid)
-        return pg8000.core._create_message(pg8000.core.PARSE, bytes(data))
+        message: bytes = pg8000.core._create_message(pg8000.core.PARSE, bytes(data))
+        return message
 
-    def _bind(self, params) -> bytes:
+    def _bind(self, params: Sequence[str | None]) -> bytes:
         # Unnamed portal and statement, text parameters, text results: as pg8000's send_BIND.
         data = bytearray(_UNNAMED + _UNNAMED + pg8000.core.H_pack(0) + pg8000.core.H_pack(len(params)))
         encoding = self._client_encoding
@@ -252,9 +267,10 @@ class Connection(pg8000.legacy.Connection):
                 data += pg8000.core.i_pack(len(encoded))
                 data += encoded
         data += pg8000.core.H_pack(0)
-        return pg8000.core._create_message(pg8000.core.BIND, bytes(data))
+        message: bytes = pg8000.core._create_message(pg8000.core.BIND, bytes(data))
+        return message
 
-    def _write_all(self, message) -> None:
+    def _write_all(self, message: bytes | bytearray) -> None:
         """Write the messages and flush once: one round trip."""
         sock = self._sock
         if sock is None:
@@ -267,7 +283,7 @@ class Connection(pg8000.legacy.Connection):
             raise
         pg8000.core._flush(sock)
 
-    def _read_answer(self, context) -> None:
+    def _read_answer(self, context: Any) -> None:
         """Read one answer up to its ReadyForQuery; the server's error stays in ``context.error``."""
         read, sock, handlers = pg8000.core._read, self._sock, self.message_types
         code = None
@@ -276,7 +292,7 @@ class Connection(pg8000.legacy.Connection):
             handlers[code](read(sock, length - 4), context)
 
 
-def connect(*args, **kwargs) -> Connection:
+def connect(*args: Any, **kwargs: Any) -> Connection:
     """``pg8000.connect``, making a :class:`Connection`."""
     return Connection(*args, **kwargs)
 
@@ -290,12 +306,12 @@ def dbapi() -> types.ModuleType:
 
         logger.warning("pg8000 %s is not a release pg_driver was verified against; using pg8000's own connection",
                        PG8000_RELEASE)
-        return pg8000
+        public: types.ModuleType = pg8000
+        return public
     module = types.ModuleType("shop_marketing.pg_driver.dbapi", "pg8000, connecting with pg_driver.Connection")
 
-    def __getattr__(name: str):
+    def __getattr__(name: str) -> Any:
         return getattr(pg8000, name)
 
-    module.__getattr__ = __getattr__
-    module.connect = connect
+    vars(module).update(__getattr__=__getattr__, connect=connect)
     return module

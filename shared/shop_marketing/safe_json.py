@@ -79,6 +79,7 @@ def _walk(value: Any, document: str) -> None:
     stack = [value]
     while stack:
         item = stack.pop()
+        strings: tuple[str, ...]
         if isinstance(item, str):
             strings = (item,)
         elif isinstance(item, dict):

@@ -18,7 +18,7 @@ UNSET = "unset"
 def secret_setting(settings: Settings, name: str, arn_name: str | None = None) -> str | None:
     """The value of the setting ``name``: itself when set, else the secret its ARN setting names
     (``arn_name``, by default ``name_secret_arn``), else None."""
-    value = getattr(settings, name)
+    value: str | None = getattr(settings, name)
     if value:
         return value
     arn = getattr(settings, arn_name or f"{name}_secret_arn")

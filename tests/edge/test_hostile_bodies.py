@@ -9,15 +9,12 @@ that take no body at all.
 
 from __future__ import annotations
 
-import json
-
 import base64
 
 import pytest
 
-from infra.local_api import api_gateway_event, routes_from_template
-from tests.support.lambda_invoke import call_http, handler_of, result_of
-from infra.local_api import LocalContext
+from infra.local_api import LocalContext, api_gateway_event, routes_from_template
+from tests.support.lambda_invoke import handler_of, result_of
 
 ROUTES = routes_from_template()
 DEEP = b"[" * 10_000 + b"]" * 10_000

@@ -20,6 +20,7 @@ from urllib.parse import parse_qs
 
 from tests.support.openai_standin import OpenAIStandIn, Recorded, Reply
 
+
 @dataclass
 class MultipartField:
     name: str

@@ -21,7 +21,6 @@ from shop_marketing import db
 from shop_marketing.config import Settings
 from shop_marketing.db import build_engine, database_url, verified_tls_context
 
-
 # Amazon Trust Services' roots (RDS Proxy), by their published SHA-256 fingerprints.
 AMAZON_TRUST_SERVICES = {
     "Amazon Root CA 1": "8ecde6884f3d87b1125ba31ac3fcb13d7016de7f57cc904fe1cb97c6ae98196e",

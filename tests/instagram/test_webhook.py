@@ -7,11 +7,18 @@ import hmac
 
 import sqlalchemy as sa
 
-from tests.instagram.conftest import APP_SECRET, SHOP_ACCOUNT, VERIFY_TOKEN, comment_change, configure, delivery, post_delivery
+from tests.instagram.conftest import (
+    APP_SECRET,
+    SHOP_ACCOUNT,
+    VERIFY_TOKEN,
+    comment_change,
+    configure,
+    delivery,
+    post_delivery,
+)
 from tests.support.lambda_invoke import call_http
 
-
-SHA_OF_HAND_TEXT = hashlib.sha256("judged by hand".encode()).hexdigest()
+SHA_OF_HAND_TEXT = hashlib.sha256(b"judged by hand").hexdigest()
 
 
 def sign(raw: bytes, secret: str = APP_SECRET) -> str:

@@ -8,7 +8,14 @@ import pytest
 import sqlalchemy as sa
 
 from tests.judging.chat_standin import CHAT_PATH, billed_prompt_tokens
-from tests.judging.conftest import FINE_TUNED, SEED_COMMENT, another_request_paying_for, make_active_judge, rows, use_settings
+from tests.judging.conftest import (
+    FINE_TUNED,
+    SEED_COMMENT,
+    another_request_paying_for,
+    make_active_judge,
+    rows,
+    use_settings,
+)
 from tests.support.lambda_invoke import call_http
 
 GOOD_ID, BAD_ID = 30744, 22023  # o200k ids of "good" and "bad", as OpenAI's tokenizer page shows them

@@ -88,7 +88,9 @@ def font(size: int) -> ImageFont.FreeTypeFont:
 
 def ink(text: str, size: int) -> tuple[int, int, int, int]:
     """The drawn bounding box of ``text`` at ``size``, relative to its left-ascender origin."""
-    return font(size).getbbox(text, anchor="la")
+    # Pillow types the box as floats (it allows fractional origins); drawn from the origin it is whole pixels.
+    left, top, right, bottom = font(size).getbbox(text, anchor="la")
+    return int(left), int(top), int(right), int(bottom)
 
 
 def ink_width(text: str, size: int) -> int:

@@ -30,6 +30,7 @@ from ..catalog.service import banner_view
 from ..errors import DomainError, NotFound, StoreMismatch
 from ..models import MAX_ID, InstagramPost, NaverImageBanner, NaverProduct, NaverStore, banner_instagram_posts
 from ..models.banner_images import BannerImage
+from ..models.base import IdMixin
 from ..models.reviews import InstagramComment, good_comments_of_post
 from .render import LAYOUT_VERSION, BannerRenderer
 from .storage import ImageStore
@@ -128,7 +129,7 @@ def _existing_keys(session: Session, store_id: int, keys: list[str]) -> set[str]
     return set(found)
 
 
-def _lock_for_share(session: Session, model: type, id_: int, label: str) -> None:
+def _lock_for_share(session: Session, model: type[IdMixin], id_: int, label: str) -> None:
     if session.scalar(select(model.id).where(model.id == id_).with_for_update(key_share=True)) is None:
         raise NotFound(f"{label} {id_} does not exist.")
 
@@ -138,7 +139,7 @@ def _banner_for(session: Session, post_id: int, request: BannerImagesRequest, it
         select(BannerImage.banner_id).where(BannerImage.store_id == request.store_id, BannerImage.image_key == item.image_key)
     )
     created = existing is None
-    if created:
+    if existing is None:
         banner = NaverImageBanner(
             store_id=request.store_id, product_id=request.product_id, image_url=url, title=_title(item.text, item.handle)
         )
@@ -153,8 +154,7 @@ def _banner_for(session: Session, post_id: int, request: BannerImagesRequest, it
     else:
         banner_id = existing
         if request.product_id is not None:
-            banner = session.get(NaverImageBanner, banner_id)
-            banner.product_id = request.product_id
+            session.get_one(NaverImageBanner, banner_id).product_id = request.product_id
     session.execute(
         insert(banner_instagram_posts).values(banner_id=banner_id, post_id=post_id).on_conflict_do_nothing()
     )

@@ -12,16 +12,36 @@ while concurrent links of the same banner or post (which take the same lock) do 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, Table, bindparam, delete, func, literal, select, true, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import (
+    CTE,
+    BindParameter,
+    CursorResult,
+    Delete,
+    Row,
+    Select,
+    Table,
+    bindparam,
+    delete,
+    func,
+    literal,
+    select,
+    true,
+    update,
+)
+from sqlalchemy.dialects.postgresql import Insert, insert
 from sqlalchemy.orm import Session
 
 from ..errors import Duplicate, NotFound, StoreMismatch
 from ..models import InstagramPost, NaverImageBanner, NaverProduct, NaverStore, banner_instagram_posts
+from ..models.base import IdMixin
+
+# The link's insert or delete, made from the banner's and the other end's CTEs (see _both_ends).
+_Write = Callable[[CTE, CTE], Insert | Delete]
+
 
 def _store_view(store: NaverStore, products: int = 0, banners: int = 0) -> dict[str, Any]:
     return {
@@ -54,9 +74,10 @@ def _post_view(post: Any) -> dict[str, Any]:
     }
 
 
-_BANNERS = NaverImageBanner.__table__
-_PRODUCTS = NaverProduct.__table__
-_POSTS = InstagramPost.__table__
+# A declarative model's __table__ is its Table (SQLAlchemy types it as any FromClause).
+_BANNERS = cast(Table, NaverImageBanner.__table__)
+_PRODUCTS = cast(Table, NaverProduct.__table__)
+_POSTS = cast(Table, InstagramPost.__table__)
 _LINKS = banner_instagram_posts
 
 # The banner, its product and its posts in one statement: one row per post (one row if it has none).
@@ -80,11 +101,11 @@ _BANNER_ROWS = (
 )
 
 
-def _prefixed(row: Any, prefix: str, table) -> dict[str, Any]:
+def _prefixed(row: Any, prefix: str, table: Table) -> dict[str, Any]:
     return {column.name: row[f"{prefix}_{column.name}"] for column in table.c}
 
 
-def _banner_view(rows: list[Any]) -> dict[str, Any]:
+def _banner_view(rows: Sequence[Any]) -> dict[str, Any]:
     banner = rows[0]
     product = _Row(_prefixed(banner, "product", _PRODUCTS)) if banner["product_id"] is not None else None
     return {
@@ -100,24 +121,29 @@ def _banner_view(rows: list[Any]) -> dict[str, Any]:
     }
 
 
-class _Row(dict):
+class _Row(dict[str, Any]):
     """A dict read by attribute, so the row views serve ORM objects and joined rows alike."""
 
     __getattr__ = dict.__getitem__
 
 
-def _insert_unique(session: Session, model: type, values: dict[str, Any], unique: list[str]):
+def _insert_unique[Model: IdMixin](
+    session: Session, model: type[Model], values: dict[str, Any], unique: list[str]
+) -> tuple[Model, bool]:
     """Insert a row unless one with the same unique key exists; returns (row, created)."""
-    created = session.scalar(
-        insert(model).values(**values).on_conflict_do_nothing(index_elements=unique).returning(model)
-    )
-    if created is not None:
-        return created, True
-    existing = session.scalar(select(model).filter_by(**{name: values[name] for name in unique}))
-    return existing, False
+    while True:
+        created = session.scalar(
+            insert(model).values(**values).on_conflict_do_nothing(index_elements=unique).returning(model)
+        )
+        if created is not None:
+            return created, True
+        existing = session.scalar(select(model).filter_by(**{name: values[name] for name in unique}))
+        if existing is not None:
+            return existing, False
+        # The row the insert met was deleted since (by another transaction): insert again.
 
 
-def _get(session: Session, model: type, id_: int, label: str, *, lock: bool = False):
+def _get[Model: IdMixin](session: Session, model: type[Model], id_: int, label: str, *, lock: bool = False) -> Model:
     statement = select(model).where(model.id == id_)
     if lock:
         # FOR KEY SHARE: the row cannot be deleted until this transaction ends; others may read it and
@@ -154,7 +180,7 @@ def delete_store(session: Session, store_id: int) -> None:
     _delete_one(session, NaverStore, store_id, "Store")
 
 
-def _delete_one(session: Session, model: type, id_: int, label: str) -> None:
+def _delete_one(session: Session, model: type[IdMixin], id_: int, label: str) -> None:
     deleted = session.scalar(delete(model).where(model.id == id_).returning(model.id))
     if deleted is None:
         raise NotFound(f"{label} {id_} does not exist.")
@@ -231,7 +257,7 @@ def delete_post(session: Session, post_id: int) -> None:
 # --- links --------------------------------------------------------------------------------------
 
 
-def _link_post(banner, post):
+def _link_post(banner: CTE, post: CTE) -> Insert:
     # Linking twice leaves one link: the primary key (banner_id, post_id) absorbs the repeat.
     return (
         insert(_LINKS)
@@ -240,16 +266,17 @@ def _link_post(banner, post):
     )
 
 
-def _unlink_post(banner, post):
+def _unlink_post(banner: CTE, post: CTE) -> Delete:
     return delete(_LINKS).where(_LINKS.c.banner_id == bindparam("banner_id"), _LINKS.c.post_id == bindparam("other_id"))
 
 
 @cache
-def _both_ends_statement(other: Table, lock: bool, write: Callable | None) -> Select:
+def _both_ends_statement(other: Table, lock: bool, write: _Write | None) -> Select[Any, Any, Any, Any]:
     """The statement of :func:`_both_ends`, built once per kind (its ids are parameters), so a request
     pays neither for building it nor for compiling it."""
-    ends = []
-    for table, id_ in ((_BANNERS, bindparam("banner_id")), (other, bindparam("other_id"))):
+    ends: list[CTE] = []
+    ids: tuple[tuple[Table, BindParameter[Any]], ...] = ((_BANNERS, bindparam("banner_id")), (other, bindparam("other_id")))
+    for table, id_ in ids:
         end = select(table.c.id, table.c.store_id if "store_id" in table.c else literal(None).label("store_id"))
         end = end.where(table.c.id == id_)
         ends.append((end.with_for_update(read=True, key_share=True) if lock else end).cte())
@@ -265,7 +292,10 @@ def _both_ends_statement(other: Table, lock: bool, write: Callable | None) -> Se
     return statement
 
 
-def _both_ends(session: Session, banner_id: int, other, other_id: int, other_label: str, *, lock: bool, write=None):
+def _both_ends(
+    session: Session, banner_id: int, other: Table, other_id: int, other_label: str, *, lock: bool,
+    write: _Write | None = None,
+) -> Row[Any, Any, Any, Any]:
     """Check (and lock, ``FOR KEY SHARE``) the banner and the other end in one statement, running
     ``write`` in it too.
 
@@ -292,7 +322,8 @@ def link_banner_product(session: Session, banner_id: int, product_id: int) -> di
 
 def unlink_banner_product(session: Session, banner_id: int) -> dict[str, Any]:
     # The update locks the banner row itself; no banner, no row.
-    if session.execute(update(_BANNERS).where(_BANNERS.c.id == banner_id).values(product_id=None)).rowcount == 0:
+    unlinked = cast(CursorResult[Any], session.execute(update(_BANNERS).where(_BANNERS.c.id == banner_id).values(product_id=None)))
+    if unlinked.rowcount == 0:
         raise NotFound(f"Banner {banner_id} does not exist.")
     return banner_view(session, banner_id)
 

@@ -86,7 +86,7 @@ class GraphComment:
 def _retry_after(headers: Any) -> int:
     """Seconds until Meta lets the app call again, from its business-use-case usage header."""
     raw = headers.get("X-Business-Use-Case-Usage") if headers is not None else None
-    minutes = 0
+    minutes: float = 0
     if raw:
         try:
             usage = json.loads(raw)

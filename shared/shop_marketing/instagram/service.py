@@ -14,9 +14,25 @@ from ..config import Settings
 from ..db import session_scope
 from ..observability import logger
 from ..secret_settings import secret_setting
-from .comments import IncomingComment, SessionFactory, parse_timestamp, post_media_id, queue_unjudged, recent_post_ids, store_comments
+from .comments import (
+    IncomingComment,
+    SessionFactory,
+    parse_timestamp,
+    post_media_id,
+    queue_unjudged,
+    recent_post_ids,
+    store_comments,
+)
+from .graph import (
+    GraphClient,
+    GraphComment,
+    InstagramGraphError,
+    InstagramNotConfigured,
+    InstagramRateLimited,
+    InstagramTimeout,
+    InstagramUnavailable,
+)
 from .limits import Refused, report
-from .graph import GraphClient, InstagramGraphError, InstagramNotConfigured, InstagramRateLimited, InstagramTimeout, InstagramUnavailable
 from .webhook import answer_handshake, delivered_comments, verify_signature
 
 
@@ -60,7 +76,7 @@ def graph_client(settings: Settings) -> GraphClient:
     return GraphClient(settings.instagram_graph_url, token, timeout=settings.instagram_timeout_seconds)
 
 
-def _incoming(graph_comment, media_id: str) -> IncomingComment:
+def _incoming(graph_comment: GraphComment, media_id: str) -> IncomingComment:
     return IncomingComment(
         instagram_comment_id=graph_comment.id,
         text=graph_comment.text,

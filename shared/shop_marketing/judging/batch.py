@@ -29,12 +29,14 @@ answered from the database, unpaid. A judge whose model is gone hands its texts 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Iterator
+import typing
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from typing import Any
 
 from sqlalchemy import String, Table, bindparam, cast, func, select, text
 from sqlalchemy.dialects.postgresql import ARRAY, BIGINT, insert
+from sqlalchemy.sql.selectable import TableValuedAlias
 
 from ..advisory_lock import lock_key
 from ..config import ConfigurationError, Settings
@@ -65,12 +67,13 @@ from .recipes import JudgeSpec
 # An outcome per record: its verdict, or the exception that fails it.
 Outcome = Verdict | Exception
 
-_JUDGEMENTS = Judgement.__table__
+# A declarative model's __table__ is its Table (SQLAlchemy types it as any FromClause).
+_JUDGEMENTS = typing.cast(Table, Judgement.__table__)
 _ANSWER_COLUMNS = ("text_sha256", "model", "verdict", "confidence", "comment_tokens", "prompt_tokens",
                    "cached_prompt_tokens", "completion_tokens", "latency_ms")
 
 
-def _unnested(table: Table, names: tuple[str, ...]):
+def _unnested(table: Table, names: tuple[str, ...]) -> TableValuedAlias:
     """Rows of ``table``'s columns ``names``, from one array parameter per column (named after it):
     a statement whose text, compiled once, is the same for any number of rows."""
     arrays = (cast(bindparam(name), ARRAY(table.c[name].type)) for name in names)
@@ -92,7 +95,7 @@ _STORE = (
     .on_conflict_do_nothing(constraint="uq_judgements_judge_id_text_sha256")
     .returning(*_JUDGEMENTS.c)
 )
-_COMMENTS = InstagramComment.__table__
+_COMMENTS = typing.cast(Table, InstagramComment.__table__)
 _RECORD_NAMED = comment_upsert(select(*_unnested(_COMMENTS, COMMENT_COLUMNS).c), named=True)
 _RECORD_UNNAMED = comment_upsert(select(*_unnested(_COMMENTS, COMMENT_COLUMNS).c), named=False)
 
@@ -217,7 +220,7 @@ def _store(spec: JudgeSpec, paid: dict[str, dict[str, Any]], shas: dict[str, str
     return {comment: verdict_of(inserted[shas[comment]], spec, cached=False) for comment in paid}
 
 
-def _as_answered(texts: list[str], settings: Settings, work) -> Iterator[dict[str, Any]]:
+def _as_answered(texts: list[str], settings: Settings, work: Callable[[str], Any]) -> Iterator[dict[str, Any]]:
     """``work`` for each text, at most ``JUDGE_CONCURRENCY`` at once, yielding the outcomes (a text's
     exception is its outcome) of whatever finished since the last yield."""
 

@@ -18,13 +18,13 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import func, select, update
+from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import Session
 
 from ..config import Settings
@@ -33,7 +33,14 @@ from ..models import MAX_ID, Evaluation, EvaluationItem, GoldenExample, GoldenSe
 from ..observability import logger
 from . import evaluation_queue
 from .judge import ClientFor, JudgeModelUnavailable, Verdict, judge_with, stored_verdict
-from .judges import ActiveJudgeCache, activate_unevaluated, current_golden_set, fine_tuned_judge_for_model, get_judge, promote_if_it_passes
+from .judges import (
+    ActiveJudgeCache,
+    activate_unevaluated,
+    current_golden_set,
+    fine_tuned_judge_for_model,
+    get_judge,
+    promote_if_it_passes,
+)
 
 SessionFactory = Callable[[], AbstractContextManager[Session]]
 # Statuses of a failure that may pass: the record is delivered again.
@@ -203,7 +210,7 @@ def evaluate_item(
 
 def _record(session: Session, message: EvaluationMessage, *, status: str, **values: Any) -> None:
     """Mark the item done and count it, once (a redelivered record finds it done and changes nothing)."""
-    changed = session.execute(
+    result = session.execute(
         update(EvaluationItem)
         .where(
             EvaluationItem.evaluation_id == message.evaluation_id,
@@ -211,7 +218,8 @@ def _record(session: Session, message: EvaluationMessage, *, status: str, **valu
             EvaluationItem.status == "pending",
         )
         .values(status=status, **values)
-    ).rowcount
+    )
+    changed = cast(CursorResult[Any], result).rowcount  # an UPDATE's result is a CursorResult
     if changed:
         counters = {"errors": Evaluation.errors + 1} if status == "error" else {"judged": Evaluation.judged + 1}
         if values.get("paid"):
@@ -254,7 +262,7 @@ def finish_if_done(session: Session, evaluation_id: int, settings: Settings) -> 
     return True
 
 
-def _ratio(numerator: int, denominator: int) -> float:
+def _ratio(numerator: float, denominator: float) -> float:
     return numerator / denominator if denominator else 0.0
 
 
@@ -275,7 +283,7 @@ def metrics(pairs: list[tuple[str, str]]) -> dict[str, Any]:
     }
 
 
-def cost(rows: list[Any], prices: dict[str, float] | None) -> dict[str, Any]:
+def cost(rows: Sequence[Any], prices: dict[str, float] | None) -> dict[str, Any]:
     """What judging these comments costs: the billed tokens of their judgements (whether this run
     paid for them or found them in the database) and, with prices, USD per 1,000 comments."""
     prompt = sum(row.prompt_tokens or 0 for row in rows)

@@ -45,7 +45,7 @@ def create_golden_set(session: Session, data: bytes, *, filename: str | None, se
     if existing is not None:
         return existing, False
     examples = [(line, text, label, _sha(text)) for line, text, label in report.labelled]
-    in_training = dict(
+    in_training: dict[str, str] = dict(
         session.execute(
             select(TrainingExample.text_sha256, func.min(TrainingFile.openai_file_id))
             .join(TrainingFile, TrainingFile.id == TrainingExample.training_file_id)

@@ -22,26 +22,26 @@ import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import openai
 from openai import OpenAI
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
-from sqlalchemy import Boolean, Row, Select, bindparam, func, select, text
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import Boolean, Row, Select, Table, bindparam, func, select, text
+from sqlalchemy.dialects.postgresql import Insert, insert
 from sqlalchemy.orm import Session
 
 from ..advisory_lock import hold_advisory_lock, lock_key
 from ..config import ConfigurationError, Settings, get_settings
 from ..db import session_scope
 from ..errors import DomainError, NotFound, ServiceUnavailable, UpstreamBadReply
-from ..models import MAX_ID, InstagramPost
+from ..models import InstagramPost
 from ..models.base import StrictId
-from ..safe_json import StorableStr
 from ..models.judging import InstagramComment, Judgement
 from ..models.reviews import CommentReview, good_comments_of_post
 from ..observability import logger
 from ..openai_failures import openai_call_budget, openai_failures_as_domain_errors
+from ..safe_json import StorableStr
 from ..tokens import chat_prompt_tokens, count_tokens
 from .judges import ActiveJudgeCache
 from .recipes import LABELS, JudgeSpec, read_structured_label
@@ -282,7 +282,7 @@ _STORED_JUDGEMENT = select(Judgement.__table__).where(
 
 
 _INSERT_JUDGEMENT = (
-    insert(Judgement.__table__)
+    insert(cast(Table, Judgement.__table__))  # a declarative model's __table__ is its Table
     .on_conflict_do_nothing(constraint="uq_judgements_judge_id_text_sha256")
     .returning(*Judgement.__table__.c)
 )
@@ -296,11 +296,11 @@ _STORED_OR_LOCKED = text(
 ).columns(*Judgement.__table__.c, locked=Boolean)
 
 
-def _stored_judgement(session: Session, judge_id: int, sha: str) -> Row | None:
+def _stored_judgement(session: Session, judge_id: int, sha: str) -> Row[*tuple[Any, ...]] | None:
     return session.execute(_STORED_JUDGEMENT, {"judge_id": judge_id, "sha": sha}).one_or_none()
 
 
-def _stored_or_locked(session: Session, judge_id: int, sha: str) -> tuple[Row | None, bool]:
+def _stored_or_locked(session: Session, judge_id: int, sha: str) -> tuple[Row[*tuple[Any, ...]] | None, bool]:
     """The stored judgement; else None, and whether this transaction now holds the text's lock."""
     row = session.execute(_STORED_OR_LOCKED, {
         "judge_id": judge_id, "sha": sha,
@@ -309,17 +309,21 @@ def _stored_or_locked(session: Session, judge_id: int, sha: str) -> tuple[Row | 
     return (row, False) if row.id is not None else (None, bool(row.locked))
 
 
-def _store_judgement(session: Session, judge_id: int, sha: str, values: dict[str, Any]) -> Row:
+def _store_judgement(session: Session, judge_id: int, sha: str, values: dict[str, Any]) -> Row[*tuple[Any, ...]]:
     """Insert the judgement, or return the twin stored first (a twin outside the lock's reach)."""
     stored = session.execute(_INSERT_JUDGEMENT, {"judge_id": judge_id, "text_sha256": sha, **values}).one_or_none()
-    return stored if stored is not None else _stored_judgement(session, judge_id, sha)
+    if stored is None:
+        stored = _stored_judgement(session, judge_id, sha)
+    if stored is None:  # the twin the insert met went with its judge, deleted meanwhile
+        raise NotFound(f"Judge {judge_id} does not exist.")
+    return stored
 
 
 # What is remembered of a judged comment (see :func:`comment_row`).
 COMMENT_COLUMNS = ("instagram_comment_id", "post_id", "text", "text_sha256", "judgement_id")
 
 
-def comment_upsert(rows: list[dict[str, Any]] | Select, *, named: bool):
+def comment_upsert(rows: list[dict[str, Any]] | Select[*tuple[Any, ...]], *, named: bool) -> Insert:
     """Remember comments (when they can be named again) and point each at its latest judgement.
 
     ``rows``: dicts of :data:`COMMENT_COLUMNS`, or a SELECT of those columns. ``named``: the rows carry
@@ -327,7 +331,7 @@ def comment_upsert(rows: list[dict[str, Any]] | Select, *, named: bool):
     by its post and text). One statement may not touch a row twice, so the rows must be distinct by
     that identity.
     """
-    statement = insert(InstagramComment.__table__)  # Core: a SELECT of rows is not the ORM's to bulk-insert
+    statement = insert(cast(Table, InstagramComment.__table__))  # Core: a SELECT of rows is not the ORM's to bulk-insert
     statement = statement.values(rows) if isinstance(rows, list) else statement.from_select(COMMENT_COLUMNS, rows)
     if named:
         # A comment keeps its text and its post: only the same text is pointed at the new judgement,
@@ -368,7 +372,7 @@ def _record_comment(session: Session, request: JudgeRequest, sha: str, judgement
         session.execute(comment_upsert([row], named=request.instagram_comment_id is not None))
 
 
-def verdict_of(judgement: Row, spec: JudgeSpec, *, cached: bool) -> Verdict:
+def verdict_of(judgement: Row[*tuple[Any, ...]], spec: JudgeSpec, *, cached: bool) -> Verdict:
     return Verdict(
         verdict=judgement.verdict,
         comment_tokens=judgement.comment_tokens,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -148,7 +149,7 @@ def create_judge(session: Session, request: NewJudge, settings: Settings) -> Jud
         if file is None:
             raise _invalid("examples_file_id", f"No training file {request.examples_file_id!r}.")
         count = request.example_count or DEFAULT_EXAMPLE_COUNT
-        labels = dict(
+        labels: dict[str, int] = dict(
             session.execute(
                 select(TrainingExample.label, func.count(func.distinct(TrainingExample.text)))
                 .where(TrainingExample.training_file_id == file.id)
@@ -296,7 +297,7 @@ class ActiveJudgeCache:
     re-read after ``ttl``. ``JUDGE_MODEL`` and ``JUDGE_FALLBACK`` are resolved here too.
     """
 
-    def __init__(self, ttl: float | None = None, clock=time.monotonic):
+    def __init__(self, ttl: float | None = None, clock: Callable[[], float] = time.monotonic):
         # None: ``ACTIVE_MODEL_TTL_SECONDS`` of the settings in force at each call.
         self._ttl = ttl
         self._clock = clock
@@ -306,8 +307,9 @@ class ActiveJudgeCache:
         self._by_key: dict[tuple[str, str], JudgeSpec] = {}
 
     def active(self, session: Session, settings: Settings) -> JudgeSpec:
-        if settings.judge_model:
-            return self._keyed(("model", settings.judge_model), lambda: fine_tuned_judge_for_model(session, settings.judge_model), session)
+        model = settings.judge_model
+        if model:
+            return self._keyed(("model", model), lambda: fine_tuned_judge_for_model(session, model), session)
         with self._lock:
             if self._clock() < self._expires and self._active is not None:
                 return self._active
@@ -336,7 +338,7 @@ class ActiveJudgeCache:
     def by_id(self, session: Session, judge_id: int) -> JudgeSpec:
         return self._keyed(("id", str(judge_id)), lambda: get_judge(session, judge_id), session)
 
-    def _keyed(self, key: tuple[str, str], find, session: Session) -> JudgeSpec:
+    def _keyed(self, key: tuple[str, str], find: Callable[[], Judge], session: Session) -> JudgeSpec:
         with self._lock:
             spec = self._by_key.get(key)
         if spec is None:
@@ -399,7 +401,7 @@ def promotion_verdict(session: Session, candidate: Judge, settings: Settings) ->
     """The candidate's evaluation on the current golden set, and the rule's objection (None: passes)."""
     golden = current_golden_set(session)
     evaluation = finished_evaluation(session, candidate.id, golden.id) if golden else None
-    if evaluation is None:
+    if golden is None or evaluation is None:
         raise EvaluationRequired(
             f"Judge {candidate.id} has no finished evaluation on the current golden set"
             + (f" ({golden.id}): POST /evaluations first." if golden else ": add one (POST /golden-sets), then POST /evaluations."),

@@ -174,5 +174,6 @@ def read_structured_label(content: object) -> str | None:
     except ValueError:
         return None
     if isinstance(value, dict) and set(value) == {"verdict"} and value["verdict"] in LABELS:
-        return value["verdict"]
+        verdict: str = value["verdict"]
+        return verdict
     return None

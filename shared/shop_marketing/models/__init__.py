@@ -24,7 +24,7 @@ _LATER = {
     "InstagramComment": "judging",
     "Judgement": "judging",
     "Evaluation": "judges",
-    "EvaluationItem": "judges",
+    "EvaluationItem": "judging",
     "GoldenExample": "judges",
     "GoldenSet": "judges",
     "Judge": "judges",

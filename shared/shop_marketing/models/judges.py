@@ -134,20 +134,6 @@ class Evaluation(IdMixin, CreatedAtMixin, Base):
     outcome: Mapped[str | None] = mapped_column(Text)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
-
-class EvaluationItem(Base):
-    __tablename__ = "evaluation_items"
-    __table_args__ = (CheckConstraint("status IN ('pending', 'judged', 'error')", name="status"),)
-
-    evaluation_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("evaluations.id", ondelete="CASCADE"), primary_key=True)
-    golden_example_id: Mapped[int] = mapped_column(
-        BigInteger, ForeignKey("golden_examples.id", ondelete="CASCADE"), primary_key=True
-    )
-    status: Mapped[str] = mapped_column(String(10), server_default="pending")
-    verdict: Mapped[str | None] = mapped_column(String(4))
-    judgement_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("judgements.id", ondelete="SET NULL"))
-    paid: Mapped[bool] = mapped_column(Boolean, server_default=false())
-    error_code: Mapped[str | None] = mapped_column(String(64))
-
-# The tables this module's foreign keys name are registered with it (the catalog's always are).
-from . import fine_tuning as _fine_tuning, judging as _judging  # noqa: E402, F401
+# The tables this module's foreign keys name are registered with it (the catalog's always are). An
+# evaluation's items name judgements, so they live beside them (models/judging.py), not here.
+from . import fine_tuning as _fine_tuning  # noqa: E402, F401

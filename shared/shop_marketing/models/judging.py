@@ -5,6 +5,8 @@
 - A comment is stored when it can be named again: by its ``instagram_comment_id``, or by its post and
   text. It points at its latest judgement, which is what the good-comments list ranks.
 - Deleting a post nulls ``post_id`` only (ON DELETE SET NULL): paid judgements are never lost.
+- An evaluation's items (evaluations are in :mod:`.judges`) are here, beside the judgements they point
+  at: so this module imports :mod:`.judges` and never the other way round.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     func,
     text,
 )
@@ -97,6 +100,21 @@ class InstagramComment(IdMixin, CreatedAtMixin, Base):
     source: Mapped[str | None] = mapped_column(String(10))
     # When it was put on the judge queue; NULL until SQS accepted it, so a lost send is retried.
     queued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class EvaluationItem(Base):
+    __tablename__ = "evaluation_items"
+    __table_args__ = (CheckConstraint("status IN ('pending', 'judged', 'error')", name="status"),)
+
+    evaluation_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("evaluations.id", ondelete="CASCADE"), primary_key=True)
+    golden_example_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("golden_examples.id", ondelete="CASCADE"), primary_key=True
+    )
+    status: Mapped[str] = mapped_column(String(10), server_default="pending")
+    verdict: Mapped[str | None] = mapped_column(String(4))
+    judgement_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("judgements.id", ondelete="SET NULL"))
+    paid: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    error_code: Mapped[str | None] = mapped_column(String(64))
 
 # The tables this module's foreign keys name are registered with it (the catalog's always are).
 from . import judges as _judges  # noqa: E402, F401

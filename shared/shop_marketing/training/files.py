@@ -233,7 +233,8 @@ def read_training_object(s3: Any, bucket: str, key: str) -> bytes:
             "The training file is too large.",
             details=[{"line": None, "code": "file_too_large", "message": f"Over {MAX_TRAINING_FILE_BYTES} bytes."}],
         )
-    return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    body: bytes = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    return body
 
 
 def record_rejection(

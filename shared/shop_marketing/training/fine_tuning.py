@@ -19,7 +19,7 @@ import json
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import openai
 from openai import InvalidWebhookSignatureError, OpenAI
@@ -28,16 +28,23 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..judging.evaluation import adopt_fine_tuned_model
 from ..advisory_lock import hold_advisory_lock
-from ..config import Settings, get_settings
-from ..safe_json import StorableStr
-from ..secret_settings import secret_setting
+from ..config import Settings
 from ..errors import DomainError, InvalidInput, NotFound, ServiceUnavailable, Unauthorized, UpstreamError
 from ..models import FineTuningJob, TrainingFile
 from ..models.fine_tuning import FINISHED_JOB_STATUSES, RETRYABLE_JOB_STATUSES
 from ..observability import logger
 from ..openai_failures import openai_call_budget, openai_failures_as_domain_errors
+from ..safe_json import StorableStr
+from ..secret_settings import secret_setting
+
+if TYPE_CHECKING:  # for the annotation only: the judge tables load when a job succeeds
+    from ..models.judges import Judge
+
+# What a job that has just succeeded hands its model to: (session, fine-tuned model, job id) -> the judge
+# the model became. The caller injects it (the fine-tuning function passes judging's
+# adopt_fine_tuned_model), so training never depends on judging.
+ModelReady = Callable[[Session, str, str], "Judge"]
 
 JOB_LOCK_NAMESPACE = 0x666A  # "fj": advisory-lock namespace of job starts
 EVENTS_KEPT = 20
@@ -198,7 +205,7 @@ def _live_job(session: Session, key: str) -> FineTuningJob | None:
 def _require_known_files(session: Session, request: JobRequest) -> None:
     """Only files this service validated and uploaded can train the judge."""
     wanted = {request.training_file_id, request.validation_file_id} - {None}
-    known = dict(
+    known: dict[str, bool] = dict(
         session.execute(
             select(TrainingFile.openai_file_id, TrainingFile.uploaded).where(TrainingFile.openai_file_id.in_(wanted))
         ).all()
@@ -215,8 +222,9 @@ def _require_known_files(session: Session, request: JobRequest) -> None:
             )
 
 
-def refresh_job(session: Session, openai_job_id: str, *, client: OpenAI) -> FineTuningJob:
-    """Read the job and its latest events from OpenAI and apply them (see the module notes)."""
+def refresh_job(session: Session, openai_job_id: str, *, client: OpenAI, model_ready: ModelReady) -> FineTuningJob:
+    """Read the job and its latest events from OpenAI and apply them (see the module notes); a job seen
+    succeeding for the first time hands its model to ``model_ready``."""
     if session.scalar(select(FineTuningJob.id).where(FineTuningJob.openai_job_id == openai_job_id)) is None:
         raise JobNotFound(f"No fine-tuning job {openai_job_id!r}.")
     with openai_failures_as_domain_errors("read fine-tuning job"):
@@ -238,7 +246,7 @@ def refresh_job(session: Session, openai_job_id: str, *, client: OpenAI) -> Fine
     job.refreshed_at = datetime.now(UTC)
     session.flush()
     if became_successful and job.fine_tuned_model:
-        judge = adopt_fine_tuned_model(session, job.fine_tuned_model, job.openai_job_id, get_settings())
+        judge = model_ready(session, job.fine_tuned_model, job.openai_job_id)
         logger.info(
             "fine-tuned model became a judge", extra={"job_id": openai_job_id, "judge_id": judge.id, "status": judge.status}
         )
@@ -264,7 +272,7 @@ def _timestamp(seconds: int | None) -> datetime | None:
 def _event_view(event: Any) -> dict[str, Any]:
     return {
         "id": event.id,
-        "created_at": _timestamp(event.created_at).isoformat() if event.created_at else None,
+        "created_at": _iso(_timestamp(event.created_at)),
         "level": event.level,
         "type": event.type,
         "message": event.message,
@@ -283,7 +291,7 @@ def unfinished_job_ids(session: Session) -> list[str]:
 
 
 def refresh_unfinished_jobs(
-    sessions: Callable[[], AbstractContextManager[Session]], *, client: OpenAI
+    sessions: Callable[[], AbstractContextManager[Session]], *, client: OpenAI, model_ready: ModelReady
 ) -> dict[str, Any]:
     """The schedule: refresh every unfinished job, each in its own transaction, so one job OpenAI
     cannot answer for does not hold back the others (it is tried again on the next run)."""
@@ -294,7 +302,7 @@ def refresh_unfinished_jobs(
     for job_id in job_ids:
         try:
             with sessions() as session:
-                refreshed[job_id] = refresh_job(session, job_id, client=client).status
+                refreshed[job_id] = refresh_job(session, job_id, client=client, model_ready=model_ready).status
         except DomainError as error:  # OpenAI down or refusing: an expected failure, retried next run
             logger.warning("job refresh failed", extra={"job_id": job_id, "code": error.code, "error": error.message})
             failed.append(job_id)
@@ -335,10 +343,12 @@ def verified_webhook_event(raw_body: bytes, headers: dict[str, str], *, client: 
     try:
         return WebhookEvent.model_validate_json(raw_body)
     except ValidationError as error:
-        raise InvalidInput("The webhook body is not an OpenAI event.", details=error.errors(include_url=False)) from None
+        raise InvalidInput("The webhook body is not an OpenAI event.", details=[dict(detail) for detail in error.errors(include_url=False)]) from None
 
 
-def apply_webhook_event(session: Session, event: WebhookEvent, *, client: OpenAI) -> FineTuningJob | None:
+def apply_webhook_event(
+    session: Session, event: WebhookEvent, *, client: OpenAI, model_ready: ModelReady
+) -> FineTuningJob | None:
     """Refresh the job a ``fine_tuning.job.*`` event names; other events and unknown jobs are ignored.
 
     The event only names the job, so OpenAI's current view of it is read back (which also makes a
@@ -350,7 +360,7 @@ def apply_webhook_event(session: Session, event: WebhookEvent, *, client: OpenAI
     if session.scalar(select(FineTuningJob.id).where(FineTuningJob.openai_job_id == event.data.id)) is None:
         logger.warning("webhook for an unknown job", extra={"event_id": event.id, "job_id": event.data.id})
         return None
-    return refresh_job(session, event.data.id, client=client)
+    return refresh_job(session, event.data.id, client=client, model_ready=model_ready)
 
 
 def job_view(job: FineTuningJob) -> dict[str, Any]:

@@ -250,7 +250,7 @@ def _labelled_example(
         )
         return None
     # Only the text fields are tokens; 'weight' is a training flag, not text.
-    text_fields = [{key: message[key] for key in ("role", "content", "name") if key in message} for message in messages]
+    text_fields: list[dict[str, str]] = [{key: message[key] for key in ("role", "content", "name") if key in message} for message in messages]
     tokens = chat_prompt_tokens(text_fields)
     if tokens > token_limit:
         problems.append(
@@ -295,7 +295,7 @@ def _check_file(examples: list[_Example], attempted: int, report: TrainingReport
         _warn_about_quality(examples, counts, report)
 
 
-def _warn_about_quality(examples: list[_Example], counts: Counter, report: TrainingReport) -> None:
+def _warn_about_quality(examples: list[_Example], counts: Counter[str | None], report: TrainingReport) -> None:
     if len(examples) < RECOMMENDED_EXAMPLES:
         report.warnings.append(
             Finding(None, "few_examples", f"{len(examples)} examples; {RECOMMENDED_EXAMPLES}+ usually train better.")

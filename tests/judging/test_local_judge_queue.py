@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from infra.local_api import ROOT
+from infra.local_api import ROOT, LocalContext, load_handler
 from infra.local_queue import LocalQueue
 from tests.instagram.conftest import comment_change, configure, delivery, post_delivery
 from tests.instagram.test_webhook import sign
@@ -41,7 +41,11 @@ def local_judge_queue(app_module, monkeypatch):
     from shop_marketing import judge_queue
 
     configure(monkeypatch, JUDGE_QUEUE_URL=None, INSTAGRAM_APP_SECRET="test-app-secret")
-    queue = LocalQueue(ROOT / "functions" / "judge_comment", "app.queue_handler", name="judge", function_name="JudgeCommentQueueFunction")
+    queue = LocalQueue(
+        lambda: load_handler(ROOT / "functions" / "judge_comment", "app.queue_handler"),
+        lambda: LocalContext(function_name="JudgeCommentQueueFunction"),
+        name="judge",
+    )
     judge_queue.set_local_delivery(queue)
     yield queue
     judge_queue.set_local_delivery(None)

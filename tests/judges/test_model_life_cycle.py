@@ -574,3 +574,25 @@ def test_a_named_endpoint_serves_fine_tuning_with_the_kept_examples(
         assert unknown.status == 422
     finally:
         azure.stop()
+
+
+# --- the deployment: the schedule, the setting, the alarm ------------------------------------------
+
+
+def test_the_stack_refreshes_the_calendar_daily_and_alarms_below_the_warning_days():
+    from infra.local_api import load_template
+
+    template = load_template()
+    judges = template["Resources"]["JudgesFunction"]["Properties"]
+    alarm = template["Resources"]["JudgeModelRetiringAlarm"]["Properties"]
+    globals_ = template["Globals"]["Function"]["Environment"]["Variables"]
+
+    [schedule] = [event["Properties"] for event in judges["Events"].values() if event["Type"] == "Schedule"]
+    assert schedule["Schedule"] == "rate(1 day)"
+    assert judges["Environment"]["Variables"]["MODEL_RETIREMENT_WARNING_DAYS"] == {"Ref": "ModelRetirementWarningDays"}
+    assert template["Parameters"]["ModelRetirementWarningDays"]["Default"] == 60
+    # The metric the refresh emits (Powertools: the service's namespace, the service dimension)
+    assert (alarm["Namespace"], alarm["MetricName"]) == (globals_["POWERTOOLS_METRICS_NAMESPACE"], "ActiveJudgeModelDaysLeft")
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": globals_["POWERTOOLS_SERVICE_NAME"]}]
+    assert (alarm["Statistic"], alarm["ComparisonOperator"], alarm["Threshold"]) == ("Minimum", "LessThanThreshold", {"Ref": "ModelRetirementWarningDays"})
+    assert alarm["AlarmActions"] == {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]}

@@ -595,4 +595,4 @@ def test_the_stack_refreshes_the_calendar_daily_and_alarms_below_the_warning_day
     assert (alarm["Namespace"], alarm["MetricName"]) == (globals_["POWERTOOLS_METRICS_NAMESPACE"], "ActiveJudgeModelDaysLeft")
     assert alarm["Dimensions"] == [{"Name": "service", "Value": globals_["POWERTOOLS_SERVICE_NAME"]}]
     assert (alarm["Statistic"], alarm["ComparisonOperator"], alarm["Threshold"]) == ("Minimum", "LessThanThreshold", {"Ref": "ModelRetirementWarningDays"})
-    assert alarm["AlarmActions"] == {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]}
+    assert alarm["AlarmActions"] == {"If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]}

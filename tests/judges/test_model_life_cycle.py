@@ -596,3 +596,19 @@ def test_the_stack_refreshes_the_calendar_daily_and_alarms_below_the_warning_day
     assert alarm["Dimensions"] == [{"Name": "service", "Value": globals_["POWERTOOLS_SERVICE_NAME"]}]
     assert (alarm["Statistic"], alarm["ComparisonOperator"], alarm["Threshold"]) == ("Minimum", "LessThanThreshold", {"Ref": "ModelRetirementWarningDays"})
     assert alarm["AlarmActions"] == {"If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]}
+
+
+def test_the_daily_schedule_hands_a_shut_down_active_judge_to_its_successor_before_any_comment(
+    judges_handler, judge_handler, openai, retiring_service
+):
+    from infra.local_api import LocalContext
+    from tests.support.lambda_invoke import sample_event
+
+    openai.move_clock(SOON + timedelta(days=1))
+
+    summary = judges_handler(sample_event("judges_refresh_models_schedule.json"), LocalContext())
+
+    assert summary["succeeded_by"] == retiring_service["best"]["id"]
+    latest = get(judges_handler, "/judges/activations").json["activations"][0]
+    assert (latest["judge"], latest["automatic"]) == ("best", True)
+    assert post(judge_handler, "/comments/judge", {"comment": REVIEW}).json["judge"] == "best"

@@ -24,7 +24,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from ..config import Settings
-from ..errors import DomainError, Duplicate, InvalidInput, NotFound, ServiceUnavailable
+from ..errors import DomainError, InvalidInput, NotFound, ServiceUnavailable
 from ..models import Evaluation, GoldenSet, Judge, JudgeActivation, TrainingExample, TrainingFile
 from ..observability import logger
 from .recipes import JudgeSpec, Shot, choose_shots

@@ -159,6 +159,13 @@ def test_a_chat_model_keeps_forced_labels_in_one_probe(judges_handler, openai, o
     assert (judge["output"], judge["reasoning_effort"], judge["confidence"], judge["probe"]["calls"]) == ("label_token", None, True, 1)
 
 
+def test_structured_output_asked_without_an_effort_gets_the_lowest(judges_handler, openai, openai_standin, examples_file):
+    judge = prompted(judges_handler, examples_file, "luna-structured", "gpt-6-luna", output="structured")
+
+    assert (judge["output"], judge["reasoning_effort"], judge["confidence"]) == ("structured", "none", True)
+    assert [a.get("refused") for a in judge["probe"]["attempts"]] == ["logprobs", None]
+
+
 def test_an_explicit_shape_is_honoured(judges_handler, openai, openai_standin, examples_file):
     judge = prompted(judges_handler, examples_file, "luna-low", "gpt-6-luna", reasoning_effort="low")
 

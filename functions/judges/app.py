@@ -1,7 +1,9 @@
-"""Judges: create and list them, promote one on evidence, roll back; golden sets and evaluations.
+"""Judges: create and list them, promote one on evidence, roll back, succeed; their models' calendar;
+golden sets and evaluations.
 
 Two entry points, declared as two functions in template.yaml:
-- ``lambda_handler``: the HTTP routes (``/judges``, ``/golden-sets``, ``/evaluations``).
+- ``lambda_handler``: the HTTP routes (``/judges``, ``/golden-sets``, ``/evaluations``), and the daily
+  schedule that refreshes every judge's model calendar (and reports the active judge's days left).
 - ``evaluation_queue_handler``: the evaluations queue; one message per example of an evaluation,
   judged in a bounded thread pool, every failed record reported back alone (partial batch failure).
 """
@@ -20,7 +22,7 @@ from shop_marketing.config import get_settings, load_or_exit
 from shop_marketing.db import session_scope
 from shop_marketing.errors import InvalidInput
 from shop_marketing.http import Id, create_http_app, error_response, errors, json_response, media_type
-from shop_marketing.judging import evaluation, golden_sets, judges
+from shop_marketing.judging import creation, evaluation, golden_sets, judges, model_calendar
 from shop_marketing.models import MAX_ID
 from shop_marketing.observability import CORRELATION_ID_PATH, logger, metrics, tracer
 from shop_marketing.openai_client import get_endpoint_client
@@ -76,11 +78,27 @@ def answers(*statuses: int, described: str = "A JSON object (product.md, \"Judge
     return {status: {"description": described, "content": {"application/json": {"schema": {"type": "object"}}}} for status in statuses}
 
 
-@app.post("/judges", responses=answers(201) | errors(409))
+@app.post("/judges", responses=answers(201) | errors(409, 502, 504))
 def create_judge(request: judges.NewJudge):
     with session_scope() as session:
-        judge = judges.create_judge(session, request, get_settings())
+        judge = creation.create_judge(session, request, get_settings(), client_for=get_endpoint_client)
         return json_response(201, judges.judge_view(session, judge))
+
+
+@app.post("/judges/refresh-models", responses=answers(200) | errors(502, 504))
+def refresh_models():
+    with session_scope() as session:
+        model_calendar.refresh_judges(session, get_endpoint_client, get_settings())
+        model_calendar.report_active_days_left(session)
+        return json_response(200, {"judges": judges.list_judges(session)})
+
+
+@app.post("/judges/<judge_id>/successor", responses=answers(201) | errors(409, 502, 504))
+def create_successor(judge_id: Id, request: creation.SuccessorRequest):
+    with session_scope() as session:
+        judge, started = creation.create_successor(session, judge_id, request, get_settings(), client_for=get_endpoint_client)
+        view = {"judge": judges.judge_view(session, judge), "evaluation": evaluation.evaluation_view(started)}
+    return json_response(201, view)
 
 
 @app.get("/judges", responses=answers(200))
@@ -162,7 +180,28 @@ def list_evaluations(judge_id: JudgeFilter = None):
 @tracer.capture_lambda_handler
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    if _is_schedule(event):
+        return refresh_model_calendar()
     return app.resolve(event, context)
+
+
+def _is_schedule(event: dict[str, Any]) -> bool:
+    return event.get("source") == "aws.events" and event.get("detail-type") == "Scheduled Event"
+
+
+def refresh_model_calendar() -> dict[str, Any]:
+    """The daily schedule: every judge's model calendar from its provider; an active judge whose model
+    has shut down succeeded automatically (unless JUDGE_FALLBACK answers for it); its days left."""
+    settings = get_settings()
+    with session_scope() as session:
+        summary = model_calendar.refresh_judges(session, get_endpoint_client, settings)
+    with session_scope() as session:
+        summary["succeeded_by"] = model_calendar.succeed_if_shut_down(session, settings)
+        summary["active_days_left"] = model_calendar.report_active_days_left(session)
+    if summary["succeeded_by"] is not None:
+        specs.forget_active()
+    logger.info("model calendar refreshed", extra=summary)
+    return summary
 
 
 # --- the evaluations queue ------------------------------------------------------------------------

@@ -67,7 +67,9 @@ def test_secrets_the_stack_created_unset_count_as_not_configured(instagram, grap
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("INSTAGRAM_GRAPH_URL", "graph.facebook.com"), ("INSTAGRAM_ACCOUNT_ID", "sundae_closet"), ("BANNER_IMAGE_WIDTH", "9000")],
+    [("INSTAGRAM_GRAPH_URL", "graph.facebook.com"), ("INSTAGRAM_ACCOUNT_ID", "sundae_closet"), ("BANNER_IMAGE_WIDTH", "9000"),
+     # Plain http is for a loopback stand-in only: in AWS the token would cross the network in the clear.
+     ("INSTAGRAM_GRAPH_URL", "http://graph.facebook.com/v23.0")],
 )
 def test_a_malformed_instagram_or_banner_setting_is_one_line_naming_it(monkeypatch, name, value):
     monkeypatch.setenv(name, value)
@@ -81,6 +83,18 @@ def test_a_malformed_instagram_or_banner_setting_is_one_line_naming_it(monkeypat
 
     assert str(raised.value).startswith(f"configuration: {name}:")
     assert "\n" not in str(raised.value)
+
+
+@pytest.mark.parametrize("url", ["https://graph.facebook.com/v23.0", "http://127.0.0.1:8123/v23.0", "http://localhost/v23.0"])
+def test_the_graph_url_is_https_or_a_loopback_stand_in(monkeypatch, url):
+    monkeypatch.setenv("INSTAGRAM_GRAPH_URL", url)
+    monkeypatch.setenv("DATABASE_URL", "postgresql+pg8000://shop@db.internal/shop")
+    get_settings.cache_clear()
+    try:
+        assert get_settings().instagram_graph_url == url
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
 
 
 def resources():

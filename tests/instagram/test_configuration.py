@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import boto3
 import pytest
 from moto import mock_aws
@@ -95,6 +97,14 @@ def test_the_graph_url_is_https_or_a_loopback_stand_in(monkeypatch, url):
     finally:
         monkeypatch.undo()
         get_settings.cache_clear()
+
+
+def test_the_deployed_graph_url_must_be_https():
+    pattern = load_template()["Parameters"]["InstagramGraphUrl"]["AllowedPattern"]
+
+    assert re.fullmatch(pattern, "https://graph.facebook.com/v23.0")
+    assert not re.fullmatch(pattern, "http://graph.facebook.com/v23.0")
+    assert not re.fullmatch(pattern, "https://graph.facebook.com v23.0")
 
 
 def resources():

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from shop_marketing.database_roles import application_group
+
 
 def start(data_dir: Path | None = None, *, keep: bool = False):
     """Start (or reuse) a server; returns ``(server, url)``. ``keep`` leaves its data after stop."""
@@ -42,4 +44,6 @@ def drop_database(server_url: str, url: str) -> None:
     admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        # The database's own application group role (migration 0010) goes with it: role names are the server's.
+        connection.execute(sa.text(f'DROP ROLE IF EXISTS "{application_group(name)}"'))
     admin.dispose()

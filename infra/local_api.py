@@ -418,17 +418,42 @@ def _error(status: int, code: str, message: str, headers: dict[str, str] | None 
     return status, {"Content-Type": "application/json", **(headers or {})}, body
 
 
+LOCAL_APPLICATION_ROLE = "shop_marketing_app"
+
+
 def prepare_database(data_dir: Path) -> Any:
-    """Use DATABASE_URL, or start the embedded server; migrate either. Returns the server to stop."""
+    """Use DATABASE_URL, or start the embedded server; migrate either. Returns the server to stop.
+
+    On the embedded server the functions then sign in as the application role, as in AWS: the master
+    migrates, the routes only read and write rows.
+    """
+    import secrets
+
+    import sqlalchemy as sa
+
     from infra import embedded_postgres
     from infra.migrations.migrate import upgrade
 
     server = None
     if not os.environ.get("DATABASE_URL") and not os.environ.get("DB_SECRET_ARN"):
         server, server_url = embedded_postgres.start(data_dir, keep=True)
-        os.environ["DATABASE_URL"] = embedded_postgres.create_database(server_url, "shop_marketing")
+        master_url = embedded_postgres.create_database(server_url, "shop_marketing")
+        os.environ["DATABASE_URL"] = master_url
         print(f"embedded PostgreSQL in {data_dir}", flush=True)
     upgrade()
+    if server is not None:
+        from shop_marketing.config import get_settings
+        from shop_marketing.database_roles import ensure_application_login
+
+        password = secrets.token_urlsafe(24)
+        master = sa.create_engine(master_url)
+        with master.begin() as connection:
+            ensure_application_login(connection, LOCAL_APPLICATION_ROLE, password)
+        master.dispose()
+        url = sa.make_url(master_url).set(username=LOCAL_APPLICATION_ROLE, password=password)
+        os.environ["DATABASE_URL"] = url.render_as_string(hide_password=False)
+        get_settings.cache_clear()
+        print(f"database: the routes sign in as {LOCAL_APPLICATION_ROLE} (rows only, as in AWS)", flush=True)
     return server
 
 

@@ -9,7 +9,10 @@ signing key in ``LOCAL_AUTH_SECRET`` it checks the same rules template.yaml give
 
 Local tokens are HS256 JWTs with ``iss`` ``LOCAL_AUTH_ISSUER`` (``local``), ``client_id`` in
 ``LOCAL_AUTH_AUDIENCE`` (``shop-local``) and the scopes in ``scope``, as Cognito's access tokens carry
-them: ``python -m infra.local_auth shop/catalog.read shop/judge`` prints one.
+them: ``python -m infra.local_auth shop/catalog.read shop/judge`` prints one. A person's token, as the
+user pool issues it, names their groups: ``python -m infra.local_auth --groups reviewers`` asks for
+every product scope and keeps what Cognito's pre token generation trigger (functions/people_scopes)
+leaves for those groups, with the groups in ``cognito:groups``.
 """
 
 from __future__ import annotations
@@ -73,6 +76,19 @@ class LocalAuth:
         }
         return jwt.encode(payload, self.secret, algorithm="HS256")
 
+    def person_token(self, groups: list[str] | tuple[str, ...], *, subject: str = "local-person", **claims: Any) -> str:
+        """A person's access token: every product scope asked for, cut down by the user pool's trigger."""
+        from shop_marketing.access import SCOPES
+
+        requested = ["openid", "email", *SCOPES]
+        event = pre_token_generation_event(groups, requested, subject)
+        from infra.local_api import LocalContext
+
+        answered = people_scopes_trigger()(event, LocalContext())
+        suppressed = set(answered["response"]["claimsAndScopeOverrideDetails"]["accessTokenGeneration"]["scopesToSuppress"])
+        scopes = [scope for scope in requested if scope not in suppressed]
+        return self.token(scopes, subject=subject, **{"cognito:groups": list(groups), "username": subject, **claims})
+
     def claims(self, headers: dict[str, str]) -> dict[str, Any] | None:
         """The token's claims when it is valid for this API, else None."""
         value = next((v for k, v in headers.items() if k.lower() == "authorization"), "")
@@ -110,6 +126,33 @@ class LocalAuth:
         return None, claims
 
 
+def pre_token_generation_event(groups, scopes, subject: str) -> dict[str, Any]:
+    """The event Cognito sends its pre token generation trigger (version 2) for a hosted sign-in."""
+    return {
+        "version": "2",
+        "triggerSource": "TokenGeneration_HostedAuth",
+        "region": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+        "userPoolId": "local_pool",
+        "userName": subject,
+        "callerContext": {"awsSdkVersion": "aws-sdk-unknown-unknown", "clientId": "shop-local"},
+        "request": {
+            "userAttributes": {"sub": subject, "cognito:user_status": "CONFIRMED"},
+            "groupConfiguration": {"groupsToOverride": list(groups), "iamRolesToOverride": [], "preferredRole": None},
+            "scopes": list(scopes),
+        },
+        "response": {"claimsAndScopeOverrideDetails": None},
+    }
+
+
+def people_scopes_trigger():
+    """The user pool's pre token generation trigger, imported as Lambda imports it."""
+    from pathlib import Path
+
+    from infra.local_api import load_handler
+
+    return load_handler(Path(__file__).resolve().parents[1] / "functions" / "people_scopes")
+
+
 def authorizer_context(claims: dict[str, Any]) -> dict[str, Any]:
     """The ``requestContext.authorizer`` API Gateway passes to the function for a JWT."""
     scopes = claims.get("scope", "")
@@ -117,12 +160,18 @@ def authorizer_context(claims: dict[str, Any]) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    scopes = sys.argv[1:] if argv is None else argv
+    arguments = sys.argv[1:] if argv is None else argv
     os.environ.setdefault("LOCAL_AUTH", "enforce")
     auth = LocalAuth.from_environment()
     if auth is None:  # LOCAL_AUTH=open in the environment: there is nothing to sign with
         raise SystemExit("LOCAL_AUTH=open: tokens are made with LOCAL_AUTH=enforce and LOCAL_AUTH_SECRET")
-    print(auth.token(scopes))
+    if arguments[:1] == ["--groups"]:
+        token = auth.person_token(arguments[1:])
+        scopes = jwt.decode(token, options={"verify_signature": False})["scope"].split()
+    else:
+        scopes = arguments
+        token = auth.token(scopes)
+    print(token)
     print(json.dumps({"scopes": scopes, "issuer": auth.issuer, "client_id": auth.audience[0]}), file=sys.stderr)
 
 

@@ -7,6 +7,8 @@ the session works in a fresh database of its own, created and migrated here and 
 from __future__ import annotations
 
 import os
+import secrets
+import uuid
 
 import pytest
 import sqlalchemy as sa
@@ -24,41 +26,88 @@ os.environ.setdefault("OPENAI_API_KEY", "sk-test")
 
 
 @pytest.fixture(scope="session")
-def database_url():
+def database_server_url():
+    """The server's URL as its master user (DATABASE_URL, or an embedded server started here)."""
     server = None
     server_url = os.environ.get("DATABASE_URL")
     if not server_url:
         server, server_url = embedded_postgres.start()
-    url = embedded_postgres.create_database(server_url)
-    engine = sa.create_engine(url)
-    with engine.connect() as connection:
-        upgrade(connection)
-        connection.commit()
-    engine.dispose()
-    os.environ["DATABASE_URL"] = url
-    from shop_marketing.config import get_settings
-    from shop_marketing.db import dispose_engine
-
-    get_settings.cache_clear()
-    dispose_engine()
-    yield url
-    dispose_engine()
-    embedded_postgres.drop_database(server_url, url)
+    yield server_url
     os.environ["DATABASE_URL"] = server_url if server is None else ""
     if server is not None:
         server.cleanup()
 
 
+@pytest.fixture(scope="session")
+def login_roles(database_server_url):
+    """Login roles the session made; dropped last, once the database that used them is gone."""
+    roles: list[str] = []
+    yield roles
+    admin = sa.create_engine(database_server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        for role in roles:
+            connection.execute(sa.text(f'DROP ROLE IF EXISTS "{role}"'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def master_database_url(database_server_url, login_roles):
+    """The session's database, created and migrated by the master user, as the migration step does."""
+    url = embedded_postgres.create_database(database_server_url)
+    engine = sa.create_engine(url)
+    with engine.connect() as connection:
+        upgrade(connection)
+        connection.commit()
+    engine.dispose()
+    yield url
+    embedded_postgres.drop_database(database_server_url, url)
+
+
+@pytest.fixture(scope="session")
+def database_url(master_database_url, login_roles):
+    """The session's database as the functions reach it: signed in as the application role.
+
+    Like the migration step in AWS, the master makes a login role of the application group (a name of
+    this session's own: roles belong to the whole server, which other runs may share); every product
+    test then runs with only the rows, never the schema.
+    """
+    from shop_marketing.config import get_settings
+    from shop_marketing.database_roles import ensure_application_login
+    from shop_marketing.db import dispose_engine
+
+    role, password = f"app_{uuid.uuid4().hex[:12]}", secrets.token_urlsafe(24)
+    master = sa.create_engine(master_database_url)
+    with master.begin() as connection:
+        ensure_application_login(connection, role, password)
+    master.dispose()
+    url = sa.make_url(master_database_url).set(username=role, password=password).render_as_string(hide_password=False)
+    os.environ["DATABASE_URL"] = url
+    get_settings.cache_clear()
+    dispose_engine()
+    login_roles.append(role)
+    yield url
+    dispose_engine()
+
+
+@pytest.fixture(scope="session")
+def master_engine(master_database_url):
+    """The master user's engine on the session's database: for what only the migration step may do."""
+    engine = sa.create_engine(master_database_url)
+    yield engine
+    engine.dispose()
+
+
 @pytest.fixture
-def db(database_url):
-    """An engine on the test database; every table is emptied after the test."""
+def db(database_url, master_engine):
+    """An engine on the test database (the application role's); every table is emptied after the test."""
     from shop_marketing.db import get_engine
     from shop_marketing.models import Base
 
     engine = get_engine()
     yield engine
     tables = ", ".join(f'"{table.name}"' for table in Base.metadata.sorted_tables)
-    with engine.begin() as connection:
+    # TRUNCATE is not the application's to run: the master empties the tables.
+    with master_engine.begin() as connection:
         connection.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
 
 

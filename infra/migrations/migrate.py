@@ -2,7 +2,9 @@
 
 - ``python -m infra.migrations.migrate`` (the local run and operators): upgrades the database the settings name.
 - ``lambda_handler``: the CloudFormation custom resource in template.yaml, so every deployment
-  migrates the database before the functions that need the new schema are used. crhelper answers
+  migrates the database before the functions that need the new schema are used, then makes the
+  application role of ``DB_APPLICATION_SECRET_ARN`` able to sign in (the functions' role: rows, no
+  schema). This step alone holds the master credentials. crhelper answers
   CloudFormation whatever happens: SUCCESS, FAILED with the error, and FAILED just before the function
   would time out, so a stack never waits an hour for a migration that cannot finish.
 """
@@ -30,14 +32,58 @@ def upgrade(connection=None) -> None:
     command.upgrade(config, "heads")
 
 
+SECRET_SERVER_KEYS = ("engine", "host", "port", "dbname")
+
+
+def provision_application_role(settings=None) -> str | None:
+    """Make the application secret's role able to sign in, with row access only; returns its name.
+
+    Runs as the master user, after the migrations. The secret (``DB_APPLICATION_SECRET_ARN``) is read
+    afresh (a rotation may have changed it) and completed with the server the master reached — engine,
+    host, port, dbname: the shape Secrets Manager's PostgreSQL rotation expects — when it lacks them.
+    Without ``DB_APPLICATION_SECRET_ARN`` (the local run) there is nothing to do.
+    """
+    import json
+
+    from aws_lambda_powertools.utilities import parameters
+
+    from shop_marketing.config import ConfigurationError, get_settings
+    from shop_marketing.database_roles import ensure_application_login
+    from shop_marketing.db import build_engine
+
+    settings = settings or get_settings()
+    arn = settings.db_application_secret_arn
+    if not arn:
+        return None
+    secret = parameters.get_secret(arn, transform="json", force_fetch=True)
+    if not isinstance(secret, dict) or not secret.get("username") or not secret.get("password"):
+        raise ConfigurationError("configuration: DB_APPLICATION_SECRET_ARN: the secret must hold username and password")
+    engine = build_engine(settings)
+    try:
+        with engine.begin() as connection:
+            ensure_application_login(connection, secret["username"], secret["password"])
+        server = {"engine": "postgres", "host": engine.url.host, "port": engine.url.port or 5432, "dbname": engine.url.database}
+    finally:
+        engine.dispose()
+    if any(secret.get(key) != value for key, value in server.items()):
+        import boto3
+
+        boto3.client("secretsmanager").put_secret_value(SecretId=arn, SecretString=json.dumps({**secret, **server}))
+    return secret["username"]
+
+
 def migrate(event: dict, context) -> str:
     from shop_marketing.observability import logger
 
     try:
         upgrade()
+        application_role = provision_application_role()
     except Exception as error:  # noqa: BLE001 - CloudFormation shows this reason to whoever deploys
         raise RuntimeError(f"migration failed: {error}") from error
-    logger.info("database schema is up to date", extra={"request_type": event["RequestType"]})
+    logger.info(
+        "database schema is up to date",
+        extra={"request_type": event["RequestType"], "application_role": application_role},
+    )
     return PHYSICAL_ID
 
 

@@ -23,6 +23,17 @@ SCOPES = {
     MODELS_ADMIN: "Training files, golden sets, fine-tuning jobs, judges, evaluations and activation.",
     REVIEW: "Review judged comments (a post's comments, the review queue, reviews), agreement and the labelled export.",
 }
+
+# People get scopes by role (product.md "Access"): the Cognito groups the stack creates and what each
+# grants. A person's access token carries the union of their groups' scopes and nothing more
+# (functions/people_scopes, Cognito's pre token generation trigger); machines keep their client's scopes.
+VIEWERS, REVIEWERS, MARKETERS, ADMINS = "viewers", "reviewers", "marketers", "admins"
+GROUP_SCOPES: dict[str, frozenset[str]] = {
+    VIEWERS: frozenset({CATALOG_READ}),
+    REVIEWERS: frozenset({CATALOG_READ, JUDGE, REVIEW}),
+    MARKETERS: frozenset({CATALOG_READ, JUDGE, REVIEW, CATALOG_WRITE}),
+    ADMINS: frozenset({CATALOG_READ, JUDGE, REVIEW, CATALOG_WRITE, MODELS_ADMIN}),
+}
 PUBLIC = None  # routes protected by their own signatures, not by a token
 
 # The rule, first match wins: (method or "*", API Gateway path pattern, scope). "*" in a path matches
@@ -43,6 +54,22 @@ ROUTE_SCOPES: tuple[tuple[str, str, str | None], ...] = (
     ("GET", "*", CATALOG_READ),
     ("*", "*", CATALOG_WRITE),
 )
+
+
+def scopes_of_groups(groups: list[str] | tuple[str, ...]) -> frozenset[str]:
+    """The product scopes a person in ``groups`` may hold (unknown groups grant nothing)."""
+    return frozenset().union(*(GROUP_SCOPES.get(group, frozenset()) for group in groups))
+
+
+def scopes_to_suppress(requested: list[str] | tuple[str, ...], groups: list[str] | tuple[str, ...]) -> list[str]:
+    """The requested product scopes (``shop/...``) that ``groups`` do not grant, in request order.
+
+    Scopes of other resource servers (``openid``, ``email``, ``aws.cognito.signin.user.admin``) are
+    Cognito's own and stay as they are.
+    """
+    allowed = scopes_of_groups(groups)
+    prefix = f"{RESOURCE_SERVER}/"
+    return [scope for scope in dict.fromkeys(requested) if scope.startswith(prefix) and scope not in allowed]
 
 
 def required_scope(method: str, path: str) -> str | None:

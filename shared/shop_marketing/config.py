@@ -11,8 +11,9 @@ import os
 import sys
 from functools import lru_cache
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, Json, ValidationError, model_validator
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, Json, ValidationError, field_validator, model_validator
 
 
 class ConfigurationError(RuntimeError):
@@ -51,6 +52,9 @@ class Settings(BaseModel):
     db_host: str | None = None
     db_port: int | None = Field(default=None, ge=1, le=65535)
     db_name: str | None = None
+    # The migration step only: the application role's secret (username, password; completed with the
+    # server's host, port and dbname), whose role it creates and the other functions sign in as.
+    db_application_secret_arn: str | None = None
     # "auto": verified TLS for the RDS secret, plain for an explicit DATABASE_URL (local servers).
     database_tls: Literal["auto", "verify", "off"] = "auto"
     db_connect_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
@@ -114,6 +118,13 @@ class Settings(BaseModel):
     banner_image_width: int = Field(default=1200, ge=320, le=4096)
     banner_image_height: int = Field(default=628, ge=240, le=4096)
 
+    @field_validator("instagram_graph_url")
+    @classmethod
+    def _graph_over_https(cls, url: str) -> str:
+        if not _graph_url_allowed(url):
+            raise ValueError("must be https (plain http only to a loopback host: the local run's stand-in)")
+        return url
+
     @model_validator(mode="after")
     def _database_is_reachable(self) -> Settings:
         if not self.database_url and not self.db_secret_arn:
@@ -132,6 +143,15 @@ class Settings(BaseModel):
         if not any(getattr(self, name) for name in names):
             wanted = " or ".join(name.upper() for name in names)
             raise ConfigurationError(f"configuration: {wanted} must be set")
+
+
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def _graph_url_allowed(url: str) -> bool:
+    """The Graph API is reached over https; http only to a loopback stand-in (the local run, tests)."""
+    parts = urlsplit(url)
+    return parts.scheme == "https" or (parts.scheme == "http" and (parts.hostname or "") in LOOPBACK_HOSTS)
 
 
 def _describe(error: ValidationError) -> str:

@@ -9,13 +9,18 @@ from infra.local_api import load_template, routes_from_template
 from tests.support.iam import actions, secret_parameters, statements
 from tests.support.lambda_invoke import call_http, handler_of
 
-FUNCTIONS = {"UploadTrainingFileFunction": "upload_training_file", "FineTuningJobsFunction": "fine_tuning_jobs"}
+FUNCTIONS = {
+    "UploadTrainingFileFunction": "upload_training_file",
+    "FineTuningJobsFunction": "fine_tuning_jobs",
+    # The unauthenticated webhook runs the same code in a function of its own (its own role and concurrency).
+    "OpenAIWebhookFunction": "fine_tuning_jobs",
+}
 ROUTES = {
     ("POST", "/training-files"): "UploadTrainingFileFunction",
     ("GET", "/training-files/rejections"): "UploadTrainingFileFunction",
     ("POST", "/fine-tuning/jobs"): "FineTuningJobsFunction",
     ("GET", "/fine-tuning/jobs/{job_id}"): "FineTuningJobsFunction",
-    ("POST", "/webhooks/openai"): "FineTuningJobsFunction",
+    ("POST", "/webhooks/openai"): "OpenAIWebhookFunction",
 }
 
 
@@ -61,11 +66,12 @@ def test_training_bucket_is_private_encrypted_and_triggers_on_jsonl():
 
 
 def test_each_function_reads_only_the_secrets_it_needs():
-    database = {"DatabaseInstance.MasterUserSecret.SecretArn", "DatabaseSecretArn"}
+    database = {"DatabaseApplicationSecret"}
 
     assert secret_parameters(resources(), "UploadTrainingFileFunction") == database | {"OpenAIApiKeySecretArn"}
-    # JudgeEndpointSecretArns: a job may run on a named endpoint of JUDGE_ENDPOINTS.
-    assert secret_parameters(resources(), "FineTuningJobsFunction") == database | {
+    # JudgeEndpointSecretArns: a job may run on a named endpoint of JUDGE_ENDPOINTS, and its webhook refreshes it there.
+    assert secret_parameters(resources(), "FineTuningJobsFunction") == database | {"OpenAIApiKeySecretArn", "JudgeEndpointSecretArns"}
+    assert secret_parameters(resources(), "OpenAIWebhookFunction") == database | {
         "OpenAIApiKeySecretArn", "OpenAIWebhookSecret", "OpenAIWebhookSecretArn", "JudgeEndpointSecretArns"
     }
     assert not any(a.startswith("s3:") for s in statements(resources(), "FineTuningJobsFunction") for a in actions(s))
@@ -78,3 +84,4 @@ def test_schedule_refreshes_jobs_every_five_minutes():
     assert events["RefreshUnfinishedJobs"]["Properties"]["Schedule"] == "rate(5 minutes)"
     for function in FUNCTIONS:
         assert resources()[function]["DependsOn"] == "DatabaseSchema"
+    assert "RefreshUnfinishedJobs" not in resources()["OpenAIWebhookFunction"]["Properties"]["Events"]

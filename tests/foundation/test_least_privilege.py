@@ -37,11 +37,15 @@ QUEUE_ACCESS = {
                                       ("sqs:GetQueueAttributes", "EvaluationsQueue"), ("sqs:ChangeMessageVisibility", "EvaluationsQueue")},
     # Both queue new comments for judging; the scheduled fetch's failures go to AsyncFailuresQueue.
     "InstagramWebhookFunction": {("sqs:SendMessage", "CommentsToJudgeQueue")},
+    # A job the webhook sees succeed makes a judge, evaluated through EvaluationsQueue.
+    "OpenAIWebhookFunction": {("sqs:SendMessage", "EvaluationsQueue")},
     "InstagramCommentsFunction": {("sqs:SendMessage", "CommentsToJudgeQueue"), ("sqs:SendMessage", "AsyncFailuresQueue")},
 }
-# The secrets each function may read, by the parameter that names them (the database's secret is the
+# The secrets each function may read, by the parameter that names them (the master's secret is the
 # created instance's or DatabaseSecretArn; the other created secrets replace their empty parameter).
-DATABASE = "DatabaseSecretArn"
+# Every function signs in as the application role; only the migration step reads the master's secret.
+DATABASE = "DatabaseApplicationSecret"
+MASTER = "DatabaseSecretArn"
 # The keys of the judges' other endpoints (JudgeEndpoints), for every function that calls a judge.
 JUDGE_ENDPOINT_SECRETS = "JudgeEndpointSecretArns"
 SECRET_ACCESS = {
@@ -52,12 +56,15 @@ SECRET_ACCESS = {
     "JudgesEvaluationQueueFunction": {DATABASE, "OpenAIApiKeySecretArn", JUDGE_ENDPOINT_SECRETS},
     "UploadTrainingFileFunction": {DATABASE, "OpenAIApiKeySecretArn"},
     # Jobs may run on a named endpoint of JudgeEndpoints (and its finished model becomes a judge there).
-    "FineTuningJobsFunction": {DATABASE, "OpenAIApiKeySecretArn", "OpenAIWebhookSecretArn", JUDGE_ENDPOINT_SECRETS},
+    "FineTuningJobsFunction": {DATABASE, "OpenAIApiKeySecretArn", JUDGE_ENDPOINT_SECRETS},
+    "OpenAIWebhookFunction": {DATABASE, "OpenAIApiKeySecretArn", "OpenAIWebhookSecretArn", JUDGE_ENDPOINT_SECRETS},
     "InstagramWebhookFunction": {DATABASE, "InstagramAppSecretArn", "InstagramVerifyTokenArn"},
     "InstagramCommentsFunction": {DATABASE, "InstagramAccessTokenArn"},
     "BannerImagesFunction": {DATABASE},
     "ReviewsFunction": {DATABASE},
-    "MigrateDatabaseFunction": {DATABASE},
+    "MigrateDatabaseFunction": {MASTER, DATABASE},
+    # Cognito's scopes trigger: groups in, scopes out, nothing else.
+    "PeopleScopesFunction": set(),
 }
 # Secrets the stack creates, unset, when their parameter is empty: (parameter, condition, secret).
 CREATED_SECRETS = [
@@ -195,8 +202,10 @@ def test_every_function_reads_exactly_its_own_secrets(template):
             for resource in listed(statement["Resource"])
         }
         assert granted == SECRET_ACCESS[name], name
-        assert not any(a.startswith("secretsmanager:") and a != "secretsmanager:GetSecretValue"
-                       for s in role_statements(template, name) for a in listed(s["Action"])), name
+        written = {(a, secret_name(s["Resource"])) for s in role_statements(template, name) for a in listed(s["Action"])
+                   if a.startswith("secretsmanager:") and a != "secretsmanager:GetSecretValue"}
+        # The migration step completes the application secret with the server; nothing else writes a secret.
+        assert written == ({("secretsmanager:PutSecretValue", DATABASE)} if name == "MigrateDatabaseFunction" else set()), name
 
 
 @pytest.mark.parametrize(("parameter", "condition", "secret"), CREATED_SECRETS)
@@ -238,13 +247,14 @@ def test_the_judges_endpoint_keys_are_read_only_when_named_and_only_by_the_judgi
 
 
 def test_secrets_encrypted_with_a_customer_key_can_be_decrypted_only_through_secrets_manager(template):
-    for name in functions(template):
+    for name in set(functions(template)) - {"PeopleScopesFunction"}:  # it reads no secret
         role = template["Resources"][role_name(functions(template)[name])]
         conditional = [s["Fn::If"] for p in role["Properties"]["Policies"] for s in p["PolicyDocument"]["Statement"]
                        if "Fn::If" in s and s["Fn::If"][0] != "HasJudgeEndpointSecrets"]
         [(condition, statement, otherwise)] = conditional
         assert condition == "HasSecretsKmsKey" and otherwise == {"Ref": "AWS::NoValue"}
-        assert statement["Action"] == "kms:Decrypt"
+        # The migration step also writes the application secret (completed with the server), which encrypts.
+        assert statement["Action"] == (["kms:Decrypt", "kms:GenerateDataKey"] if name == "MigrateDatabaseFunction" else "kms:Decrypt")
         assert statement["Resource"] == {"Ref": "SecretsKmsKeyArn"}
         assert "kms:ViaService" in statement["Condition"]["StringEquals"]
 
@@ -314,10 +324,11 @@ def test_a_newcomers_database_is_encrypted_postgresql_16_behind_a_tls_proxy(temp
     assert instance["Properties"]["StorageEncrypted"] is True and instance["Properties"]["PubliclyAccessible"] is False
     assert instance["Properties"]["ManageMasterUserPassword"] is True
     assert proxy["RequireTLS"] is True
-    assert proxy["Auth"][0]["SecretArn"] == {"Fn::GetAtt": ["DatabaseInstance", "MasterUserSecret.SecretArn"]}
     # The proxy, not Lambda's concurrency, decides how many connections PostgreSQL sees.
     assert pool["MaxConnectionsPercent"] < 100
-    assert variables["DB_SECRET_ARN"]["Fn::If"][1] == {"Fn::GetAtt": ["DatabaseInstance", "MasterUserSecret.SecretArn"]}
+    # The functions sign in as the application role, through the proxy, which knows only that role.
+    assert variables["DB_SECRET_ARN"] == {"Ref": "DatabaseApplicationSecret"}
+    assert proxy["Auth"] == [{"AuthScheme": "SECRETS", "IAMAuth": "DISABLED", "SecretArn": {"Ref": "DatabaseApplicationSecret"}}]
     assert variables["DB_HOST"]["Fn::If"][1] == {"Fn::If": ["UseProxy", {"Fn::GetAtt": ["DatabaseProxy", "Endpoint"]}, {"Fn::GetAtt": ["DatabaseInstance", "Endpoint.Address"]}]}
     assert "DATABASE_TLS" not in variables  # "auto": verified TLS for the secret
 
@@ -344,3 +355,118 @@ def test_every_skipped_checkov_check_says_why(template):
     for name, skip in skips:
         assert skip["id"].startswith(("CKV_AWS_", "CKV2_AWS_")), name
         assert len(skip.get("comment", "")) > 20, f"{name} skips {skip['id']} without a reason"
+
+
+def references(value: Any) -> set[str]:
+    """Every Ref and GetAtt target (with its attribute) inside ``value``."""
+    found: set[str] = set()
+    if isinstance(value, dict):
+        if "Ref" in value:
+            found.add(value["Ref"])
+        if "Fn::GetAtt" in value:
+            found.add(".".join(value["Fn::GetAtt"]))
+        for inner in value.values():
+            found |= references(inner)
+    elif isinstance(value, list):
+        for inner in value:
+            found |= references(inner)
+    return found
+
+
+def test_no_function_but_the_migration_refers_to_the_master_secret(template):
+    master = {"DatabaseInstance.MasterUserSecret.SecretArn", "DatabaseSecretArn"}
+
+    referring = {name for name, resource in template["Resources"].items() if references(resource) & master}
+
+    # The migration function and its role; nothing else, the proxy included, ever sees the master's secret.
+    assert referring == {"MigrateDatabaseFunction", "MigrateDatabaseRole"}
+
+
+def test_the_application_secret_is_generated_kept_and_made_into_a_role_by_the_migration_step(template):
+    resources = template["Resources"]
+    secret = resources["DatabaseApplicationSecret"]
+    generated = secret["Properties"]["GenerateSecretString"]
+    migrate = functions(template)["MigrateDatabaseFunction"]["Properties"]["Environment"]["Variables"]
+
+    assert (secret["DeletionPolicy"], secret["UpdateReplacePolicy"]) == ("Retain", "Retain")
+    assert generated["GenerateStringKey"] == "password" and generated["PasswordLength"] >= 32
+    assert generated["SecretStringTemplate"] == {"Fn::Sub": '{"username": "${DatabaseApplicationUser}", "engine": "postgres"}'}
+    assert template["Parameters"]["DatabaseApplicationUser"]["Default"] == "shop_app"
+    assert migrate["DB_APPLICATION_SECRET_ARN"] == {"Ref": "DatabaseApplicationSecret"}
+    assert migrate["DB_SECRET_ARN"] == {"Fn::If": ["CreateDatabase", {"Fn::GetAtt": ["DatabaseInstance", "MasterUserSecret.SecretArn"]}, {"Ref": "DatabaseSecretArn"}]}
+    # A new secret (another DatabaseApplicationUser) runs the step again.
+    assert resources["DatabaseSchema"]["Properties"]["ApplicationSecret"] == {"Ref": "DatabaseApplicationSecret"}
+    for name in set(functions(template)) - {"MigrateDatabaseFunction"}:
+        variables = functions(template)[name]["Properties"]["Environment"]["Variables"]
+        assert variables["DB_SECRET_ARN"] == {"Ref": "DatabaseApplicationSecret"}, name
+        assert "DB_APPLICATION_SECRET_ARN" not in variables, name
+
+
+WEBHOOK_ROUTES = ("POST /webhooks/openai", "GET /webhooks/instagram", "POST /webhooks/instagram")
+WEBHOOK_FUNCTIONS = {"OpenAIWebhookFunction", "InstagramWebhookFunction"}
+
+
+def test_the_webhook_routes_have_throttles_of_their_own(template):
+    stage = template["Resources"]["HttpApiApiGatewayDefaultStage"]["Properties"]
+
+    assert stage["RouteSettings"] == {
+        route: {"ThrottlingRateLimit": {"Ref": "WebhookThrottlingRateLimit"}, "ThrottlingBurstLimit": {"Ref": "WebhookThrottlingBurstLimit"}}
+        for route in WEBHOOK_ROUTES
+    }
+    assert template["Parameters"]["WebhookThrottlingRateLimit"]["Default"] < template["Parameters"]["ThrottlingRateLimit"]["Default"]
+
+
+def test_each_webhook_has_a_function_of_its_own_with_reserved_concurrency_by_parameter(template):
+    body = template["Resources"]["HttpApi"]["Properties"]["Body"]["paths"]
+    integrated = {
+        f"{method.upper()} {path}": operation["x-amazon-apigateway-integration"]["uri"]["Fn::Sub"]
+        for path, methods in body.items() for method, operation in methods.items()
+    }
+    # Each webhook route reaches a webhook function, and no other route does.
+    for route, uri in integrated.items():
+        reached = {name for name in functions(template) if f"${{{name}" in uri}
+        if route in WEBHOOK_ROUTES:
+            assert reached and reached <= WEBHOOK_FUNCTIONS, route
+        else:
+            assert not reached & WEBHOOK_FUNCTIONS, route
+    assert template["Conditions"]["HasWebhookReservedConcurrency"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "WebhookReservedConcurrency"}, 0]}]}
+    assert template["Parameters"]["WebhookReservedConcurrency"]["Default"] == 0  # today's behaviour where none can be reserved
+    for name in WEBHOOK_FUNCTIONS:
+        assert functions(template)[name]["Properties"]["ReservedConcurrentExecutions"] == {
+            "Fn::If": ["HasWebhookReservedConcurrency", {"Ref": "WebhookReservedConcurrency"}, {"Ref": "AWS::NoValue"}]}, name
+
+
+# Resources that hold what the shop cannot make again: kept when the stack goes or an update replaces them.
+KEPT = {
+    "UserPool": "Retain",
+    "DatabaseInstance": "Snapshot",
+    "DatabaseApplicationSecret": "Retain",
+    "OpenAIWebhookSecret": "Retain",
+    "InstagramAppSecret": "Retain",
+    "InstagramVerifyToken": "Retain",
+    "InstagramAccessToken": "Retain",
+    "CommentsToJudgeQueue": "Retain",
+    "CommentsToJudgeDeadLetterQueue": "Retain",
+    "EvaluationsQueue": "Retain",
+    "EvaluationsDeadLetterQueue": "Retain",
+    "AsyncFailuresQueue": "Retain",
+    "TrainingDataBucket": "Retain",
+    "BannerImagesBucket": "Retain",
+    "AccessLogsBucket": "Retain",
+    "ApiAccessLogs": "Retain",
+    "MigrateDatabaseLogs": "Retain",
+}
+STATEFUL_TYPES = {"AWS::Cognito::UserPool", "AWS::RDS::DBInstance", "AWS::SecretsManager::Secret", "AWS::SQS::Queue",
+                  "AWS::S3::Bucket", "AWS::Logs::LogGroup"}
+
+
+def test_stateful_resources_say_what_happens_on_delete_and_replace(template):
+    resources = template["Resources"]
+    stateful = {name for name, r in resources.items() if r["Type"] in STATEFUL_TYPES}
+
+    for name, policy in KEPT.items():
+        assert (resources[name]["DeletionPolicy"], resources[name]["UpdateReplacePolicy"]) == (policy, policy), name
+    # The rest (the functions' own log groups, which expire anyway) say Delete, explicitly.
+    for name in stateful - set(KEPT):
+        assert resources[name]["Type"] == "AWS::Logs::LogGroup", name
+        assert (resources[name]["DeletionPolicy"], resources[name]["UpdateReplacePolicy"]) == ("Delete", "Delete"), name

@@ -112,5 +112,8 @@ def test_make_local_starts_an_embedded_database_and_serves_on_its_own(tmp_path):
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=30)
+    output = process.stdout.read()
     # It says that every route is open (no JWT locally unless LOCAL_AUTH=enforce)
-    assert "authentication: OFF" in process.stdout.read()
+    assert "authentication: OFF" in output
+    # and that, as in AWS, the routes reach the database as the application role, not the master
+    assert "database: the routes sign in as shop_marketing_app (rows only, as in AWS)" in output

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import boto3
 import pytest
 from moto import mock_aws
@@ -67,7 +69,9 @@ def test_secrets_the_stack_created_unset_count_as_not_configured(instagram, grap
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("INSTAGRAM_GRAPH_URL", "graph.facebook.com"), ("INSTAGRAM_ACCOUNT_ID", "sundae_closet"), ("BANNER_IMAGE_WIDTH", "9000")],
+    [("INSTAGRAM_GRAPH_URL", "graph.facebook.com"), ("INSTAGRAM_ACCOUNT_ID", "sundae_closet"), ("BANNER_IMAGE_WIDTH", "9000"),
+     # Plain http is for a loopback stand-in only: in AWS the token would cross the network in the clear.
+     ("INSTAGRAM_GRAPH_URL", "http://graph.facebook.com/v23.0")],
 )
 def test_a_malformed_instagram_or_banner_setting_is_one_line_naming_it(monkeypatch, name, value):
     monkeypatch.setenv(name, value)
@@ -81,6 +85,26 @@ def test_a_malformed_instagram_or_banner_setting_is_one_line_naming_it(monkeypat
 
     assert str(raised.value).startswith(f"configuration: {name}:")
     assert "\n" not in str(raised.value)
+
+
+@pytest.mark.parametrize("url", ["https://graph.facebook.com/v23.0", "http://127.0.0.1:8123/v23.0", "http://localhost/v23.0"])
+def test_the_graph_url_is_https_or_a_loopback_stand_in(monkeypatch, url):
+    monkeypatch.setenv("INSTAGRAM_GRAPH_URL", url)
+    monkeypatch.setenv("DATABASE_URL", "postgresql+pg8000://shop@db.internal/shop")
+    get_settings.cache_clear()
+    try:
+        assert get_settings().instagram_graph_url == url
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+
+
+def test_the_deployed_graph_url_must_be_https():
+    pattern = load_template()["Parameters"]["InstagramGraphUrl"]["AllowedPattern"]
+
+    assert re.fullmatch(pattern, "https://graph.facebook.com/v23.0")
+    assert not re.fullmatch(pattern, "http://graph.facebook.com/v23.0")
+    assert not re.fullmatch(pattern, "https://graph.facebook.com v23.0")
 
 
 def resources():
@@ -100,12 +124,13 @@ def listed(value):
 
 def test_each_instagram_function_reads_only_its_secrets_and_sends_only_to_the_judge_queue():
     webhook, fetcher = statements("InstagramWebhookFunction"), statements("InstagramCommentsFunction")
-    # A secret is the created one or the given one: !If [Create..., !Ref Secret, !Ref Parameter].
-    secret_arns = lambda policies: {r["If"][2]["Ref"] for s in policies if s["Action"] == "secretsmanager:GetSecretValue" for r in s["Resource"]}  # noqa: E731
+    # A secret is the created one or the given one: !If [Create..., !Ref Secret, !Ref Parameter]; the
+    # database's is the application role's, which the stack always creates.
+    secret_arns = lambda policies: {r["If"][2]["Ref"] if "If" in r else r["Ref"] for s in policies if s["Action"] == "secretsmanager:GetSecretValue" for r in s["Resource"]}  # noqa: E731
     queues = lambda policies: {(a, r["GetAtt"]) for s in policies for a in listed(s["Action"]) if a.startswith("sqs:") for r in listed(s["Resource"])}  # noqa: E731
 
-    assert secret_arns(webhook) == {"DatabaseSecretArn", "InstagramAppSecretArn", "InstagramVerifyTokenArn"}
-    assert secret_arns(fetcher) == {"DatabaseSecretArn", "InstagramAccessTokenArn"}
+    assert secret_arns(webhook) == {"DatabaseApplicationSecret", "InstagramAppSecretArn", "InstagramVerifyTokenArn"}
+    assert secret_arns(fetcher) == {"DatabaseApplicationSecret", "InstagramAccessTokenArn"}
     assert queues(webhook) == {("sqs:SendMessage", "CommentsToJudgeQueue.Arn")}
     # The fetcher also sends its failed scheduled runs to AsyncFailuresQueue (its dead-letter queue).
     assert queues(fetcher) == {("sqs:SendMessage", "CommentsToJudgeQueue.Arn"), ("sqs:SendMessage", "AsyncFailuresQueue.Arn")}

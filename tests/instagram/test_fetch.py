@@ -6,7 +6,7 @@ import sqlalchemy as sa
 
 from tests.instagram.conftest import SHOP_ACCOUNT, comment_change, configure, delivery, invoke, post_delivery
 from tests.instagram.test_webhook import count, rows, sign
-from tests.support.instagram_graph_standin import StandInComment
+from tests.support.instagram_graph_standin import InstagramGraphStandIn, StandInComment
 from tests.support.lambda_invoke import call_http, result_of, sample_event
 
 MEDIA = "17990000000000042"
@@ -205,3 +205,35 @@ def test_a_fetch_applies_instagrams_limits_and_reports_what_it_refuses(instagram
     ]
     assert rows(db, "SELECT instagram_comment_id, length(text) FROM instagram_comments") == [("17860000000000100", 2_200)]
     assert [m["instagram_comment_id"] for m in judge_queue.drain()] == ["17860000000000100"]
+
+
+def test_the_token_travels_in_the_authorization_header_never_in_a_url(instagram, graph, judge_queue, db):
+    post_id = a_post(db)
+    graph.add_comments(MEDIA, customer_comments(120))  # three pages; Meta writes the token into each paging.next
+
+    result = fetch(instagram, post_id)
+
+    assert result.json == {"fetched": 120, "new": 120, "queued": 120, "refused": []}
+    requests = graph.comment_requests()
+    assert len(requests) == 3
+    assert all(request.authorization == f"Bearer {graph.access_token}" for request in requests)
+    assert all("access_token" not in request.query and graph.access_token not in request.target for request in requests)
+
+
+def test_a_paging_next_to_another_host_is_not_followed(instagram, graph, judge_queue, db):
+    elsewhere = InstagramGraphStandIn(access_token=graph.access_token).start()
+    try:
+        elsewhere.add_comments(MEDIA, customer_comments(120))
+        graph.add_comments(MEDIA, customer_comments(120))
+        # The first page's next names another host than INSTAGRAM_GRAPH_URL's (another server, another name).
+        graph.next_base_url = elsewhere.base_url.replace("127.0.0.1", "localhost")
+        post_id = a_post(db)
+
+        result = fetch(instagram, post_id)
+    finally:
+        elsewhere.stop()
+
+    assert result.status == 200
+    assert result.json == {"fetched": 50, "new": 50, "queued": 50, "refused": []}  # the first page only
+    assert len(graph.comment_requests()) == 1
+    assert elsewhere.comment_requests() == []

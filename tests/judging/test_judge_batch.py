@@ -113,10 +113,11 @@ def test_two_batches_with_texts_in_common_pay_each_text_once(queue_handler, chat
 
 
 def test_a_failure_recording_comments_keeps_the_judgements_and_the_retry_pays_nothing(
-    queue_handler, chat, active_model, db, openai_standin
+    queue_handler, chat, active_model, db, openai_standin, master_engine
 ):
-    # The database refuses one comment, so the transaction recording the batch's comments fails.
-    with db.begin() as connection:
+    # The database refuses one comment, so the transaction recording the batch's comments fails
+    # (the trigger that refuses it is the master's to install: the application role makes no functions).
+    with master_engine.begin() as connection:
         connection.execute(sa.text(
             "CREATE FUNCTION refuse_boom() RETURNS trigger LANGUAGE plpgsql AS "
             "$$ BEGIN IF NEW.instagram_comment_id = 'boom' THEN RAISE EXCEPTION 'refused'; END IF; RETURN NEW; END $$"))
@@ -130,7 +131,7 @@ def test_a_failure_recording_comments_keeps_the_judgements_and_the_retry_pays_no
         assert len(rows(db, "SELECT id FROM judgements")) == 3
         assert rows(db, "SELECT id FROM instagram_comments") == []
     finally:
-        with db.begin() as connection:
+        with master_engine.begin() as connection:
             connection.execute(sa.text("DROP TRIGGER refuse_boom ON instagram_comments"))
             connection.execute(sa.text("DROP FUNCTION refuse_boom()"))
 
@@ -174,7 +175,7 @@ def test_a_paid_answer_is_stored_as_it_arrives_not_when_the_whole_batch_is_done(
 
 @pytest.mark.parametrize("refused", [0, 2], ids=["the first answer's store", "the last answer's store"])
 def test_a_paid_answer_whose_store_fails_is_stored_later_and_never_paid_again(
-    queue_handler, chat, active_model, db, openai_standin, monkeypatch, refused
+    queue_handler, chat, active_model, db, openai_standin, monkeypatch, refused, master_engine
 ):
     from shop_marketing.judging.judge import text_sha256
 
@@ -182,7 +183,7 @@ def test_a_paid_answer_whose_store_fails_is_stored_later_and_never_paid_again(
     # sequence counts the refusals: it is not rolled back with the refused statement)
     use_settings(monkeypatch, JUDGE_CONCURRENCY="1")
     comments = [f"{n}번째 후기: 색이 예뻐요" for n in range(3)]
-    with db.begin() as connection:
+    with master_engine.begin() as connection:
         connection.execute(sa.text("CREATE SEQUENCE judgement_refusals"))
         connection.execute(sa.text(f"""
             CREATE FUNCTION refuse_one_store() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -201,7 +202,7 @@ def test_a_paid_answer_whose_store_fails_is_stored_later_and_never_paid_again(
         again = queue_handler(batch(bodies), LocalContext())
         refusals = rows(db, "SELECT last_value FROM judgement_refusals")[0].last_value
     finally:
-        with db.begin() as connection:
+        with master_engine.begin() as connection:
             connection.execute(sa.text("DROP TRIGGER refuse_one_store ON judgements"))
             connection.execute(sa.text("DROP FUNCTION refuse_one_store()"))
             connection.execute(sa.text("DROP SEQUENCE judgement_refusals"))

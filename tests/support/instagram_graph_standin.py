@@ -2,8 +2,11 @@
 
 Built from Meta's documented shapes, so the product's adapter is exercised over real HTTP:
 
+- the access token comes in the ``Authorization: Bearer`` (or ``OAuth``) header or the ``access_token``
+  query parameter, as Graph accepts both;
 - a page is ``{"data": [...], "paging": {"cursors": {"before", "after"}, "next"?}}``; ``next`` is a
-  full URL carrying the access token and the ``after`` cursor, and is absent on the last page;
+  full URL carrying the access token (as Meta writes it) and the ``after`` cursor, and is absent on the
+  last page; ``next_base_url`` makes it name another host (what a tampered reply would do);
 - ``fields`` selects what each comment carries (``id``, ``text``, ``username``, ``timestamp``,
   ``like_count``, ``from`` = ``{"id", "username"}``); ``limit`` sets the page size (Meta's default 25);
 - errors are ``{"error": {"message", "type", "code", "error_subcode"?, "fbtrace_id"}}``: an unknown
@@ -54,6 +57,8 @@ class StandInComment:
 class GraphRequest:
     path: str
     query: dict[str, str]
+    target: str = ""  # the request line's URL as sent
+    authorization: str | None = None
 
 
 @dataclass
@@ -64,6 +69,7 @@ class InstagramGraphStandIn:
     rate_limit_after: int | None = None
     rate_limit_code: int = 32
     regain_access_minutes: int = 7
+    next_base_url: str | None = None
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -76,7 +82,7 @@ class InstagramGraphStandIn:
                 pass
 
             def do_GET(self) -> None:
-                status, body, headers = standin._answer(self.path)
+                status, body, headers = standin._answer(self.path, self.headers.get("Authorization"))
                 payload = json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json; charset=UTF-8")
@@ -119,11 +125,13 @@ class InstagramGraphStandIn:
             error["error_subcode"] = subcode
         return status, {"error": error}, headers or {}
 
-    def _answer(self, target: str) -> tuple[int, dict[str, Any], dict[str, str]]:
+    def _answer(self, target: str, authorization: str | None = None) -> tuple[int, dict[str, Any], dict[str, str]]:
         parts = urlsplit(target)
         query = {name: values[-1] for name, values in parse_qs(parts.query).items()}
+        scheme, _, header_token = (authorization or "").partition(" ")
+        token = header_token.strip() if scheme.lower() in ("bearer", "oauth") else query.get("access_token")
         with self._lock:
-            self.requests.append(GraphRequest(parts.path, query))
+            self.requests.append(GraphRequest(parts.path, query, target, authorization))
             answered = len(self.requests) - 1
             if self.rate_limit_after is not None and answered >= self.rate_limit_after:
                 usage = {"17841400000000000": [{"type": "instagram", "call_count": 100, "total_cputime": 12,
@@ -138,7 +146,7 @@ class InstagramGraphStandIn:
                     headers={"X-Business-Use-Case-Usage": json.dumps(usage)},
                 )
             media = dict(self.media)
-        if query.get("access_token") != self.access_token:
+        if token != self.access_token:
             return self._error(
                 400, "Error validating access token: Session has expired on Friday, 20-Nov-26 10:00:00 PST.",
                 "OAuthException", 190, 463,
@@ -167,6 +175,6 @@ class InstagramGraphStandIn:
             }
             body["paging"] = {"cursors": cursors}
             if start + len(page) < len(comments):
-                following = {k: v for k, v in query.items() if k != "before"} | {"after": cursors["after"]}
-                body["paging"]["next"] = f"{self.base_url}/{media_id}/comments?{urlencode(following)}"
+                following = {k: v for k, v in query.items() if k != "before"} | {"after": cursors["after"], "access_token": token}
+                body["paging"]["next"] = f"{self.next_base_url or self.base_url}/{media_id}/comments?{urlencode(following)}"
         return 200, body, {}

@@ -1,9 +1,11 @@
 """The Instagram Graph API adapter: a post's comments, every page, with Meta's errors as domain errors.
 
 ``GET /{media-id}/comments?fields=id,text,username,timestamp,like_count,from`` answers a page
-``{"data": [...], "paging": {"cursors": {"before", "after"}, "next"?}}``; ``paging.next`` (a full URL,
-token included) is followed until it is absent. Failures come as ``{"error": {"message", "type",
-"code", "error_subcode"?, "fbtrace_id"}}`` and are mapped here, in one place:
+``{"data": [...], "paging": {"cursors": {"before", "after"}, "next"?}}``; ``paging.next`` (a full URL)
+is followed until it is absent, but only to the configured Graph host and scheme (a ``next`` naming
+another host ends the fetch there, logged). The access token travels in the ``Authorization`` header,
+never in a URL: a ``next`` that carries one has it removed before it is followed. Failures come as
+``{"error": {"message", "type", "code", "error_subcode"?, "fbtrace_id"}}`` and are mapped here, in one place:
 
 - rate limits (codes 4, 17, 32, 613, and Instagram's business-use-case limit 80002) → 503 with
   ``Retry-After`` (from ``X-Business-Use-Case-Usage``'s ``estimated_time_to_regain_access`` when Meta
@@ -23,7 +25,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import urllib3
 
@@ -152,18 +154,31 @@ def _redacted(url: str) -> str:
     return _TOKEN_IN_URL.sub("access_token=***", url)
 
 
+def _without_token(url: str) -> str:
+    """``url`` without an ``access_token`` query parameter (the token goes in the header)."""
+    parts = urlsplit(url)
+    query = [(name, value) for name, value in parse_qsl(parts.query, keep_blank_values=True) if name != "access_token"]
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
 class GraphClient:
     """Reads from the Instagram Graph API (``INSTAGRAM_GRAPH_URL``, e.g. ``https://graph.facebook.com/v23.0``)."""
 
     def __init__(self, base_url: str, access_token: str, *, timeout: float, http: urllib3.PoolManager | None = None):
         self.base_url = base_url.rstrip("/")
+        base = urlsplit(self.base_url)
+        # Where paging.next may lead: the configured Graph host, over the configured scheme (https in AWS).
+        self._origin = (base.scheme.lower(), base.netloc.lower())
         self.access_token = access_token
         self.timeout = urllib3.Timeout(connect=min(timeout, 5.0), read=timeout)
         self.http = http or urllib3.PoolManager(retries=False)
 
     def _get(self, url: str) -> dict[str, Any]:
         try:
-            response = self.http.request("GET", url, timeout=self.timeout, retries=False)
+            response = self.http.request(
+                "GET", url, headers={"Authorization": f"Bearer {self.access_token}"}, timeout=self.timeout, retries=False,
+                redirect=False,
+            )
         except urllib3.exceptions.TimeoutError:
             raise InstagramTimeout("The Instagram Graph API did not answer in time.") from None
         except urllib3.exceptions.HTTPError as error:
@@ -179,6 +194,19 @@ class GraphClient:
             raise failure
         return body
 
+    def _next_page(self, following: str) -> str | None:
+        """The page ``paging.next`` names, if it is on the configured Graph host (without a token in it)."""
+        try:
+            parts = urlsplit(following)
+            origin = (parts.scheme.lower(), parts.netloc.lower())
+        except ValueError:
+            origin = None
+        if origin != self._origin:
+            logger.warning("instagram paging.next leaves the graph host; not followed",
+                           extra={"next_origin": f"{origin[0]}://{parts.hostname}" if origin else "unparseable"})
+            return None
+        return _without_token(following)
+
     def media_comments(self, media_id: str) -> Iterator[GraphComment | Refused]:
         """Every comment of the media, page after page, until ``paging.next`` is absent; a comment that
         breaks Instagram's limits comes as its refusal."""
@@ -186,7 +214,7 @@ class GraphClient:
             # Graph ids are digits (and underscores): anything else names no media, and would only
             # make Meta parse another path (a '/' or '..' in it).
             raise InstagramMediaNotFound(f"Instagram has no media with the id of this post ({media_id[:40]!r}).")
-        query = urlencode({"fields": COMMENT_FIELDS, "limit": PAGE_SIZE, "access_token": self.access_token})
+        query = urlencode({"fields": COMMENT_FIELDS, "limit": PAGE_SIZE})
         url: str | None = f"{self.base_url}/{quote(media_id, safe='')}/comments?{query}"
         seen: set[str] = set()
         for _ in range(MAX_PAGES):
@@ -198,5 +226,7 @@ class GraphClient:
                 yield _as_comment(item)
             paging = page.get("paging") if isinstance(page.get("paging"), dict) else {}
             following = paging.get("next")
-            url = following if isinstance(following, str) and following not in seen else None
+            url = self._next_page(following) if isinstance(following, str) else None
+            if url in seen:
+                url = None
         logger.warning("instagram comments cut short", extra={"media_id": media_id, "pages": MAX_PAGES})

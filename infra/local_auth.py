@@ -82,7 +82,7 @@ class LocalAuth:
 
         requested = ["openid", "email", *SCOPES]
         event = pre_token_generation_event(groups, requested, subject)
-        from infra.local_api import LocalContext
+        from infra.lambda_runtime import LocalContext
 
         answered = people_scopes_trigger()(event, LocalContext())
         suppressed = set(answered["response"]["claimsAndScopeOverrideDetails"]["accessTokenGeneration"]["scopesToSuppress"])
@@ -148,7 +148,7 @@ def people_scopes_trigger():
     """The user pool's pre token generation trigger, imported as Lambda imports it."""
     from pathlib import Path
 
-    from infra.local_api import load_handler
+    from infra.lambda_runtime import load_handler
 
     return load_handler(Path(__file__).resolve().parents[1] / "functions" / "people_scopes")
 

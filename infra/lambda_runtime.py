@@ -1,0 +1,58 @@
+"""What Lambda's runtime does for a function, done in this process: import a handler from its code
+directory as Lambda imports it, and the context object it is called with. The local run, its queues and
+its token trigger share it."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+
+
+def load_handler(code_dir: Path, handler: str = "app.lambda_handler"):
+    """Import a function's handler from its code directory, as Lambda does, under a unique name."""
+    module_name, _, attribute = handler.rpartition(".")
+    module = _load_module(code_dir / f"{module_name}.py", f"lambda_{code_dir.name}_{module_name}")
+    return getattr(module, attribute)
+
+
+def _load_module(path: Path, name: str) -> ModuleType:
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"not a Python module: {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        # A module that failed to start must not be found half-made by the next request.
+        del sys.modules[name]
+        raise
+    return module
+
+
+@dataclass
+class LocalContext:
+    """The parts of the Lambda context object that Powertools reads."""
+
+    function_name: str = "local"
+    function_version: str = "$LATEST"
+    memory_limit_in_mb: int = 512
+    aws_request_id: str = ""
+    log_group_name: str = "local"
+    log_stream_name: str = "local"
+    timeout_seconds: float = 30.0
+
+    def __post_init__(self) -> None:
+        self.aws_request_id = self.aws_request_id or str(uuid.uuid4())
+        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{self.function_name}"
+        self._deadline = time.monotonic() + self.timeout_seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))

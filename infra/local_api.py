@@ -42,6 +42,20 @@ TEXT_TYPES = ("application/json", "application/jsonl", "text/")
 # Banner images rendered locally live under BANNER_IMAGES_DIR and are served here, like CloudFront in AWS.
 BANNER_IMAGES_PATH = "/banner-images/"
 BANNER_IMAGE_NAME = re.compile(r"^[0-9a-f]{64}\.png$")
+# The review console (console/) is served at /console/ against this API, with no sign-in; its font is
+# the one the banner images are drawn with. In AWS the same files come from the console's CloudFront.
+CONSOLE_PATH = "/console/"
+CONSOLE_DIR = ROOT / "console"
+CONSOLE_FONTS = ROOT / "shared" / "shop_marketing" / "banners" / "fonts"
+CONSOLE_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".ttf": "font/ttf",
+    ".json": "application/json",
+    ".svg": "image/svg+xml",
+}
+CONSOLE_FILE = re.compile(r"^(?:fonts/)?[A-Za-z0-9_-]+\.[a-z]+$")
 API_TITLE = "Shop marketing API"
 # Connections a burst may open before the server accepts them (the socketserver default is 5).
 LISTEN_BACKLOG = 128
@@ -318,6 +332,10 @@ class LocalApi:
         path = parts.path or "/"
         if method.upper() == "GET" and path.startswith(BANNER_IMAGES_PATH):
             return self._banner_image(path.removeprefix(BANNER_IMAGES_PATH))
+        if method.upper() in ("GET", "HEAD") and (path == CONSOLE_PATH.rstrip("/") or path.startswith(CONSOLE_PATH)):
+            if path == CONSOLE_PATH.rstrip("/"):  # relative links resolve from the folder, so add the slash
+                return 308, {"Location": CONSOLE_PATH, "Content-Type": "application/json"}, b"{}"
+            return self._console(path.removeprefix(CONSOLE_PATH))
         if method.upper() == "GET" and path == "/openapi.json":
             return 200, {"Content-Type": "application/json"}, json.dumps(self.openapi()).encode()
         if method.upper() == "GET" and path == "/docs":
@@ -355,6 +373,22 @@ class LocalApi:
         for cookie in result.get("cookies") or []:
             response_headers.setdefault("Set-Cookie", cookie)
         return int(result.get("statusCode", 200)), response_headers, raw
+
+    @staticmethod
+    def _console(name: str) -> tuple[int, dict, bytes]:
+        """The console's static files; ``config.json`` tells it the API is this origin, no sign-in."""
+        name = name or "index.html"
+        headers = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
+        if name == "config.json":
+            config = {"api_url": "", "auth": None}
+            return 200, {**headers, "Content-Type": CONSOLE_TYPES[".json"]}, json.dumps(config).encode()
+        if CONSOLE_FILE.match(name):
+            folder, _, file_name = name.rpartition("/")
+            found = (CONSOLE_FONTS if folder == "fonts" else CONSOLE_DIR) / file_name
+            kind = CONSOLE_TYPES.get(found.suffix)
+            if kind and found.is_file():
+                return 200, {**headers, "Content-Type": kind}, found.read_bytes()
+        return _error(404, "not_found", f"The console has no file {name!r}.")
 
     @staticmethod
     def _banner_image(name: str) -> tuple[int, dict, bytes]:
@@ -489,6 +523,7 @@ def main(argv: list[str] | None = None) -> None:
     else:
         print(f"authentication: ENFORCED - Bearer JWTs (HS256, iss {auth.issuer}) with the route's scope; "
               "python -m infra.local_auth SCOPE... prints one", flush=True)
+    print(f"review console: http://{arguments.host}:{arguments.port}{CONSOLE_PATH}", flush=True)
     print(f"serving on http://{arguments.host}:{arguments.port} (description: /openapi.json, docs: /docs)", flush=True)
     # Ctrl-C, or SIGTERM (a process manager; a shell's background job ignores SIGINT): either way the
     # stand-in and the embedded PostgreSQL are stopped below.

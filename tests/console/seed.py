@@ -1,0 +1,82 @@
+"""What the console tests show: two judges evaluated on the golden set (one active), a store, a post
+and its comments judged on the local run — all made through the API, as a shop would."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+
+from infra.local_api import ROOT
+
+EXAMPLES = ROOT / "examples"
+FINE_TUNED = "ft:gpt-4o-mini-2024-07-18:shop::judge01"
+# The stand-in reads questions and complaints as bad, long praise as good.
+COMMENTS = (
+    ("c-1", "shin.style", "린넨 셔츠 생각보다 덜 구겨져서 출근길에 시원하게 입었어요! 재구매 의사 있어요 😊"),
+    ("c-2", "mina_daily", "니트 조끼 색감이 화면이랑 똑같아요. 셔츠 위에 겹쳐 입으니 사무실에서 딱이에요."),
+    ("c-3", "j.park", "배송 언제 와요?"),
+    ("c-4", "hoon.fit", "슬랙스 허리 밴딩 덕분에 하루 종일 앉아 있어도 편해요. 두 번 빨았는데 핏 그대로예요."),
+    ("c-5", "ad.bot", "팔로우하면 선물 드려요 DM 주세요"),
+)
+
+
+def call(base: str, method: str, path: str, body: object = None, *, jsonl: bytes | None = None):
+    if jsonl is not None:
+        data, content_type = jsonl, "application/jsonl"
+    else:
+        data, content_type = (json.dumps(body).encode() if body is not None else None), "application/json"
+    request = urllib.request.Request(base + path, data=data, method=method, headers={"Content-Type": content_type})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 - loopback
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"null")
+
+
+def ok(answer: tuple[int, object], *statuses: int):
+    status, body = answer
+    assert status in (statuses or (200, 201)), (status, body)
+    return body
+
+
+@dataclass
+class Seeded:
+    store: dict
+    post: dict
+    judges: dict[str, dict]
+    comment_ids: dict[str, int]
+
+
+def wait_for_evaluation(base: str, evaluation_id: int) -> dict:
+    deadline = time.monotonic() + 120  # against hanging, not a speed requirement
+    while True:
+        evaluation = ok(call(base, "GET", f"/evaluations/{evaluation_id}"))
+        if evaluation["status"] in ("succeeded", "failed") or time.monotonic() > deadline:
+            return evaluation
+        time.sleep(0.2)
+
+
+def seed(base: str) -> Seeded:
+    kept = ok(call(base, "POST", "/training-files?upload=false", jsonl=(EXAMPLES / "comment-examples.jsonl").read_bytes()))
+    judges = {
+        "prompted-4.1-mini": ok(call(base, "POST", "/judges", {
+            "name": "prompted-4.1-mini", "style": "prompted", "model": "gpt-4.1-mini", "examples_file_id": kept["id"],
+            "prices": {"input": 0.40, "cached_input": 0.10, "output": 1.60}})),
+        "fine-tuned-4o-mini": ok(call(base, "POST", "/judges", {
+            "name": "fine-tuned-4o-mini", "style": "fine_tuned", "model": FINE_TUNED,
+            "prices": {"input": 0.30, "cached_input": 0.15, "output": 1.20}})),
+    }
+    ok(call(base, "POST", "/golden-sets", jsonl=(EXAMPLES / "golden-set.jsonl").read_bytes()))
+    for judge in judges.values():
+        queued = ok(call(base, "POST", "/evaluations", {"judge_id": judge["id"]}), 202)
+        assert wait_for_evaluation(base, queued["id"])["status"] == "succeeded"
+    ok(call(base, "POST", f"/judges/{judges['fine-tuned-4o-mini']['id']}/activate"))
+    store = ok(call(base, "POST", "/stores", {"name": "데일리룩 스토어", "naver_store_id": "daily-look"}))
+    post = ok(call(base, "POST", "/instagram-posts", {"instagram_media_id": "17890000000000001", "caption": "봄 신상 린넨 셔츠 🌿"}))
+    comment_ids = {}
+    for instagram_id, _username, text in COMMENTS:
+        ok(call(base, "POST", "/comments/judge", {"comment": text, "instagram_comment_id": instagram_id, "post_id": post["id"]}))
+    return Seeded(store=store, post=post, judges=judges, comment_ids=comment_ids)

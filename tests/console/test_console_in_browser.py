@@ -1,0 +1,113 @@
+"""The review console in Debian's chromium against the local run: judges compared, banners made and
+shown, Korean text in the Korean font, errors and empty states that say what to do, at 390 × 844 and
+1440 × 900, with no JavaScript error. Page size and first render are printed (figures, not asserts)."""
+
+from __future__ import annotations
+
+import urllib.request
+
+from tests.console.seed import call, ok
+
+CONSOLE_CODE = ("index.html", "console.js", "console.css")
+CODE_BUDGET_BYTES = 200 * 1024
+
+
+def test_judges_side_by_side_with_a_chart_of_f1_against_cost(console, seeded):
+    console.open("#/judges")
+    page = console.page
+    judges = {judge["name"]: judge for judge in ok(call(console.base, "GET", "/judges"))["judges"]}
+
+    rows = page.locator("tbody tr")
+    assert rows.count() == len(judges) == 2
+    for name, judge in judges.items():
+        cells = page.locator(f'tbody tr[data-judge="{name}"] td').all_inner_texts()
+        evaluation = judge["latest_evaluation"]
+        assert cells[0].startswith(name)
+        assert cells[1] == judge["status"]
+        assert cells[2] == f'{evaluation["metrics"]["f1_good"]:.2f}'
+        assert cells[3] == f'{evaluation["metrics"]["precision_good"]:.2f}'
+        assert cells[4] == f'{evaluation["cost"]["usd_per_1000_comments"]:.4f}'
+        assert cells[5] == str(evaluation["latency_ms"]["p50"])
+        # The model's shutdown date and status where the API gives them, a dash where it does not
+        assert cells[7] == (judge.get("model_shutdown_date") or "—")
+        assert cells[8] == (judge.get("model_status") or "—")
+    # The chart: one point per evaluated judge, further right the more it costs
+    points = {name: page.locator(f'svg circle[data-judge="{name}"]') for name in judges}
+    x = {name: float(point.get_attribute("cx")) for name, point in points.items()}
+    assert x["prompted-4.1-mini"] > x["fine-tuned-4o-mini"]
+    assert page.locator('tbody tr[data-judge="fine-tuned-4o-mini"]').get_attribute("class") == "active"
+    assert page.locator("#active-judge").inner_text().startswith("Active judge fine-tuned-4o-mini")
+    assert console.fits_the_screen()
+    console.screenshot("judges")
+
+
+def test_banner_images_are_made_with_one_click_and_load(console, seeded):
+    post_id = seeded.post["id"]
+    console.open(f"#/posts/{post_id}")
+    page = console.page
+    before = ok(call(console.base, "GET", f"/instagram-posts/{post_id}/banner-images"))["banners"]
+    assert page.locator(".banners figure").count() == len(before)
+
+    page.get_by_role("button", name="Make banner images").click()
+    page.locator(".banners figure img").first.wait_for()
+    page.wait_for_function("[...document.querySelectorAll('.banners img')].every(img => img.complete && img.naturalWidth > 0)")
+
+    made = ok(call(console.base, "GET", f"/instagram-posts/{post_id}/banner-images"))["banners"]
+    assert len(made) == 3  # the request's default count, the same banners on the second viewport's click
+    shown = page.locator(".banners figure").evaluate_all("figures => figures.map(f => Number(f.dataset.bannerId))")
+    assert sorted(shown) == sorted(banner["id"] for banner in made)
+    widths = page.locator(".banners img").evaluate_all("images => images.map(i => i.naturalWidth)")
+    assert all(width > 0 for width in widths)
+    assert console.fits_the_screen()
+    console.screenshot("banners")
+
+
+def test_korean_text_is_drawn_with_the_korean_font(console, seeded):
+    console.open("#/posts")
+    page = console.page
+    caption = page.locator(".posts .caption").first
+    assert caption.inner_text() == seeded.post["caption"]
+    page.evaluate("document.fonts.ready")
+    page.wait_for_function("document.fonts.check('16px NanumSquare', '봄 신상')")
+    family = caption.evaluate("element => getComputedStyle(element).fontFamily")
+    assert family.startswith('"NanumSquare"')
+    loaded = page.evaluate("[...document.fonts].filter(f => f.family.includes('NanumSquare')).map(f => f.status)")
+    assert loaded == ["loaded"]
+
+
+def test_an_api_error_shows_what_to_do_not_a_blank_page(console, seeded):
+    console.allowed_errors.append("status of 404")  # the browser logs each 404 it is answered
+    console.open("#/posts/999999")
+    alerts = console.page.get_by_role("alert").all_inner_texts()
+    assert any("Instagram post 999999 does not exist." in text and "go back to the queue" in text for text in alerts), alerts
+    assert console.page.get_by_role("button", name="Try again").count() >= 1
+    console.screenshot("error")
+
+
+def test_a_post_without_banners_says_how_to_make_them(console, seeded):
+    status, post = call(console.base, "POST", "/instagram-posts", {"instagram_media_id": f"empty-{console.viewport}"})
+    assert status == 201
+    console.open(f"#/posts/{post['id']}")
+    text = console.page.locator("main").inner_text()
+    assert "No banner images for this post yet: choose a store and make them" in text
+    console.screenshot("empty-post")
+
+
+def test_page_size_and_first_render_are_measured(console, seeded):
+    sizes = {}
+    for name in CONSOLE_CODE:
+        with urllib.request.urlopen(f"{console.base}/console/{name}", timeout=30) as response:  # noqa: S310 - loopback
+            sizes[name] = len(response.read())
+    total = sum(sizes.values())
+    assert total < CODE_BUDGET_BYTES, sizes
+
+    console.open("#/judges")
+    timings = console.page.evaluate("""() => {
+        const paint = Object.fromEntries(performance.getEntriesByType('paint').map(p => [p.name, p.startTime]));
+        const navigation = performance.getEntriesByType('navigation')[0];
+        return {first_contentful_paint: paint['first-contentful-paint'], dom_content_loaded: navigation.domContentLoadedEventEnd,
+                ready: performance.now()};
+    }""")
+    print(f"\nconsole ({console.viewport}): script+styles+page {total / 1024:.1f} KB {sizes}; "
+          f"first contentful paint {timings['first_contentful_paint']:.0f} ms, "
+          f"DOM ready {timings['dom_content_loaded']:.0f} ms, judges shown by {timings['ready']:.0f} ms")

@@ -47,7 +47,7 @@ class Seeded:
     store: dict
     post: dict
     judges: dict[str, dict]
-    comment_ids: dict[str, int]
+    comment_texts: tuple[str, ...]
 
 
 def wait_for_evaluation(base: str, evaluation_id: int) -> dict:
@@ -76,7 +76,6 @@ def seed(base: str) -> Seeded:
     ok(call(base, "POST", f"/judges/{judges['fine-tuned-4o-mini']['id']}/activate"))
     store = ok(call(base, "POST", "/stores", {"name": "데일리룩 스토어", "naver_store_id": "daily-look"}))
     post = ok(call(base, "POST", "/instagram-posts", {"instagram_media_id": "17890000000000001", "caption": "봄 신상 린넨 셔츠 🌿"}))
-    comment_ids = {}
     for instagram_id, _username, text in COMMENTS:
         ok(call(base, "POST", "/comments/judge", {"comment": text, "instagram_comment_id": instagram_id, "post_id": post["id"]}))
-    return Seeded(store=store, post=post, judges=judges, comment_ids=comment_ids)
+    return Seeded(store=store, post=post, judges=judges, comment_texts=tuple(text for _, _, text in COMMENTS))

@@ -71,13 +71,17 @@ class VerdictOut(BaseModel):
 
 
 class GoodCommentOut(BaseModel):
+    """A comment labelled good: by a reviewer (``reviewed``), else by its latest verdict. A comment a
+    reviewer marked good before any judge saw it has no judgement (``judge_id`` and the rest null)."""
+
     id: int
     instagram_comment_id: str | None
     comment: str
     confidence: float | None
-    judge_id: int
-    model: str
-    judged_at: str
+    judge_id: int | None
+    model: str | None
+    judged_at: str | None
+    reviewed: bool
 
 
 class GoodCommentsOut(BaseModel):

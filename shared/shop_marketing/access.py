@@ -15,11 +15,13 @@ CATALOG_READ = "shop/catalog.read"
 CATALOG_WRITE = "shop/catalog.write"
 JUDGE = "shop/judge"
 MODELS_ADMIN = "shop/models.admin"
+REVIEW = "shop/review"
 SCOPES = {
     CATALOG_READ: "Read stores, products, banners, posts and their good comments.",
     CATALOG_WRITE: "Change the catalog and its links; make banner images.",
     JUDGE: "Judge comments (paid OpenAI calls) and fetch a post's comments from Instagram.",
     MODELS_ADMIN: "Training files, golden sets, fine-tuning jobs, judges, evaluations and activation.",
+    REVIEW: "Review judged comments (a post's comments, the review queue, reviews), agreement and the labelled export.",
 }
 PUBLIC = None  # routes protected by their own signatures, not by a token
 
@@ -34,6 +36,10 @@ ROUTE_SCOPES: tuple[tuple[str, str, str | None], ...] = (
     ("*", "/evaluations*", MODELS_ADMIN),
     ("POST", "/comments/judge", JUDGE),
     ("POST", "/instagram-posts/*/comments/fetch", JUDGE),
+    ("GET", "/instagram-posts/*/comments", REVIEW),
+    ("*", "/comments/*/review", REVIEW),
+    ("GET", "/comments/review-queue", REVIEW),
+    ("*", "/reviews/*", REVIEW),
     ("GET", "*", CATALOG_READ),
     ("*", "*", CATALOG_WRITE),
 )

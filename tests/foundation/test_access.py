@@ -19,7 +19,7 @@ from infra.local_api import LocalApi, make_server, routes_from_template
 from infra.local_auth import LocalAuth
 from infra.translate_template import translate
 from shop_marketing import access
-from shop_marketing.access import CATALOG_READ, CATALOG_WRITE, JUDGE, MODELS_ADMIN
+from shop_marketing.access import CATALOG_READ, CATALOG_WRITE, JUDGE, MODELS_ADMIN, REVIEW
 
 WEBHOOKS = {("POST", "/webhooks/openai"), ("GET", "/webhooks/instagram"), ("POST", "/webhooks/instagram")}
 
@@ -60,6 +60,12 @@ PRODUCT_ROUTES = {
     ("GET", "/fine-tuning/jobs/{job_id}"): MODELS_ADMIN,
     ("POST", "/instagram-posts/{post_id}/comments/fetch"): JUDGE,
     ("POST", "/instagram-posts/{post_id}/banner-images"): CATALOG_WRITE,
+    ("GET", "/instagram-posts/{post_id}/comments"): REVIEW,
+    ("GET", "/comments/review-queue"): REVIEW,
+    ("PUT", "/comments/{comment_id}/review"): REVIEW,
+    ("DELETE", "/comments/{comment_id}/review"): REVIEW,
+    ("GET", "/reviews/agreement"): REVIEW,
+    ("GET", "/reviews/export"): REVIEW,
     ("POST", "/webhooks/openai"): None,
     ("GET", "/webhooks/instagram"): None,
     ("POST", "/webhooks/instagram"): None,
@@ -113,7 +119,7 @@ def test_the_authorizer_is_a_jwt_authorizer_on_the_stacks_user_pool_or_the_given
     assert audience[1] == [{"Ref": "MachineClient"}, {"Ref": "PeopleClient"}]
 
 
-def test_the_user_pool_holds_the_four_scopes_and_a_client_per_kind_of_caller(translated):
+def test_the_user_pool_holds_the_five_scopes_and_a_client_per_kind_of_caller(translated):
     resources = translated["Resources"]
     server = resources["ShopResourceServer"]["Properties"]
     machine = resources["MachineClient"]["Properties"]

@@ -54,6 +54,7 @@ SECRET_ACCESS = {
     "InstagramWebhookFunction": {DATABASE, "InstagramAppSecretArn", "InstagramVerifyTokenArn"},
     "InstagramCommentsFunction": {DATABASE, "InstagramAccessTokenArn"},
     "BannerImagesFunction": {DATABASE},
+    "ReviewsFunction": {DATABASE},
     "MigrateDatabaseFunction": {DATABASE},
 }
 # Secrets the stack creates, unset, when their parameter is empty: (parameter, condition, secret).

@@ -1,7 +1,7 @@
 """Banner images (product.md): a post's best good comments become banners of a store.
 
 1. In one short transaction: the post, the store and the product (when given) are checked, and the
-   post's ``good`` comments are read through each comment's latest judgement, most confident first,
+   post's comments labelled ``good`` are read (a review's label, else the latest verdict), best first,
    one per author, leaving out the shop's own and those with nothing the font can draw.
 2. Each chosen comment gets an image key derived from what the image shows; only images whose key the
    store does not have yet are rendered and stored (object writes are idempotent by key).
@@ -30,7 +30,7 @@ from ..catalog.service import banner_view
 from ..errors import DomainError, NotFound, StoreMismatch
 from ..models import MAX_ID, InstagramPost, NaverImageBanner, NaverProduct, NaverStore, banner_instagram_posts
 from ..models.banner_images import BannerImage
-from ..models.judging import InstagramComment, Judgement
+from ..models.reviews import InstagramComment, good_comments_of_post
 from .render import LAYOUT_VERSION, BannerRenderer
 from .storage import ImageStore
 from .text import ELLIPSIS, clusters, drawable_text
@@ -96,13 +96,12 @@ def _check_request(session: Session, post_id: int, request: BannerImagesRequest)
 
 
 def choose_comments(session: Session, post_id: int, count: int, store_name: str, renderer: BannerRenderer) -> list[Chosen]:
-    """The post's best good comments: most confident first, one per author, drawable."""
+    """The post's best comments labelled good (reviewed good first, then most confident), one per
+    author, drawable."""
+    # Good by label: a reviewer's label wins over the judge's verdict, both ways.
+    query = select(InstagramComment.id, InstagramComment.text, InstagramComment.author_id, InstagramComment.author_username)
     rows = session.execute(
-        select(InstagramComment.id, InstagramComment.text, InstagramComment.author_id, InstagramComment.author_username)
-        .join(Judgement, InstagramComment.judgement_id == Judgement.id)
-        .where(InstagramComment.post_id == post_id, Judgement.verdict == "good", ~InstagramComment.by_shop)
-        .order_by(Judgement.confidence.desc().nulls_last(), InstagramComment.id)
-        .limit(CANDIDATE_LIMIT)
+        good_comments_of_post(query, post_id).where(~InstagramComment.by_shop).limit(CANDIDATE_LIMIT)
     ).all()
     chosen: list[Chosen] = []
     authors: set[str] = set()

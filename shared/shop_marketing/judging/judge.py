@@ -39,6 +39,7 @@ from ..models import MAX_ID, InstagramPost
 from ..models.base import StrictId
 from ..safe_json import StorableStr
 from ..models.judging import InstagramComment, Judgement
+from ..models.reviews import CommentReview, good_comments_of_post
 from ..observability import logger
 from ..openai_failures import openai_call_budget, openai_failures_as_domain_errors
 from ..tokens import chat_prompt_tokens, count_tokens
@@ -455,25 +456,23 @@ def judge_comment(
 
 
 def good_comments(session: Session, post_id: int, limit: int) -> list[dict[str, Any]]:
-    """The post's comments whose latest judgement is ``good``, most confident first."""
+    """The post's comments labelled ``good`` (a reviewer's label, else the latest verdict): those a
+    reviewer marked good first, then the most confident. ``reviewed`` says whether a person labelled it."""
     if session.get(InstagramPost, post_id) is None:
         raise NotFound(f"Instagram post {post_id} does not exist.")
     rows = session.execute(
-        select(InstagramComment, Judgement)
-        .join(Judgement, InstagramComment.judgement_id == Judgement.id)
-        .where(InstagramComment.post_id == post_id, Judgement.verdict == "good")
-        .order_by(Judgement.confidence.desc().nulls_last(), InstagramComment.id)
-        .limit(limit)
+        good_comments_of_post(select(InstagramComment, Judgement, CommentReview.id.is_not(None)), post_id).limit(limit)
     )
     return [
         {
             "id": comment.id,
             "instagram_comment_id": comment.instagram_comment_id,
             "comment": comment.text,
-            "confidence": judgement.confidence,
-            "judge_id": judgement.judge_id,
-            "model": judgement.model,
-            "judged_at": judgement.created_at.isoformat(),
+            "confidence": judgement.confidence if judgement is not None else None,
+            "judge_id": judgement.judge_id if judgement is not None else None,
+            "model": judgement.model if judgement is not None else None,
+            "judged_at": judgement.created_at.isoformat() if judgement is not None else None,
+            "reviewed": reviewed,
         }
-        for comment, judgement in rows
+        for comment, judgement, reviewed in rows
     ]

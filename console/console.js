@@ -59,7 +59,14 @@ function redirectUri() {
   return location.origin + location.pathname;
 }
 
-async function signIn() {
+// Several calls may find the token missing or refused at once: they share one trip to the sign-in page.
+let signingIn = null;
+function signIn() {
+  signingIn = signingIn || goToSignIn();
+  return signingIn;
+}
+
+async function goToSignIn() {
   const { domain, client_id: clientId, scopes } = state.config.auth;
   const verifier = randomString(64);
   const nonce = randomString(24);
@@ -436,6 +443,7 @@ async function loadActiveJudge() {
     renderActiveJudge((await api("GET", "/judges")).judges);
   } catch (error) {
     // Reviewers without the admin scope cannot list judges; the rest of the page still works.
+    if (error.code === "sign_in") return;
     document.getElementById("active-judge").replaceChildren(error.status === 403 ? "" : `Active judge unknown: ${error.message}`);
   }
 }
@@ -467,7 +475,8 @@ async function render() {
     const content = await build(hash.match(pattern));
     if (ticket === rendering) show(content);
   } catch (error) {
-    if (ticket === rendering && error.code !== "sign_in") show(errorNotice(error, render));
+    if (error.code === "sign_in") return; // on the way to the sign-in page: this page is not ready
+    if (ticket === rendering) show(errorNotice(error, render));
   }
   if (ticket === rendering) document.body.dataset.ready = section;
 }

@@ -15,11 +15,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from infra.local_api import CONSOLE_DIR, CONSOLE_FONTS, CONSOLE_TYPES
-from shop_marketing.access import SCOPES
+from infra.local_api import CONSOLE_DIR, CONSOLE_FONTS, CONSOLE_TYPES, sign_in_scopes
 
-# What a person's token may carry; Cognito gives each person the scopes of their groups.
-SIGN_IN_SCOPES = " ".join(["openid", "email", *SCOPES])
+SIGN_IN_SCOPES = sign_in_scopes()
 # The page and its configuration are read again on every load; the rest may be cached a little.
 NO_CACHE = "no-cache"
 SHORT_CACHE = "public, max-age=300"

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -32,7 +33,7 @@ VIEWPORTS = {"phone": {"width": 390, "height": 844}, "laptop": {"width": 1440, "
 SCREENSHOTS = ROOT / ".local" / "console"
 
 
-def _empty_tables(database_url: str) -> None:
+def empty_tables(database_url: str) -> None:
     from shop_marketing.models import Base
 
     engine = sa.create_engine(database_url)
@@ -42,17 +43,17 @@ def _empty_tables(database_url: str) -> None:
     engine.dispose()
 
 
-@pytest.fixture(scope="module")
-def local_run(database_url, tmp_path_factory) -> Iterator[str]:
+@contextmanager
+def running_local_api(database_url: str, banner_dir: Path, **settings: str) -> Iterator[str]:
     """`python -m infra.local_api` on a free port, on the test database, with no OpenAI key."""
-    _empty_tables(database_url)
     port = free_port()
     removed = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "EVALUATION_QUEUE_URL", "LOCAL_AUTH", "JUDGE_MODEL")
     environment = {k: v for k, v in os.environ.items() if k not in removed}
     environment |= {
         "DATABASE_URL": database_url,
-        "BANNER_IMAGES_DIR": str(tmp_path_factory.mktemp("banner-images")),
+        "BANNER_IMAGES_DIR": str(banner_dir),
         "BANNER_IMAGES_BASE_URL": f"http://127.0.0.1:{port}/banner-images",
+        **settings,
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "infra.local_api", "--port", str(port)],
@@ -77,7 +78,17 @@ def local_run(database_url, tmp_path_factory) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=60)
-        _empty_tables(database_url)
+
+
+@pytest.fixture(scope="module")
+def local_run(database_url, tmp_path_factory) -> Iterator[str]:
+    """The local run as `make local` serves it: every route open, the console without sign-in."""
+    empty_tables(database_url)
+    try:
+        with running_local_api(database_url, tmp_path_factory.mktemp("banner-images")) as base:
+            yield base
+    finally:
+        empty_tables(database_url)
 
 
 @pytest.fixture(scope="module")

@@ -23,12 +23,13 @@ COMMENTS = (
 )
 
 
-def call(base: str, method: str, path: str, body: object = None, *, jsonl: bytes | None = None):
+def call(base: str, method: str, path: str, body: object = None, *, jsonl: bytes | None = None, token: str | None = None):
     if jsonl is not None:
         data, content_type = jsonl, "application/jsonl"
     else:
         data, content_type = (json.dumps(body).encode() if body is not None else None), "application/json"
-    request = urllib.request.Request(base + path, data=data, method=method, headers={"Content-Type": content_type})
+    headers = {"Content-Type": content_type} | ({"Authorization": f"Bearer {token}"} if token else {})
+    request = urllib.request.Request(base + path, data=data, method=method, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 - loopback
             return response.status, json.loads(response.read() or b"null")

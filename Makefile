@@ -33,8 +33,10 @@ lock: venv ## pin the whole environment anew (requirements.lock)
 test: venv ## run the test suite (DATABASE_URL unset: an embedded PostgreSQL)
 	$(BIN)/pytest
 
-local: venv ## serve the HTTP API on http://127.0.0.1:3000 (DATABASE_URL unset: an embedded PostgreSQL)
-	$(BIN)/python -m infra.local_api
+# `make local PORT=3100` serves on another port (3000 is the one `sam local start-api` uses).
+PORT ?= 3000
+local: venv ## serve the HTTP API on http://127.0.0.1:$(PORT) (DATABASE_URL unset: an embedded PostgreSQL)
+	$(BIN)/python -m infra.local_api --port $(PORT)
 
 validate: venv ## lint the SAM template
 	$(BIN)/sam validate --lint

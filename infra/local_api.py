@@ -516,6 +516,20 @@ def prepare_evaluations_queue() -> None:
     print("evaluations: judged in the background by this process", flush=True)
 
 
+def prepare_judge_queue() -> None:
+    """Without JUDGE_QUEUE_URL, comments that arrive by webhook or fetch are judged on this process's own
+    queue, by the judge's queue handler, as the judge queue judges them in AWS (infra/local_queue.py)."""
+    if os.environ.get("JUDGE_QUEUE_URL"):
+        return
+    from infra.local_queue import LocalQueue
+    from shop_marketing import judge_queue
+
+    judge_queue.set_local_delivery(
+        LocalQueue(ROOT / "functions" / "judge_comment", "app.queue_handler", name="judge", function_name="JudgeCommentQueueFunction")
+    )
+    print("comments to judge: judged in the background by this process", flush=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
@@ -528,12 +542,16 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    # One process serves every function here: an activation (the judges function) takes effect on the
+    # judge's next request, instead of after the active-judge cache's TTL as in AWS.
+    os.environ.setdefault("ACTIVE_MODEL_TTL_SECONDS", "0")
     auth = LocalAuth.from_environment()
     os.environ.setdefault("BANNER_IMAGES_DIR", str(ROOT / ".local" / "banner-images"))
     os.environ.setdefault("BANNER_IMAGES_BASE_URL", f"http://{arguments.host}:{arguments.port}/banner-images")
     standin = prepare_openai()  # before anything reads the settings (they are read once)
     server = prepare_database(arguments.data_dir)
     prepare_evaluations_queue()
+    prepare_judge_queue()
     api = LocalApi(routes_from_template(), auth).load_all()
     api.console_auth = console_sign_in(auth)
     api.openapi()

@@ -1,5 +1,5 @@
-"""The local run's evaluations queue: the message bodies the judges function sends go to the same
-queue handler AWS would invoke, in batches of up to 10, on a thread of the local run.
+"""The local run's queues: the message bodies a function sends (comments to judge, evaluation examples)
+go to the same queue handler AWS would invoke, in batches of up to 10, on a thread of the local run.
 
 It keeps SQS's rules that matter here: a record the handler reports failed comes back later with
 its receive count one higher, and after ``MAX_RECEIVES`` it is set aside (the dead-letter queue)
@@ -21,13 +21,22 @@ RETRY_DELAY_SECONDS = 1.0
 
 
 class LocalQueue:
-    def __init__(self, code_dir: Path, handler: str = "app.evaluation_queue_handler"):
+    def __init__(
+        self,
+        code_dir: Path,
+        handler: str = "app.evaluation_queue_handler",
+        *,
+        name: str = "evaluations",
+        function_name: str = "JudgesEvaluationQueueFunction",
+    ):
         self._code_dir = code_dir
         self._handler_name = handler
         self._handler = None
+        self.name = name
+        self._function_name = function_name
         self._waiting: queue.Queue[tuple[str, int]] = queue.Queue()
         self.dead_letters: list[str] = []
-        threading.Thread(target=self._run, name="local-evaluations-queue", daemon=True).start()
+        threading.Thread(target=self._run, name=f"local-{name.replace(' ', '-')}-queue", daemon=True).start()
 
     def __call__(self, bodies: list[str]) -> None:
         for body in bodies:
@@ -48,12 +57,12 @@ class LocalQueue:
 
         if self._handler is None:
             self._handler = load_handler(self._code_dir, self._handler_name)
-        records = [_record(body, count) for body, count in batch]
+        records = [_record(body, count, self.name) for body, count in batch]
         try:
-            response = self._handler({"Records": records}, LocalContext(function_name="JudgesEvaluationQueueFunction"))
+            response = self._handler({"Records": records}, LocalContext(function_name=self._function_name))
             failed = {failure["itemIdentifier"] for failure in response.get("batchItemFailures", [])}
         except Exception as error:  # noqa: BLE001 - as Lambda: a crashed invocation fails the whole batch
-            print(f"evaluations queue: batch failed ({type(error).__name__}: {error}); retrying", flush=True)
+            print(f"{self.name} queue: batch failed ({type(error).__name__}: {error}); retrying", flush=True)
             failed = {record["messageId"] for record in records}
         retry = [(body, count) for record, (body, count) in zip(records, batch, strict=True) if record["messageId"] in failed]
         if retry:
@@ -63,12 +72,12 @@ class LocalQueue:
         for body, count in retry:
             if count >= MAX_RECEIVES:
                 self.dead_letters.append(body)
-                print(f"evaluations queue: dead letter after {count} receives: {body}", flush=True)
+                print(f"{self.name} queue: dead letter after {count} receives: {body}", flush=True)
             else:
                 self._waiting.put((body, count + 1))
 
 
-def _record(body: str, receive_count: int) -> dict[str, Any]:
+def _record(body: str, receive_count: int, queue_name: str = "evaluations") -> dict[str, Any]:
     return {
         "messageId": str(uuid.uuid4()),
         "receiptHandle": "local",
@@ -82,6 +91,6 @@ def _record(body: str, receive_count: int) -> dict[str, Any]:
         "messageAttributes": {},
         "md5OfBody": "",
         "eventSource": "aws:sqs",
-        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:local-evaluations",
+        "eventSourceARN": f"arn:aws:sqs:us-east-1:123456789012:local-{queue_name.replace(' ', '-')}",
         "awsRegion": "us-east-1",
     }

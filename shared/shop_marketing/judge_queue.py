@@ -3,13 +3,16 @@
 Producers (the Instagram webhook, comment fetches) hand it requests; the judge's queue function
 consumes them. One SQS client per execution environment. ``SendMessageBatch`` takes at most ten
 entries, so larger lists go in chunks; an entry SQS refuses is reported back, never dropped silently.
+
+Without a queue URL, the local run (and tests) receive the same message bodies through a delivery set
+with :func:`set_local_delivery`, which hands them to the same queue handler AWS would invoke.
 """
 
 from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +20,7 @@ from .errors import ServiceUnavailable
 
 _lock = threading.Lock()
 _client: Any = None
+_local_delivery: Callable[[list[str]], None] | None = None
 SQS_BATCH_LIMIT = 10
 
 
@@ -57,8 +61,28 @@ def reset_judge_queue_client() -> None:
         _client = None
 
 
-def send_to_judge(queue_url: str, messages: Sequence[JudgeMessage]) -> set[str]:
-    """Queue the messages; returns the ``instagram_comment_id`` of those SQS accepted."""
+def set_local_delivery(deliver: Callable[[list[str]], None] | None) -> None:
+    """Where message bodies go when no queue URL is set (the local run's own queue), or None."""
+    global _local_delivery
+    with _lock:
+        _local_delivery = deliver
+
+
+def judge_queue_available(queue_url: str | None) -> bool:
+    """Whether comments can be queued: a queue URL, or the local run's delivery."""
+    return queue_url is not None or _local_delivery is not None
+
+
+def send_to_judge(queue_url: str | None, messages: Sequence[JudgeMessage]) -> set[str]:
+    """Queue the messages; returns the ``instagram_comment_id`` of those SQS (or the local delivery) accepted."""
+    if queue_url is None:
+        with _lock:
+            deliver = _local_delivery
+        if deliver is None:
+            return set()
+        deliver([message.body() for message in messages])
+        return {message.instagram_comment_id for message in messages}
+
     from botocore.exceptions import BotoCoreError, ClientError
 
     accepted: set[str] = set()

@@ -24,7 +24,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from ..errors import NotFound
-from ..judge_queue import JudgeMessage, send_to_judge
+from ..judge_queue import JudgeMessage, judge_queue_available, send_to_judge
 from ..models import InstagramPost
 from ..models.judging import InstagramComment
 from ..observability import logger
@@ -143,10 +143,10 @@ def queue_unjudged(
 ) -> int:
     """Queue the named comments (or the post's) that are not the shop's, not judged and not queued yet.
 
-    Returns how many SQS accepted. Without a queue (a local run without SQS) nothing is queued and the
-    comments stay unqueued, to be queued once a queue is there.
+    Returns how many SQS accepted. Without a queue URL the local run's own queue takes them; with
+    neither, nothing is queued and the comments stay unqueued, to be queued once a queue is there.
     """
-    if queue_url is None:
+    if not judge_queue_available(queue_url):
         logger.info("no judge queue configured: comments stored, not queued")
         return 0
     with sessions() as session:

@@ -4,8 +4,10 @@ shown, Korean text in the Korean font, errors and empty states that say what to 
 
 from __future__ import annotations
 
+import json
 import urllib.request
 
+from tests.console.conftest import SCREENSHOTS
 from tests.console.seed import call, ok
 
 CONSOLE_CODE = ("index.html", "console.js", "console.css")
@@ -94,24 +96,29 @@ def test_a_post_without_banners_says_how_to_make_them(console, seeded):
     console.screenshot("empty-post")
 
 
-def test_page_size_and_first_render_are_measured(console, seeded):
+def test_page_size_and_first_render_are_measured(console, seeded, capsys):
     sizes = {}
     for name in CONSOLE_CODE:
         with urllib.request.urlopen(f"{console.base}/console/{name}", timeout=30) as response:  # noqa: S310 - loopback
             sizes[name] = len(response.read())
     total = sum(sizes.values())
-    assert total < CODE_BUDGET_BYTES, sizes
+    assert total < CODE_BUDGET_BYTES, sizes  # sizes are exact: a budget, not a timing
 
-    console.open("#/judges")
+    console.open()  # the review queue, the page the console opens on
     timings = console.page.evaluate("""() => {
         const paint = Object.fromEntries(performance.getEntriesByType('paint').map(p => [p.name, p.startTime]));
         const navigation = performance.getEntriesByType('navigation')[0];
         return {first_contentful_paint: paint['first-contentful-paint'], dom_content_loaded: navigation.domContentLoadedEventEnd,
-                ready: performance.now()};
+                queue_shown: performance.now()};
     }""")
-    print(f"\nconsole ({console.viewport}): script+styles+page {total / 1024:.1f} KB {sizes}; "
-          f"first contentful paint {timings['first_contentful_paint']:.0f} ms, "
-          f"DOM ready {timings['dom_content_loaded']:.0f} ms, judges shown by {timings['ready']:.0f} ms")
+    figures = {"viewport": console.viewport, "bytes": sizes, "total_kb": round(total / 1024, 1),
+               **{name: round(value) for name, value in timings.items()}}
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    (SCREENSHOTS / f"figures-{console.viewport}.json").write_text(json.dumps(figures, indent=2))
+    with capsys.disabled():  # figures for a person to read, printed whatever pytest's capture
+        print(f"\nreview console ({console.viewport}, local run): script+styles+page {figures['total_kb']} KB "
+              f"(budget 200 KB); first contentful paint {figures['first_contentful_paint']} ms, "
+              f"DOM ready {figures['dom_content_loaded']} ms, review queue shown by {figures['queue_shown']} ms (target < 1,000 ms)")
 
 
 def test_the_console_opens_on_the_review_queue_unreviewed_first(console, seeded):

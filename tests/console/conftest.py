@@ -21,7 +21,7 @@ import pytest
 import sqlalchemy as sa
 
 from infra.local_api import ROOT
-from tests.console.seed import Seeded, seed
+from tests.console.seed import INSTAGRAM_APP_SECRET, Seeded, seed
 from tests.support.network import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -47,7 +47,8 @@ def empty_tables(database_url: str) -> None:
 def running_local_api(database_url: str, banner_dir: Path, **settings: str) -> Iterator[str]:
     """`python -m infra.local_api` on a free port, on the test database, with no OpenAI key."""
     port = free_port()
-    removed = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "EVALUATION_QUEUE_URL", "LOCAL_AUTH", "JUDGE_MODEL")
+    removed = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "EVALUATION_QUEUE_URL", "JUDGE_QUEUE_URL", "LOCAL_AUTH", "JUDGE_MODEL",
+               "ACTIVE_MODEL_TTL_SECONDS")
     environment = {k: v for k, v in os.environ.items() if k not in removed}
     environment |= {
         "DATABASE_URL": database_url,
@@ -85,7 +86,7 @@ def local_run(database_url, tmp_path_factory) -> Iterator[str]:
     """The local run as `make local` serves it: every route open, the console without sign-in."""
     empty_tables(database_url)
     try:
-        with running_local_api(database_url, tmp_path_factory.mktemp("banner-images")) as base:
+        with running_local_api(database_url, tmp_path_factory.mktemp("banner-images"), INSTAGRAM_APP_SECRET=INSTAGRAM_APP_SECRET) as base:
             yield base
     finally:
         empty_tables(database_url)

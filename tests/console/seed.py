@@ -1,8 +1,11 @@
 """What the console tests show: two judges evaluated on the golden set (one active), a store, a post
-and its comments judged on the local run — all made through the API, as a shop would."""
+and its comments — delivered by a signed Instagram webhook and judged by the local run's own judge
+queue — all made through the API, as a shop's would be."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import time
 import urllib.error
@@ -13,13 +16,16 @@ from infra.local_api import ROOT
 
 EXAMPLES = ROOT / "examples"
 FINE_TUNED = "ft:gpt-4o-mini-2024-07-18:shop::judge01"
-# The stand-in reads questions and complaints as bad, long praise as good.
+# The local run's Instagram app secret in these tests (it verifies the webhook's signature).
+INSTAGRAM_APP_SECRET = "console-tests-app-secret"
+MEDIA_ID = "17890000000000001"
+# (Meta's comment id, username, text): the stand-in reads questions and complaints as bad, long praise as good.
 COMMENTS = (
-    ("c-1", "shin.style", "린넨 셔츠 생각보다 덜 구겨져서 출근길에 시원하게 입었어요! 재구매 의사 있어요 😊"),
-    ("c-2", "mina_daily", "니트 조끼 색감이 화면이랑 똑같아요. 셔츠 위에 겹쳐 입으니 사무실에서 딱이에요."),
-    ("c-3", "j.park", "배송 언제 와요?"),
-    ("c-4", "hoon.fit", "슬랙스 허리 밴딩 덕분에 하루 종일 앉아 있어도 편해요. 두 번 빨았는데 핏 그대로예요."),
-    ("c-5", "ad.bot", "팔로우하면 선물 드려요 DM 주세요"),
+    ("17858000000000001", "shin.style", "린넨 셔츠 생각보다 덜 구겨져서 출근길에 시원하게 입었어요! 재구매 의사 있어요 😊"),
+    ("17858000000000002", "mina_daily", "니트 조끼 색감이 화면이랑 똑같아요. 셔츠 위에 겹쳐 입으니 사무실에서 딱이에요."),
+    ("17858000000000003", "j.park", "배송 언제 와요?"),
+    ("17858000000000004", "hoon.fit", "슬랙스 허리 밴딩 덕분에 하루 종일 앉아 있어도 편해요. 두 번 빨았는데 핏 그대로예요."),
+    ("17858000000000005", "ad.bot", "팔로우하면 선물 드려요 DM 주세요"),
 )
 
 
@@ -60,6 +66,32 @@ def wait_for_evaluation(base: str, evaluation_id: int) -> dict:
         time.sleep(0.2)
 
 
+def deliver_comments(base: str) -> None:
+    """The comments as Meta's webhook delivers them, signed with the app secret."""
+    changes = [
+        {"field": "comments", "value": {"id": comment_id, "text": text, "from": {"id": f"u-{username}", "username": username},
+                                        "media": {"id": MEDIA_ID, "media_product_type": "FEED"}}}
+        for comment_id, username, text in COMMENTS
+    ]
+    raw = json.dumps({"object": "instagram", "entry": [{"id": "17841400000000000", "time": 1764230400, "changes": changes}]},
+                     ensure_ascii=False).encode()
+    signature = "sha256=" + hmac.new(INSTAGRAM_APP_SECRET.encode(), raw, hashlib.sha256).hexdigest()
+    request = urllib.request.Request(f"{base}/webhooks/instagram", data=raw, method="POST",
+                                     headers={"Content-Type": "application/json", "X-Hub-Signature-256": signature})
+    with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 - loopback
+        assert json.loads(response.read())["queued"] == len(COMMENTS)
+
+
+def wait_until_judged(base: str, post_id: int, count: int) -> None:
+    deadline = time.monotonic() + 120  # against hanging, not a speed requirement
+    while True:
+        comments = ok(call(base, "GET", f"/instagram-posts/{post_id}/comments"))["comments"]
+        if (len(comments) == count and all(c["verdict"] for c in comments)) or time.monotonic() > deadline:
+            assert [c["verdict"] is not None for c in comments] == [True] * count, comments
+            return
+        time.sleep(0.2)
+
+
 def seed(base: str) -> Seeded:
     kept = ok(call(base, "POST", "/training-files?upload=false", jsonl=(EXAMPLES / "comment-examples.jsonl").read_bytes()))
     judges = {
@@ -76,7 +108,7 @@ def seed(base: str) -> Seeded:
         assert wait_for_evaluation(base, queued["id"])["status"] == "succeeded"
     ok(call(base, "POST", f"/judges/{judges['fine-tuned-4o-mini']['id']}/activate"))
     store = ok(call(base, "POST", "/stores", {"name": "데일리룩 스토어", "naver_store_id": "daily-look"}))
-    post = ok(call(base, "POST", "/instagram-posts", {"instagram_media_id": "17890000000000001", "caption": "봄 신상 린넨 셔츠 🌿"}))
-    for instagram_id, _username, text in COMMENTS:
-        ok(call(base, "POST", "/comments/judge", {"comment": text, "instagram_comment_id": instagram_id, "post_id": post["id"]}))
+    post = ok(call(base, "POST", "/instagram-posts", {"instagram_media_id": MEDIA_ID, "caption": "봄 신상 린넨 셔츠 🌿"}))
+    deliver_comments(base)
+    wait_until_judged(base, post["id"], len(COMMENTS))
     return Seeded(store=store, post=post, judges=judges, comment_texts=tuple(text for _, _, text in COMMENTS))

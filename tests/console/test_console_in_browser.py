@@ -132,7 +132,8 @@ def test_the_console_opens_on_the_review_queue_unreviewed_first(console, seeded)
     assert reviewed == sorted(reviewed)  # unreviewed first
     first = page.locator(".comments > li").first
     assert first.locator(".text").inner_text() == queue[0]["text"]
-    assert queue[0]["verdict"] in first.locator(".meta").inner_text()
+    meta = first.locator(".meta").inner_text()
+    assert queue[0]["verdict"] in meta and f"@{queue[0]['username']}" in meta and queue[0]["judge"] in meta
     assert console.fits_the_screen()
     console.screenshot("queue")
 

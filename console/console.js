@@ -359,7 +359,8 @@ function f1Chart(judges) {
   const points = judges.map((judge) => ({ judge, evaluation: evaluationOf(judge) }))
     .filter(({ evaluation }) => evaluation && evaluation.metrics && evaluation.metrics.f1_good !== null && evaluation.cost && evaluation.cost.usd_per_1000_comments !== null && evaluation.cost.usd_per_1000_comments !== undefined);
   if (!points.length) return h("div", { class: "notice" }, h("p", {}, "The chart of F1 against cost needs judges with a finished evaluation and prices: set prices on the judges and run POST /evaluations."));
-  const width = 640, height = 300, left = 48, right = 16, top = 16, bottom = 40;
+  const narrow = window.matchMedia("(max-width: 40rem)").matches;
+  const width = narrow ? 360 : 640, height = narrow ? 260 : 300, left = 48, right = 16, top = 16, bottom = 40;
   const maxCost = Math.max(...points.map((point) => point.evaluation.cost.usd_per_1000_comments)) * 1.15 || 1;
   const minF1 = Math.min(0.5, ...points.map((point) => point.evaluation.metrics.f1_good));
   const x = (cost) => left + (cost / maxCost) * (width - left - right);
@@ -381,7 +382,8 @@ function f1Chart(judges) {
   for (const { judge, evaluation } of points) {
     const cx = x(evaluation.cost.usd_per_1000_comments), cy = y(evaluation.metrics.f1_good);
     svg.append(s("circle", { class: `point${judge.status === "active" ? " active" : ""}`, cx, cy, r: 6, "data-judge": judge.name }),
-      s("text", { class: "name", x: cx + 9, y: cy + 4 }, judge.name));
+      // Names stay inside the chart: left of points in its right half.
+      s("text", { class: "name", x: cx > width / 2 ? cx - 9 : cx + 9, y: cy + 4, "text-anchor": cx > width / 2 ? "end" : "start" }, judge.name));
   }
   return h("figure", { class: "chart", "aria-label": "F1 against cost" }, svg);
 }
@@ -397,24 +399,30 @@ async function judgesView() {
     return h("section", {}, h("h2", {}, "Judges"), h("div", { class: "notice" },
       h("p", {}, "No judges yet."), h("p", {}, "Create one with POST /judges (a fine-tuned model, a prompted chat model or a classifier), then evaluate it on a golden set.")));
   }
+  const headings = ["Judge", "Status", "F1", "Precision", "USD / 1,000", "p50 ms", "Model", "Shuts down", "Model status", "F1 vs reviewers"];
   const agreed = new Map((agreement.judges || []).map((row) => [row.judge_id, row]));
   const rows = judges.map((judge) => {
     const evaluation = evaluationOf(judge);
     const metrics = evaluation ? evaluation.metrics : {};
     const people = agreed.get(judge.id);
+    const cells = [
+      judge.name,
+      judge.status,
+      fixed(metrics.f1_good),
+      fixed(metrics.precision_good),
+      evaluation && evaluation.cost ? fixed(evaluation.cost.usd_per_1000_comments, 4) : "—",
+      evaluation && evaluation.latency_ms ? dash(evaluation.latency_ms.p50) : "—",
+      dash(judge.model),
+      dash(judge.model_shutdown_date),
+      dash(judge.model_status),
+      people && people.reviewed ? `${fixed(people.f1_good)} (${people.reviewed})` : "—",
+    ];
     return h("tr", { class: judge.status === "active" ? "active" : "", "data-judge": judge.name },
-      h("td", {}, judge.name),
-      h("td", {}, judge.status),
-      h("td", {}, fixed(metrics.f1_good)),
-      h("td", {}, fixed(metrics.precision_good)),
-      h("td", {}, evaluation && evaluation.cost ? fixed(evaluation.cost.usd_per_1000_comments, 4) : "—"),
-      h("td", {}, evaluation && evaluation.latency_ms ? dash(evaluation.latency_ms.p50) : "—"),
-      h("td", {}, dash(judge.model)),
-      h("td", {}, dash(judge.model_shutdown_date)),
-      h("td", { class: judge.model_status ? `status-${judge.model_status}` : "" }, dash(judge.model_status)),
-      h("td", {}, people && people.reviewed ? `${fixed(people.f1_good)} (${people.reviewed})` : "—"));
+      cells.map((text, column) => h("td", {
+        "data-label": headings[column],
+        class: column === 8 && judge.model_status ? `status-${judge.model_status}` : null,
+      }, text)));
   });
-  const headings = ["Judge", "Status", "F1", "Precision", "USD / 1,000", "p50 ms", "Model", "Shuts down", "Model status", "F1 vs reviewers"];
   return h("section", {}, h("h2", {}, "Judges side by side"),
     h("div", { class: "table-wrap" }, h("table", {}, h("thead", {}, h("tr", {}, headings.map((text) => h("th", { scope: "col" }, text)))), h("tbody", {}, rows))),
     h("p", { class: "caption" }, "F1 and precision for good comments on the latest finished evaluation; “F1 vs reviewers” compares the judge with people's reviews (reviewed comments in brackets)."),
@@ -432,10 +440,10 @@ function renderActiveJudge(judges) {
   }
   const days = daysLeft(active.model_shutdown_date);
   element.className = `active-judge ${active.model_status || ""}`;
-  element.replaceChildren(`Active judge ${active.name}: `,
-    days === null ? h("span", { class: "days" }, "shutdown date —")
-      : days < 0 ? h("span", { class: "days" }, `model shut down on ${active.model_shutdown_date}`)
-        : [h("span", { class: "days" }, `${days} days left`), ` (model shuts down ${active.model_shutdown_date})`]);
+  const left = days === null ? [h("span", { class: "days" }, "shutdown date —")]
+    : days < 0 ? [h("span", { class: "days" }, `model shut down on ${active.model_shutdown_date}`)]
+      : [h("span", { class: "days" }, `${days} days left`), ` (model shuts down ${active.model_shutdown_date})`];
+  element.replaceChildren(`Active judge ${active.name}: `, ...left);
 }
 
 async function loadActiveJudge() {

@@ -6,41 +6,13 @@ from __future__ import annotations
 
 import json
 import urllib.request
+from datetime import UTC, date, datetime
 
 from tests.console.conftest import SCREENSHOTS
 from tests.console.seed import call, ok
 
 CONSOLE_CODE = ("index.html", "console.js", "console.css")
 CODE_BUDGET_BYTES = 200 * 1024
-
-
-def test_judges_side_by_side_with_a_chart_of_f1_against_cost(console, seeded):
-    console.open("#/judges")
-    page = console.page
-    judges = {judge["name"]: judge for judge in ok(call(console.base, "GET", "/judges"))["judges"]}
-
-    rows = page.locator("tbody tr")
-    assert rows.count() == len(judges) == 2
-    for name, judge in judges.items():
-        cells = page.locator(f'tbody tr[data-judge="{name}"] td').all_inner_texts()
-        evaluation = judge["latest_evaluation"]
-        assert cells[0].startswith(name)
-        assert cells[1] == judge["status"]
-        assert cells[2] == f'{evaluation["metrics"]["f1_good"]:.2f}'
-        assert cells[3] == f'{evaluation["metrics"]["precision_good"]:.2f}'
-        assert cells[4] == f'{evaluation["cost"]["usd_per_1000_comments"]:.4f}'
-        assert cells[5] == str(evaluation["latency_ms"]["p50"])
-        # The model's shutdown date and status where the API gives them, a dash where it does not
-        assert cells[7] == (judge.get("model_shutdown_date") or "—")
-        assert cells[8] == (judge.get("model_status") or "—")
-    # The chart: one point per evaluated judge, further right the more it costs
-    points = {name: page.locator(f'svg circle[data-judge="{name}"]') for name in judges}
-    x = {name: float(point.get_attribute("cx")) for name, point in points.items()}
-    assert x["prompted-4.1-mini"] > x["fine-tuned-4o-mini"]
-    assert page.locator('tbody tr[data-judge="fine-tuned-4o-mini"]').get_attribute("class") == "active"
-    assert page.locator("#active-judge").inner_text().startswith("Active judge fine-tuned-4o-mini")
-    assert console.fits_the_screen()
-    console.screenshot("judges")
 
 
 def test_banner_images_are_made_with_one_click_and_load(console, seeded):
@@ -190,3 +162,52 @@ def test_a_verdict_is_confirmed_with_one_click(console, seeded):
     row = page.locator(f'[data-comment-id="{comment_id}"]')
     row.locator(f'button.{verdict}[aria-pressed="true"]').wait_for()
     assert _review_of(console.base, seeded.post["id"], comment_id)["review"]["label"] == verdict
+
+
+def test_judges_side_by_side_with_a_chart_of_f1_against_cost(console, seeded):
+    # A reviewer has confirmed at least one verdict, so the judges' agreement with people is known
+    comment = ok(call(console.base, "GET", f"/instagram-posts/{seeded.post['id']}/comments"))["comments"][0]
+    ok(call(console.base, "PUT", f"/comments/{comment['id']}/review", {"label": comment["verdict"]}))
+    console.open("#/judges")
+    page = console.page
+    judges = {judge["name"]: judge for judge in ok(call(console.base, "GET", "/judges"))["judges"]}
+    agreement = {row["judge_id"]: row for row in ok(call(console.base, "GET", "/reviews/agreement"))["judges"]}
+
+    rows = page.locator("tbody tr")
+    assert rows.count() == len(judges) == 2
+    for name, judge in judges.items():
+        cells = page.locator(f'tbody tr[data-judge="{name}"] td').all_inner_texts()
+        evaluation = judge["latest_evaluation"]
+        assert cells[0].startswith(name)
+        assert cells[1] == judge["status"]
+        assert cells[2] == f'{evaluation["metrics"]["f1_good"]:.2f}'
+        assert cells[3] == f'{evaluation["metrics"]["precision_good"]:.2f}'
+        assert cells[4] == f'{evaluation["cost"]["usd_per_1000_comments"]:.4f}'
+        assert cells[5] == str(evaluation["latency_ms"]["p50"])
+        # The model's shutdown date and status where the API gives them, a dash where it does not
+        assert cells[7] == (judge.get("model_shutdown_date") or "—")
+        assert cells[8] == (judge.get("model_status") or "—")
+        # Agreement with the reviewers
+        people = agreement.get(judge["id"])
+        if people and people["reviewed"]:
+            f1 = "—" if people["f1_good"] is None else f'{people["f1_good"]:.2f}'
+            assert cells[9] == f'{f1} ({people["reviewed"]})'
+        else:
+            assert cells[9] == "—"
+    assert agreement[judges["fine-tuned-4o-mini"]["id"]]["reviewed"] > 0
+    # The chart: one point per evaluated judge, further right the more it costs
+    points = {name: page.locator(f'svg circle[data-judge="{name}"]') for name in judges}
+    x = {name: float(point.get_attribute("cx")) for name, point in points.items()}
+    assert x["prompted-4.1-mini"] > x["fine-tuned-4o-mini"]
+    assert page.locator('tbody tr[data-judge="fine-tuned-4o-mini"]').get_attribute("class") == "active"
+    # The active judge's days left, from its model's shutdown date (a dash while the API gives none)
+    header = page.locator("#active-judge").inner_text()
+    active = judges["fine-tuned-4o-mini"]
+    assert header.startswith("Active judge fine-tuned-4o-mini: ")
+    if active.get("model_shutdown_date"):
+        days = (date.fromisoformat(active["model_shutdown_date"]) - datetime.now(UTC).date()).days
+        assert f"{days} days left (model shuts down {active['model_shutdown_date']})" in header, header
+    else:
+        assert header.endswith("shutdown date —"), header
+    assert console.fits_the_screen()
+    console.screenshot("judges")

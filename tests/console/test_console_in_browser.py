@@ -15,6 +15,20 @@ CONSOLE_CODE = ("index.html", "console.js", "console.css")
 CODE_BUDGET_BYTES = 200 * 1024
 
 
+def test_before_anything_arrives_each_page_says_where_its_data_comes_from(console):
+    # Runs first in this module, before `seeded` fills the local run: nothing there yet
+    assert ok(call(console.base, "GET", "/comments/review-queue"))["comments"] == []
+    console.open()
+    text = console.page.locator("main").inner_text()
+    assert "No comments to review yet." in text and "Comments arrive from Instagram" in text
+    assert console.page.locator("#active-judge").inner_text() == "No active judge: comments wait until one is activated."
+    console.screenshot("empty-queue")
+    console.go("#/posts")
+    assert "No Instagram posts yet." in console.page.locator("main").inner_text()
+    console.go("#/judges")
+    assert "No judges yet." in console.page.locator("main").inner_text()
+
+
 def test_banner_images_are_made_with_one_click_and_load(console, seeded):
     post_id = seeded.post["id"]
     console.open(f"#/posts/{post_id}")

@@ -8,6 +8,8 @@ import json
 import urllib.request
 from datetime import UTC, date, datetime
 
+from playwright.sync_api import expect
+
 from tests.console.conftest import SCREENSHOTS
 from tests.console.seed import call, ok
 
@@ -21,7 +23,8 @@ def test_before_anything_arrives_each_page_says_where_its_data_comes_from(consol
     console.open()
     text = console.page.locator("main").inner_text()
     assert "No comments to review yet." in text and "Comments arrive from Instagram" in text
-    assert console.page.locator("#active-judge").inner_text() == "No active judge: comments wait until one is activated."
+    # The header loads beside the page: wait for it
+    expect(console.page.locator("#active-judge")).to_have_text("No active judge: comments wait until one is activated.")
     console.screenshot("empty-queue")
     console.go("#/posts")
     assert "No Instagram posts yet." in console.page.locator("main").inner_text()

@@ -10,11 +10,11 @@ Declared as two functions in template.yaml, each with only the secrets it reads:
 from __future__ import annotations
 
 import base64
-from typing import Any
+from typing import Any, Literal
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from shop_marketing.config import get_settings, load_or_exit
 from shop_marketing.http import Id, create_http_app, errors, json_response, success
@@ -27,16 +27,26 @@ load_or_exit(("database_url", "db_secret_arn"))
 app = create_http_app()
 
 
+class RefusedOut(BaseModel):
+    """A comment Instagram's limits refuse (not stored, not judged): its id as sent, and why."""
+
+    instagram_comment_id: str | None
+    reason: Literal["malformed_id", "malformed_media_id", "no_media", "no_text", "too_long", "unstorable_text"]
+    message: str
+
+
 class DeliveryOut(BaseModel):
     received: int
     new: int
     queued: int
+    refused: list[RefusedOut] = Field(max_length=100, description="at most the first 100 refused comments")
 
 
 class FetchOut(BaseModel):
     fetched: int
     new: int
     queued: int
+    refused: list[RefusedOut] = Field(max_length=100, description="at most the first 100 refused comments")
 
 
 CHALLENGE = {200: {"description": "The hub.challenge, as plain text", "content": {"text/plain": {"schema": {"type": "string"}}}}}

@@ -89,7 +89,7 @@ class GoodCommentsOut(BaseModel):
     comments: list[GoodCommentOut]
 
 
-@app.post("/comments/judge", responses=success(VerdictOut) | errors(404, 502, 504))
+@app.post("/comments/judge", responses=success(VerdictOut) | errors(404, 409, 502, 504))
 def judge_comment(request: judge.JudgeRequest):
     return json_response(200, _judge(request).as_dict())
 

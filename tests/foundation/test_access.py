@@ -242,3 +242,27 @@ def test_the_local_run_is_open_unless_told_to_enforce(monkeypatch):
     monkeypatch.delenv("LOCAL_AUTH_SECRET", raising=False)
     with pytest.raises(SystemExit, match="LOCAL_AUTH_SECRET"):
         LocalAuth.from_environment()
+
+
+def test_reviews_need_the_review_scope_and_the_reviewer_is_the_tokens_subject(enforcing_api):
+    import sqlalchemy as sa
+
+    from shop_marketing.db import get_engine
+
+    base, auth = enforcing_api
+    with get_engine().begin() as connection:
+        post = connection.execute(sa.text("INSERT INTO instagram_posts (instagram_media_id) VALUES ('17990000000000001') RETURNING id")).scalar()
+        comment = connection.execute(
+            sa.text("INSERT INTO instagram_comments (instagram_comment_id, post_id, text, text_sha256) VALUES ('1785', :p, '좋아요', 'x') RETURNING id"),
+            {"p": post},
+        ).scalar()
+    viewer = auth.token([CATALOG_READ], subject="viewer-sub")
+    reviewer = auth.token([CATALOG_READ, JUDGE, REVIEW], subject="reviewer-sub")
+
+    assert call(base, "PUT", f"/comments/{comment}/review", viewer, {"label": "bad"}) == (403, {"message": "Forbidden"})
+    assert call(base, "GET", "/comments/review-queue", viewer)[0] == 403
+    assert call(base, "GET", f"/instagram-posts/{post}/comments", None)[0] == 401
+    status, reviewed = call(base, "PUT", f"/comments/{comment}/review", reviewer, {"label": "bad"})
+    assert status == 200, reviewed
+    assert reviewed["review"]["reviewer"] == "reviewer-sub"
+    assert call(base, "GET", "/reviews/agreement", reviewer)[0] == 200

@@ -52,4 +52,18 @@ def test_instagram_webhook_sample_events_run_through_the_handler(db, monkeypatch
     get_settings.cache_clear()
     assert (handshake.status, handshake.body) == (200, b"1158201444")
     # The customer's comment is queued; the shop's reply is kept but not judged.
-    assert (delivered.status, delivered.json) == (200, {"received": 2, "new": 2, "queued": 1})
+    assert (delivered.status, delivered.json) == (200, {"received": 2, "new": 2, "queued": 1, "refused": []})
+
+
+def test_the_reviews_sample_event_runs_through_the_handler_and_names_the_tokens_subject(db):
+    import sqlalchemy as sa
+
+    with db.begin() as connection:
+        post = connection.execute(sa.text("INSERT INTO instagram_posts (instagram_media_id) VALUES ('17990000000000001') RETURNING id")).scalar()
+        connection.execute(sa.text("INSERT INTO instagram_comments (instagram_comment_id, post_id, text, text_sha256) VALUES ('17858893269000001', :p, '좋아요', 'x')"), {"p": post})
+
+    reviewed = result_of(handler_of("reviews")(sample_event("reviews_set_review_http.json"), LocalContext()))
+
+    assert reviewed.status == 200, reviewed.body
+    assert reviewed.json["label"] == "bad"
+    assert reviewed.json["review"]["reviewer"] == "7c5b1e2a-91d3-4f0e-8a6b-2d4c9e1f0a37"

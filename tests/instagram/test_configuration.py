@@ -32,7 +32,7 @@ def test_secrets_come_from_secrets_manager_when_given_by_arn(instagram, graph, j
     assert post_delivery(instagram, raw, sign(raw, "secret-from-aws")).status == 200
     assert post_delivery(instagram, raw, sign(raw)).status == 401  # the plain test secret is no longer the key
     fetched = call_http(instagram, "POST", "/instagram-posts/1/comments/fetch")
-    assert fetched.json == {"fetched": 1, "new": 1, "queued": 1}
+    assert fetched.json == {"fetched": 1, "new": 1, "queued": 1, "refused": []}
 
 
 def test_secrets_the_stack_created_unset_count_as_not_configured(instagram, graph, judge_queue, db, monkeypatch):

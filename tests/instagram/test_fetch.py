@@ -38,7 +38,7 @@ def test_a_fetch_reads_every_page_and_queues_the_new_comments(instagram, graph, 
     result = fetch(instagram, post_id)
 
     assert result.status == 200
-    assert result.json == {"fetched": 120, "new": 120, "queued": 119}
+    assert result.json == {"fetched": 120, "new": 120, "queued": 119, "refused": []}
     # Three pages: the first without a cursor, then each page's `after` cursor, by following paging.next.
     requests = graph.comment_requests()
     assert len(requests) == 3
@@ -56,11 +56,11 @@ def test_a_fetch_reads_every_page_and_queues_the_new_comments(instagram, graph, 
 def test_fetching_again_finds_nothing_new(instagram, graph, judge_queue, db):
     post_id = a_post(db)
     graph.add_comments(MEDIA, customer_comments(60))
-    assert fetch(instagram, post_id).json == {"fetched": 60, "new": 60, "queued": 60}
+    assert fetch(instagram, post_id).json == {"fetched": 60, "new": 60, "queued": 60, "refused": []}
 
     again = fetch(instagram, post_id)
 
-    assert again.json == {"fetched": 60, "new": 0, "queued": 0}
+    assert again.json == {"fetched": 60, "new": 0, "queued": 0, "refused": []}
     assert count(db, "instagram_comments") == 60
     assert len(judge_queue.drain()) == 60
 
@@ -68,13 +68,13 @@ def test_fetching_again_finds_nothing_new(instagram, graph, judge_queue, db):
 def test_the_same_comment_from_the_webhook_and_from_a_fetch_is_queued_for_judging_once(instagram, graph, judge_queue, db):
     comment = customer_comments(1)[0]
     raw = delivery(comment_change(comment.id, comment.text, media_id=MEDIA, user_id=comment.user_id, username=comment.username))
-    assert post_delivery(instagram, raw, sign(raw)).json == {"received": 1, "new": 1, "queued": 1}
+    assert post_delivery(instagram, raw, sign(raw)).json == {"received": 1, "new": 1, "queued": 1, "refused": []}
     graph.add_comments(MEDIA, [comment, *customer_comments(2, start=1)])
     [post_id] = [row[0] for row in rows(db, "SELECT id FROM instagram_posts")]
 
     fetched = fetch(instagram, post_id)
 
-    assert fetched.json == {"fetched": 3, "new": 2, "queued": 2}
+    assert fetched.json == {"fetched": 3, "new": 2, "queued": 2, "refused": []}
     messages = judge_queue.drain()
     assert sorted(message["instagram_comment_id"] for message in messages) == sorted(c.id for c in customer_comments(3))
     assert count(db, "instagram_comments") == 3
@@ -97,7 +97,7 @@ def test_rate_limiting_is_503_with_retry_after_and_keeps_the_pages_read(instagra
 
     graph.rate_limit_after, graph.requests[:] = None, []
     resumed = fetch(instagram, post_id)
-    assert resumed.json == {"fetched": 120, "new": 70, "queued": 70}
+    assert resumed.json == {"fetched": 120, "new": 70, "queued": 70, "refused": []}
 
 
 def test_an_application_level_rate_limit_asks_for_a_minute(instagram, graph, db):
@@ -168,7 +168,7 @@ def test_the_schedule_fetches_the_recent_posts(instagram, graph, judge_queue, db
 
     summary = invoke(instagram, sample_event("instagram_fetch_schedule.json"))
 
-    assert summary == {"posts": 2, "fetched": 5, "new": 5, "queued": 5, "failed": 0, "rate_limited": False}
+    assert summary == {"posts": 2, "fetched": 5, "new": 5, "queued": 5, "refused": 0, "failed": 0, "rate_limited": False}
     assert len(judge_queue.drain()) == 5
     assert {first, second} == {row[0] for row in rows(db, "SELECT DISTINCT post_id FROM instagram_comments")}
 
@@ -179,4 +179,29 @@ def test_the_sample_fetch_event_runs_through_the_handler(instagram, graph, judge
 
     result = result_of(invoke(instagram, sample_event("instagram_fetch_comments_http.json")))
 
-    assert (result.status, result.json) == (200, {"fetched": 2, "new": 2, "queued": 2})
+    assert (result.status, result.json) == (200, {"fetched": 2, "new": 2, "queued": 2, "refused": []})
+
+
+def test_a_fetch_applies_instagrams_limits_and_reports_what_it_refuses(instagram, graph, judge_queue, db):
+    post_id = a_post(db)
+    longest = "핏" * 2_200
+    graph.add_comments(MEDIA, [
+        StandInComment(id="17860000000000100", text=longest, username="ok", user_id="9000100"),
+        StandInComment(id="17860000000000101", text=longest + "!", username="too_long", user_id="9000101"),
+        StandInComment(id=17860000000000102, text="an id as a number", username="number", user_id="9000102"),  # type: ignore[arg-type]
+        StandInComment(id="1786/../102", text="a path", username="path", user_id="9000103"),
+        StandInComment(id="17860000000000104", text=None, username="no_text", user_id="9000104"),  # type: ignore[arg-type]
+    ])
+
+    result = fetch(instagram, post_id)
+
+    assert result.status == 200
+    assert {k: v for k, v in result.json.items() if k != "refused"} == {"fetched": 5, "new": 1, "queued": 1}
+    assert [(r["instagram_comment_id"], r["reason"]) for r in result.json["refused"]] == [
+        ("17860000000000101", "too_long"),
+        ("17860000000000102", "malformed_id"),
+        ("1786/../102", "malformed_id"),
+        ("17860000000000104", "no_text"),
+    ]
+    assert rows(db, "SELECT instagram_comment_id, length(text) FROM instagram_comments") == [("17860000000000100", 2_200)]
+    assert [m["instagram_comment_id"] for m in judge_queue.drain()] == ["17860000000000100"]

@@ -11,6 +11,9 @@ from tests.instagram.conftest import APP_SECRET, SHOP_ACCOUNT, VERIFY_TOKEN, com
 from tests.support.lambda_invoke import call_http
 
 
+SHA_OF_HAND_TEXT = hashlib.sha256("judged by hand".encode()).hexdigest()
+
+
 def sign(raw: bytes, secret: str = APP_SECRET) -> str:
     # Computed here independently of the product's code, as Meta computes it.
     return "sha256=" + hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
@@ -60,7 +63,7 @@ def test_a_signed_delivery_stores_the_comment_registers_the_post_and_queues_it_o
     result = post_delivery(instagram, raw, sign(raw))
 
     assert result.status == 200
-    assert result.json == {"received": 1, "new": 1, "queued": 1}
+    assert result.json == {"received": 1, "new": 1, "queued": 1, "refused": []}
     [(post_id, media_id)] = rows(db, "SELECT id, instagram_media_id FROM instagram_posts")
     assert media_id == "17990000000000001"
     [comment] = rows(db, "SELECT instagram_comment_id, post_id, author_id, author_username, by_shop, source, queued_at FROM instagram_comments")
@@ -125,9 +128,9 @@ def test_a_replayed_delivery_changes_nothing_and_queues_nothing(instagram, judge
 
     replays = [post_delivery(instagram, raw, sign(raw)) for _ in range(3)]
 
-    assert first.json == {"received": 1, "new": 1, "queued": 1}
+    assert first.json == {"received": 1, "new": 1, "queued": 1, "refused": []}
     assert [replay.status for replay in replays] == [200, 200, 200]
-    assert all(replay.json == {"received": 1, "new": 0, "queued": 0} for replay in replays)
+    assert all(replay.json == {"received": 1, "new": 0, "queued": 0, "refused": []} for replay in replays)
     assert rows(db, "SELECT * FROM instagram_comments") == before
     assert len(judge_queue.drain()) == 1
 
@@ -140,7 +143,7 @@ def test_the_shops_own_reply_is_kept_but_not_judged(instagram, judge_queue, db):
 
     result = post_delivery(instagram, raw, sign(raw))
 
-    assert result.json == {"received": 2, "new": 2, "queued": 1}
+    assert result.json == {"received": 2, "new": 2, "queued": 1, "refused": []}
     stored = rows(db, "SELECT instagram_comment_id, by_shop, parent_id, queued_at FROM instagram_comments ORDER BY id")
     assert [(row[0], row[1], row[2]) for row in stored] == [
         ("17858893269000006", False, None),
@@ -150,18 +153,52 @@ def test_the_shops_own_reply_is_kept_but_not_judged(instagram, judge_queue, db):
     assert [message["instagram_comment_id"] for message in judge_queue.drain()] == ["17858893269000006"]
 
 
-def test_changes_of_other_fields_and_incomplete_comments_are_ignored(instagram, judge_queue, db):
+def test_changes_of_other_fields_are_ignored_and_incomplete_comments_reported(instagram, judge_queue, db):
     raw = delivery(
         {"field": "mentions", "value": {"media_id": "1", "comment_id": "2"}},
-        {"field": "comments", "value": {"id": "no-media", "text": "where?"}},
+        {"field": "comments", "value": {"id": "17858893269000007", "text": "where?"}},
         {"field": "comments", "value": {"id": "17858893269000008", "media": {"id": "17990000000000001"}}},
     )
 
     result = post_delivery(instagram, raw, sign(raw))
 
     assert result.status == 200
-    assert result.json == {"received": 0, "new": 0, "queued": 0}
+    assert {k: v for k, v in result.json.items() if k != "refused"} == {"received": 2, "new": 0, "queued": 0}
+    assert [(r["instagram_comment_id"], r["reason"]) for r in result.json["refused"]] == [
+        ("17858893269000007", "no_media"),
+        ("17858893269000008", "no_text"),
+    ]
     assert count(db, "instagram_comments") == 0
+
+
+def test_instagrams_limits_are_applied_and_what_they_refuse_is_reported(instagram, judge_queue, db):
+    longest = "좋" * 2_200
+    raw = delivery(
+        comment_change("17858893269000020", longest),
+        comment_change("17858893269000021", longest + "요"),
+        comment_change("17858893269000022", "ok", media_id="../17990000000000001"),
+        {"field": "comments", "value": {"id": 17858893269000023, "text": "an id sent as a number", "media": {"id": "17990000000000001"}}},
+        {"field": "comments", "value": {"id": "", "text": "no id", "media": {"id": "17990000000000001"}}},
+        {"field": "comments", "value": {"id": "1785/../8893", "text": "a path, not an id", "media": {"id": "17990000000000001"}}},
+        {"field": "comments", "value": {"id": {"nested": 1}, "text": "an object", "media": {"id": "17990000000000001"}}},
+    )
+
+    result = post_delivery(instagram, raw, sign(raw))
+
+    assert result.status == 200
+    assert (result.json["received"], result.json["new"], result.json["queued"]) == (7, 1, 1)
+    assert [(r["instagram_comment_id"], r["reason"]) for r in result.json["refused"]] == [
+        ("17858893269000021", "too_long"),
+        ("17858893269000022", "malformed_media_id"),
+        ("17858893269000023", "malformed_id"),
+        ("", "malformed_id"),
+        ("1785/../8893", "malformed_id"),
+        (None, "malformed_id"),
+    ]
+    assert all(r["message"] for r in result.json["refused"])
+    # Only the comment within the limits is stored, exactly as sent.
+    assert rows(db, "SELECT instagram_comment_id, length(text) FROM instagram_comments") == [("17858893269000020", 2_200)]
+    assert [m["instagram_comment_id"] for m in judge_queue.drain()] == ["17858893269000020"]
 
 
 def test_a_signed_body_that_is_not_a_delivery_is_422_and_records_nothing(instagram, db):
@@ -184,7 +221,7 @@ def test_a_comment_the_queue_did_not_take_is_stored_and_queued_by_metas_retry(in
     configure(monkeypatch, JUDGE_QUEUE_URL=judge_queue.url)
     retried = post_delivery(instagram, raw, sign(raw))
 
-    assert retried.json == {"received": 1, "new": 0, "queued": 1}
+    assert retried.json == {"received": 1, "new": 0, "queued": 1, "refused": []}
     assert [message["instagram_comment_id"] for message in judge_queue.drain()] == ["17858893269000009"]
 
 
@@ -197,21 +234,51 @@ def test_a_comment_already_judged_by_hand_learns_its_author_and_is_not_queued_ag
         judgement = connection.execute(
             sa.text(
                 "INSERT INTO judgements (judge_id, text_sha256, model, verdict, confidence, comment_tokens, prompt_tokens, completion_tokens) "
-                "VALUES (:judge, 'x', 'ft:model', 'good', 0.9, 5, 12, 1) RETURNING id"
+                "VALUES (:judge, :sha, 'ft:model', 'good', 0.9, 5, 12, 1) RETURNING id"
             ),
-            {"judge": judge},
+            {"judge": judge, "sha": SHA_OF_HAND_TEXT},
         ).scalar()
         connection.execute(
             sa.text(
                 "INSERT INTO instagram_comments (instagram_comment_id, post_id, text, text_sha256, judgement_id) "
-                "VALUES ('17858893269000010', :post, 'judged by hand', 'x', :judgement)"
+                "VALUES ('17858893269000010', :post, 'judged by hand', :sha, :judgement)"
             ),
-            {"post": post_id, "judgement": judgement},
+            {"post": post_id, "judgement": judgement, "sha": SHA_OF_HAND_TEXT},
         )
     raw = delivery(comment_change("17858893269000010", "judged by hand"))
 
     result = post_delivery(instagram, raw, sign(raw))
 
-    assert result.json == {"received": 1, "new": 0, "queued": 0}
+    assert result.json == {"received": 1, "new": 0, "queued": 0, "refused": []}
     assert rows(db, "SELECT author_username, judgement_id FROM instagram_comments") == [("linen_lover", judgement)]
     assert judge_queue.drain() == []
+
+
+def test_instagrams_text_replaces_other_words_judged_by_hand_under_its_id_and_is_judged_again(instagram, judge_queue, db):
+    with db.begin() as connection:
+        post_id = connection.execute(sa.text("INSERT INTO instagram_posts (instagram_media_id) VALUES ('17990000000000001') RETURNING id")).scalar()
+        judge = connection.execute(sa.text("INSERT INTO judges (name, style, model) VALUES ('by-hand', 'fine_tuned', 'ft:model') RETURNING id")).scalar()
+        judgement = connection.execute(
+            sa.text(
+                "INSERT INTO judgements (judge_id, text_sha256, model, verdict, confidence, comment_tokens, prompt_tokens, completion_tokens) "
+                "VALUES (:judge, :sha, 'ft:model', 'good', 0.9, 5, 12, 1) RETURNING id"
+            ),
+            {"judge": judge, "sha": SHA_OF_HAND_TEXT},
+        ).scalar()
+        connection.execute(
+            sa.text(
+                "INSERT INTO instagram_comments (instagram_comment_id, post_id, text, text_sha256, judgement_id) "
+                "VALUES ('17858893269000012', :post, 'judged by hand', :sha, :judgement)"
+            ),
+            {"post": post_id, "judgement": judgement, "sha": SHA_OF_HAND_TEXT},
+        )
+    real = "배송 언제 오나요? 일주일째 기다려요"
+    raw = delivery(comment_change("17858893269000012", real))
+
+    result = post_delivery(instagram, raw, sign(raw))
+
+    assert (result.json["new"], result.json["queued"]) == (0, 1)
+    assert rows(db, "SELECT text, text_sha256, judgement_id, source FROM instagram_comments") == [
+        (real, hashlib.sha256(real.encode()).hexdigest(), None, "webhook")
+    ]
+    assert [m["comment"] for m in judge_queue.drain()] == [real]

@@ -211,3 +211,26 @@ def test_a_paid_answer_whose_store_fails_is_stored_later_and_never_paid_again(
     assert first == again == {"batchItemFailures": []}
     assert sorted(sent_comments(openai_standin)) == sorted(comments)
     assert len(rows(db, "SELECT id FROM judgements")) == 3
+
+
+def test_a_queued_comment_keeps_its_stored_text_and_post(queue_handler, chat, active_model, db, post_id):
+    with db.begin() as connection:
+        other_post = connection.execute(sa.text("INSERT INTO instagram_posts (instagram_media_id) VALUES ('media-9') RETURNING id")).scalar()
+        connection.execute(
+            sa.text("INSERT INTO instagram_comments (instagram_comment_id, post_id, text, text_sha256, source) "
+                    "VALUES ('kept', :post, '원래 댓글이에요 잘 입고 있어요', encode(sha256(convert_to('원래 댓글이에요 잘 입고 있어요', 'UTF8')), 'hex'), 'webhook')"),
+            {"post": post_id},
+        )
+    bodies = [
+        json.dumps({"comment": "다른 말로 바꾼 칭찬입니다 최고예요", "instagram_comment_id": "kept", "post_id": post_id}),
+        json.dumps({"comment": "원래 댓글이에요 잘 입고 있어요", "instagram_comment_id": "kept", "post_id": other_post}),
+    ]
+
+    for body in bodies:
+        assert queue_handler(batch([body]), LocalContext()) == {"batchItemFailures": []}
+
+    # Only the judgement of its own text is its verdict; it stays on its post.
+    [(text, post, verdict_text)] = rows(
+        db, "SELECT c.text, c.post_id, j.text_sha256 = c.text_sha256 FROM instagram_comments c JOIN judgements j ON j.id = c.judgement_id"
+    )
+    assert (text, post, verdict_text) == ("원래 댓글이에요 잘 입고 있어요", post_id, True)

@@ -116,14 +116,45 @@ def test_a_known_instagram_comment_is_answered_from_the_database(handler, chat, 
     assert len(rows(db, "SELECT * FROM judgements")) == 1
 
 
-def test_an_edited_instagram_comment_is_judged_again(handler, chat, active_model, openai_standin, db):
+def test_another_text_under_a_known_instagram_comment_id_is_409_and_nothing_changes(handler, chat, active_model, openai_standin, db):
     judge(handler, {"comment": "별로예요", "instagram_comment_id": "c-1"})
+    before = rows(db, "SELECT * FROM instagram_comments")
 
-    edited = judge(handler, {"comment": "입어보니 생각보다 훨씬 좋아요", "instagram_comment_id": "c-1"}).json
+    refused = judge(handler, {"comment": "입어보니 생각보다 훨씬 좋아요", "instagram_comment_id": "c-1"})
 
-    assert edited["cached"] is False
-    [(text,)] = rows(db, "SELECT text FROM instagram_comments")
-    assert text == "입어보니 생각보다 훨씬 좋아요"
+    assert refused.status == 409
+    assert refused.json["error"]["code"] == "comment_text_mismatch"
+    assert rows(db, "SELECT * FROM instagram_comments") == before
+    assert len(rows(db, "SELECT * FROM judgements")) == 1
+    assert len(openai_standin.requests_to("POST", CHAT_PATH)) == 1
+    # The same text is still answered (from the database).
+    same = judge(handler, {"comment": "별로예요", "instagram_comment_id": "c-1"})
+    assert (same.status, same.json["cached"]) == (200, True)
+
+
+def test_a_comment_from_instagram_keeps_instagrams_text_and_its_post(handler, chat, active_model, openai_standin, db, post_id):
+    """Measured before: a caller with the judge scope replaced a customer's question with invented praise."""
+    question = "이거 언제 재입고 되나요?"
+    with db.begin() as connection:
+        other_post = connection.execute(sa.text("INSERT INTO instagram_posts (instagram_media_id) VALUES ('media-2') RETURNING id")).scalar()
+        connection.execute(
+            sa.text("INSERT INTO instagram_comments (instagram_comment_id, post_id, text, text_sha256, author_username, source) "
+                    "VALUES ('17858893269000001', :post, :text, encode(sha256(convert_to(:text, 'UTF8')), 'hex'), 'curious', 'webhook')"),
+            {"post": post_id, "text": question},
+        )
+
+    praise = judge(handler, {"comment": "최고의 셔츠! 모두 사세요!", "instagram_comment_id": "17858893269000001", "post_id": post_id})
+    moved = judge(handler, {"comment": question, "instagram_comment_id": "17858893269000001", "post_id": other_post})
+
+    assert (praise.status, praise.json["error"]["code"]) == (409, "comment_text_mismatch")
+    assert (moved.status, moved.json["error"]["code"]) == (409, "comment_post_mismatch")
+    assert rows(db, "SELECT text, post_id, judgement_id FROM instagram_comments") == [(question, post_id, None)]
+    assert rows(db, "SELECT * FROM judgements") == []
+    assert openai_standin.requests_to("POST", CHAT_PATH) == []
+    # Its own text, on its own post (or naming no post), is judged.
+    judged = judge(handler, {"comment": question, "instagram_comment_id": "17858893269000001"})
+    assert judged.status == 200
+    assert rows(db, "SELECT text, post_id, judgement_id IS NOT NULL FROM instagram_comments") == [(question, post_id, True)]
 
 
 def test_the_cache_is_per_model(handler, chat, active_model, openai_standin, monkeypatch):

@@ -117,3 +117,16 @@ def test_the_export_takes_since_keeps_one_line_per_text_and_is_empty_without_rev
     assert recent == [("same words", "bad")]
     assert call_http(reviews, "GET", "/reviews/export", query="since=2026-06-01").status == 200
     assert call_http(reviews, "GET", "/reviews/export", query="since=yesterday").status == 422
+
+
+def test_the_description_names_the_exports_media_type_and_the_comment_shapes(database_url):
+    from infra.local_api import LocalApi, routes_from_template
+
+    spec = LocalApi([r for r in routes_from_template() if r.function == "ReviewsFunction"]).load_all().openapi()
+
+    export = spec["paths"]["/reviews/export"]["get"]["responses"]["200"]["content"]
+    assert list(export) == ["application/jsonl"]
+    queue = spec["components"]["schemas"]["QueuedCommentOut"]["properties"]
+    assert {"id", "instagram_comment_id", "text", "username", "verdict", "confidence", "judge", "review", "label", "post_id"} == set(queue)
+    assert "409" not in spec["paths"]["/comments/{comment_id}/review"]["put"]["responses"]
+    assert "404" in spec["paths"]["/comments/{comment_id}/review"]["delete"]["responses"]

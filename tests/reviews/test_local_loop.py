@@ -21,15 +21,10 @@ import pytest
 from infra.local_api import ROOT
 from tests.support.network import free_port
 
-APP_SECRET = "local-loop-app-secret"
-MEDIA_ID = "17895695668004550"
-COMMENTS = [
-    # (Meta's comment id, author id, username, text): the stand-in reads the last one as "bad" (a question).
-    ("17858893269001001", "17841401", "linen_lover", "린넨 셔츠 구김이 덜 가서 여름 내내 입었어요. 세탁 후에도 핏 그대로!"),
-    ("17858893269001002", "17841402", "minji.k", "사이즈 추천대로 M 샀는데 딱 맞아요. 두께감도 좋아서 재구매 의사 100%!"),
-    ("17858893269001003", "17841403", "daily.look", "엄마 선물로 드렸는데 색감이 사진이랑 똑같다고 너무 좋아하세요"),
-    ("17858893269001004", "17841404", "curious", "이거 언제 재입고 되나요?"),
-]
+# The README's walk through ("From a comment to a banner, on the local run") uses this secret and file:
+# four comments, the last a question (the stand-in reads it as "bad").
+APP_SECRET = "local-app-secret"
+DELIVERY = ROOT / "examples" / "instagram-delivery.json"
 
 
 def call(base: str, method: str, path: str, body: object = None, *, raw: bytes | None = None, headers: dict | None = None):
@@ -74,12 +69,7 @@ def make_local(db, database_url, tmp_path):
 
 
 def delivery() -> bytes:
-    changes = [
-        {"field": "comments", "value": {"id": comment_id, "text": text, "from": {"id": author, "username": username},
-                                        "media": {"id": MEDIA_ID, "media_product_type": "FEED"}}}
-        for comment_id, author, username, text in COMMENTS
-    ]
-    return json.dumps({"object": "instagram", "entry": [{"id": "17841400000000000", "time": 1764230400, "changes": changes}]}, ensure_ascii=False).encode()
+    return DELIVERY.read_bytes()
 
 
 def wait_until_judged(base: str, post_id: int, count: int) -> list[dict]:
@@ -108,7 +98,7 @@ def test_a_signed_delivery_is_judged_on_the_local_run_and_becomes_banners(make_l
     raw = delivery()
     signature = "sha256=" + hmac.new(APP_SECRET.encode(), raw, hashlib.sha256).hexdigest()
     status, received = call(base, "POST", "/webhooks/instagram", raw=raw, headers={"X-Hub-Signature-256": signature})
-    assert (status, received) == (200, {"received": 4, "new": 4, "queued": 4}), received
+    assert (status, received) == (200, {"received": 4, "new": 4, "queued": 4, "refused": []}), received
 
     status, post = call(base, "GET", "/comments/review-queue")
     post_id = post["comments"][0]["post_id"]
@@ -124,7 +114,7 @@ def test_a_signed_delivery_is_judged_on_the_local_run_and_becomes_banners(make_l
 
     # Meta retries the delivery: nothing is queued (or paid) again.
     status, again = call(base, "POST", "/webhooks/instagram", raw=raw, headers={"X-Hub-Signature-256": signature})
-    assert (status, again) == (200, {"received": 4, "new": 0, "queued": 0})
+    assert (status, again) == (200, {"received": 4, "new": 0, "queued": 0, "refused": []})
 
     # A reviewer takes the question for a real review, and one good comment out: banners follow.
     by_ig = {c["instagram_comment_id"]: c["id"] for c in comments}

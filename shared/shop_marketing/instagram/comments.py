@@ -19,7 +19,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, literal_column, or_, select, update
+from sqlalchemy import case, func, literal_column, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -28,10 +28,10 @@ from ..judge_queue import JudgeMessage, judge_queue_available, send_to_judge
 from ..models import InstagramPost
 from ..models.judging import InstagramComment
 from ..observability import logger
+from .limits import MAX_COMMENT_CHARACTERS
 
 SessionFactory = Callable[[], AbstractContextManager[Session]]
-# Instagram's own limit on a comment's length; the judge refuses longer ones.
-MAX_COMMENT_CHARACTERS = 2_200
+# Columns of the author and the parent are this long; Meta's ids are far shorter.
 MAX_ID_LENGTH = 100
 
 
@@ -46,9 +46,6 @@ class IncomingComment:
     commented_at: datetime | None = None
     like_count: int | None = None
     source: str = "webhook"
-
-    def storable(self) -> bool:
-        return 0 < len(self.instagram_comment_id) <= MAX_ID_LENGTH and 0 < len(self.media_id) <= MAX_ID_LENGTH
 
 
 @dataclass(frozen=True)
@@ -81,9 +78,6 @@ def store_comments(session: Session, comments: Iterable[IncomingComment], shop_a
     received = new = 0
     for comment in comments:
         received += 1
-        if not comment.storable():
-            logger.warning("instagram comment skipped: id too long", extra={"source": comment.source})
-            continue
         if comment.media_id not in posts:
             posts[comment.media_id] = register_post(session, comment.media_id)
         statement = insert(InstagramComment).values(
@@ -101,11 +95,18 @@ def store_comments(session: Session, comments: Iterable[IncomingComment], shop_a
         )
         excluded = statement.excluded
         known = InstagramComment
+        # Posted to /comments/judge by hand under this id with other words: Instagram's text wins, and
+        # the comment is judged again on it (the hand-made judgement no longer describes it).
+        hand_text_differs = known.source.is_(None) & (known.text_sha256 != excluded.text_sha256)
         # Seen before: fill in only what was unknown; a comment stored without an author (posted to
         # /comments/judge by hand, say) learns it. A replay with nothing new changes nothing at all.
         statement = statement.on_conflict_do_update(
             index_elements=[InstagramComment.instagram_comment_id],
             set_={
+                "text": case((hand_text_differs, excluded.text), else_=known.text),
+                "text_sha256": case((hand_text_differs, excluded.text_sha256), else_=known.text_sha256),
+                "judgement_id": case((hand_text_differs, None), else_=known.judgement_id),
+                "queued_at": case((hand_text_differs, None), else_=known.queued_at),
                 "author_id": func.coalesce(known.author_id, excluded.author_id),
                 "author_username": func.coalesce(known.author_username, excluded.author_username),
                 "parent_id": func.coalesce(known.parent_id, excluded.parent_id),
@@ -122,6 +123,7 @@ def store_comments(session: Session, comments: Iterable[IncomingComment], shop_a
                 (known.post_id.is_(None) & excluded.post_id.is_not(None)),
                 (known.source.is_(None) & excluded.source.is_not(None)),
                 (~known.by_shop & excluded.by_shop),
+                hand_text_differs,
             ),
         )
         # xmax = 0 only on a row this statement inserted (PostgreSQL), not on one it updated.

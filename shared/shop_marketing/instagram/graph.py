@@ -29,6 +29,7 @@ import urllib3
 
 from ..errors import DomainError, NotFound, ServiceUnavailable, UpstreamBadReply, UpstreamTimeout
 from ..observability import logger
+from .limits import Refused, is_meta_id, shown_id, text_refusal
 
 COMMENT_FIELDS = "id,text,username,timestamp,like_count,from"
 RATE_LIMIT_CODES = frozenset({4, 17, 32, 613, 80002})
@@ -124,9 +125,13 @@ def graph_failure(status: int, body: Any, headers: Any) -> DomainError:
     return InstagramGraphError(f"The Instagram Graph API refused the request{where}: {message}")
 
 
-def _as_comment(item: Any) -> GraphComment | None:
-    if not isinstance(item, dict) or not isinstance(item.get("id"), str) or not isinstance(item.get("text"), str):
-        return None
+def _as_comment(item: Any) -> GraphComment | Refused:
+    """A comment of a page, or why it is refused (Instagram's limits, :mod:`.limits`)."""
+    if not isinstance(item, dict) or not is_meta_id(item.get("id")):
+        return Refused(shown_id(item.get("id")) if isinstance(item, dict) else None, "malformed_id")
+    reason = text_refusal(item.get("text"))
+    if reason is not None:
+        return Refused(item["id"], reason)
     author = item.get("from") if isinstance(item.get("from"), dict) else {}
     username = author.get("username") or item.get("username")
     likes = item.get("like_count")
@@ -174,8 +179,9 @@ class GraphClient:
             raise failure
         return body
 
-    def media_comments(self, media_id: str) -> Iterator[GraphComment]:
-        """Every comment of the media, page after page, until ``paging.next`` is absent."""
+    def media_comments(self, media_id: str) -> Iterator[GraphComment | Refused]:
+        """Every comment of the media, page after page, until ``paging.next`` is absent; a comment that
+        breaks Instagram's limits comes as its refusal."""
         if not GRAPH_ID.fullmatch(media_id):
             # Graph ids are digits (and underscores): anything else names no media, and would only
             # make Meta parse another path (a '/' or '..' in it).
@@ -189,9 +195,7 @@ class GraphClient:
             seen.add(url)
             page = self._get(url)
             for item in page.get("data") or []:
-                comment = _as_comment(item)
-                if comment is not None:
-                    yield comment
+                yield _as_comment(item)
             paging = page.get("paging") if isinstance(page.get("paging"), dict) else {}
             following = paging.get("next")
             url = following if isinstance(following, str) and following not in seen else None

@@ -1,7 +1,8 @@
 """Instagram comments in (product.md): the webhook's deliveries and fetches from the Graph API.
 
 Each entry point verifies or authenticates, stores the comments once and queues the new ones for
-judging; handlers call exactly one function here.
+judging, and reports the comments Instagram's limits refuse (:mod:`.limits`); handlers call exactly
+one function here.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from ..db import session_scope
 from ..observability import logger
 from ..secret_settings import secret_setting
 from .comments import IncomingComment, SessionFactory, parse_timestamp, post_media_id, queue_unjudged, recent_post_ids, store_comments
+from .limits import Refused, report
 from .graph import GraphClient, InstagramGraphError, InstagramNotConfigured, InstagramRateLimited, InstagramTimeout, InstagramUnavailable
 from .webhook import answer_handshake, delivered_comments, verify_signature
 
@@ -27,7 +29,7 @@ def receive_delivery(
 ) -> dict[str, int]:
     """A signed ``comments`` delivery: stored, and its new comments queued for judging."""
     verify_signature(raw, headers, secret_setting(settings, "instagram_app_secret"))
-    delivered = delivered_comments(raw)
+    delivered, refused = delivered_comments(raw)
     # The account a delivery is for is the shop's own, as is INSTAGRAM_ACCOUNT_ID.
     shop_accounts = {account for _, account in delivered if account} | (
         {settings.instagram_account_id} if settings.instagram_account_id else set()
@@ -38,9 +40,15 @@ def receive_delivery(
     queued = queue_unjudged(
         sessions, settings.judge_queue_url, comment_ids=[comment.instagram_comment_id for comment in comments]
     )
-    result = {"received": stored.received, "new": stored.new, "queued": queued}
-    logger.info("instagram delivery", extra=result)
-    return result
+    result = {"received": stored.received + len(refused), "new": stored.new, "queued": queued}
+    _log_refused(refused, "delivery")
+    logger.info("instagram delivery", extra={**result, "refused": len(refused)})
+    return {**result, "refused": report(refused)}
+
+
+def _log_refused(refused: list[Refused], where: str) -> None:
+    for item in refused:
+        logger.warning("instagram comment refused", extra={"from": where, "instagram_comment_id": item.instagram_comment_id, "reason": item.reason})
 
 
 def graph_client(settings: Settings) -> GraphClient:
@@ -77,20 +85,25 @@ def fetch_post_comments(
         media_id = post_media_id(session, post_id)
     shop_accounts = {settings.instagram_account_id} if settings.instagram_account_id else set()
     read: list[IncomingComment] = []
+    refused: list[Refused] = []
     failure: Exception | None = None
     try:
         for comment in graph.media_comments(media_id):
-            read.append(_incoming(comment, media_id))
+            if isinstance(comment, Refused):
+                refused.append(comment)
+            else:
+                read.append(_incoming(comment, media_id))
     except (InstagramRateLimited, InstagramUnavailable, InstagramTimeout, InstagramGraphError) as error:
         failure = error
     with sessions() as session:
         stored = store_comments(session, read, shop_accounts)
     queued = queue_unjudged(sessions, settings.judge_queue_url, post_id=post_id)
-    result = {"fetched": len(read), "new": stored.new, "queued": queued}
-    logger.info("instagram comments fetched", extra={"post_id": post_id, **result, "complete": failure is None})
+    result = {"fetched": len(read) + len(refused), "new": stored.new, "queued": queued}
+    _log_refused(refused, "fetch")
+    logger.info("instagram comments fetched", extra={"post_id": post_id, **result, "refused": len(refused), "complete": failure is None})
     if failure is not None:
         raise failure
-    return result
+    return {**result, "refused": report(refused)}
 
 
 def fetch_recent_posts(
@@ -106,7 +119,7 @@ def fetch_recent_posts(
         post_ids = recent_post_ids(
             session, days=settings.instagram_recent_post_days, limit=settings.instagram_recent_post_limit
         )
-    totals: dict[str, Any] = {"posts": 0, "fetched": 0, "new": 0, "queued": 0, "failed": 0, "rate_limited": False}
+    totals: dict[str, Any] = {"posts": 0, "fetched": 0, "new": 0, "queued": 0, "refused": 0, "failed": 0, "rate_limited": False}
     for post_id in post_ids:
         try:
             result = fetch_post_comments(post_id, graph=graph, settings=settings, sessions=sessions)
@@ -120,5 +133,6 @@ def fetch_recent_posts(
         totals["posts"] += 1
         for name in ("fetched", "new", "queued"):
             totals[name] += result[name]
+        totals["refused"] += len(result["refused"])
     logger.info("scheduled instagram fetch", extra=totals)
     return totals

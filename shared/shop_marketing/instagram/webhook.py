@@ -6,6 +6,8 @@
   secret. It is checked before the body is parsed at all; a missing or wrong signature is refused.
   Meta signs no timestamp, so a replayed delivery cannot be told from a retry: replays are harmless
   instead, because a comment is stored and queued once by its id.
+- Each comment is held to Instagram's limits (:mod:`.limits`); one that breaks them is reported back,
+  not stored.
 """
 
 from __future__ import annotations
@@ -13,11 +15,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Mapping
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .. import safe_json
 from ..errors import DomainError, InvalidInput, Unauthorized
 from .comments import IncomingComment
+from .limits import Refused, is_meta_id, shown_id, text_refusal
 
 SIGNATURE_HEADER = "x-hub-signature-256"
 
@@ -56,34 +58,11 @@ def sign(raw: bytes, app_secret: str) -> str:
     return "sha256=" + hmac.new(app_secret.encode("utf-8"), raw, hashlib.sha256).hexdigest()
 
 
-class _Lenient(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+def delivered_comments(raw: bytes) -> tuple[list[tuple[IncomingComment, str | None]], list[Refused]]:
+    """Each ``comments`` change of a (verified) delivery, with the id of the account it was sent for,
+    and the comments refused by Instagram's limits (:mod:`.limits`), each with its reason.
 
-
-class _Author(_Lenient):
-    id: str | None = None
-    username: str | None = None
-
-
-class _Media(_Lenient):
-    id: str
-    media_product_type: str | None = None
-
-
-class _CommentValue(_Lenient):
-    id: str
-    text: str | None = None
-    parent_id: str | None = None
-    media: _Media
-    # "from" is a Python keyword.
-    author: _Author | None = Field(default=None, alias="from")
-
-
-def delivered_comments(raw: bytes) -> list[tuple[IncomingComment, str | None]]:
-    """Each ``comments`` change of a (verified) delivery, with the id of the account it was sent for.
-
-    Changes of other fields are ignored; a ``comments`` change without an id, text or media is
-    skipped (it names nothing to judge). A body that is not a delivery at all is 422.
+    Changes of other fields are ignored. A body that is not a delivery at all is 422.
     """
     try:
         delivery = safe_json.loads(raw)
@@ -92,7 +71,8 @@ def delivered_comments(raw: bytes) -> list[tuple[IncomingComment, str | None]]:
     entries = delivery.get("entry") if isinstance(delivery, dict) else None
     if not isinstance(entries, list):
         raise InvalidInput("The delivery has no 'entry' list.")
-    comments = []
+    comments: list[tuple[IncomingComment, str | None]] = []
+    refused: list[Refused] = []
     for entry in entries:
         if not isinstance(entry, dict):
             continue
@@ -100,25 +80,41 @@ def delivered_comments(raw: bytes) -> list[tuple[IncomingComment, str | None]]:
         for change in entry.get("changes") or []:
             if not isinstance(change, dict) or change.get("field") != "comments" or not isinstance(change.get("value"), dict):
                 continue
-            try:
-                value = _CommentValue.model_validate(change["value"])
-            except ValidationError:
-                continue
-            if value.text is None:
-                continue
-            author = value.author or _Author()
-            comments.append(
-                (
-                    IncomingComment(
-                        instagram_comment_id=value.id,
-                        text=value.text,
-                        media_id=value.media.id,
-                        author_id=author.id,
-                        author_username=author.username,
-                        parent_id=value.parent_id,
-                        source="webhook",
-                    ),
-                    account,
-                )
-            )
-    return comments
+            comment = _comment(change["value"])
+            if isinstance(comment, Refused):
+                refused.append(comment)
+            else:
+                comments.append((comment, account))
+    return comments, refused
+
+
+def _string(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _comment(value: dict) -> IncomingComment | Refused:
+    """One ``comments`` change's value (``id``, ``text``, ``from {id, username}``, ``media {id}``,
+    ``parent_id``?), or why it is refused."""
+    comment_id = value.get("id")
+    if not is_meta_id(comment_id):
+        return Refused(shown_id(comment_id), "malformed_id")
+    media = value.get("media") if isinstance(value.get("media"), dict) else {}
+    if media.get("id") is None:
+        return Refused(comment_id, "no_media")
+    if not is_meta_id(media["id"]):
+        return Refused(comment_id, "malformed_media_id")
+    reason = text_refusal(value.get("text"))
+    if reason is not None:
+        return Refused(comment_id, reason)
+    # "from" is who wrote it; Meta leaves it out for some accounts.
+    author = value.get("from") if isinstance(value.get("from"), dict) else {}
+    parent_id = value.get("parent_id")
+    return IncomingComment(
+        instagram_comment_id=comment_id,
+        text=value["text"],
+        media_id=media["id"],
+        author_id=_string(author.get("id")),
+        author_username=_string(author.get("username")),
+        parent_id=parent_id if is_meta_id(parent_id) else None,
+        source="webhook",
+    )

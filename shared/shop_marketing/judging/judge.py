@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 from ..advisory_lock import hold_advisory_lock, lock_key
 from ..config import ConfigurationError, Settings, get_settings
 from ..db import session_scope
-from ..errors import NotFound, ServiceUnavailable, UpstreamBadReply
+from ..errors import DomainError, NotFound, ServiceUnavailable, UpstreamBadReply
 from ..models import MAX_ID, InstagramPost
 from ..models.base import StrictId
 from ..safe_json import StorableStr
@@ -61,6 +61,20 @@ class UnexpectedLabel(UpstreamBadReply):
 
 class JudgeModelUnavailable(ServiceUnavailable):
     code = "judge_model_unavailable"
+
+
+class CommentTextMismatch(DomainError):
+    """An Instagram comment keeps Instagram's text: another text under its id is refused."""
+
+    status = 409
+    code = "comment_text_mismatch"
+
+
+class CommentPostMismatch(DomainError):
+    """A comment stays on the post it was made on."""
+
+    status = 409
+    code = "comment_post_mismatch"
 
 
 def _not_blank(comment: str) -> str:
@@ -237,6 +251,30 @@ def _lock_post(session: Session, post_id: int) -> None:
         raise NotFound(f"Instagram post {post_id} does not exist.")
 
 
+_KNOWN_COMMENT = select(InstagramComment.text_sha256, InstagramComment.post_id).where(
+    InstagramComment.instagram_comment_id == bindparam("instagram_comment_id")
+)
+
+
+def _check_known_comment(session: Session, request: JudgeRequest, sha: str) -> None:
+    """A comment stored under the request's ``instagram_comment_id`` keeps its text and its post: the
+    request must say the same (409 otherwise, before anything is paid or stored)."""
+    if request.instagram_comment_id is None:
+        return
+    known = session.execute(_KNOWN_COMMENT, {"instagram_comment_id": request.instagram_comment_id}).one_or_none()
+    if known is None:
+        return
+    if known.text_sha256 != sha:
+        raise CommentTextMismatch(
+            f"Instagram comment {request.instagram_comment_id!r} is stored with other words: a comment keeps "
+            "Instagram's text. Send its text as stored, or judge the new text without this id."
+        )
+    if request.post_id is not None and known.post_id is not None and known.post_id != request.post_id:
+        raise CommentPostMismatch(
+            f"Instagram comment {request.instagram_comment_id!r} belongs to post {known.post_id}, not post {request.post_id}."
+        )
+
+
 # Judgements are read as rows (their columns), not as ORM objects: nothing here changes them.
 _STORED_JUDGEMENT = select(Judgement.__table__).where(
     Judgement.__table__.c.judge_id == bindparam("judge_id"), Judgement.__table__.c.text_sha256 == bindparam("sha")
@@ -292,16 +330,17 @@ def comment_upsert(rows: list[dict[str, Any]] | Select, *, named: bool):
     statement = insert(InstagramComment.__table__)  # Core: a SELECT of rows is not the ORM's to bulk-insert
     statement = statement.values(rows) if isinstance(rows, list) else statement.from_select(COMMENT_COLUMNS, rows)
     if named:
+        # A comment keeps its text and its post: only the same text is pointed at the new judgement,
+        # and a post is learnt once (another is never taken). Requests over HTTP are refused before
+        # this (``_check_known_comment``); here it holds for the queue and for racing twins too.
         return statement.on_conflict_do_update(
             index_elements=[InstagramComment.instagram_comment_id],
             set_={
-                "text": statement.excluded.text,
-                "text_sha256": statement.excluded.text_sha256,
                 "judgement_id": statement.excluded.judgement_id,
-                # A later message without the post keeps the post learnt earlier.
-                "post_id": func.coalesce(statement.excluded.post_id, InstagramComment.post_id),
+                "post_id": func.coalesce(InstagramComment.post_id, statement.excluded.post_id),
                 "updated_at": func.now(),
             },
+            where=InstagramComment.text_sha256 == statement.excluded.text_sha256,
         )
     return statement.on_conflict_do_update(
         index_elements=[InstagramComment.post_id, InstagramComment.text_sha256],
@@ -403,6 +442,8 @@ def judge_with(
     with sessions() as session:
         if request is not None and request.post_id is not None:
             _lock_post(session, request.post_id)
+        if request is not None:
+            _check_known_comment(session, request, sha)
         stored, locked = _stored_or_locked(session, spec.id, sha)
         if stored is None:
             if not locked:  # a twin is paying for this text: wait for it

@@ -40,6 +40,23 @@ TEXT_TYPES = ("application/json", "application/jsonl", "text/")
 # Banner images rendered locally live under BANNER_IMAGES_DIR and are served here, like CloudFront in AWS.
 BANNER_IMAGES_PATH = "/banner-images/"
 BANNER_IMAGE_NAME = re.compile(r"^[0-9a-f]{64}\.png$")
+# The review console (console/) is served at /console/ against this API, with no sign-in; its font is
+# the one the banner images are drawn with. In AWS the same files come from the console's CloudFront.
+CONSOLE_PATH = "/console/"
+CONSOLE_DIR = ROOT / "console"
+CONSOLE_FONTS = ROOT / "shared" / "shop_marketing" / "banners" / "fonts"
+CONSOLE_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".ttf": "font/ttf",
+    ".json": "application/json",
+    ".svg": "image/svg+xml",
+}
+# An OAuth server the console may sign people in with locally (LOCAL_AUTH=enforce): its hosted page's
+# base URL and a public client's id; it must issue tokens this run accepts (LOCAL_AUTH_SECRET).
+CONSOLE_SIGN_IN_SETTINGS = ("CONSOLE_SIGN_IN_URL", "CONSOLE_CLIENT_ID")
+CONSOLE_FILE = re.compile(r"^(?:fonts/)?[A-Za-z0-9_-]+\.[a-z]+$")
 API_TITLE = "Shop marketing API"
 # Connections a burst may open before the server accepts them (the socketserver default is 5).
 LISTEN_BACKLOG = 128
@@ -237,6 +254,7 @@ class LocalApi:
         self._load_lock = threading.Lock()
         self._openapi: dict[str, Any] | None = None
         self.unavailable: dict[str, str] = {}
+        self.console_auth: dict[str, str] | None = None  # where the console signs people in, if anywhere
 
     def load_all(self) -> LocalApi:
         """Import every function before serving, so no request races an import. A function that
@@ -274,6 +292,10 @@ class LocalApi:
         path = parts.path or "/"
         if method.upper() == "GET" and path.startswith(BANNER_IMAGES_PATH):
             return self._banner_image(path.removeprefix(BANNER_IMAGES_PATH))
+        if method.upper() in ("GET", "HEAD") and (path == CONSOLE_PATH.rstrip("/") or path.startswith(CONSOLE_PATH)):
+            if path == CONSOLE_PATH.rstrip("/"):  # relative links resolve from the folder, so add the slash
+                return 308, {"Location": CONSOLE_PATH, "Content-Type": "application/json"}, b"{}"
+            return self._console(path.removeprefix(CONSOLE_PATH), self.console_auth)
         if method.upper() == "GET" and path == "/openapi.json":
             return 200, {"Content-Type": "application/json"}, json.dumps(self.openapi()).encode()
         if method.upper() == "GET" and path == "/docs":
@@ -312,6 +334,23 @@ class LocalApi:
         return int(result.get("statusCode", 200)), response_headers, raw
 
     @staticmethod
+    def _console(name: str, auth: dict[str, str] | None = None) -> tuple[int, dict, bytes]:
+        """The console's static files; ``config.json`` tells it the API is this origin, and how to sign
+        in (``None``: no sign-in, the default local run)."""
+        name = name or "index.html"
+        headers = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
+        if name == "config.json":
+            config = {"api_url": "", "auth": auth}
+            return 200, {**headers, "Content-Type": CONSOLE_TYPES[".json"]}, json.dumps(config).encode()
+        if CONSOLE_FILE.match(name):
+            folder, _, file_name = name.rpartition("/")
+            found = (CONSOLE_FONTS if folder == "fonts" else CONSOLE_DIR) / file_name
+            kind = CONSOLE_TYPES.get(found.suffix)
+            if kind and found.is_file():
+                return 200, {**headers, "Content-Type": kind}, found.read_bytes()
+        return _error(404, "not_found", f"The console has no file {name!r}.")
+
+    @staticmethod
     def _banner_image(name: str) -> tuple[int, dict, bytes]:
         directory = os.environ.get("BANNER_IMAGES_DIR")
         image = Path(directory) / name if directory and BANNER_IMAGE_NAME.match(name) else None
@@ -324,6 +363,23 @@ class LocalApi:
         if allowed:
             return _error(405, "method_not_allowed", f"{method} is not allowed on {path}.", {"Allow": ", ".join(sorted(allowed))})
         return _error(404, "not_found", f"No route for {method} {path}.")
+
+
+def sign_in_scopes() -> str:
+    """What the console asks the sign-in page for: the product's scopes (a person gets their groups')."""
+    from shop_marketing.access import SCOPES
+
+    return " ".join(["openid", "email", *SCOPES])
+
+
+def console_sign_in(auth: LocalAuth | None) -> dict[str, str] | None:
+    """The console's sign-in settings from CONSOLE_SIGN_IN_URL and CONSOLE_CLIENT_ID (both or neither)."""
+    sign_in_url, client_id = (os.environ.get(name, "").strip() for name in CONSOLE_SIGN_IN_SETTINGS)
+    if not sign_in_url and not client_id:
+        return None
+    if not sign_in_url or not client_id or auth is None:
+        raise SystemExit("configuration: CONSOLE_SIGN_IN_URL and CONSOLE_CLIENT_ID go together, with LOCAL_AUTH=enforce")
+    return {"domain": sign_in_url.rstrip("/"), "client_id": client_id, "scopes": sign_in_scopes()}
 
 
 def make_server(api: LocalApi, host: str = "127.0.0.1", port: int = 3000) -> ThreadingHTTPServer:
@@ -490,6 +546,7 @@ def main(argv: list[str] | None = None) -> None:
     prepare_evaluations_queue()
     prepare_judge_queue()
     api = LocalApi(routes_from_template(), auth).load_all()
+    api.console_auth = console_sign_in(auth)
     api.openapi()
     httpd = make_server(api, arguments.host, arguments.port)
     for route in api.routes:
@@ -500,6 +557,8 @@ def main(argv: list[str] | None = None) -> None:
     else:
         print(f"authentication: ENFORCED - Bearer JWTs (HS256, iss {auth.issuer}) with the route's scope; "
               "python -m infra.local_auth SCOPE... prints one", flush=True)
+    signing_in = f" (people sign in at {api.console_auth['domain']})" if api.console_auth else " (no sign-in)"
+    print(f"review console: http://{arguments.host}:{arguments.port}{CONSOLE_PATH}{signing_in}", flush=True)
     print(f"serving on http://{arguments.host}:{arguments.port} (description: /openapi.json, docs: /docs)", flush=True)
     # Ctrl-C, or SIGTERM (a process manager; a shell's background job ignores SIGINT): either way the
     # stand-in and the embedded PostgreSQL are stopped below.

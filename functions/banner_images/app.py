@@ -1,5 +1,6 @@
 """Banner images: ``POST /instagram-posts/{post_id}/banner-images`` turns a post's best good comments
-into banner images of a store (201 when any banner was created, 200 when all existed already).
+into banner images of a store (201 when any banner was created, 200 when all existed already);
+``GET`` on the same path lists the banners linked to the post (what the review console shows).
 """
 
 from __future__ import annotations
@@ -46,6 +47,12 @@ def create_banner_images(post_id: Id, request: banners.BannerImagesRequest):
         post_id, request, sessions=session_scope, renderer=renderer(), store=images()
     )
     return json_response(201 if created else 200, {"banners": views})
+
+
+@app.get("/instagram-posts/<post_id>/banner-images", responses=success(BannersOut, 200, "The banners linked to the post, newest first"))
+def list_banner_images(post_id: Id):
+    with session_scope() as session:
+        return json_response(200, {"banners": banners.post_banners(session, post_id)})
 
 
 @logger.inject_lambda_context(correlation_id_path=CORRELATION_ID_PATH)

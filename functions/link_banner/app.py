@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
@@ -59,12 +60,28 @@ class ProductLinkIn(Body):
 
 
 GONE = success(None, 204, "Deleted")
+# Lists answer at most this many (stores oldest first, posts newest first).
+Limit = Annotated[int, Query(ge=1, le=200)]
+
+
+class StoresOut(BaseModel):
+    stores: list[StoreOut]
+
+
+class PostsOut(BaseModel):
+    posts: list[PostOut]
 
 
 @app.post("/stores", responses=success(StoreOut, 201) | errors(409))
 def create_store(store: StoreIn):
     with session_scope() as session:
         return json_response(201, catalog.create_store(session, **store.model_dump()))
+
+
+@app.get("/stores", responses=success(StoresOut))
+def list_stores(limit: Limit = 100):
+    with session_scope() as session:
+        return json_response(200, {"stores": catalog.list_stores(session, limit)})
 
 
 @app.get("/stores/<store_id>", responses=success(StoreOut))
@@ -123,6 +140,12 @@ def create_post(post: PostIn):
             caption=post.caption,
         )
     return json_response(201, view)
+
+
+@app.get("/instagram-posts", responses=success(PostsOut))
+def list_posts(limit: Limit = 50):
+    with session_scope() as session:
+        return json_response(200, {"posts": catalog.list_posts(session, limit)})
 
 
 @app.delete("/instagram-posts/<post_id>", responses=GONE)

@@ -41,7 +41,7 @@ def test_every_catalog_route_of_the_template_is_served_by_the_function(db):
     handler = handler_of("link_banner")
     routes = [route for route in routes_from_template() if route.function == "LinkBannerFunction"]
 
-    assert len(routes) == 14
+    assert len(routes) == 16
     for route in routes:
         path = route.path.replace("{store_id}", "1").replace("{banner_id}", "1").replace("{product_id}", "1")
         path = path.replace("{post_id}", "1")

@@ -66,7 +66,7 @@ def test_any_method_gets_a_json_error(local, method):
     assert status == 405
     assert headers["Content-Type"] == "application/json"
     assert json.loads(body)["error"]["code"] == "method_not_allowed"
-    assert headers["Allow"] == "POST"
+    assert headers["Allow"] == "GET, POST"
 
 
 def test_head_gets_the_error_status_and_headers_without_a_body(local):

@@ -43,6 +43,8 @@ LOCK_NAMESPACE = 0x42414E  # "BAN"
 TITLE_CLUSTERS = 60
 # At most this many good comments are read to choose from (one per author, drawable).
 CANDIDATE_LIMIT = 500
+# A post's banners listed at most (newest first).
+BANNERS_SHOWN = 100
 
 
 class NotEnoughGoodComments(DomainError):
@@ -159,6 +161,19 @@ def _banner_for(session: Session, post_id: int, request: BannerImagesRequest, it
         insert(banner_instagram_posts).values(banner_id=banner_id, post_id=post_id).on_conflict_do_nothing()
     )
     return banner_id, created
+
+
+def post_banners(session: Session, post_id: int, limit: int = BANNERS_SHOWN) -> list[dict[str, Any]]:
+    """The banners linked to the post, newest first (404 for an unknown post)."""
+    if session.get(InstagramPost, post_id) is None:
+        raise NotFound(f"Instagram post {post_id} does not exist.")
+    banner_ids = session.scalars(
+        select(banner_instagram_posts.c.banner_id)
+        .where(banner_instagram_posts.c.post_id == post_id)
+        .order_by(banner_instagram_posts.c.banner_id.desc())
+        .limit(limit)
+    ).all()
+    return [banner_view(session, banner_id) for banner_id in banner_ids]
 
 
 def create_banner_images(

@@ -175,6 +175,20 @@ def get_store(session: Session, store_id: int) -> dict[str, Any]:
     return _store_view(store, product_count, banner_count)
 
 
+def list_stores(session: Session, limit: int) -> list[dict[str, Any]]:
+    """The stores, oldest first, each with its counts (two grouped subqueries, one statement)."""
+    products = select(NaverProduct.store_id, func.count().label("n")).group_by(NaverProduct.store_id).subquery()
+    banners = select(NaverImageBanner.store_id, func.count().label("n")).group_by(NaverImageBanner.store_id).subquery()
+    rows = session.execute(
+        select(NaverStore, func.coalesce(products.c.n, 0), func.coalesce(banners.c.n, 0))
+        .outerjoin(products, products.c.store_id == NaverStore.id)
+        .outerjoin(banners, banners.c.store_id == NaverStore.id)
+        .order_by(NaverStore.id)
+        .limit(limit)
+    ).all()
+    return [_store_view(store, product_count, banner_count) for store, product_count, banner_count in rows]
+
+
 def delete_store(session: Session, store_id: int) -> None:
     """The database removes the store's products, banners and their links; posts stay."""
     _delete_one(session, NaverStore, store_id, "Store")
@@ -247,6 +261,12 @@ def create_post(
     if not created:
         raise Duplicate(f"Instagram media {instagram_media_id!r} is registered already.", existing_id=post.id)
     return _post_view(post)
+
+
+def list_posts(session: Session, limit: int) -> list[dict[str, Any]]:
+    """The newest Instagram posts first."""
+    posts = session.scalars(select(InstagramPost).order_by(InstagramPost.id.desc()).limit(limit))
+    return [_post_view(post) for post in posts]
 
 
 def delete_post(session: Session, post_id: int) -> None:

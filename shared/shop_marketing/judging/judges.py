@@ -183,6 +183,7 @@ def evaluation_summary(evaluation: Evaluation | None) -> dict[str, Any] | None:
         "status": evaluation.status,
         "metrics": evaluation.metrics,
         "cost": evaluation.cost,
+        "latency_ms": evaluation.latency_ms,
         "finished_at": evaluation.finished_at.isoformat() if evaluation.finished_at else None,
     }
 

@@ -41,6 +41,8 @@ def create_database(server_url: str, name: str | None = None) -> str:
 
 def drop_database(server_url: str, url: str) -> None:
     name = sa.make_url(url).database
+    if name is None:
+        raise ValueError(f"{url!r} names no database to drop")
     admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

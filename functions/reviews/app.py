@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
@@ -36,7 +37,7 @@ ReviewedFilter = Annotated[bool | None, Query(description="Only reviewed (true) 
 JudgeFilter = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 Since = Annotated[datetime | None, Query(description="Only reviews set at or after this moment (ISO 8601; UTC if no offset)")]
 
-JSONL = {
+JSONL: dict[int, OpenAPIResponse] = {
     200: {
         "description": "Reviewed comments, one training example per line, labelled by the reviewers",
         "content": {"application/jsonl": {"schema": {"type": "string"}}},

@@ -52,7 +52,7 @@ def _run(connection: Connection, template: str, *arguments: str) -> None:
 
 
 def _current_database(connection: Connection) -> str:
-    return connection.scalar(text("SELECT current_database()"))
+    return str(connection.scalar(text("SELECT current_database()")))
 
 
 def grant_table_access(connection: Connection, group: str) -> None:

@@ -134,7 +134,8 @@ def _as_comment(item: Any) -> GraphComment | Refused:
     reason = text_refusal(item.get("text"))
     if reason is not None:
         return Refused(item["id"], reason)
-    author = item.get("from") if isinstance(item.get("from"), dict) else {}
+    sender = item.get("from")
+    author: dict[str, Any] = sender if isinstance(sender, dict) else {}
     username = author.get("username") or item.get("username")
     likes = item.get("like_count")
     return GraphComment(
@@ -224,7 +225,8 @@ class GraphClient:
             page = self._get(url)
             for item in page.get("data") or []:
                 yield _as_comment(item)
-            paging = page.get("paging") if isinstance(page.get("paging"), dict) else {}
+            links = page.get("paging")
+            paging: dict[str, Any] = links if isinstance(links, dict) else {}
             following = paging.get("next")
             url = self._next_page(following) if isinstance(following, str) else None
             if url in seen:

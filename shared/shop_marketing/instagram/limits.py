@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from ..safe_json import UNSTORABLE
 
@@ -52,7 +52,7 @@ def shown_id(value: Any) -> str | None:
     return None
 
 
-def is_meta_id(value: Any) -> bool:
+def is_meta_id(value: Any) -> TypeGuard[str]:
     return isinstance(value, str) and META_ID.fullmatch(value) is not None
 
 

@@ -42,7 +42,7 @@ def handshake(query: Mapping[str, str], settings: Settings) -> str:
 
 def receive_delivery(
     raw: bytes, headers: Mapping[str, str], *, settings: Settings, sessions: SessionFactory = session_scope
-) -> dict[str, int]:
+) -> dict[str, Any]:
     """A signed ``comments`` delivery: stored, and its new comments queued for judging."""
     verify_signature(raw, headers, secret_setting(settings, "instagram_app_secret"))
     delivered, refused = delivered_comments(raw)
@@ -91,7 +91,7 @@ def _incoming(graph_comment: GraphComment, media_id: str) -> IncomingComment:
 
 def fetch_post_comments(
     post_id: int, *, graph: GraphClient, settings: Settings, sessions: SessionFactory = session_scope
-) -> dict[str, int]:
+) -> dict[str, Any]:
     """Every comment of the post from the Graph API; the new ones stored and queued.
 
     Comments read before a failure (a rate limit on page 3, say) are stored before the error is raised:

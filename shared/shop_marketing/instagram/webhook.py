@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Mapping
+from typing import Any
 
 from .. import safe_json
 from ..errors import DomainError, InvalidInput, Unauthorized
@@ -92,13 +93,17 @@ def _string(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _comment(value: dict) -> IncomingComment | Refused:
+def _object(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _comment(value: dict[str, Any]) -> IncomingComment | Refused:
     """One ``comments`` change's value (``id``, ``text``, ``from {id, username}``, ``media {id}``,
     ``parent_id``?), or why it is refused."""
     comment_id = value.get("id")
     if not is_meta_id(comment_id):
         return Refused(shown_id(comment_id), "malformed_id")
-    media = value.get("media") if isinstance(value.get("media"), dict) else {}
+    media = _object(value.get("media"))
     if media.get("id") is None:
         return Refused(comment_id, "no_media")
     if not is_meta_id(media["id"]):
@@ -107,7 +112,7 @@ def _comment(value: dict) -> IncomingComment | Refused:
     if reason is not None:
         return Refused(comment_id, reason)
     # "from" is who wrote it; Meta leaves it out for some accounts.
-    author = value.get("from") if isinstance(value.get("from"), dict) else {}
+    author = _object(value.get("from"))
     parent_id = value.get("parent_id")
     return IncomingComment(
         instagram_comment_id=comment_id,

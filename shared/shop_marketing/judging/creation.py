@@ -127,7 +127,7 @@ def _prompted_judge(session: Session, request: NewJudge) -> Judge:
     if file is None:
         raise invalid_field("examples_file_id", f"No training file {request.examples_file_id!r}.")
     count = request.example_count or DEFAULT_EXAMPLE_COUNT
-    labels = dict(
+    labels: dict[str, int] = dict(
         session.execute(
             select(TrainingExample.label, func.count(func.distinct(TrainingExample.text)))
             .where(TrainingExample.training_file_id == file.id)

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
-from sqlalchemy import func, select, text
+from sqlalchemy import Row, func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -508,7 +508,7 @@ def succeed_automatically(session: Session, gone_judge_id: int, settings: Settin
         .where(Judge.status == "candidate", Judge.model_status != "shut_down", Judge.id != gone_judge_id)
     ).all()
 
-    def rank(row) -> tuple:
+    def rank(row: Row[tuple[Judge, Evaluation]]) -> tuple[float, bool, float, int]:
         metrics, cost = row.Evaluation.metrics or {}, row.Evaluation.cost or {}
         usd = cost.get("usd_per_1000_comments")
         return (-(metrics.get("f1_good") or 0.0), usd is None, usd or 0.0, row.Judge.id)

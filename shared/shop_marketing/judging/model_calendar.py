@@ -117,7 +117,7 @@ def days_left(judge: Judge, today: date | None = None) -> int | None:
         return 0
     if judge.model_shutdown_date is None:
         return None
-    return max(0, (judge.model_shutdown_date - (today or today_utc())).days)
+    return max(0, int((judge.model_shutdown_date - (today or today_utc())).days))
 
 
 def report_active_days_left(session: Session, today: date | None = None) -> int | None:

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, delete, func, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -58,7 +58,7 @@ class Page:
 _REVIEWED = CommentReview.id.is_not(None)
 
 
-def _comments():
+def _comments() -> Select[Any]:
     return (
         select(
             InstagramComment.id,
@@ -102,7 +102,7 @@ def _view(row: Any, *, with_post: bool = False) -> dict[str, Any]:
     return view
 
 
-def _filtered(query, verdict: Label | None, reviewed: bool | None):
+def _filtered(query: Select[Any], verdict: Label | None, reviewed: bool | None) -> Select[Any]:
     if verdict is not None:
         query = query.where(Judgement.verdict == verdict)
     if reviewed is not None:
@@ -235,7 +235,7 @@ def agreement(session: Session, judge_id: int | None = None) -> list[dict[str, A
     if judge_id is not None and session.get(Judge, judge_id) is None:
         raise NotFound(f"Judge {judge_id} does not exist.")
 
-    def count(verdict: str, label: str):
+    def count(verdict: str, label: str) -> ColumnElement[int]:
         return func.count().filter(and_(Judgement.verdict == verdict, CommentReview.label == label))
 
     query = (
@@ -251,7 +251,7 @@ def agreement(session: Session, judge_id: int | None = None) -> list[dict[str, A
         query = query.where(Judge.id == judge_id)
     judges = [_agreement(*row) for row in session.execute(query)]
     if judge_id is not None and not judges:
-        judges = [_agreement(judge_id, session.get(Judge, judge_id).name, 0, 0, 0, 0)]
+        judges = [_agreement(judge_id, session.get_one(Judge, judge_id).name, 0, 0, 0, 0)]
     return judges
 
 

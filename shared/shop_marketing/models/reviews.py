@@ -11,10 +11,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
+    ColumnElement,
     DateTime,
     ForeignKey,
     Index,
@@ -54,12 +56,12 @@ class CommentReview(IdMixin, CreatedAtMixin, Base):
 Index("ix_judgements_text_sha256", Judgement.text_sha256)
 
 
-def comment_label():
+def comment_label() -> ColumnElement[str]:
     """The label of a comment joined with its latest judgement and its review: the review's, else the verdict."""
     return func.coalesce(CommentReview.label, Judgement.verdict)
 
 
-def good_comments_of_post(query: Select, post_id: int) -> Select:
+def good_comments_of_post[*Row](query: Select[*Row], post_id: int) -> Select[*Row]:
     """``query`` (over ``instagram_comments``) narrowed to the post's comments labelled ``good``, best
     first: those a reviewer marked good, then by the judge's confidence that the comment is good."""
     good_confidence = case((Judgement.verdict == "good", Judgement.confidence), else_=1 - Judgement.confidence)

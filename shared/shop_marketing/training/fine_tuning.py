@@ -235,7 +235,7 @@ def _live_job(session: Session, key: str) -> FineTuningJob | None:
 def _copy_to_endpoint(session: Session, client: OpenAI, training_file_id: str, settings: Settings) -> str:
     """The endpoint's copy of a training file (its kept examples as training JSONL), uploaded once:
     a copy already there under the same content-derived name is reused."""
-    file = session.scalar(select(TrainingFile).where(TrainingFile.openai_file_id == training_file_id))
+    file = session.scalars(select(TrainingFile).where(TrainingFile.openai_file_id == training_file_id)).one()
     examples = session.execute(
         select(TrainingExample.text, TrainingExample.label)
         .where(TrainingExample.training_file_id == file.id)

@@ -34,6 +34,7 @@ SCREENSHOTS = ROOT / ".local" / "console"
 
 
 def empty_tables(database_url: str) -> None:
+    """Every table emptied, as the master (TRUNCATE is not the application role's)."""
     from shop_marketing.models import Base
 
     engine = sa.create_engine(database_url)
@@ -82,14 +83,14 @@ def running_local_api(database_url: str, banner_dir: Path, **settings: str) -> I
 
 
 @pytest.fixture(scope="module")
-def local_run(database_url, tmp_path_factory) -> Iterator[str]:
+def local_run(database_url, master_database_url, tmp_path_factory) -> Iterator[str]:
     """The local run as `make local` serves it: every route open, the console without sign-in."""
-    empty_tables(database_url)
+    empty_tables(master_database_url)
     try:
         with running_local_api(database_url, tmp_path_factory.mktemp("banner-images"), INSTAGRAM_APP_SECRET=INSTAGRAM_APP_SECRET) as base:
             yield base
     finally:
-        empty_tables(database_url)
+        empty_tables(master_database_url)
 
 
 @pytest.fixture(scope="module")

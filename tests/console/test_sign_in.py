@@ -17,10 +17,10 @@ CLIENT_ID = "people-local"
 
 
 @pytest.fixture(scope="module")
-def signing_in(database_url, tmp_path_factory):
+def signing_in(database_url, master_database_url, tmp_path_factory):
     auth = LocalAuth(secret=SECRET)
     hosted = HostedSignIn(client_id=CLIENT_ID, callback_urls=[], mint=lambda scopes, subject: auth.token(scopes, subject=subject)).start()
-    empty_tables(database_url)
+    empty_tables(master_database_url)
     settings = {"LOCAL_AUTH": "enforce", "LOCAL_AUTH_SECRET": SECRET, "CONSOLE_SIGN_IN_URL": hosted.base_url,
                 "CONSOLE_CLIENT_ID": CLIENT_ID, "JUDGE_MODEL": FINE_TUNED}
     try:
@@ -33,7 +33,7 @@ def signing_in(database_url, tmp_path_factory):
             yield base, hosted, auth, post
     finally:
         hosted.stop()
-        empty_tables(database_url)
+        empty_tables(master_database_url)
 
 
 @pytest.fixture

@@ -453,6 +453,7 @@ KEPT = {
     "TrainingDataBucket": "Retain",
     "BannerImagesBucket": "Retain",
     "AccessLogsBucket": "Retain",
+    "ConsoleBucket": "Retain",
     "ApiAccessLogs": "Retain",
     "MigrateDatabaseLogs": "Retain",
 }

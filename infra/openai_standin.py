@@ -12,6 +12,12 @@ OpenAI's published API description and answers the way the real service does, re
   answers 404 ``model_not_found``. ``usage`` is billed as OpenAI bills a chat request, with
   ``prompt_tokens_details.cached_tokens`` for a prefix seen before (1,024 tokens and more, in
   128-token steps) and ``completion_tokens_details.reasoning_tokens`` for reasoning models.
+- ``POST /v1/embeddings``: a vector per input text for the embedding models (``text-embedding-3-small``
+  and ``-large``, ``text-embedding-ada-002``; ``dimensions`` for the ``-3`` ones), deterministic and
+  carrying the text's similarity: hashed character n-grams, signed, L2-normalised, salted by the model
+  (two models never give the same vector). ``encoding_format`` ``float`` or ``base64`` (little-endian
+  float32), ``usage`` with the texts' tokens. At most 2,048 inputs, no empty string (400); another
+  model, or a retired one, 404 ``model_not_found``.
 - ``/v1/files``: upload (multipart), list, retrieve.
 - ``/v1/fine_tuning/jobs``: create (or 403 when ``fine_tuning_refused``), retrieve — each read moves
   a job one step on (``validating_files`` → ``queued`` → ``running`` → ``succeeded`` with an
@@ -23,11 +29,14 @@ OpenAI's published API description and answers the way the real service does, re
 from __future__ import annotations
 
 import argparse
+import base64
+import hashlib
 import itertools
 import json
 import math
 import re
 import threading
+import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -44,6 +53,9 @@ REASONING = re.compile(r"^(o\d|gpt-5)")
 # Parameters OpenAI's reasoning models refuse (400 unsupported_parameter).
 REASONING_REFUSES = ("logit_bias", "logprobs", "top_logprobs", "max_tokens")
 REASONING_EFFORTS = {"o": ("low", "medium", "high"), "gpt-5": ("minimal", "low", "medium", "high"), "gpt-5.": ("none", "low", "medium", "high")}
+# The embedding models served, with their native dimensions.
+EMBEDDING_MODELS = {"text-embedding-3-small": 1536, "text-embedding-3-large": 3072, "text-embedding-ada-002": 1536}
+MAX_EMBEDDING_INPUTS = 2048
 CACHE_MIN_TOKENS = 1024
 CACHE_STEP_TOKENS = 128
 JOB_STEPS = ("validating_files", "queued", "running", "succeeded")
@@ -78,6 +90,26 @@ def read_comment(comment: str) -> str:
     return "good" if len(comment.replace(" ", "")) >= 25 else "bad"
 
 
+def embedding_vector(text: str, model: str, dimensions: int) -> list[float]:
+    """A deterministic embedding carrying the text's similarity: character 1- to 3-grams (of the text
+    lower-cased, spaces marking word edges), each hashed with the model's name to a signed
+    coordinate, counted, and L2-normalised. Texts sharing n-grams point the same way."""
+    counts: dict[int, float] = {}
+    folded = f" {' '.join(text.lower().split())} "
+    salt = model.encode()
+    for size in (1, 2, 3):
+        for start in range(len(folded) - size + 1):
+            digest = hashlib.blake2b(folded[start:start + size].encode(), digest_size=8, key=salt[:64]).digest()
+            number = int.from_bytes(digest, "little")
+            index = number % dimensions
+            counts[index] = counts.get(index, 0.0) + (1.0 if number >> 63 else -1.0) * (1.0 + size) / 2
+    norm = math.sqrt(sum(value * value for value in counts.values())) or 1.0
+    vector = [0.0] * dimensions
+    for index, value in counts.items():
+        vector[index] = value / norm
+    return vector
+
+
 def error_body(message: str, *, type_: str = "invalid_request_error", param: str | None = None, code: str | None = None) -> dict[str, Any]:
     return {"error": {"message": message, "type": type_, "param": param, "code": code}}
 
@@ -106,6 +138,7 @@ class BehavingOpenAI:
     text_tokens: Callable[[str], int] = default_text_tokens
     in_flight_max: int = 0
     chat_requests: list[dict[str, Any]] = field(default_factory=list)
+    embedding_requests: list[dict[str, Any]] = field(default_factory=list)
     files: dict[str, dict[str, Any]] = field(default_factory=dict)
     file_contents: dict[str, bytes] = field(default_factory=dict)
     jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -124,6 +157,8 @@ class BehavingOpenAI:
         route = (method.upper(), path)
         if route == ("POST", "/chat/completions"):
             return self.chat(body)
+        if route == ("POST", "/embeddings"):
+            return self.embeddings(body)
         if route == ("POST", "/files"):
             return self.create_file(headers, body)
         if route == ("GET", "/files"):
@@ -273,6 +308,45 @@ class BehavingOpenAI:
         if not seen or tokens < CACHE_MIN_TOKENS:
             return 0
         return CACHE_MIN_TOKENS + (tokens - CACHE_MIN_TOKENS) // CACHE_STEP_TOKENS * CACHE_STEP_TOKENS
+
+    # --- embeddings -----------------------------------------------------------------------------
+
+    def embeddings(self, raw: bytes) -> Answer:
+        try:
+            request = json.loads(raw)
+            model, given = request["model"], request["input"]
+        except (ValueError, KeyError, TypeError):
+            return Answer(400, error_body("model and input are required"))
+        texts = [given] if isinstance(given, str) else given
+        if not isinstance(model, str) or not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
+            return Answer(400, error_body("'input' must be a non-empty string or array of strings", param="input"))
+        if model in self.retired_models or model not in EMBEDDING_MODELS:
+            return Answer(404, error_body(
+                f"The model `{model}` does not exist or you do not have access to it.", code="model_not_found", param="model"))
+        if len(texts) > MAX_EMBEDDING_INPUTS:
+            return Answer(400, error_body(
+                f"'input' has {len(texts)} items; at most {MAX_EMBEDDING_INPUTS} are allowed.", param="input", code="invalid_value"))
+        if any(not text for text in texts):
+            return Answer(400, error_body("'input' cannot contain an empty string.", param="input", code="invalid_value"))
+        dimensions = request.get("dimensions") or EMBEDDING_MODELS[model]
+        if request.get("dimensions") is not None and (model == "text-embedding-ada-002" or not isinstance(dimensions, int)
+                                                       or not 1 <= dimensions <= EMBEDDING_MODELS[model]):
+            return Answer(400, error_body(f"This model does not support dimensions={dimensions!r}.", param="dimensions"))
+        encoding = request.get("encoding_format") or "float"
+        if encoding not in ("float", "base64"):
+            return Answer(400, error_body(f"Invalid 'encoding_format': {encoding!r}.", param="encoding_format"))
+        with self._lock:
+            self.embedding_requests.append(request)
+        if self.delay:
+            time.sleep(self.delay)
+        data = []
+        for index, text in enumerate(texts):
+            vector = embedding_vector(text, model, dimensions)
+            if encoding == "base64":
+                vector = base64.b64encode(struct.pack(f"<{dimensions}f", *vector)).decode()
+            data.append({"object": "embedding", "index": index, "embedding": vector})
+        tokens = sum(self.text_tokens(text) for text in texts)
+        return Answer(200, {"object": "list", "data": data, "model": model, "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
 
     # --- files ----------------------------------------------------------------------------------
 

@@ -273,3 +273,90 @@ def test_an_unknown_examples_file_is_named_in_the_422(judges_handler, openai, op
     assert refused.status == 422
     assert refused.json["error"]["details"][0]["field"] == "examples_file_ids.1"
     assert openai_standin.requests_to("POST", EMBEDDINGS) == []
+
+
+def test_a_classifier_successor_learns_the_same_examples_on_another_embedding_model_and_its_evaluation_starts(
+    judges_handler, openai, openai_standin, queue, labelled_file, db
+):
+    from shop_marketing.config import get_settings
+    from shop_marketing.db import session_scope
+    from shop_marketing.judging.classifier_training import train_classifier_successor
+    from shop_marketing.openai_client import get_endpoint_client
+
+    add_golden_set(judges_handler)
+    predecessor = train(judges_handler, "own-judge", labelled_file, prices=EMBEDDING_PRICES).json
+    trained_calls = len(embedding_calls(openai_standin))
+
+    with session_scope() as session:
+        judge, training, evaluation = train_classifier_successor(
+            session, predecessor["id"], "text-embedding-3-large", get_settings(), client_for=get_endpoint_client
+        )
+        successor_id, evaluation_id = judge.id, evaluation.id
+    queue.drain()
+
+    calls = embedding_calls(openai_standin)[trained_calls:]
+    assert calls[0]["model"] == "text-embedding-3-large" and sorted(calls[0]["input"]) == sorted(t for t, _ in LABELLED)
+    assert chat_calls(openai_standin) == []
+    successor = get(judges_handler, f"/judges/{successor_id}").json
+    assert (successor["style"], successor["embedding_model"], successor["status"], successor["name"]) == (
+        "classifier", "text-embedding-3-large", "candidate", "own-judge on text-embedding-3-large")
+    assert successor["training"]["examples"] == predecessor["training"]["examples"] and successor["training"]["dimensions"] == 3072
+    assert successor["examples_file_ids"] == predecessor["examples_file_ids"] and training == successor["training"]
+    evaluated = get(judges_handler, f"/evaluations/{evaluation_id}").json
+    assert evaluated["status"] == "succeeded" and evaluated["metrics"]["f1_good"] >= STATED_F1
+    assert evaluated["judge_id"] == successor_id
+
+
+def test_a_successor_is_refused_before_anything_is_paid_without_a_golden_set_or_for_a_judge_that_is_not_a_classifier(
+    judges_handler, openai, openai_standin, queue, labelled_file, db
+):
+    from shop_marketing.config import get_settings
+    from shop_marketing.db import session_scope
+    from shop_marketing.errors import DomainError
+    from shop_marketing.judging.classifier_training import train_classifier_successor
+    from shop_marketing.openai_client import get_endpoint_client
+
+    classifier = train(judges_handler, "own-judge", labelled_file).json
+    prompted = post(judges_handler, "/judges", {"name": "prompted", "style": "prompted", "model": "gpt-4o-mini", "examples_file_id": labelled_file}).json
+    paid = len(embedding_calls(openai_standin))
+
+    refusals = {}
+    for judge_id in (classifier["id"], prompted["id"]):
+        with pytest.raises(DomainError) as refused, session_scope() as session:
+            train_classifier_successor(session, judge_id, "text-embedding-3-large", get_settings(), client_for=get_endpoint_client)
+        refusals[judge_id] = (refused.value.status, refused.value.code)
+
+    assert refusals == {classifier["id"]: (409, "golden_set_required"), prompted["id"]: (422, "not_a_classifier")}
+    assert len(embedding_calls(openai_standin)) == paid
+    with db.connect() as connection:
+        assert connection.execute(sa.text("SELECT count(*) FROM judges")).scalar() == 2
+
+
+def test_a_classifier_is_promoted_on_its_evaluation_and_rolled_back_like_any_judge(judges_handler, openai, queue, labelled_file):
+    add_golden_set(judges_handler)
+    prompted = post(judges_handler, "/judges", {"name": "prompted", "style": "prompted", "model": "gpt-4o-mini", "examples_file_id": labelled_file}).json
+    evaluate(judges_handler, queue, prompted["id"])
+    assert post(judges_handler, f"/judges/{prompted['id']}/activate", {}).status == 200
+    classifier = train(judges_handler, "own-judge", labelled_file).json
+
+    unevaluated = post(judges_handler, f"/judges/{classifier['id']}/activate", {})
+    evaluate(judges_handler, queue, classifier["id"])
+    promoted = post(judges_handler, f"/judges/{classifier['id']}/activate", {})
+    rolled_back = post(judges_handler, "/judges/rollback")
+
+    assert unevaluated.status == 409 and unevaluated.json["error"]["code"] == "evaluation_required"
+    assert promoted.status == 200 and promoted.json["status"] == "active", promoted.json
+    assert rolled_back.status == 200 and rolled_back.json["id"] == prompted["id"]
+    assert get(judges_handler, f"/judges/{classifier['id']}").json["status"] == "retired"
+
+
+def test_a_classifier_whose_embedding_model_is_gone_answers_503_judge_model_unavailable(
+    judges_handler, judge_handler, openai, labelled_file
+):
+    judge = train(judges_handler, "own-judge", labelled_file).json
+    assert post(judges_handler, f"/judges/{judge['id']}/activate", {"force": True, "reason": "test"}).status == 200
+    openai.retired_models.add("text-embedding-3-small")
+
+    answer = post(judge_handler, "/comments/judge", {"comment": "바지 기장이 딱 맞아요. 두 번 빨아도 색이 그대로예요."})
+
+    assert answer.status == 503 and answer.json["error"]["code"] == "judge_model_unavailable"

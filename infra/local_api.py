@@ -436,16 +436,19 @@ def prepare_openai() -> Any:
     if os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_API_KEY_SECRET_ARN"):
         print(f"OpenAI: {os.environ.get('OPENAI_BASE_URL') or 'the real API'}", flush=True)
         return None
-    from infra.openai_standin import start_in_background
+    from infra.openai_standin import BehavingOpenAI, start_in_background
 
-    server, base_url = start_in_background()
+    # Only the models OpenAI's catalog lists are served, each until its shutdown date.
+    server, base_url = start_in_background(BehavingOpenAI(known_models_only=True))
     os.environ["OPENAI_BASE_URL"] = base_url
     os.environ["OPENAI_API_KEY"] = "sk-local-standin"
     print(
         f"no OPENAI_API_KEY: OpenAI calls go to the project's stand-in at {base_url} "
-        "(chat, files, fine-tuning jobs that run to success); set OPENAI_API_KEY to use the real API",
+        "(chat, models with their shutdown dates, files, fine-tuning jobs that run to success); "
+        "set OPENAI_API_KEY to use the real API",
         flush=True,
     )
+    print(f"the stand-in's clock: {base_url}/standin/clock (POST {{\"today\": \"YYYY-MM-DD\"}} moves it)", flush=True)
     return server
 
 

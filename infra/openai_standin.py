@@ -4,22 +4,32 @@
 behaviour through their scriptable server (``tests/support/openai_standin.py``). It is built from
 OpenAI's published API description and answers the way the real service does, refusals included:
 
+- ``GET /v1/models/{id}`` and ``GET /v1/models``: the provider's calendar (:data:`CATALOG`, OpenAI's
+  deprecations page as of December 2026): each model with its ``shutdown_date`` (a fine-tuned model
+  shares its base's). From its shutdown date on (by the stand-in's clock, which a demonstration can
+  move: ``POST /v1/standin/clock {"today": "2027-01-15"}``) a model answers 404 ``model_not_found``
+  everywhere.
 - ``POST /v1/chat/completions``: a label for the last user message (``labels_by_comment``, else
   ``label``, else a simple reading of the comment), as plain text, or as JSON for a ``json_schema``
-  response format. A reasoning model (``o1``/``o3``/``o4-mini``…, ``gpt-5``…) answers 400
-  ``unsupported_parameter`` to ``logit_bias``, ``logprobs``, ``top_logprobs``, ``max_tokens`` and a
-  non-default ``temperature``; another model answers 400 to ``reasoning_effort``. A retired model
-  answers 404 ``model_not_found``. ``usage`` is billed as OpenAI bills a chat request, with
+  response format. Each generation keeps its own rules, refusals worded as OpenAI words them:
+  the o-series and the gpt-5 family are reasoning models that answer 400 ``unsupported_parameter``
+  to ``logit_bias``, ``logprobs``, ``top_logprobs``, ``max_tokens`` and a non-default
+  ``temperature``; the gpt-6 generation (``gpt-6-luna``) reasons unless ``reasoning_effort`` is
+  ``none``, refuses ``minimal`` ("Supported values are: none, low, medium, high.") and
+  ``logit_bias``, and accepts ``logprobs`` and ``temperature`` only at ``none``; another model
+  answers 400 to ``reasoning_effort``. ``usage`` is billed as OpenAI bills a chat request, with
   ``prompt_tokens_details.cached_tokens`` for a prefix seen before (1,024 tokens and more, in
-  128-token steps) and ``completion_tokens_details.reasoning_tokens`` for reasoning models.
+  128-token steps) and ``completion_tokens_details.reasoning_tokens`` when the model reasoned.
 - ``POST /v1/embeddings``: a vector per input text for the embedding models (``text-embedding-3-small``
   and ``-large``, ``text-embedding-ada-002``; ``dimensions`` for the ``-3`` ones), deterministic and
   carrying the text's similarity: hashed character n-grams, signed, L2-normalised, salted by the model
   (two models never give the same vector). ``encoding_format`` ``float`` or ``base64`` (little-endian
   float32), ``usage`` with the texts' tokens. At most 2,048 inputs, no empty string (400); another
-  model, or a retired one, 404 ``model_not_found``.
+  model, or one past its shutdown date, 404 ``model_not_found``; an embedding model asked for a chat
+  completion, 404 as OpenAI answers it.
 - ``/v1/files``: upload (multipart), list, retrieve.
-- ``/v1/fine_tuning/jobs``: create (or 403 when ``fine_tuning_refused``), retrieve — each read moves
+- ``/v1/fine_tuning/jobs``: create (403 when ``fine_tuning_refused`` or after the fine-tuning
+  cut-off, 2027-01-06; 400 for a model that cannot be fine-tuned), retrieve — each read moves
   a job one step on (``validating_files`` → ``queued`` → ``running`` → ``succeeded`` with an
   ``ft:`` model) — list events, cancel.
 
@@ -40,19 +50,69 @@ import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from email.parser import BytesParser
 from email.policy import HTTP
 from http.server import ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, unquote
 
 from infra.loopback import LoopbackHandler
 
 LABELS = ("good", "bad")
-REASONING = re.compile(r"^(o\d|gpt-5)")
 # Parameters OpenAI's reasoning models refuse (400 unsupported_parameter).
 REASONING_REFUSES = ("logit_bias", "logprobs", "top_logprobs", "max_tokens")
-REASONING_EFFORTS = {"o": ("low", "medium", "high"), "gpt-5": ("minimal", "low", "medium", "high"), "gpt-5.": ("none", "low", "medium", "high")}
+# The gpt-6 generation: these only when it does not reason (``reasoning_effort: none``).
+ONLY_WITHOUT_REASONING = ("logprobs", "top_logprobs")
+REASONING_EFFORTS = {
+    "o": ("low", "medium", "high"),
+    "gpt-5": ("minimal", "low", "medium", "high"),
+    "gpt-5.": ("none", "low", "medium", "high"),
+    "gpt-6": ("none", "low", "medium", "high"),
+}
+# The effort a gpt-6 model reasons at when the request names none.
+GPT6_DEFAULT_EFFORT = "medium"
+# No new fine-tuning jobs after this day (OpenAI's deprecations page).
+FINE_TUNING_CUTOFF = date(2027, 1, 6)
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """What the provider publishes about a model: its generation's rules and its shutdown date."""
+
+    generation: str  # "chat", "o", "gpt-5", "gpt-5.", "gpt-6"
+    shutdown_date: date | None = None
+    fine_tunable: bool = False
+    owned_by: str = "openai"
+
+
+SMALL_MODELS_SHUTDOWN = date(2027, 1, 14)
+GPT5_SHUTDOWN = date(2026, 12, 11)
+# OpenAI's calendar as its deprecations page gives it (December 2026).
+CATALOG: dict[str, ModelCard] = {
+    "gpt-4o-mini": ModelCard("chat", SMALL_MODELS_SHUTDOWN, fine_tunable=True),
+    "gpt-4o-mini-2024-07-18": ModelCard("chat", SMALL_MODELS_SHUTDOWN, fine_tunable=True),
+    "gpt-4.1-mini": ModelCard("chat", SMALL_MODELS_SHUTDOWN, fine_tunable=True),
+    "gpt-4.1-mini-2025-04-14": ModelCard("chat", SMALL_MODELS_SHUTDOWN, fine_tunable=True),
+    "gpt-4o": ModelCard("chat", SMALL_MODELS_SHUTDOWN, fine_tunable=True),
+    "gpt-4o-2024-08-06": ModelCard("chat", SMALL_MODELS_SHUTDOWN, fine_tunable=True),
+    "gpt-4.1": ModelCard("chat", SMALL_MODELS_SHUTDOWN, fine_tunable=True),
+    "gpt-4.1-2025-04-14": ModelCard("chat", SMALL_MODELS_SHUTDOWN, fine_tunable=True),
+    "gpt-5": ModelCard("gpt-5", GPT5_SHUTDOWN),
+    "gpt-5-mini": ModelCard("gpt-5", GPT5_SHUTDOWN),
+    "gpt-5-nano": ModelCard("gpt-5", GPT5_SHUTDOWN),
+    "o3": ModelCard("o", GPT5_SHUTDOWN),
+    "o4-mini": ModelCard("o", None, fine_tunable=True),
+    "o4-mini-2025-04-16": ModelCard("o", None, fine_tunable=True),
+    "gpt-5.4": ModelCard("gpt-5."),
+    "gpt-6-luna": ModelCard("gpt-6"),
+    # Embedding models (a classifier judge's): no shutdown announced.
+    "text-embedding-3-small": ModelCard("embedding"),
+    "text-embedding-3-large": ModelCard("embedding"),
+    "text-embedding-ada-002": ModelCard("embedding"),
+}
+# A model the catalog does not list (when ``known_models_only`` is off): served with the oldest rules.
+UNLISTED = ModelCard("chat")
 # The embedding models served, with their native dimensions.
 EMBEDDING_MODELS = {"text-embedding-3-small": 1536, "text-embedding-3-large": 3072, "text-embedding-ada-002": 1536}
 MAX_EMBEDDING_INPUTS = 2048
@@ -77,10 +137,6 @@ def default_text_tokens(text: str) -> int:
 
 def base_model(model: str) -> str:
     return model.split(":")[1] if model.startswith("ft:") and ":" in model[3:] else model
-
-
-def is_reasoning(model: str) -> bool:
-    return bool(REASONING.match(base_model(model)))
 
 
 def read_comment(comment: str) -> str:
@@ -131,6 +187,13 @@ class BehavingOpenAI:
     # The label probabilities reported as logprobs (None: none reported).
     probabilities: dict[str, float] | None = field(default_factory=lambda: {"good": 0.9, "bad": 0.1})
     retired_models: set[str] = field(default_factory=set)
+    # The provider's calendar, and the stand-in's clock (None: today, UTC); see ``move_clock``.
+    models: dict[str, ModelCard] = field(default_factory=lambda: dict(CATALOG))
+    today: date | None = None
+    # False: a model the catalog does not list is served as a plain chat model whose date nobody says.
+    known_models_only: bool = False
+    # False: an endpoint whose models carry no ``shutdown_date`` (Azure, a self-hosted server).
+    says_shutdown_dates: bool = True
     reasoning_tokens: int = 64
     delay: float = 0.0
     fine_tuning_refused: bool = False
@@ -159,6 +222,14 @@ class BehavingOpenAI:
             return self.chat(body)
         if route == ("POST", "/embeddings"):
             return self.embeddings(body)
+        if route == ("GET", "/models"):
+            return Answer(200, {"object": "list", "data": [self.model_object(name) for name in self.models if self.serves(name)]})
+        if method.upper() == "GET" and (match := re.fullmatch(r"/models/(.+)", path)):
+            return self.retrieve_model(unquote(match[1]))
+        if route == ("GET", "/standin/clock"):
+            return Answer(200, {"today": self.clock().isoformat()})
+        if route == ("POST", "/standin/clock"):
+            return self.set_clock(body)
         if route == ("POST", "/files"):
             return self.create_file(headers, body)
         if route == ("GET", "/files"):
@@ -217,33 +288,88 @@ class BehavingOpenAI:
 
     def _refusal(self, request: dict[str, Any]) -> Answer | None:
         model = request["model"]
-        if model in self.retired_models or base_model(model) in self.retired_models:
+        if not self.serves(model):
+            return _model_not_found(model)
+        generation = self.card(model).generation
+        effort = request.get("reasoning_effort")
+        if generation == "embedding":
+            return Answer(404, error_body(
+                "This is not a chat model and thus not supported in the v1/chat/completions endpoint.", param="model"))
+        if generation == "chat":
+            return _unsupported("reasoning_effort", model) if effort is not None else None
+        if effort is not None and effort not in REASONING_EFFORTS[generation]:
             return Answer(
-                404,
+                400,
                 error_body(
-                    f"The model `{model}` does not exist or you do not have access to it.", code="model_not_found", param="model"
+                    f"Unsupported value: 'reasoning_effort' does not support {effort!r} with this model. "
+                    f"Supported values are: {', '.join(REASONING_EFFORTS[generation])}.",
+                    param="reasoning_effort",
+                    code="unsupported_value",
                 ),
             )
-        if is_reasoning(model):
-            for name in REASONING_REFUSES:
-                if request.get(name) is not None and request.get(name) is not False:
-                    return _unsupported(name, model)
-            if request.get("temperature") not in (None, 1):
-                return _unsupported("temperature", model, "Only the default (1) value is supported.")
-            effort = request.get("reasoning_effort")
-            if effort is not None and effort not in _efforts(model):
-                return Answer(
-                    400,
-                    error_body(
-                        f"Unsupported value: 'reasoning_effort' does not support {effort!r} with this model. "
-                        f"Supported values are: {', '.join(_efforts(model))}.",
-                        param="reasoning_effort",
-                        code="unsupported_value",
-                    ),
-                )
-        elif request.get("reasoning_effort") is not None:
-            return _unsupported("reasoning_effort", model)
+        reasons = generation != "gpt-6" or (effort or GPT6_DEFAULT_EFFORT) != "none"
+        for name in REASONING_REFUSES:
+            if request.get(name) is not None and request.get(name) is not False:
+                if generation == "gpt-6" and name in ONLY_WITHOUT_REASONING and not reasons:
+                    continue
+                hint = "Only supported with reasoning_effort 'none'." if generation == "gpt-6" and name in ONLY_WITHOUT_REASONING else ""
+                return _unsupported(name, model, hint)
+        if request.get("temperature") not in (None, 1) and reasons:
+            hint = "Only supported with reasoning_effort 'none'." if generation == "gpt-6" else "Only the default (1) value is supported."
+            return _unsupported("temperature", model, hint)
         return None
+
+    # --- the calendar ---------------------------------------------------------------------------
+
+    def clock(self) -> date:
+        return self.today or datetime.now(UTC).date()
+
+    def move_clock(self, today: date | None) -> None:
+        """The stand-in's today (None: the real one again): models whose date it reaches shut down."""
+        with self._lock:
+            self.today = today
+
+    def set_clock(self, raw: bytes) -> Answer:
+        try:
+            value = json.loads(raw or b"{}").get("today")
+            today = date.fromisoformat(value) if value is not None else None
+        except (ValueError, TypeError, AttributeError):
+            return Answer(400, error_body('send {"today": "YYYY-MM-DD"} (or null for the real date)', param="today"))
+        self.move_clock(today)
+        return Answer(200, {"today": self.clock().isoformat()})
+
+    def card(self, model: str) -> ModelCard:
+        """The model's card; a fine-tuned model has its base's (its own owner)."""
+        card = self.models.get(model) or self.models.get(base_model(model))
+        return card if card is not None else UNLISTED
+
+    def listed(self, model: str) -> bool:
+        return model in self.models or (model.startswith("ft:") and base_model(model) in self.models)
+
+    def serves(self, model: str) -> bool:
+        if model in self.retired_models or base_model(model) in self.retired_models:
+            return False
+        if not self.listed(model):
+            return not self.known_models_only
+        shutdown = self.card(model).shutdown_date
+        return shutdown is None or self.clock() < shutdown
+
+    def model_object(self, model: str) -> dict[str, Any]:
+        card = self.card(model)
+        found: dict[str, Any] = {
+            "id": model,
+            "object": "model",
+            "created": 1_721_172_741,
+            "owned_by": "standin-org" if model.startswith("ft:") else card.owned_by,
+        }
+        if self.says_shutdown_dates and self.listed(model):
+            found["shutdown_date"] = card.shutdown_date.isoformat() if card.shutdown_date else None
+        return found
+
+    def retrieve_model(self, model: str) -> Answer:
+        if not self.serves(model):
+            return _model_not_found(model)
+        return Answer(200, self.model_object(model))
 
     def choose_label(self, comment: str, model: str = "") -> str | None:
         if comment in self.labels_by_model.get(model, {}):
@@ -266,11 +392,16 @@ class BehavingOpenAI:
                 {"token": token, "logprob": math.log(p), "bytes": list(token.encode())}
                 for token, p in sorted(probabilities.items(), key=lambda item: -item[1])
             ]
-            chosen = {"token": content, "logprob": math.log(probabilities[label]), "bytes": list(content.encode())}
-            logprobs = {"content": [{**chosen, "top_logprobs": top[: request.get("top_logprobs") or 0]}], "refusal": None}
+            chosen = {"token": label, "logprob": math.log(probabilities[label]), "bytes": list(label.encode())}
+            tokens = [{**chosen, "top_logprobs": top[: request.get("top_logprobs") or 0]}]
+            if structured:
+                # The JSON around the label comes as tokens of its own, each certain.
+                before, after = content.split(f'"{label}"', 1)
+                tokens = [_certain(before + '"'), *tokens, _certain('"' + after)]
+            logprobs = {"content": tokens, "refusal": None}
         prompt_tokens = self.prompt_tokens(messages)
         cached = self._cached_tokens(model, messages[:-1])
-        reasoning = self.reasoning_tokens if is_reasoning(model) else 0
+        reasoning = self.reasoning_tokens if self.reasons(request) else 0
         visible = self.text_tokens(content) if content else 0
         limit = request.get("max_completion_tokens")
         finish = "length" if isinstance(limit, int) and visible >= limit else "stop"
@@ -296,6 +427,13 @@ class BehavingOpenAI:
             },
         }
 
+    def reasons(self, request: dict[str, Any]) -> bool:
+        generation = self.card(request["model"]).generation
+        if generation == "chat":
+            return False
+        effort = request.get("reasoning_effort")
+        return (effort or (GPT6_DEFAULT_EFFORT if generation == "gpt-6" else "medium")) != "none"
+
     def _cached_tokens(self, model: str, prefix: list[dict[str, Any]]) -> int:
         """OpenAI caches prompt prefixes of 1,024 tokens and more, in 128-token steps, once seen."""
         if not prefix:
@@ -320,7 +458,7 @@ class BehavingOpenAI:
         texts = [given] if isinstance(given, str) else given
         if not isinstance(model, str) or not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
             return Answer(400, error_body("'input' must be a non-empty string or array of strings", param="input"))
-        if model in self.retired_models or model not in EMBEDDING_MODELS:
+        if not self.serves(model) or model not in EMBEDDING_MODELS:
             return Answer(404, error_body(
                 f"The model `{model}` does not exist or you do not have access to it.", code="model_not_found", param="model"))
         if len(texts) > MAX_EMBEDDING_INPUTS:
@@ -378,7 +516,7 @@ class BehavingOpenAI:
     # --- fine-tuning jobs -----------------------------------------------------------------------
 
     def create_job(self, raw: bytes) -> Answer:
-        if self.fine_tuning_refused:
+        if self.fine_tuning_refused or self.clock() > FINE_TUNING_CUTOFF:
             return Answer(
                 403,
                 error_body(
@@ -390,6 +528,8 @@ class BehavingOpenAI:
             model, training_file = request["model"], request["training_file"]
         except (ValueError, KeyError, TypeError):
             return Answer(400, error_body("model and training_file are required"))
+        if not isinstance(model, str) or not self.serves(model) or (self.listed(model) and not self.card(model).fine_tunable):
+            return Answer(400, error_body(f"Model {model} is not available for fine-tuning or does not exist.", param="model"))
         with self._lock:
             if training_file not in self.files:
                 return Answer(400, error_body(f"invalid training_file: {training_file}", param="training_file"))
@@ -458,11 +598,14 @@ class BehavingOpenAI:
         }
 
 
-def _efforts(model: str) -> tuple[str, ...]:
-    base = base_model(model)
-    if base.startswith("gpt-5") and not re.match(r"^gpt-5(-|$)", base):
-        return REASONING_EFFORTS["gpt-5."]
-    return REASONING_EFFORTS["gpt-5"] if base.startswith("gpt-5") else REASONING_EFFORTS["o"]
+def _certain(token: str) -> dict[str, Any]:
+    return {"token": token, "logprob": 0.0, "bytes": list(token.encode()), "top_logprobs": []}
+
+
+def _model_not_found(model: str) -> Answer:
+    return Answer(
+        404, error_body(f"The model `{model}` does not exist or you do not have access to it.", code="model_not_found", param="model")
+    )
 
 
 def _unsupported(name: str, model: str, hint: str = "") -> Answer:
@@ -524,9 +667,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--label", default=None, help="answer this for every comment (default: read each comment)")
     parser.add_argument("--retired", action="append", default=[], help="a model that answers 404 model_not_found")
     parser.add_argument("--refuse-fine-tuning", action="store_true", help="answer 403 to new fine-tuning jobs")
+    parser.add_argument("--today", type=date.fromisoformat, default=None, help="the stand-in's clock (YYYY-MM-DD; default: today)")
     arguments = parser.parse_args(argv)
     behaviour = BehavingOpenAI(
-        label=arguments.label, retired_models=set(arguments.retired), fine_tuning_refused=arguments.refuse_fine_tuning
+        label=arguments.label,
+        retired_models=set(arguments.retired),
+        fine_tuning_refused=arguments.refuse_fine_tuning,
+        today=arguments.today,
+        known_models_only=True,
     )
     server = make_server(behaviour, arguments.host, arguments.port)
     print(f"OpenAI stand-in on http://{arguments.host}:{arguments.port}/v1", flush=True)

@@ -23,7 +23,7 @@ from shop_marketing.db import session_scope
 from shop_marketing.training.fine_tuning import JobRequest
 from shop_marketing.http import create_http_app, errors, json_response, success
 from shop_marketing.observability import CORRELATION_ID_PATH, logger, metrics, tracer
-from shop_marketing.openai_client import get_openai_client
+from shop_marketing.openai_client import get_endpoint_client, get_openai_client
 
 # The webhook secret is checked when a webhook arrives (503 naming the variable if it is missing), so
 # jobs can be started and followed locally without one.
@@ -40,6 +40,7 @@ class JobOut(BaseModel):
     object: Literal["fine_tuning.job"]
     status: str
     model: str
+    endpoint: str
     training_file: str
     validation_file: str | None
     suffix: str | None
@@ -72,7 +73,7 @@ WEBHOOK_BODY = {
 @app.post("/fine-tuning/jobs", responses=success(JobOut, 201) | success(JobOut, 200) | errors(404, 502, 504))
 def start_job(request: JobRequest):
     with session_scope() as session:
-        job, created = fine_tuning.start_job(session, request, client=get_openai_client(), settings=get_settings())
+        job, created = fine_tuning.start_job(session, request, client_for=get_endpoint_client, settings=get_settings())
         view = fine_tuning.job_view(job)
     return json_response(201 if created else 200, view)
 
@@ -80,7 +81,7 @@ def start_job(request: JobRequest):
 @app.get("/fine-tuning/jobs/<job_id>", responses=success(JobOut) | errors(502, 504))
 def get_job(job_id: JobId):
     with session_scope() as session:
-        return json_response(200, fine_tuning.job_view(fine_tuning.refresh_job(session, job_id, client=get_openai_client())))
+        return json_response(200, fine_tuning.job_view(fine_tuning.refresh_job(session, job_id, client_for=get_endpoint_client)))
 
 
 @app.post(
@@ -95,13 +96,13 @@ def openai_webhook():
         raw, dict(event.headers), client=client, secret=fine_tuning.webhook_secret(get_settings())
     )
     with session_scope() as session:
-        job = fine_tuning.apply_webhook_event(session, webhook, client=client)
+        job = fine_tuning.apply_webhook_event(session, webhook, client_for=get_endpoint_client)
         view = fine_tuning.job_view(job) if job is not None else None
     return json_response(200, {"received": webhook.id, "handled": job is not None, "job": view})
 
 
 def refresh_unfinished_jobs() -> dict[str, Any]:
-    summary = fine_tuning.refresh_unfinished_jobs(session_scope, client=get_openai_client())
+    summary = fine_tuning.refresh_unfinished_jobs(session_scope, client_for=get_endpoint_client)
     logger.info("scheduled job refresh", extra=summary)
     return summary
 

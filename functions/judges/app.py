@@ -1,7 +1,9 @@
-"""Judges: create and list them, promote one on evidence, roll back; golden sets and evaluations.
+"""Judges: create and list them, promote one on evidence, roll back, succeed; their models' calendar;
+golden sets and evaluations.
 
 Two entry points, declared as two functions in template.yaml:
-- ``lambda_handler``: the HTTP routes (``/judges``, ``/golden-sets``, ``/evaluations``).
+- ``lambda_handler``: the HTTP routes (``/judges``, ``/golden-sets``, ``/evaluations``), and the daily
+  schedule that refreshes every judge's model calendar (and reports the active judge's days left).
 - ``evaluation_queue_handler``: the evaluations queue; one message per example of an evaluation,
   judged in a bounded thread pool, every failed record reported back alone (partial batch failure).
 """
@@ -20,7 +22,7 @@ from shop_marketing.config import get_settings, load_or_exit
 from shop_marketing.db import session_scope
 from shop_marketing.errors import InvalidInput
 from shop_marketing.http import Id, create_http_app, error_response, errors, json_response, media_type
-from shop_marketing.judging import evaluation, golden_sets, judges
+from shop_marketing.judging import creation, evaluation, golden_sets, judges, model_calendar
 from shop_marketing.models import MAX_ID
 from shop_marketing.observability import CORRELATION_ID_PATH, logger, metrics, tracer
 from shop_marketing.openai_client import get_endpoint_client
@@ -34,9 +36,10 @@ if os.environ.get("_HANDLER") == "app.evaluation_queue_handler":
     # loads at init, so its SnapStart snapshot holds it. The HTTP function never loads it.
     import shop_marketing.batches  # noqa: F401
 else:
-    # The HTTP function trains classifier judges (numpy, the numeric layer's): loaded at init, so its
-    # SnapStart snapshot holds it. The evaluations queue judges with them and never loads it.
-    from shop_marketing.judging import classifier_training
+    # The HTTP function trains classifier judges (numpy, the numeric layer's): the style registers
+    # itself with judge creation, loaded at init so the SnapStart snapshot holds it. The evaluations
+    # queue judges with classifiers and never loads it.
+    from shop_marketing.judging import classifier_training  # noqa: F401
 
 load_or_exit(("database_url", "db_secret_arn"), ("openai_api_key", "openai_api_key_secret_arn"))
 app = create_http_app()
@@ -82,11 +85,24 @@ def answers(*statuses: int, described: str = "A JSON object (product.md, \"Judge
 @app.post("/judges", responses=answers(201) | errors(409, 502, 503, 504))
 def create_judge(request: judges.NewJudge):
     with session_scope() as session:
-        if request.style == "classifier":
-            judge, _ = classifier_training.create_classifier_judge(session, request, get_settings(), client_for=get_endpoint_client)
-        else:
-            judge = judges.create_judge(session, request, get_settings())
+        judge = creation.create_judge(session, request, get_settings(), client_for=get_endpoint_client)
         return json_response(201, judges.judge_view(session, judge))
+
+
+@app.post("/judges/refresh-models", responses=answers(200) | errors(502, 504))
+def refresh_models():
+    with session_scope() as session:
+        model_calendar.refresh_judges(session, get_endpoint_client, get_settings())
+        model_calendar.report_active_days_left(session)
+        return json_response(200, {"judges": judges.list_judges(session)})
+
+
+@app.post("/judges/<judge_id>/successor", responses=answers(201) | errors(409, 502, 504))
+def create_successor(judge_id: Id, request: creation.SuccessorRequest):
+    with session_scope() as session:
+        judge, started = creation.create_successor(session, judge_id, request, get_settings(), client_for=get_endpoint_client)
+        view = {"judge": judges.judge_view(session, judge), "evaluation": evaluation.evaluation_view(started)}
+    return json_response(201, view)
 
 
 @app.get("/judges", responses=answers(200))
@@ -168,7 +184,22 @@ def list_evaluations(judge_id: JudgeFilter = None):
 @tracer.capture_lambda_handler
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    if _is_schedule(event):
+        return refresh_model_calendar()
     return app.resolve(event, context)
+
+
+def _is_schedule(event: dict[str, Any]) -> bool:
+    return event.get("source") == "aws.events" and event.get("detail-type") == "Scheduled Event"
+
+
+def refresh_model_calendar() -> dict[str, Any]:
+    """The daily schedule: every judge's model calendar from its provider; the active judge's days left."""
+    with session_scope() as session:
+        summary = model_calendar.refresh_judges(session, get_endpoint_client, get_settings())
+        summary["active_days_left"] = model_calendar.report_active_days_left(session)
+    logger.info("model calendar refreshed", extra=summary)
+    return summary
 
 
 # --- the evaluations queue ------------------------------------------------------------------------

@@ -77,6 +77,8 @@ class Settings(BaseModel):
     judge_fallback: str | None = None
     promotion_f1_tolerance: float = Field(default=0.01, ge=0, le=1)
     promotion_min_precision: float = Field(default=0.90, ge=0, le=1)
+    # A judge whose model shuts down within this many days is ``retiring`` (and the alarm's threshold).
+    model_retirement_warning_days: int = Field(default=60, ge=0, le=3650)
     evaluation_queue_url: str | None = None
     evaluation_concurrency: int = Field(default=4, ge=1, le=32)
     # An example whose judging keeps failing after this many deliveries counts as an error.

@@ -230,6 +230,26 @@ def create_judge(judges_handler, **body):
     return result.json
 
 
+def judging_calls(openai_standin) -> list:
+    """The chat calls that judged comments: a judge's probe at its creation left out."""
+    from shop_marketing.judging.probing import PROBE_COMMENT
+
+    return [
+        call for call in openai_standin.requests_to("POST", "/chat/completions")
+        if call.json()["messages"][-1]["content"] != PROBE_COMMENT
+    ]
+
+
+def probe_calls(openai_standin) -> list:
+    """The chat calls that probed a model while a judge was created."""
+    from shop_marketing.judging.probing import PROBE_COMMENT
+
+    return [
+        call for call in openai_standin.requests_to("POST", "/chat/completions")
+        if call.json()["messages"][-1]["content"] == PROBE_COMMENT
+    ]
+
+
 def evaluate(judges_handler, queue, judge_id: int, **extra) -> dict[str, Any]:
     started = post(judges_handler, "/evaluations", {"judge_id": judge_id, **extra})
     assert started.status == 202, started.json

@@ -20,6 +20,7 @@ EMBEDDINGS = "/embeddings"
 LABELLED = [(text, "good") for text in GOOD] + [(text, "bad") for text in BAD]
 # What a classifier trained on LABELLED reaches on GOLDEN (no text in common); stated, and shown.
 STATED_F1, STATED_PRECISION = 0.90, 0.90
+GOLDEN_EXTRA_GOOD = "원피스 안감이 있어서 비침 걱정 없어요. 세 번 세탁했는데 모양이 그대로예요."
 PROMPTED_PRICES = {"input": 0.15, "cached_input": 0.075, "output": 0.60}  # gpt-4o-mini, USD per 1M tokens
 EMBEDDING_PRICES = {"input": 0.02}  # text-embedding-3-small
 
@@ -276,60 +277,67 @@ def test_an_unknown_examples_file_is_named_in_the_422(judges_handler, openai, op
 
 
 def test_a_classifier_successor_learns_the_same_examples_on_another_embedding_model_and_its_evaluation_starts(
-    judges_handler, openai, openai_standin, queue, labelled_file, db
+    judges_handler, upload_handler, openai, openai_standin, queue, labelled_file
 ):
+    # Given a classifier trained on two kept files, and a golden set
+    more = keep_examples(upload_handler, LABELLED[:6] + LABELLED[-6:] + [(GOLDEN_EXTRA_GOOD, "good")])
+    add_golden_set(judges_handler)
+    predecessor = train(judges_handler, "own-judge", [labelled_file, more], prices=EMBEDDING_PRICES).json
+    trained_calls = len(embedding_calls(openai_standin))
+
+    # When its successor is asked for on another embedding model
+    made = post(judges_handler, f"/judges/{predecessor['id']}/successor", {"model": "text-embedding-3-large", "prices": {"input": 0.13}})
+    queue.drain()
+
+    # Then it learnt the same examples there, without a chat call, and its evaluation ran
+    assert made.status == 201, made.json
+    successor, started = made.json["judge"], made.json["evaluation"]
+    calls = embedding_calls(openai_standin)[trained_calls:]
+    assert calls[0]["model"] == "text-embedding-3-large"
+    assert sorted(calls[0]["input"]) == sorted({t for t, _ in LABELLED} | {GOLDEN_EXTRA_GOOD})
+    assert chat_calls(openai_standin) == []
+    assert (successor["style"], successor["embedding_model"], successor["status"], successor["name"], successor["predecessor_id"]) == (
+        "classifier", "text-embedding-3-large", "candidate", "own-judge → text-embedding-3-large", predecessor["id"])
+    assert successor["prices"] == {"input": 0.13, "cached_input": 0.13, "output": 0.0}
+    assert successor["training"]["examples"] == predecessor["training"]["examples"] == len(LABELLED) + 1
+    assert successor["training"]["dimensions"] == 3072
+    assert successor["examples_file_ids"] == predecessor["examples_file_ids"] == [labelled_file, more]
+    evaluated = get(judges_handler, f"/evaluations/{started['id']}").json
+    assert evaluated["judge_id"] == successor["id"]
+    assert evaluated["status"] == "succeeded" and evaluated["metrics"]["f1_good"] >= STATED_F1
+
+
+def test_the_successor_service_trains_a_classifier_directly_and_starts_its_evaluation(judges_handler, openai, openai_standin, queue, labelled_file):
     from shop_marketing.config import get_settings
     from shop_marketing.db import session_scope
-    from shop_marketing.judging.classifier_training import train_classifier_successor
+    from shop_marketing.judging import creation
     from shop_marketing.openai_client import get_endpoint_client
 
     add_golden_set(judges_handler)
-    predecessor = train(judges_handler, "own-judge", labelled_file, prices=EMBEDDING_PRICES).json
-    trained_calls = len(embedding_calls(openai_standin))
+    predecessor = train(judges_handler, "own-judge", labelled_file).json
 
     with session_scope() as session:
-        judge, training, evaluation = train_classifier_successor(
-            session, predecessor["id"], "text-embedding-3-large", get_settings(), client_for=get_endpoint_client
+        judge, evaluation = creation.create_successor(
+            session, predecessor["id"], creation.SuccessorRequest(model="text-embedding-ada-002", name="ada"), get_settings(),
+            client_for=get_endpoint_client,
         )
-        successor_id, evaluation_id = judge.id, evaluation.id
-    queue.drain()
+        made = (judge.style, judge.model, judge.output, evaluation.status, evaluation.total)
 
-    calls = embedding_calls(openai_standin)[trained_calls:]
-    assert calls[0]["model"] == "text-embedding-3-large" and sorted(calls[0]["input"]) == sorted(t for t, _ in LABELLED)
-    assert chat_calls(openai_standin) == []
-    successor = get(judges_handler, f"/judges/{successor_id}").json
-    assert (successor["style"], successor["embedding_model"], successor["status"], successor["name"]) == (
-        "classifier", "text-embedding-3-large", "candidate", "own-judge on text-embedding-3-large")
-    assert successor["training"]["examples"] == predecessor["training"]["examples"] and successor["training"]["dimensions"] == 3072
-    assert successor["examples_file_ids"] == predecessor["examples_file_ids"] and training == successor["training"]
-    evaluated = get(judges_handler, f"/evaluations/{evaluation_id}").json
-    assert evaluated["status"] == "succeeded" and evaluated["metrics"]["f1_good"] >= STATED_F1
-    assert evaluated["judge_id"] == successor_id
+    assert made == ("classifier", "text-embedding-ada-002", "probability", "queued", len(GOLDEN))
+    assert get(judges_handler, f"/judges/{judge.id}").json["training"]["examples"] == len(LABELLED)
+    assert queue.waiting and chat_calls(openai_standin) == []
 
 
-def test_a_successor_is_refused_before_anything_is_paid_without_a_golden_set_or_for_a_judge_that_is_not_a_classifier(
-    judges_handler, openai, openai_standin, queue, labelled_file, db
-):
-    from shop_marketing.config import get_settings
-    from shop_marketing.db import session_scope
-    from shop_marketing.errors import DomainError
-    from shop_marketing.judging.classifier_training import train_classifier_successor
-    from shop_marketing.openai_client import get_endpoint_client
-
+def test_a_successor_without_a_golden_set_is_refused_before_anything_is_paid(judges_handler, openai, openai_standin, queue, labelled_file, db):
     classifier = train(judges_handler, "own-judge", labelled_file).json
-    prompted = post(judges_handler, "/judges", {"name": "prompted", "style": "prompted", "model": "gpt-4o-mini", "examples_file_id": labelled_file}).json
     paid = len(embedding_calls(openai_standin))
 
-    refusals = {}
-    for judge_id in (classifier["id"], prompted["id"]):
-        with pytest.raises(DomainError) as refused, session_scope() as session:
-            train_classifier_successor(session, judge_id, "text-embedding-3-large", get_settings(), client_for=get_endpoint_client)
-        refusals[judge_id] = (refused.value.status, refused.value.code)
+    refused = post(judges_handler, f"/judges/{classifier['id']}/successor", {"model": "text-embedding-3-large"})
 
-    assert refusals == {classifier["id"]: (409, "golden_set_required"), prompted["id"]: (422, "not_a_classifier")}
+    assert refused.status == 409 and refused.json["error"]["code"] == "golden_set_required"
     assert len(embedding_calls(openai_standin)) == paid
     with db.connect() as connection:
-        assert connection.execute(sa.text("SELECT count(*) FROM judges")).scalar() == 2
+        assert connection.execute(sa.text("SELECT count(*) FROM judges")).scalar() == 1
 
 
 def test_a_classifier_is_promoted_on_its_evaluation_and_rolled_back_like_any_judge(judges_handler, openai, queue, labelled_file):

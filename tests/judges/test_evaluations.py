@@ -12,6 +12,7 @@ from tests.judges.conftest import (
     create_judge,
     evaluate,
     get,
+    judging_calls,
     keep_examples,
     post,
 )
@@ -22,7 +23,7 @@ PRICES = {"input": 0.30, "cached_input": 0.15, "output": 1.20}
 
 
 def chat_calls(openai_standin) -> list:
-    return openai_standin.requests_to("POST", "/chat/completions")
+    return judging_calls(openai_standin)
 
 
 def test_an_evaluation_reports_the_exact_confusion_matrix_metrics_and_cost(judges_handler, openai, openai_standin, queue):
@@ -225,10 +226,12 @@ def test_an_evaluation_whose_messages_were_lost_is_resumed_by_posting_it_again(j
 
 def test_a_judge_whose_model_is_retired_fails_its_evaluation_without_retrying_it(judges_handler, openai, openai_standin, queue):
     add_golden_set(judges_handler)
-    openai.retired_models = {"gpt-4o-mini-2024-07-18"}
     judge = create_judge(judges_handler, name="ft-judge", style="fine_tuned", model=FINE_TUNED)
+    openai.retired_models = {"gpt-4o-mini-2024-07-18"}
 
     result = evaluate(judges_handler, queue, judge["id"])
 
     assert (result["status"], result["judged"], result["errors"], result["metrics"]) == ("failed", 0, 24, None)
     assert len(chat_calls(openai_standin)) == 24  # one refused call per example, none repeated
+    # and the judge's model shows shut down from the first refusal on
+    assert get(judges_handler, f"/judges/{judge['id']}").json["model_status"] == "shut_down"

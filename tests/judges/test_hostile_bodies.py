@@ -49,8 +49,8 @@ def test_a_hostile_judge_body_is_422(judges_handler, body):
 @pytest.mark.parametrize(
     "body", ['{"force": true, "reason": "\\u0000"}', '{"force": "yes"}', '{"reason": "x", "surprise": 1}', 'nope']
 )
-def test_a_hostile_activation_body_is_422(judges_handler, body):
-    created = post(judges_handler, "/judges", {"name": "a", "style": "fine_tuned", "model": "m"})
+def test_a_hostile_activation_body_is_422(judges_handler, openai, body):
+    created = post(judges_handler, "/judges", {"name": "a", "style": "fine_tuned", "model": "gpt-4o-mini"})
 
     result = call_http(judges_handler, "POST", f"/judges/{created.json['id']}/activate", body=body,
                        headers={"content-type": "application/json"})

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.judges.conftest import GOOD, create_judge, keep_examples, post, use_settings
+from tests.judges.conftest import GOOD, create_judge, judging_calls, keep_examples, post, use_settings
 from tests.judging.chat_standin import billed_prompt_tokens
 
 COMMENTS = [
@@ -18,7 +18,7 @@ COMMENTS = [
 
 
 def chat_calls(openai_standin) -> list[dict]:
-    return [call.json() for call in openai_standin.requests_to("POST", "/chat/completions")]
+    return [call.json() for call in judging_calls(openai_standin)]
 
 
 def activate(judges_handler, judge_id: int) -> None:
@@ -83,8 +83,10 @@ def test_a_long_prefix_is_served_from_the_providers_cache_and_reported(judges_ha
 
     prefix_tokens = billed_prompt_tokens(chat_calls(openai_standin)[0]["messages"][:-1]) - 3
     assert prefix_tokens > 1024
-    assert first["cached_prompt_tokens"] == 0
-    assert second["cached_prompt_tokens"] == 1024 + (prefix_tokens - 1024) // 128 * 128
+    # The probe at creation sent the prefix first (billed uncached): every judgement finds it cached
+    assert judge["probe"]["cached_prompt_tokens"] == 0 and judge["probe"]["prompt_tokens"] > prefix_tokens
+    cached = 1024 + (prefix_tokens - 1024) // 128 * 128
+    assert first["cached_prompt_tokens"] == second["cached_prompt_tokens"] == cached
     assert second["prompt_tokens"] == billed_prompt_tokens(chat_calls(openai_standin)[1]["messages"])
 
 
@@ -115,7 +117,7 @@ def _tokens(text: str) -> int:
     return text_tokens(text)
 
 
-def test_gpt5_gets_its_lowest_reasoning_effort(judges_handler, examples_file):
+def test_gpt5_gets_its_lowest_reasoning_effort(judges_handler, openai, examples_file):
     judge = create_judge(judges_handler, name="g5", style="prompted", model="gpt-5-mini", examples_file_id=examples_file)
 
     assert (judge["output"], judge["reasoning_effort"]) == ("structured", "minimal")
@@ -142,14 +144,14 @@ def test_a_prompted_and_a_fine_tuned_judge_on_one_model_never_share_verdicts(
         pytest.param({"style": "prompted", "model": "gpt-4o-mini"}, "examples_file_id", id="prompted-without-examples"),
         pytest.param({"style": "fine_tuned", "model": "m", "endpoint": "nowhere"}, "endpoint", id="unknown-endpoint"),
         pytest.param({"style": "fine_tuned", "model": "m", "instructions": "be nice"}, "instructions", id="fine-tuned-with-instructions"),
-        pytest.param({"style": "prompted", "model": "o3", "examples_file_id": "X", "output": "label_token"}, "reasoning", id="reasoning-label-token"),
+        pytest.param({"style": "prompted", "model": "o3", "examples_file_id": "X", "output": "label_token"}, "logit_bias", id="reasoning-label-token"),
         pytest.param({"style": "prompted", "model": "gpt-4o-mini", "examples_file_id": "file-none"}, "examples_file_id", id="unknown-file"),
         pytest.param({"style": "prompted", "model": "gpt-4o-mini", "examples_file_id": "X", "example_count": 40}, "example_count", id="too-many-examples"),
         pytest.param({"style": "judgy", "model": "m"}, "style", id="unknown-style"),
         pytest.param({"style": "fine_tuned", "model": "m", "prices": {"input": -1, "output": 1}}, "prices", id="negative-price"),
     ],
 )
-def test_invalid_judges_are_422(judges_handler, examples_file, body, field):
+def test_invalid_judges_are_422(judges_handler, openai, examples_file, body, field):
     if body.get("examples_file_id") == "X":
         body = {**body, "examples_file_id": examples_file}
     result = post(judges_handler, "/judges", {"name": "bad", **body})
@@ -158,17 +160,19 @@ def test_invalid_judges_are_422(judges_handler, examples_file, body, field):
     assert field in json.dumps(result.json["error"])
 
 
-def test_a_duplicate_name_is_409_naming_the_existing_judge(judges_handler):
-    first = create_judge(judges_handler, name="same", style="fine_tuned", model="m")
+def test_a_duplicate_name_is_409_naming_the_existing_judge(judges_handler, openai, openai_standin):
+    first = create_judge(judges_handler, name="same", style="fine_tuned", model="gpt-4o-mini")
+    calls = len(openai_standin.requests)
 
-    again = post(judges_handler, "/judges", {"name": "same", "style": "fine_tuned", "model": "n"})
+    again = post(judges_handler, "/judges", {"name": "same", "style": "fine_tuned", "model": "gpt-4.1-mini"})
 
     assert again.status == 409
     assert (again.json["error"]["code"], again.json["error"]["existing_id"]) == ("duplicate", first["id"])
+    assert len(openai_standin.requests) == calls, "a name taken is refused before the model is probed"
 
 
-def test_judges_are_listed_and_read_back(judges_handler, examples_file):
-    one = create_judge(judges_handler, name="one", style="fine_tuned", model="m", prices={"input": 0.3, "output": 1.2})
+def test_judges_are_listed_and_read_back(judges_handler, openai, examples_file):
+    one = create_judge(judges_handler, name="one", style="fine_tuned", model="gpt-4o-mini", prices={"input": 0.3, "output": 1.2})
     create_judge(judges_handler, name="two", style="prompted", model="gpt-4o-mini", examples_file_id=examples_file)
 
     listed = post(judges_handler, "/judges", None)  # POST without a body is invalid
@@ -188,7 +192,8 @@ def test_a_judge_on_another_endpoint_calls_that_endpoint_with_its_key(judges_han
 
     other = OpenAIStandIn().start()
     try:
-        other.behave(ChatScript(label="bad"))
+        # A self-hosted server: it serves its own model, and its models route says nothing of shutdowns.
+        other.behave(ChatScript(label="bad", says_shutdown_dates=False))
         endpoints = {"selfhosted": {"base_url": other.base_url, "api_key_env": "SELFHOSTED_KEY"}}
         use_settings(monkeypatch, JUDGE_ENDPOINTS=json.dumps(endpoints), SELFHOSTED_KEY="sk-selfhosted")
         judge = create_judge(judges_handler, name="local-llm", style="fine_tuned", model="llama-judge", endpoint="selfhosted")
@@ -197,8 +202,9 @@ def test_a_judge_on_another_endpoint_calls_that_endpoint_with_its_key(judges_han
         answer = post(judge_handler, "/comments/judge", {"comment": GOOD[0]}).json
 
         assert (answer["verdict"], answer["judge"]) == ("bad", "local-llm")
-        [call] = other.requests_to("POST", "/chat/completions")
-        assert call.headers["authorization"] == "Bearer sk-selfhosted"
+        probe, call = other.requests_to("POST", "/chat/completions")
+        assert call.headers["authorization"] == probe.headers["authorization"] == "Bearer sk-selfhosted"
+        assert (judge["model_status"], judge["model_shutdown_date"]) == ("unknown", None)
     finally:
         other.stop()
 

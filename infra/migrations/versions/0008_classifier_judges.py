@@ -1,7 +1,7 @@
 """Classifier judges: a judge the product trains itself over text embeddings; its fitted weights.
 
 Revision ID: 0008_classifier_judges
-Revises: 0006_instagram_banners
+Revises: 0007_model_life_cycle
 """
 
 import sqlalchemy as sa
@@ -9,7 +9,7 @@ from alembic import op
 from sqlalchemy.dialects.postgresql import ARRAY
 
 revision = "0008_classifier_judges"
-down_revision = "0006_instagram_banners"
+down_revision = "0007_model_life_cycle"
 branch_labels = None
 depends_on = None
 

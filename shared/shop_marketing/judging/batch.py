@@ -46,6 +46,7 @@ from ..observability import logger
 from .judge import (
     COMMENT_COLUMNS,
     JUDGEMENT_LOCK_NAMESPACE,
+    MAX_SUCCESSIONS,
     ClientFor,
     JudgeModelUnavailable,
     JudgeRequest,
@@ -57,9 +58,11 @@ from .judge import (
     comment_upsert,
     judge_with,
     judgement_lock,
+    replacement_for,
     text_sha256,
     verdict_of,
 )
+from . import model_calendar
 from .judges import ActiveJudgeCache
 from .recipes import JudgeSpec
 
@@ -122,12 +125,17 @@ def judge_requests(
     texts = list(dict.fromkeys(request.comment for request in waiting.values()))  # each once, in the batch's order
     by_text = _judge_texts(spec, texts, client_for, settings, sessions)
     unavailable = {comment for comment, outcome in by_text.items() if isinstance(outcome, JudgeModelUnavailable)}
-    if unavailable:
+    for _ in range(MAX_SUCCESSIONS):
+        if not unavailable:
+            break
         with sessions() as session:
-            fallback = judges.fallback(session, settings)
-        if fallback is not None and fallback.id != spec.id:
-            logger.warning("judge model unavailable; the fallback judge answers", extra={"judge": spec.name, "fallback": fallback.name})
-            by_text.update(_judge_texts(fallback, unavailable, client_for, settings, sessions))
+            model_calendar.mark_shut_down(session, spec.id)
+        replacement = replacement_for(spec, judges=judges, settings=settings, sessions=sessions)
+        if replacement is None:
+            break
+        spec = replacement
+        by_text.update(_judge_texts(spec, unavailable, client_for, settings, sessions))
+        unavailable = {comment for comment in unavailable if isinstance(by_text[comment], JudgeModelUnavailable)}
 
     answered: set[str] = set()
     for key, request in waiting.items():

@@ -5,22 +5,24 @@
   ``conflicting_labels``, one detail per conflicting line, naming where the other label is. Both labels
   are needed (at least :data:`MIN_PER_LABEL` of each, for the cross-validation), and at most
   :data:`MAX_EXAMPLES` examples.
-- Everything that can be refused for free is checked before the endpoint is paid: the endpoint, the
-  name, the files, the labels (and, for a successor, the golden set its evaluation needs).
-- The examples are embedded (:mod:`.embeddings`: batches of at most 2,048, no chat call), the
-  logistic regression fitted with its regularisation chosen by cross-validation (:mod:`.logistic`),
-  and the judge and its weights stored in the caller's transaction: a refusal or failure anywhere
-  leaves nothing behind.
-- A successor learns the same examples on another embedding model and its evaluation on the current
-  golden set is started with it: embedding models retire too, and a classifier outlives them.
+- A classifier is made like every judge (:mod:`.creation`), as the style it registers there: ``build``
+  checks what can be refused for free before the endpoint is paid (the files, the labels; creation
+  checks the endpoint, the name and, for a successor, the golden set); ``settle`` — where a chat
+  judge is probed — embeds the examples (:mod:`.embeddings`: batches of at most 2,048, no chat call),
+  fits the logistic regression with its regularisation chosen by cross-validation
+  (:mod:`.logistic`) and stores the weights with the judge, in the request's transaction: a refusal
+  or failure anywhere leaves nothing behind.
+- ``successor``: the same examples on another embedding model (``POST /judges/{id}/successor``
+  ``{"model": <embedding model>}``), its evaluation on the current golden set started by creation:
+  embedding models retire too, and a classifier outlives them.
 
-Loads numpy (through :mod:`.logistic`): imported by the judges function's HTTP routes only.
+Loads numpy (through :mod:`.logistic`): imported by the judges function's HTTP routes only, which is
+where the style is registered.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,20 +30,15 @@ from openai import OpenAI
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..config import ConfigurationError, Settings
-from ..errors import DomainError, Duplicate, InvalidInput, ServiceUnavailable
-from ..models import Evaluation, Judge, JudgeClassifier, TrainingExample, TrainingFile
+from ..errors import InvalidInput
+from ..models import Judge, JudgeClassifier, TrainingExample, TrainingFile
 from ..observability import logger
-from . import evaluation_queue, logistic
+from . import creation, logistic
 from .embeddings import embed_texts
-from .evaluation import GoldenSetRequired, start_evaluation
-from .judges import NewJudge, Prices, classifier_training_view, current_golden_set, get_judge, training_file_by_public_id
+from .judges import NewJudge, training_file_by_public_id
 
 MAX_EXAMPLES = 5_000
 MIN_PER_LABEL = 2
-
-ClientFor = Callable[[str], OpenAI]
-
 
 class ConflictingLabels(InvalidInput):
     code = "conflicting_labels"
@@ -53,11 +50,6 @@ class NotEnoughExamples(InvalidInput):
 
 class TooManyExamples(InvalidInput):
     code = "too_many_examples"
-
-
-class NotAClassifier(DomainError):
-    status = 422
-    code = "not_a_classifier"
 
 
 @dataclass(frozen=True)
@@ -128,42 +120,30 @@ def gather_examples(session: Session, files: list[TrainingFile]) -> Examples:
     return examples
 
 
-def _check_free(session: Session, name: str, endpoint: str, settings: Settings) -> None:
-    if endpoint not in settings.endpoint_names():
-        message = f"Unknown endpoint {endpoint!r}; known: {', '.join(settings.endpoint_names())}."
-        raise InvalidInput(message, details=[_detail("endpoint", message)])
-    existing = session.scalar(select(Judge.id).where(Judge.name == name))
-    if existing is not None:
-        raise Duplicate(f"A judge named {name!r} exists.", existing_id=existing)
+def request_files(session: Session, request: NewJudge) -> list[TrainingFile]:
+    if request.examples_file_ids is not None:
+        return resolve_files(session, request.examples_file_ids, "examples_file_ids")
+    return resolve_files(session, [request.examples_file_id], "examples_file_id")
 
 
-def _client(client_for: ClientFor, endpoint: str) -> OpenAI:
-    try:
-        return client_for(endpoint)
-    except ConfigurationError as error:
-        raise ServiceUnavailable(str(error)) from None
+def build(session: Session, request: NewJudge) -> Judge:
+    """The classifier judge the request describes, once its examples are known to be usable."""
+    files = request_files(session, request)
+    gather_examples(session, files)
+    return Judge(
+        name=request.name, style="classifier", model=request.embedding_model, endpoint=request.endpoint,
+        output="probability", examples_file_id=files[0].id,
+    )
 
 
-def train_and_store(
-    session: Session,
-    *,
-    name: str,
-    embedding_model: str,
-    endpoint: str,
-    prices: dict[str, float] | None,
-    files: list[TrainingFile],
-    examples: Examples,
-    client: OpenAI,
-) -> tuple[Judge, dict[str, Any]]:
-    """Embed the examples, fit, and add the judge and its weights to the session (flushed, not committed)."""
-    embedded = embed_texts(client, embedding_model, examples.texts, action="embedding the training examples")
+def train(session: Session, judge: Judge, request: NewJudge, client: OpenAI) -> None:
+    """Embed the examples, fit, and add the judge with its weights to the session (flushed)."""
+    files = request_files(session, request)
+    examples = gather_examples(session, files)
+    embedded = embed_texts(client, judge.model, examples.texts, action="embedding the training examples")
     started = time.perf_counter()
     fit = logistic.train(embedded.vectors, examples.labels, examples.texts)
     training_ms = round((time.perf_counter() - started) * 1000)
-    judge = Judge(
-        name=name, style="classifier", model=embedding_model, endpoint=endpoint, output="probability",
-        examples_file_id=files[0].id, prices=prices, status="candidate",
-    )
     session.add(judge)
     session.flush()
     classifier = JudgeClassifier(
@@ -174,71 +154,33 @@ def train_and_store(
         training_ms=training_ms,
     )
     session.add(classifier)
-    session.flush()
     logger.info("classifier judge trained", extra={
-        "judge_id": judge.id, "embedding_model": embedding_model, "examples": classifier.examples,
+        "judge_id": judge.id, "embedding_model": judge.model, "examples": classifier.examples,
         "embedding_calls": embedded.calls, "embedding_tokens": embedded.tokens, "training_ms": training_ms, "c": fit.c,
     })
-    return judge, classifier_training_view(classifier)
 
 
-def classifier_prices(prices: Prices | None) -> dict[str, float] | None:
-    """A classifier is billed for its input (embedding) tokens alone."""
-    if prices is None:
-        return None
-    return {"input": prices.input, "cached_input": prices.input, "output": 0.0}
-
-
-def create_classifier_judge(
-    session: Session, request: NewJudge, settings: Settings, *, client_for: ClientFor
-) -> tuple[Judge, dict[str, Any]]:
-    """``POST /judges`` with ``"style": "classifier"``: the judge, trained, and its training figures."""
-    _check_free(session, request.name, request.endpoint, settings)
-    if request.examples_file_ids is not None:
-        files = resolve_files(session, request.examples_file_ids, "examples_file_ids")
+def successor(session: Session, source: Judge, request: creation.SuccessorRequest) -> NewJudge:
+    """A classifier's successor: the same examples (or ``examples_file_id``) on the embedding model asked for."""
+    stored = session.get(JudgeClassifier, source.id)
+    if request.examples_file_id is not None:
+        file_ids = [request.examples_file_id]
     else:
-        files = resolve_files(session, [request.examples_file_id], "examples_file_id")
-    examples = gather_examples(session, files)
-    return train_and_store(
-        session, name=request.name, embedding_model=request.embedding_model, endpoint=request.endpoint,
-        prices=classifier_prices(request.prices), files=files, examples=examples, client=_client(client_for, request.endpoint),
+        files = [session.get(TrainingFile, file_id) for file_id in (stored.training_file_ids if stored is not None else [])]
+        if not files or any(file is None for file in files):
+            raise InvalidInput(
+                f"The training files judge {source.id} learnt from are gone: name the examples with examples_file_id.",
+                details=[_detail("examples_file_id", "the predecessor's training files are gone")],
+            )
+        file_ids = [file.openai_file_id for file in files]
+    return NewJudge(
+        name=request.name or f"{source.name} → {request.model}"[:200],
+        style="classifier",
+        embedding_model=request.model,
+        endpoint=request.endpoint or source.endpoint,
+        examples_file_ids=file_ids,
+        prices=request.prices,
     )
 
 
-def train_classifier_successor(
-    session: Session,
-    judge_id: int,
-    embedding_model: str,
-    settings: Settings,
-    *,
-    client_for: ClientFor,
-    name: str | None = None,
-    prices: Prices | None = None,
-    endpoint: str | None = None,
-) -> tuple[Judge, dict[str, Any], Evaluation]:
-    """A classifier judge's successor: the same examples on ``embedding_model``, trained now, its
-    evaluation on the current golden set started. Nothing is paid when a golden set or the evaluations
-    queue is missing."""
-    predecessor = get_judge(session, judge_id)
-    stored = session.get(JudgeClassifier, predecessor.id) if predecessor.style == "classifier" else None
-    if stored is None:
-        raise NotAClassifier(f"Judge {judge_id} is a {predecessor.style} judge, not a classifier.")
-    endpoint = endpoint or predecessor.endpoint
-    name = name or f"{predecessor.name} on {embedding_model}"[:200]
-    _check_free(session, name, endpoint, settings)
-    golden = current_golden_set(session)
-    if golden is None:
-        raise GoldenSetRequired("There is no golden set to evaluate the successor on: POST /golden-sets first.")
-    evaluation_queue.require_queue(settings)
-    files = [session.get(TrainingFile, file_id) for file_id in stored.training_file_ids]
-    if any(file is None for file in files):
-        raise InvalidInput(f"A training file judge {judge_id} learnt from is gone: create the successor with POST /judges.")
-    examples = gather_examples(session, files)
-    judge, training = train_and_store(
-        session, name=name, embedding_model=embedding_model, endpoint=endpoint,
-        prices=classifier_prices(prices) if prices is not None else None, files=files, examples=examples,
-        client=_client(client_for, endpoint),
-    )
-    evaluation, _ = start_evaluation(session, judge.id, golden.id, settings)
-    logger.info("classifier successor trained", extra={"predecessor": predecessor.id, "judge_id": judge.id, "evaluation_id": evaluation.id})
-    return judge, training, evaluation
+creation.STYLES["classifier"] = creation.Style(build=build, settle=train, successor=successor)

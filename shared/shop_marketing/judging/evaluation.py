@@ -31,7 +31,7 @@ from ..config import Settings
 from ..errors import DomainError, NotFound
 from ..models import MAX_ID, Evaluation, EvaluationItem, GoldenExample, GoldenSet, Judge, Judgement
 from ..observability import logger
-from . import evaluation_queue
+from . import evaluation_queue, model_calendar
 from .judge import ClientFor, JudgeModelUnavailable, Verdict, judge_with, stored_verdict
 from .judges import ActiveJudgeCache, activate_unevaluated, current_golden_set, fine_tuned_judge_for_model, get_judge, promote_if_it_passes
 
@@ -127,12 +127,20 @@ def start_evaluation(
     return evaluation, True
 
 
-def adopt_fine_tuned_model(session: Session, model: str, job_id: str, settings: Settings) -> Judge:
+def adopt_fine_tuned_model(
+    session: Session, model: str, job_id: str, settings: Settings, *, endpoint: str = "openai", client: Any = None
+) -> Judge:
     """What a finished fine-tuning job does (product.md): its model becomes a ``fine_tuned`` judge,
-    once; with a current golden set it is evaluated and promoted by the rule, else made active at once."""
-    judge = fine_tuned_judge_for_model(session, model, job_id=job_id)
+    once; with a current golden set it is evaluated and promoted by the rule, else made active at once.
+    With the endpoint's ``client``, the new judge's model calendar is read at once too."""
+    judge = fine_tuned_judge_for_model(session, model, job_id=job_id, endpoint=endpoint)
     if judge.source_job_id is None:
         judge.source_job_id = job_id
+    if client is not None:
+        try:
+            model_calendar.apply(judge, model_calendar.look_up(client, model), settings)
+        except DomainError as error:  # the provider down: the daily refresh reads it later
+            logger.warning("finished job's model calendar not read", extra={"judge_id": judge.id, "error": error.message})
     golden = current_golden_set(session)
     if golden is None:
         activate_unevaluated(session, judge, f"fine-tuning job {job_id} succeeded; no golden set to evaluate it on")

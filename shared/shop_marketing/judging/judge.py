@@ -8,8 +8,10 @@
   twice. A fresh judgement is one transaction: a transaction-scoped advisory lock on (judge, text)
   is taken, the cache checked again, OpenAI called, and the answer stored. Identical comments
   arriving together therefore meet at the lock: one pays, the others find its answer.
-- A model the provider no longer serves (404 ``model_not_found``) is 503 ``judge_model_unavailable``,
-  unless ``JUDGE_FALLBACK`` names a judge to answer instead.
+- A model the provider no longer serves (404 ``model_not_found``) marks the judge's model
+  ``shut_down`` at once. The comment is then answered by the ``JUDGE_FALLBACK`` judge when one is set,
+  else by the best evaluated candidate, made active by itself (automatic succession); with neither,
+  503 ``judge_model_unavailable`` (and the days-left metric reads 0: the alarm fires).
 
 Imported only by the functions that judge: it pulls in the openai SDK and tiktoken.
 """
@@ -42,8 +44,9 @@ from ..models.judging import InstagramComment, Judgement
 from ..observability import logger
 from ..openai_failures import openai_call_budget, openai_failures_as_domain_errors
 from ..tokens import chat_prompt_tokens, count_tokens
+from . import model_calendar
 from .classifier import ClassifierModelUnavailable, ask_classifier
-from .judges import ActiveJudgeCache
+from .judges import ActiveJudgeCache, succeed_automatically
 from .recipes import LABELS, JudgeSpec, read_structured_label
 
 # Instagram's own limit on a comment's length.
@@ -140,7 +143,9 @@ def label_confidence(logprobs: object, label: str) -> float | None:
     top logprobs the probability is taken relative to the two, so it means the same whether OpenAI
     reports it before or after applying the logit bias.
     """
-    first = _member(logprobs, "content", 0)
+    tokens = _member(logprobs, "content")
+    # A structured answer's label is one token among the JSON's; forced labels are the only token.
+    first = next((token for token in tokens if _member(token, "token") == label), None) if isinstance(tokens, list) else None
     logprob = _member(first, "logprob")
     if _member(first, "token") != label or not isinstance(logprob, int | float):
         return None
@@ -174,7 +179,7 @@ def read_label(completion: object, *, structured: bool = False) -> LabelReply:
     usage = _member(completion, "usage")
     return LabelReply(
         verdict=label,
-        confidence=None if structured else label_confidence(_member(choice, "logprobs"), label),
+        confidence=label_confidence(_member(choice, "logprobs"), label),
         completion_tokens=_token_count(_member(usage, "completion_tokens")) or 1,
         billed_prompt_tokens=_token_count(_member(usage, "prompt_tokens")),
         cached_prompt_tokens=_token_count(_member(usage, "prompt_tokens_details", "cached_tokens")) or 0,
@@ -412,6 +417,24 @@ def judge_with(
     """Judge ``comment`` with one judge: from the database when it judged this text before, else by
     its model, in one transaction that holds the (judge, text) lock while the model answers.
     ``then`` runs in that same transaction with the verdict (an evaluation records its item there)."""
+    try:
+        return _judge_with(spec, comment, client_for=client_for, settings=settings, sessions=sessions, request=request, then=then)
+    except JudgeModelUnavailable:
+        with sessions() as session:
+            model_calendar.mark_shut_down(session, spec.id)
+        raise
+
+
+def _judge_with(
+    spec: JudgeSpec,
+    comment: str,
+    *,
+    client_for: ClientFor,
+    settings: Settings,
+    sessions: SessionFactory,
+    request: JudgeRequest | None,
+    then: Callable[[Session, Verdict], None] | None,
+) -> Verdict:
     sha = text_sha256(comment)
     with sessions() as session:
         if request is not None and request.post_id is not None:
@@ -444,6 +467,10 @@ def judge_with(
         return verdict
 
 
+# How many judges may take over, one after another, for one comment (each found shut down in turn).
+MAX_SUCCESSIONS = 3
+
+
 def judge_comment(
     request: JudgeRequest,
     *,
@@ -452,20 +479,42 @@ def judge_comment(
     settings: Settings | None = None,
     sessions: SessionFactory = session_scope,
 ) -> Verdict:
-    """Judge one comment with the active judge (or ``JUDGE_MODEL``'s), or the fallback judge when the
-    active judge's model is gone."""
+    """Judge one comment with the active judge (or ``JUDGE_MODEL``'s); when that judge's model is
+    gone, with the fallback judge or the active judge's automatic successor (:func:`replacement_for`)."""
     settings = settings or get_settings()
     with sessions() as session:
         spec = judges.active(session, settings)
-    try:
-        return judge_with(spec, request.comment, client_for=client_for, settings=settings, sessions=sessions, request=request)
-    except JudgeModelUnavailable:
-        with sessions() as session:
-            fallback = judges.fallback(session, settings)
-        if fallback is None or fallback.id == spec.id:
-            raise
+    for _ in range(MAX_SUCCESSIONS):
+        try:
+            return judge_with(spec, request.comment, client_for=client_for, settings=settings, sessions=sessions, request=request)
+        except JudgeModelUnavailable:
+            replacement = replacement_for(spec, judges=judges, settings=settings, sessions=sessions)
+            if replacement is None:
+                raise
+            spec = replacement
+    return judge_with(spec, request.comment, client_for=client_for, settings=settings, sessions=sessions, request=request)
+
+
+def replacement_for(spec: JudgeSpec, *, judges: ActiveJudgeCache, settings: Settings, sessions: SessionFactory) -> JudgeSpec | None:
+    """Who answers instead of ``spec``, whose model the provider no longer serves: the fallback judge
+    (``JUDGE_FALLBACK`` still wins), else the best evaluated candidate, made active by itself. None:
+    nobody (503; the days-left metric reads 0 so the alarm fires)."""
+    with sessions() as session:
+        fallback = judges.fallback(session, settings)
+    if fallback is not None and fallback.id != spec.id:
         logger.warning("judge model unavailable; the fallback judge answers", extra={"judge": spec.name, "fallback": fallback.name})
-        return judge_with(fallback, request.comment, client_for=client_for, settings=settings, sessions=sessions, request=request)
+        return fallback
+    if settings.judge_model:  # an override, not the active judge: nothing to succeed
+        return None
+    with sessions() as session:
+        successor = succeed_automatically(session, spec.id, settings)
+        if successor is None:
+            model_calendar.report_days_left(0)
+            return None
+        replacement = judges.by_id(session, successor.id)
+    judges.forget_active()
+    logger.warning("judge model unavailable; a successor took over", extra={"judge": spec.name, "successor": replacement.name})
+    return replacement
 
 
 def good_comments(session: Session, post_id: int, limit: int) -> list[dict[str, Any]]:

@@ -27,7 +27,7 @@ from ..config import Settings
 from ..errors import DomainError, Duplicate, InvalidInput, NotFound, ServiceUnavailable
 from ..models import Evaluation, GoldenSet, Judge, JudgeActivation, JudgeClassifier, TrainingExample, TrainingFile
 from ..observability import logger
-from .recipes import JudgeSpec, Shot, choose_shots, is_reasoning_model, lowest_reasoning_effort
+from .recipes import JudgeSpec, Shot, choose_shots
 
 ACTIVATION_LOCK = (0x6A75, 1)  # "ju": advisory lock serialising changes of the active judge
 MAX_EXAMPLE_COUNT = 64
@@ -130,6 +130,7 @@ class NewJudge(BaseModel):
             raise ValueError("model is required")
         if self.prices is not None and self.prices.output is None:
             raise ValueError("prices.output is required (USD per 1M output tokens)")
+        # What a model accepts is the probe's to find out (probing.py), not its name's.
         if self.style == "fine_tuned":
             extra = [
                 name
@@ -143,64 +144,13 @@ class NewJudge(BaseModel):
         else:
             if self.examples_file_id is None:
                 raise ValueError("a prompted judge needs examples_file_id (a kept or uploaded training file)")
-            output = self.output or ("structured" if is_reasoning_model(self.model) else "label_token")
-            if output == "label_token" and is_reasoning_model(self.model):
-                raise ValueError(f"{self.model} is a reasoning model: it refuses forced labels; use output structured")
-            if self.reasoning_effort is not None and output != "structured":
+            if self.reasoning_effort is not None and self.output == "label_token":
                 raise ValueError("reasoning_effort goes with output structured")
         return self
 
 
-def _invalid(field: str, message: str) -> InvalidInput:
+def invalid_field(field: str, message: str) -> InvalidInput:
     return InvalidInput(message, details=[{"field": field, "in": "body", "type": "invalid", "message": message}])
-
-
-def create_judge(session: Session, request: NewJudge, settings: Settings) -> Judge:
-    """A ``fine_tuned`` or ``prompted`` judge (a ``classifier`` is trained: :mod:`.classifier_training`)."""
-    if request.style == "classifier":
-        raise InvalidInput("A classifier judge is trained, not declared.")
-    if request.endpoint not in settings.endpoint_names():
-        raise _invalid("endpoint", f"Unknown endpoint {request.endpoint!r}; known: {', '.join(settings.endpoint_names())}.")
-    existing = session.scalar(select(Judge.id).where(Judge.name == request.name))
-    if existing is not None:
-        raise Duplicate(f"A judge named {request.name!r} exists.", existing_id=existing)
-    judge = Judge(
-        name=request.name,
-        style=request.style,
-        model=request.model,
-        endpoint=request.endpoint,
-        output="label_token",
-        prices=request.prices.as_dict() if request.prices else None,
-        status="candidate",
-    )
-    if request.style == "prompted":
-        file = training_file_by_public_id(session, request.examples_file_id)
-        if file is None:
-            raise _invalid("examples_file_id", f"No training file {request.examples_file_id!r}.")
-        count = request.example_count or DEFAULT_EXAMPLE_COUNT
-        labels = dict(
-            session.execute(
-                select(TrainingExample.label, func.count(func.distinct(TrainingExample.text)))
-                .where(TrainingExample.training_file_id == file.id)
-                .group_by(TrainingExample.label)
-            ).all()
-        )
-        if labels.get("good", 0) < 1 or labels.get("bad", 0) < 1 or sum(labels.values()) < count:
-            raise _invalid(
-                "example_count",
-                f"The file has {labels.get('good', 0)} good and {labels.get('bad', 0)} bad distinct examples; "
-                f"{count} examples with both labels are needed.",
-            )
-        judge.examples_file_id = file.id
-        judge.example_count = count
-        judge.instructions = request.instructions
-        judge.output = request.output or ("structured" if is_reasoning_model(request.model) else "label_token")
-        if judge.output == "structured":
-            judge.reasoning_effort = request.reasoning_effort or lowest_reasoning_effort(request.model)
-    session.add(judge)
-    session.flush()
-    logger.info("judge created", extra={"judge_id": judge.id, "style": judge.style, "model": judge.model})
-    return judge
 
 
 def training_file_by_public_id(session: Session, public_id: str | None) -> TrainingFile | None:
@@ -215,18 +165,18 @@ def training_file_by_public_id(session: Session, public_id: str | None) -> Train
     return found
 
 
-def fine_tuned_judge_for_model(session: Session, model: str, *, job_id: str | None = None) -> Judge:
-    """The ``fine_tuned`` judge of ``model`` on the default endpoint, made (as a candidate) if none exists."""
+def fine_tuned_judge_for_model(session: Session, model: str, *, job_id: str | None = None, endpoint: str = "openai") -> Judge:
+    """The ``fine_tuned`` judge of ``model`` on ``endpoint``, made (as a candidate) if none exists."""
     found = session.scalar(
         select(Judge)
-        .where(Judge.style == "fine_tuned", Judge.model == model, Judge.endpoint == "openai")
+        .where(Judge.style == "fine_tuned", Judge.model == model, Judge.endpoint == endpoint)
         .order_by(Judge.id)
         .limit(1)
     )
     if found is not None:
         return found
     for name in (model, f"{model} (fine_tuned)"):
-        statement = insert(Judge).values(name=name, style="fine_tuned", model=model, source_job_id=job_id)
+        statement = insert(Judge).values(name=name, style="fine_tuned", model=model, endpoint=endpoint, source_job_id=job_id, logprobs=True)
         inserted = session.scalar(statement.on_conflict_do_nothing().returning(Judge.id))
         if inserted is not None:
             return session.get(Judge, inserted)
@@ -277,8 +227,15 @@ def judge_view(session: Session, judge: Judge, latest: Evaluation | None = None,
         "example_count": judge.example_count,
         "output": judge.output,
         "reasoning_effort": judge.reasoning_effort,
+        # Whether its answers carry a confidence (forced labels, or logprobs the probe found accepted).
+        "confidence": judge.output in ("label_token", "probability") or bool(judge.logprobs),
         "prices": judge.prices,
         "status": judge.status,
+        "model_shutdown_date": judge.model_shutdown_date.isoformat() if judge.model_shutdown_date else None,
+        "model_status": judge.model_status,
+        "model_checked_at": judge.model_checked_at.isoformat() if judge.model_checked_at else None,
+        "probe": judge.probe,
+        "predecessor_id": judge.predecessor_id,
         "unevaluated": judge.unevaluated,
         "source_job_id": judge.source_job_id,
         "created_at": judge.created_at.isoformat() if judge.created_at else None,
@@ -354,6 +311,7 @@ def load_spec(session: Session, judge: Judge) -> JudgeSpec:
         endpoint=judge.endpoint,
         output=judge.output,
         reasoning_effort=judge.reasoning_effort,
+        logprobs=bool(judge.logprobs),
         instructions=judge.instructions,
         shots=shots,
         prices=judge.prices,
@@ -415,6 +373,12 @@ class ActiveJudgeCache:
             with self._lock:
                 self._by_key[key] = spec
         return spec
+
+    def forget_active(self) -> None:
+        """Read which judge is active again at the next call (it just changed here)."""
+        with self._lock:
+            self._expires = float("-inf")
+            self._active = None
 
     def clear(self) -> None:
         with self._lock:
@@ -511,6 +475,7 @@ def _make_active(
     reason: str | None,
     evaluation: Evaluation | None,
     kind: str = "activation",
+    automatic: bool = False,
 ) -> JudgeActivation:
     previous = session.scalar(select(Judge).where(Judge.status == "active"))
     if previous is not None:
@@ -522,13 +487,17 @@ def _make_active(
         previous_judge_id=previous.id if previous is not None else None,
         kind=kind,
         forced=forced,
+        automatic=automatic,
         reason=reason,
         evaluation_id=evaluation.id if evaluation is not None else None,
         metrics=evaluation.metrics if evaluation is not None else None,
     )
     session.add(activation)
     session.flush()
-    logger.info("judge activated", extra={"judge_id": judge.id, "previous": activation.previous_judge_id, "kind": kind, "forced": forced})
+    logger.info(
+        "judge activated",
+        extra={"judge_id": judge.id, "previous": activation.previous_judge_id, "kind": kind, "forced": forced, "automatic": automatic},
+    )
     return activation
 
 
@@ -573,6 +542,55 @@ def promote_if_it_passes(session: Session, judge: Judge, evaluation: Evaluation,
     return "promoted"
 
 
+def succeed_automatically(session: Session, gone_judge_id: int, settings: Settings) -> Judge | None:
+    """The active judge's model has shut down: the best evaluated candidate takes over by itself.
+
+    Best: a finished evaluation on the current golden set, precision for ``good`` at least
+    ``PROMOTION_MIN_PRECISION``, the highest F1, then the lowest cost per 1,000 comments. Its model
+    must not be known to be shut down too. The activation is recorded as automatic, with the reason.
+    Returns the judge now active (another request may have made the change first), or None.
+    """
+    _lock_activations(session)
+    active = session.scalar(select(Judge).where(Judge.status == "active").execution_options(populate_existing=True))
+    if active is not None and active.id != gone_judge_id and active.model_status != "shut_down":
+        return active  # already succeeded, by a twin request
+    golden = current_golden_set(session)
+    if golden is None:
+        return None
+    latest = (
+        select(Evaluation.judge_id, func.max(Evaluation.id).label("evaluation_id"))
+        .where(Evaluation.golden_set_id == golden.id, Evaluation.status == "succeeded")
+        .group_by(Evaluation.judge_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(Judge, Evaluation)
+        .join(latest, latest.c.judge_id == Judge.id)
+        .join(Evaluation, Evaluation.id == latest.c.evaluation_id)
+        .where(Judge.status == "candidate", Judge.model_status != "shut_down", Judge.id != gone_judge_id)
+    ).all()
+
+    def rank(row) -> tuple:
+        metrics, cost = row.Evaluation.metrics or {}, row.Evaluation.cost or {}
+        usd = cost.get("usd_per_1000_comments")
+        return (-(metrics.get("f1_good") or 0.0), usd is None, usd or 0.0, row.Judge.id)
+
+    passing = [row for row in rows if ((row.Evaluation.metrics or {}).get("precision_good") or 0.0) >= settings.promotion_min_precision]
+    if not passing:
+        logger.warning("no candidate to succeed a shut-down judge", extra={"judge_id": gone_judge_id, "candidates": len(rows)})
+        return None
+    best = min(passing, key=rank)
+    gone = session.get(Judge, gone_judge_id)
+    figures = best.Evaluation.metrics or {}
+    reason = (
+        f"automatic succession: the model {gone.model if gone else '?'} of judge {gone_judge_id} has shut down; judge "
+        f"{best.Judge.id} had the best evaluation ({best.Evaluation.id}) on golden set {golden.id} "
+        f"(F1 {figures.get('f1_good', 0):.3f}, precision {figures.get('precision_good', 0):.3f})"
+    )
+    _make_active(session, best.Judge, forced=False, reason=reason, evaluation=best.Evaluation, automatic=True)
+    return best.Judge
+
+
 def rollback(session: Session) -> Judge:
     """Make the judge that was active before the latest activation active again."""
     _lock_activations(session)
@@ -605,6 +623,7 @@ def activations(session: Session, limit: int = 100) -> list[dict[str, Any]]:
             "previous_judge_id": activation.previous_judge_id,
             "kind": activation.kind,
             "forced": activation.forced,
+            "automatic": activation.automatic,
             "reason": activation.reason,
             "evaluation_id": activation.evaluation_id,
             "metrics": activation.metrics,

@@ -7,7 +7,12 @@
   then the comment. Everything before the comment is the same bytes on every call, so the
   provider's prompt cache serves it. ``label_token`` forces the labels as above; ``structured`` asks
   for a JSON-schema answer whose only field is an enum of the two labels — the way for reasoning
-  models, which refuse ``logit_bias``, ``temperature``, ``logprobs`` and ``max_tokens``.
+  models, which refuse ``logit_bias`` (and, while they reason, ``temperature`` and ``logprobs``).
+  A structured judge asks for ``logprobs`` when its probe found them accepted (the gpt-6 generation
+  at ``reasoning_effort: none``): its confidence is then the label token's probability.
+
+Which shape a model takes is discovered when the judge is created (:mod:`.probing`); the name
+patterns below are only the probe's first guess.
 
 Pure: no database, no network. Imported by the functions that judge (it needs tiktoken).
 """
@@ -65,12 +70,13 @@ def base_model(model: str) -> str:
 
 
 def is_reasoning_model(model: str) -> bool:
-    """OpenAI's reasoning models (o-series, gpt-5 family) refuse forced labels and sampling settings."""
+    """A first guess only: the o-series and the gpt-5 family are reasoning models. The probe at a
+    judge's creation settles what the model accepts (a gpt-6 model is one the pattern misses)."""
     return bool(_REASONING.match(base_model(model)))
 
 
 def lowest_reasoning_effort(model: str) -> str | None:
-    """The lowest ``reasoning_effort`` the model accepts (None: not a reasoning model)."""
+    """A first guess of the lowest ``reasoning_effort`` the model accepts (None: not a reasoning model)."""
     base = base_model(model)
     if not is_reasoning_model(base):
         return None
@@ -96,6 +102,8 @@ class JudgeSpec:
     endpoint: str = "openai"
     output: str = "label_token"
     reasoning_effort: str | None = None
+    # A structured judge that asks for logprobs (its confidence); forced labels always do.
+    logprobs: bool = False
     instructions: str | None = None
     shots: tuple[Shot, ...] = ()
     prices: dict[str, float] | None = None
@@ -127,6 +135,8 @@ class JudgeSpec:
             request["response_format"] = VERDICT_SCHEMA
             if self.reasoning_effort is not None:
                 request["reasoning_effort"] = self.reasoning_effort
+            if self.logprobs:
+                request.update(logprobs=True, top_logprobs=len(LABELS))
             return request
         request.update(
             max_completion_tokens=1,

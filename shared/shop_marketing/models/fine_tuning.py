@@ -114,6 +114,9 @@ class FineTuningJob(IdMixin, CreatedAtMixin, Base):
         String(100), ForeignKey("training_files.openai_file_id", ondelete="RESTRICT"), index=True
     )
     model: Mapped[str] = mapped_column(String(200))
+    # Where the job runs: ``openai``, or a named endpoint of JUDGE_ENDPOINTS (its own copy of the file).
+    endpoint: Mapped[str] = mapped_column(String(64), server_default="openai")
+    endpoint_file_id: Mapped[str | None] = mapped_column(String(100))
     suffix: Mapped[str | None] = mapped_column(String(64))
     # As requested ("auto" or a value per hyperparameter), then as OpenAI resolved them.
     hyperparameters: Mapped[dict[str, Any]] = mapped_column(JSONB)

@@ -13,13 +13,14 @@ evaluations").
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     Double,
     ForeignKey,
@@ -40,6 +41,7 @@ JUDGE_STYLES = ("fine_tuned", "prompted", "classifier")
 JUDGE_STATUSES = ("candidate", "active", "retired")
 # A classifier's answer is its model's probability, not a label token.
 JUDGE_OUTPUTS = ("label_token", "structured", "probability")
+MODEL_STATUSES = ("available", "retiring", "shut_down", "unknown")
 
 
 class Judge(IdMixin, CreatedAtMixin, Base):
@@ -50,6 +52,7 @@ class Judge(IdMixin, CreatedAtMixin, Base):
         CheckConstraint("style IN ('fine_tuned', 'prompted', 'classifier')", name="style"),
         CheckConstraint("status IN ('candidate', 'active', 'retired')", name="status"),
         CheckConstraint("output IN ('label_token', 'structured', 'probability')", name="output"),
+        CheckConstraint("model_status IN ('available', 'retiring', 'shut_down', 'unknown')", name="model_status"),
         CheckConstraint(
             "style <> 'prompted' OR (examples_file_id IS NOT NULL AND example_count > 0)", name="prompted_has_examples"
         ),
@@ -71,6 +74,16 @@ class Judge(IdMixin, CreatedAtMixin, Base):
     # Made active without an evaluation (a finished fine-tuning job with no golden set yet).
     unevaluated: Mapped[bool] = mapped_column(Boolean, server_default=false())
     source_job_id: Mapped[str | None] = mapped_column(String(100))
+    # Whether the judge asks for logprobs, i.e. answers with a confidence (settled by its probe).
+    logprobs: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    # What the probe at creation sent, what was refused and what it was billed (None: no probe).
+    probe: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    # The judge this one was made to succeed (POST /judges/{id}/successor).
+    predecessor_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("judges.id", ondelete="SET NULL"))
+    # The provider's calendar for the judge's model (product.md "Model life cycle").
+    model_shutdown_date: Mapped[date | None] = mapped_column(Date)
+    model_status: Mapped[str] = mapped_column(String(20), server_default="unknown")
+    model_checked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class JudgeClassifier(Base):
@@ -114,6 +127,8 @@ class JudgeActivation(IdMixin, CreatedAtMixin, Base):
     previous_judge_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("judges.id", ondelete="SET NULL"))
     kind: Mapped[str] = mapped_column(String(20), server_default="activation")
     forced: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    # Made by the product itself: the active judge's model shut down (automatic succession).
+    automatic: Mapped[bool] = mapped_column(Boolean, server_default=false())
     reason: Mapped[str | None] = mapped_column(Text)
     evaluation_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("evaluations.id", ondelete="SET NULL"))
     metrics: Mapped[dict[str, Any] | None] = mapped_column(JSONB)

@@ -7,6 +7,9 @@
 - Refresh (``GET``, the schedule, a webhook) reads the job and its latest events from OpenAI, then
   applies them to the row locked ``FOR UPDATE``. A reply older than what is stored (a status earlier
   in the life cycle) is ignored, so concurrent refreshes never move a job backwards.
+- A job may run on another endpoint of ``JUDGE_ENDPOINTS`` (``"endpoint"``; Azure OpenAI's v1 API takes
+  the same files and jobs): the training file's kept examples are sent there first (once: a copy
+  already there, by its content-derived name, is reused), and the job is followed at that endpoint.
 - The moment a job turns ``succeeded`` its ``fine_tuned_model`` becomes a ``fine_tuned`` judge, once
   (evaluated and promoted by the rule, or active at once when there is no golden set): refreshing an
   old successful job again never re-activates its model over a newer one.
@@ -30,11 +33,11 @@ from sqlalchemy.orm import Session
 
 from ..judging.evaluation import adopt_fine_tuned_model
 from ..advisory_lock import hold_advisory_lock
-from ..config import Settings, get_settings
+from ..config import ConfigurationError, Settings, get_settings
 from ..safe_json import StorableStr
 from ..secret_settings import secret_setting
 from ..errors import DomainError, InvalidInput, NotFound, ServiceUnavailable, Unauthorized, UpstreamError
-from ..models import FineTuningJob, TrainingFile
+from ..models import FineTuningJob, TrainingExample, TrainingFile
 from ..models.fine_tuning import FINISHED_JOB_STATUSES, RETRYABLE_JOB_STATUSES
 from ..observability import logger
 from ..openai_failures import openai_call_budget, openai_failures_as_domain_errors
@@ -54,6 +57,8 @@ class JobRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     training_file_id: Annotated[StorableStr, Field(min_length=1, max_length=100)]
+    # Where to fine-tune: "openai" (default) or a named endpoint of JUDGE_ENDPOINTS.
+    endpoint: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$")] = "openai"
     model: Annotated[StorableStr, Field(min_length=1, max_length=200)] | None = None
     validation_file_id: Annotated[StorableStr, Field(min_length=1, max_length=100)] | None = None
     # Checked before OpenAI is called: a job OpenAI created must never fail to be recorded.
@@ -86,16 +91,25 @@ class JobNotFound(NotFound):
     code = "job_not_found"
 
 
+ClientFor = Callable[[str], OpenAI]
+
+
 def idempotency_key(request: JobRequest, model: str) -> str:
     """Hash of the request as it will be sent: equal requests (after defaults) share a key."""
-    normalised = {**request.model_dump(), "model": model}
+    # The default endpoint is left out, so the keys of requests made before endpoints stay the same.
+    normalised = {**request.model_dump(exclude={"endpoint"} if request.endpoint == "openai" else None), "model": model}
     return hashlib.sha256(json.dumps(normalised, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 def start_job(
-    session: Session, request: JobRequest, *, client: OpenAI, settings: Settings
+    session: Session, request: JobRequest, *, client_for: ClientFor, settings: Settings
 ) -> tuple[FineTuningJob, bool]:
-    """The job for this request, created at OpenAI unless it exists; ``True`` when created now."""
+    """The job for this request, created at its endpoint unless it exists; ``True`` when created now."""
+    if request.endpoint not in settings.endpoint_names():
+        raise InvalidInput(
+            f"Unknown endpoint {request.endpoint!r}; known: {', '.join(settings.endpoint_names())}.",
+            details=[{"field": "endpoint", "in": "body", "type": "invalid", "message": "unknown endpoint"}],
+        )
     model = request.model or settings.base_model
     key = idempotency_key(request, model)
     existing = _live_job(session, key)
@@ -106,12 +120,24 @@ def start_job(
     existing = _live_job(session, key)  # created while we waited for the lock
     if existing is not None:
         return existing, False
-    remote = _reconciled_create(client, _create_arguments(request, model, key), key, settings)
+    try:
+        client = client_for(request.endpoint)
+    except ConfigurationError as error:
+        raise ServiceUnavailable(str(error)) from None
+    arguments = _create_arguments(request, model, key)
+    endpoint_file_id = None
+    if request.endpoint != "openai":
+        endpoint_file_id = _copy_to_endpoint(session, client, request.training_file_id, settings)
+        arguments["training_file"] = endpoint_file_id
+        arguments.pop("validation_file", None)  # the endpoint holds only the copy of the training file
+    remote = _reconciled_create(client, arguments, key, settings)
     job = FineTuningJob(
         openai_job_id=remote.id,
         idempotency_key=key,
         training_file_id=request.training_file_id,
         validation_file_id=request.validation_file_id,
+        endpoint=request.endpoint,
+        endpoint_file_id=endpoint_file_id,
         model=model,
         suffix=request.suffix,
         hyperparameters=request.hyperparameters(),
@@ -150,9 +176,12 @@ def _reconciled_create(client: OpenAI, arguments: dict[str, Any], key: str, sett
                 except openai.PermissionDeniedError as error:
                     raise FineTuningUnavailable(
                         "The provider refused to create a fine-tuning job "
-                        f"({error.message}). Judges do not need fine-tuning: keep your examples with "
-                        "POST /training-files?upload=false and create a prompted judge (POST /judges with "
-                        '"style": "prompted"), or fine-tune on another endpoint. No job was recorded.'
+                        f"({error.message}). Judges do not need fine-tuning: create a successor of your judge on a "
+                        "current model (POST /judges/{judge_id}/successor: a prompted judge with the same labelled "
+                        "examples, evaluated at once), a prompted judge from examples kept with "
+                        'POST /training-files?upload=false (POST /judges with "style": "prompted"), a classifier judge '
+                        '("style": "classifier"), or fine-tune on another endpoint ("endpoint" from JUDGE_ENDPOINTS). '
+                        "No job was recorded."
                     ) from None
         except UpstreamError:
             # Unreachable, reset or 5xx: OpenAI may have done the work. Look before trying again.
@@ -195,8 +224,32 @@ def _live_job(session: Session, key: str) -> FineTuningJob | None:
     )
 
 
+def _copy_to_endpoint(session: Session, client: OpenAI, training_file_id: str, settings: Settings) -> str:
+    """The endpoint's copy of a training file (its kept examples as training JSONL), uploaded once:
+    a copy already there under the same content-derived name is reused."""
+    file = session.scalar(select(TrainingFile).where(TrainingFile.openai_file_id == training_file_id))
+    examples = session.execute(
+        select(TrainingExample.text, TrainingExample.label)
+        .where(TrainingExample.training_file_id == file.id)
+        .order_by(TrainingExample.line)
+    ).all()
+    data = "".join(
+        json.dumps({"messages": [{"role": "user", "content": text}, {"role": "assistant", "content": label}]}, ensure_ascii=False) + "\n"
+        for text, label in examples
+    ).encode()
+    filename = f"training-{hashlib.sha256(data).hexdigest()[:32]}.jsonl"
+    with openai_failures_as_domain_errors("list files at the endpoint"):
+        page = client.files.list(purpose="fine-tune", limit=100)
+    for remote in page.data:
+        if remote.filename == filename and remote.bytes == len(data):
+            return remote.id
+    with openai_failures_as_domain_errors("upload the training file to the endpoint"):
+        return client.files.create(file=(filename, data, "application/jsonl"), purpose="fine-tune").id
+
+
 def _require_known_files(session: Session, request: JobRequest) -> None:
-    """Only files this service validated and uploaded can train the judge."""
+    """Only files this service validated and uploaded can train the judge (on another endpoint,
+    a kept file too: its examples are sent there)."""
     wanted = {request.training_file_id, request.validation_file_id} - {None}
     known = dict(
         session.execute(
@@ -204,7 +257,7 @@ def _require_known_files(session: Session, request: JobRequest) -> None:
         ).all()
     )
     for field_name, file_id in (("training_file_id", request.training_file_id), ("validation_file_id", request.validation_file_id)):
-        if file_id is not None and known.get(file_id) is False:
+        if file_id is not None and known.get(file_id) is False and request.endpoint == "openai":
             raise InvalidInput(
                 f"Training file {file_id!r} was kept without uploading it (upload=false); upload it to fine-tune.",
                 field=field_name,
@@ -215,10 +268,15 @@ def _require_known_files(session: Session, request: JobRequest) -> None:
             )
 
 
-def refresh_job(session: Session, openai_job_id: str, *, client: OpenAI) -> FineTuningJob:
-    """Read the job and its latest events from OpenAI and apply them (see the module notes)."""
-    if session.scalar(select(FineTuningJob.id).where(FineTuningJob.openai_job_id == openai_job_id)) is None:
+def refresh_job(session: Session, openai_job_id: str, *, client_for: ClientFor) -> FineTuningJob:
+    """Read the job and its latest events from its endpoint and apply them (see the module notes)."""
+    endpoint = session.scalar(select(FineTuningJob.endpoint).where(FineTuningJob.openai_job_id == openai_job_id))
+    if endpoint is None:
         raise JobNotFound(f"No fine-tuning job {openai_job_id!r}.")
+    try:
+        client = client_for(endpoint)
+    except ConfigurationError as error:
+        raise ServiceUnavailable(str(error)) from None
     with openai_failures_as_domain_errors("read fine-tuning job"):
         remote = client.fine_tuning.jobs.retrieve(openai_job_id)
         events = client.fine_tuning.jobs.list_events(openai_job_id, limit=EVENTS_KEPT).data
@@ -238,7 +296,9 @@ def refresh_job(session: Session, openai_job_id: str, *, client: OpenAI) -> Fine
     job.refreshed_at = datetime.now(UTC)
     session.flush()
     if became_successful and job.fine_tuned_model:
-        judge = adopt_fine_tuned_model(session, job.fine_tuned_model, job.openai_job_id, get_settings())
+        judge = adopt_fine_tuned_model(
+            session, job.fine_tuned_model, job.openai_job_id, get_settings(), endpoint=job.endpoint, client=client
+        )
         logger.info(
             "fine-tuned model became a judge", extra={"job_id": openai_job_id, "judge_id": judge.id, "status": judge.status}
         )
@@ -283,7 +343,7 @@ def unfinished_job_ids(session: Session) -> list[str]:
 
 
 def refresh_unfinished_jobs(
-    sessions: Callable[[], AbstractContextManager[Session]], *, client: OpenAI
+    sessions: Callable[[], AbstractContextManager[Session]], *, client_for: ClientFor
 ) -> dict[str, Any]:
     """The schedule: refresh every unfinished job, each in its own transaction, so one job OpenAI
     cannot answer for does not hold back the others (it is tried again on the next run)."""
@@ -294,7 +354,7 @@ def refresh_unfinished_jobs(
     for job_id in job_ids:
         try:
             with sessions() as session:
-                refreshed[job_id] = refresh_job(session, job_id, client=client).status
+                refreshed[job_id] = refresh_job(session, job_id, client_for=client_for).status
         except DomainError as error:  # OpenAI down or refusing: an expected failure, retried next run
             logger.warning("job refresh failed", extra={"job_id": job_id, "code": error.code, "error": error.message})
             failed.append(job_id)
@@ -338,7 +398,7 @@ def verified_webhook_event(raw_body: bytes, headers: dict[str, str], *, client: 
         raise InvalidInput("The webhook body is not an OpenAI event.", details=error.errors(include_url=False)) from None
 
 
-def apply_webhook_event(session: Session, event: WebhookEvent, *, client: OpenAI) -> FineTuningJob | None:
+def apply_webhook_event(session: Session, event: WebhookEvent, *, client_for: ClientFor) -> FineTuningJob | None:
     """Refresh the job a ``fine_tuning.job.*`` event names; other events and unknown jobs are ignored.
 
     The event only names the job, so OpenAI's current view of it is read back (which also makes a
@@ -350,7 +410,7 @@ def apply_webhook_event(session: Session, event: WebhookEvent, *, client: OpenAI
     if session.scalar(select(FineTuningJob.id).where(FineTuningJob.openai_job_id == event.data.id)) is None:
         logger.warning("webhook for an unknown job", extra={"event_id": event.id, "job_id": event.data.id})
         return None
-    return refresh_job(session, event.data.id, client=client)
+    return refresh_job(session, event.data.id, client_for=client_for)
 
 
 def job_view(job: FineTuningJob) -> dict[str, Any]:
@@ -359,6 +419,7 @@ def job_view(job: FineTuningJob) -> dict[str, Any]:
         "object": "fine_tuning.job",
         "status": job.status,
         "model": job.model,
+        "endpoint": job.endpoint,
         "training_file": job.training_file_id,
         "validation_file": job.validation_file_id,
         "suffix": job.suffix,

@@ -368,3 +368,43 @@ def test_a_classifier_whose_embedding_model_is_gone_answers_503_judge_model_unav
     answer = post(judge_handler, "/comments/judge", {"comment": "바지 기장이 딱 맞아요. 두 번 빨아도 색이 그대로예요."})
 
     assert answer.status == 503 and answer.json["error"]["code"] == "judge_model_unavailable"
+
+
+def test_more_than_5000_examples_are_refused_before_anything_is_paid(judges_handler, upload_handler, openai, openai_standin, db):
+    examples = [(f"니트 후기 {n}번: 보풀 없어요", "good") if n % 2 else (f"배송 문의 {n}번", "bad") for n in range(5001)]
+    file_id = keep_examples(upload_handler, examples)
+
+    refused = train(judges_handler, "too-many", file_id)
+
+    assert refused.status == 422 and refused.json["error"]["code"] == "too_many_examples"
+    assert "5001" in refused.json["error"]["message"]
+    assert embedding_calls(openai_standin) == [] and judge_rows(db) == 0
+
+
+# A fresh interpreter judges with a classifier through the judging path alone, and says whether numpy
+# was loaded: the functions that judge have no layer holding it.
+JUDGING_WITHOUT_NUMPY = r"""
+import json, sys
+from infra.openai_standin import start_in_background
+from openai import OpenAI
+from shop_marketing.judging.judge import ask_judge
+from shop_marketing.judging.recipes import JudgeSpec
+server, base_url = start_in_background()
+spec = JudgeSpec(id=1, name="own", style="classifier", model="text-embedding-3-small", weights=(0.01,) * 1536, bias=0.0)
+answer = ask_judge(spec, "니트 보풀 없어요", OpenAI(api_key="sk-test", base_url=base_url))
+print(json.dumps({"verdict": answer["verdict"], "numpy": "numpy" in sys.modules}))
+"""
+
+
+def test_judging_with_a_classifier_never_loads_numpy():
+    import os
+    import subprocess
+    import sys
+
+    environment = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'shared'}"}
+    finished = subprocess.run([sys.executable, "-c", JUDGING_WITHOUT_NUMPY], cwd=ROOT, env=environment,
+                              capture_output=True, text=True, timeout=300)
+
+    assert finished.returncode == 0, finished.stderr
+    answer = json.loads(finished.stdout.strip().splitlines()[-1])
+    assert answer["verdict"] in ("good", "bad") and answer["numpy"] is False

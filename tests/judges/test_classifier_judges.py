@@ -408,3 +408,20 @@ def test_judging_with_a_classifier_never_loads_numpy():
     assert finished.returncode == 0, finished.stderr
     answer = json.loads(finished.stdout.strip().splitlines()[-1])
     assert answer["verdict"] in ("good", "bad") and answer["numpy"] is False
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        {"object": "list", "data": [{"object": "embedding", "index": 0, "embedding": [0.1, 0.2]}], "model": "m", "usage": {"prompt_tokens": 3}},
+        {"object": "list", "data": "not a list", "usage": {"prompt_tokens": 3}},
+    ],
+    ids=["fewer vectors than texts", "no vectors"],
+)
+def test_an_embeddings_reply_that_cannot_be_read_is_a_502_and_nothing_is_stored(judges_handler, openai, openai_standin, labelled_file, db, reply):
+    openai_standin.on("POST", EMBEDDINGS, lambda request, match: Reply(200, reply))
+
+    refused = train(judges_handler, "unreadable", labelled_file)
+
+    assert refused.status == 502 and refused.json["error"]["code"] == "bad_upstream_reply"
+    assert judge_rows(db) == 0

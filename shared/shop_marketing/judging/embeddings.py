@@ -1,8 +1,11 @@
 """The embeddings adapter: texts to vectors through any OpenAI-compatible ``/v1/embeddings`` endpoint.
 
-- The real SDK's ``client.embeddings.create``, at most :data:`MAX_BATCH` texts per call (OpenAI's
-  limit on one request's inputs); the answers in the order of the texts, whatever order the
-  endpoint lists them in.
+- The real SDK's client posts ``/embeddings`` (its errors and bounded retries), at most
+  :data:`MAX_BATCH` texts per call (OpenAI's limit on one request's inputs); the answers in the order
+  of the texts, whatever order the endpoint lists them in. As for chat (:func:`.judge.ask_model`),
+  the request is plain JSON sent by ``client.post`` and the reply read as the JSON it is: the SDK's
+  ``embeddings.create`` would walk its typed parameters and build a model object per vector, a
+  millisecond per judgement that buys nothing, since every part of the reply is checked here.
 - Vectors are asked for as ``base64`` (little-endian float32, a quarter of the JSON of floats) and
   decoded here with the standard library: the SDK would decode them with numpy wherever numpy is
   importable, and the functions that judge must not load it.
@@ -75,7 +78,9 @@ def embed_texts(
         batch = list(texts[start:start + MAX_BATCH])
         with openai_failures_as_domain_errors(action, rejected=rejected):
             try:
-                response = client.embeddings.create(model=model, input=batch, encoding_format="base64")
+                response = client.post(
+                    "/embeddings", body={"model": model, "input": batch, "encoding_format": "base64"}, cast_to=object
+                )
             except openai.NotFoundError as error:
                 body = error.body if isinstance(error.body, dict) else {}
                 inner = body.get("error") if isinstance(body.get("error"), dict) else body
@@ -86,8 +91,11 @@ def embed_texts(
                     ) from None
                 raise
         calls += 1
-        by_index = {item.index: item.embedding for item in response.data or ()}
-        if sorted(by_index) != list(range(len(batch))):
+        data = response.get("data") if isinstance(response, dict) else None
+        by_index = {
+            item.get("index"): item.get("embedding") for item in (data if isinstance(data, list) else ()) if isinstance(item, dict)
+        }
+        if set(by_index) != set(range(len(batch))):
             raise UpstreamBadReply(f"The embeddings endpoint answered {len(by_index)} vectors for {len(batch)} texts.")
         for index in range(len(batch)):
             vector = _vector(by_index[index])
@@ -96,6 +104,7 @@ def embed_texts(
             if not vector or len(vector) != dimensions or not all(map(math.isfinite, vector)):
                 raise UpstreamBadReply("The embeddings endpoint answered vectors of different sizes, or not numbers.")
             vectors.append(vector)
-        usage = response.usage
-        tokens += usage.prompt_tokens if usage is not None and isinstance(usage.prompt_tokens, int) else 0
+        usage = response.get("usage")
+        billed = usage.get("prompt_tokens") if isinstance(usage, dict) else None
+        tokens += billed if isinstance(billed, int) and billed >= 0 else 0
     return Embedded(vectors=vectors, tokens=tokens, calls=calls)

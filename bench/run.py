@@ -134,10 +134,13 @@ print(json.dumps({"floor_ms": (time.perf_counter() - started) * 1000, "floor_cpu
 # The loopback OpenAI stand-in in a process of its own (its CPU is not the judge's), answering after a delay.
 STANDIN = r"""
 import sys
+from datetime import date
 from infra import openai_standin
 delay = float(sys.argv[1])
+# The stand-in's clock on a day the bench's fine-tuned model is served, whatever day the bench runs.
 server = openai_standin.make_server(
-    openai_standin.BehavingOpenAI(label="good", probabilities={"good": 0.93, "bad": 0.07}, delay=delay), port=0
+    openai_standin.BehavingOpenAI(label="good", probabilities={"good": 0.93, "bad": 0.07}, delay=delay, today=date(2026, 12, 6)),
+    port=0,
 )
 print(server.server_address[1], flush=True)
 server.serve_forever()

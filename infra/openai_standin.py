@@ -5,8 +5,8 @@ behaviour through their scriptable server (``tests/support/openai_standin.py``).
 OpenAI's published API description and answers the way the real service does, refusals included:
 
 - ``GET /v1/models/{id}`` and ``GET /v1/models``: the provider's calendar (:data:`CATALOG`, OpenAI's
-  deprecations page as of December 2026): each model with its ``shutdown_date`` (a fine-tuned model
-  shares its base's). From its shutdown date on (by the stand-in's clock, which a demonstration can
+  deprecations page as of December 2026): each model with its ``shutdown_date`` (a fine-tuned model's
+  own object says null: it shares its base's). From its shutdown date on (by the stand-in's clock, which a demonstration can
   move: ``POST /v1/standin/clock {"today": "2027-01-15"}``) a model answers 404 ``model_not_found``
   everywhere.
 - ``POST /v1/chat/completions``: a label for the last user message (``labels_by_comment``, else
@@ -194,6 +194,8 @@ class BehavingOpenAI:
     known_models_only: bool = False
     # False: an endpoint whose models carry no ``shutdown_date`` (Azure, a self-hosted server).
     says_shutdown_dates: bool = True
+    # No new fine-tuning jobs after this day (None: no cut-off).
+    fine_tuning_cutoff: date | None = FINE_TUNING_CUTOFF
     reasoning_tokens: int = 64
     delay: float = 0.0
     fine_tuning_refused: bool = False
@@ -363,7 +365,9 @@ class BehavingOpenAI:
             "owned_by": "standin-org" if model.startswith("ft:") else card.owned_by,
         }
         if self.says_shutdown_dates and self.listed(model):
-            found["shutdown_date"] = card.shutdown_date.isoformat() if card.shutdown_date else None
+            # A fine-tuned model's own object names no date: it shares its base model's.
+            own = None if model.startswith("ft:") else card.shutdown_date
+            found["shutdown_date"] = own.isoformat() if own else None
         return found
 
     def retrieve_model(self, model: str) -> Answer:
@@ -516,7 +520,7 @@ class BehavingOpenAI:
     # --- fine-tuning jobs -----------------------------------------------------------------------
 
     def create_job(self, raw: bytes) -> Answer:
-        if self.fine_tuning_refused or self.clock() > FINE_TUNING_CUTOFF:
+        if self.fine_tuning_refused or (self.fine_tuning_cutoff is not None and self.clock() > self.fine_tuning_cutoff):
             return Answer(
                 403,
                 error_body(

@@ -194,10 +194,16 @@ def _is_schedule(event: dict[str, Any]) -> bool:
 
 
 def refresh_model_calendar() -> dict[str, Any]:
-    """The daily schedule: every judge's model calendar from its provider; the active judge's days left."""
+    """The daily schedule: every judge's model calendar from its provider; an active judge whose model
+    has shut down succeeded automatically (unless JUDGE_FALLBACK answers for it); its days left."""
+    settings = get_settings()
     with session_scope() as session:
-        summary = model_calendar.refresh_judges(session, get_endpoint_client, get_settings())
+        summary = model_calendar.refresh_judges(session, get_endpoint_client, settings)
+    with session_scope() as session:
+        summary["succeeded_by"] = model_calendar.succeed_if_shut_down(session, settings)
         summary["active_days_left"] = model_calendar.report_active_days_left(session)
+    if summary["succeeded_by"] is not None:
+        specs.forget_active()
     logger.info("model calendar refreshed", extra=summary)
     return summary
 

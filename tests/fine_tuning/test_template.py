@@ -64,8 +64,9 @@ def test_each_function_reads_only_the_secrets_it_needs():
     database = {"DatabaseInstance.MasterUserSecret.SecretArn", "DatabaseSecretArn"}
 
     assert secret_parameters(resources(), "UploadTrainingFileFunction") == database | {"OpenAIApiKeySecretArn"}
+    # JudgeEndpointSecretArns: a job may run on a named endpoint of JUDGE_ENDPOINTS.
     assert secret_parameters(resources(), "FineTuningJobsFunction") == database | {
-        "OpenAIApiKeySecretArn", "OpenAIWebhookSecret", "OpenAIWebhookSecretArn"
+        "OpenAIApiKeySecretArn", "OpenAIWebhookSecret", "OpenAIWebhookSecretArn", "JudgeEndpointSecretArns"
     }
     assert not any(a.startswith("s3:") for s in statements(resources(), "FineTuningJobsFunction") for a in actions(s))
 

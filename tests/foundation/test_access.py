@@ -47,6 +47,8 @@ PRODUCT_ROUTES = {
     ("POST", "/judges/{judge_id}/activate"): MODELS_ADMIN,
     ("POST", "/judges/rollback"): MODELS_ADMIN,
     ("GET", "/judges/activations"): MODELS_ADMIN,
+    ("POST", "/judges/refresh-models"): MODELS_ADMIN,
+    ("POST", "/judges/{judge_id}/successor"): MODELS_ADMIN,
     ("POST", "/golden-sets"): MODELS_ADMIN,
     ("POST", "/evaluations"): MODELS_ADMIN,
     ("GET", "/evaluations/{evaluation_id}"): MODELS_ADMIN,

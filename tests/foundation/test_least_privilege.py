@@ -30,8 +30,9 @@ QUEUE_ACCESS = {
     "UploadTrainingFileFunction": {("sqs:SendMessage", "AsyncFailuresQueue")},
     # A finished job's judge is evaluated through EvaluationsQueue; failed scheduled refreshes wait in AsyncFailuresQueue.
     "FineTuningJobsFunction": {("sqs:SendMessage", "AsyncFailuresQueue"), ("sqs:SendMessage", "EvaluationsQueue")},
-    # Evaluations are queued by the judges' routes and consumed, example by example, by their consumer.
-    "JudgesFunction": {("sqs:SendMessage", "EvaluationsQueue")},
+    # Evaluations are queued by the judges' routes and consumed, example by example, by their consumer;
+    # the daily model calendar refresh's failures wait in AsyncFailuresQueue.
+    "JudgesFunction": {("sqs:SendMessage", "EvaluationsQueue"), ("sqs:SendMessage", "AsyncFailuresQueue")},
     "JudgesEvaluationQueueFunction": {("sqs:ReceiveMessage", "EvaluationsQueue"), ("sqs:DeleteMessage", "EvaluationsQueue"),
                                       ("sqs:GetQueueAttributes", "EvaluationsQueue"), ("sqs:ChangeMessageVisibility", "EvaluationsQueue")},
     # Both queue new comments for judging; the scheduled fetch's failures go to AsyncFailuresQueue.
@@ -50,7 +51,8 @@ SECRET_ACCESS = {
     "JudgesFunction": {DATABASE, "OpenAIApiKeySecretArn", JUDGE_ENDPOINT_SECRETS},
     "JudgesEvaluationQueueFunction": {DATABASE, "OpenAIApiKeySecretArn", JUDGE_ENDPOINT_SECRETS},
     "UploadTrainingFileFunction": {DATABASE, "OpenAIApiKeySecretArn"},
-    "FineTuningJobsFunction": {DATABASE, "OpenAIApiKeySecretArn", "OpenAIWebhookSecretArn"},
+    # Jobs may run on a named endpoint of JudgeEndpoints (and its finished model becomes a judge there).
+    "FineTuningJobsFunction": {DATABASE, "OpenAIApiKeySecretArn", "OpenAIWebhookSecretArn", JUDGE_ENDPOINT_SECRETS},
     "InstagramWebhookFunction": {DATABASE, "InstagramAppSecretArn", "InstagramVerifyTokenArn"},
     "InstagramCommentsFunction": {DATABASE, "InstagramAccessTokenArn"},
     "BannerImagesFunction": {DATABASE},
@@ -64,7 +66,7 @@ CREATED_SECRETS = [
     ("InstagramAccessTokenArn", "CreateInstagramAccessToken", "InstagramAccessToken"),
 ]
 # Functions invoked asynchronously: by S3 bucket events, EventBridge rules, EventBridge Scheduler.
-ASYNC_INVOKED = {"UploadTrainingFileFunction", "FineTuningJobsFunction", "InstagramCommentsFunction"}
+ASYNC_INVOKED = {"UploadTrainingFileFunction", "FineTuningJobsFunction", "InstagramCommentsFunction", "JudgesFunction"}
 
 
 @pytest.fixture(scope="module")

@@ -80,12 +80,15 @@ def test_the_readme_walk_through_without_fine_tuning(local_run):
     status, kept = call(base, "POST", "/training-files?upload=false", jsonl=(EXAMPLES / "comment-examples.jsonl").read_bytes())
     assert (status, kept["id"][:6], kept["uploaded"]) == (201, "local-", False)
 
-    # A prompted judge on a chat model, and the fine-tuned judge the shop had
+    # A prompted judge on the current generation's small model, and the fine-tuned judge the shop had
     status, prompted = call(base, "POST", "/judges", {
-        "name": "prompted-4.1-mini", "style": "prompted", "model": "gpt-4.1-mini", "examples_file_id": kept["id"],
-        "prices": {"input": 0.40, "cached_input": 0.10, "output": 1.60},
+        "name": "prompted-luna", "style": "prompted", "model": "gpt-6-luna", "examples_file_id": kept["id"],
+        "prices": {"input": 0.10, "cached_input": 0.01, "output": 0.50},
     })
     assert status == 201, prompted
+    # its shape was found by probing: forced labels refused, structured output without reasoning accepted
+    assert (prompted["output"], prompted["reasoning_effort"], prompted["confidence"], prompted["probe"]["calls"]) == (
+        "structured", "none", True, 2)
     status, fine_tuned = call(base, "POST", "/judges", {
         "name": "fine-tuned-4o-mini", "style": "fine_tuned", "model": FINE_TUNED,
         "prices": {"input": 0.30, "cached_input": 0.15, "output": 1.20},
@@ -113,16 +116,72 @@ def test_the_readme_walk_through_without_fine_tuning(local_run):
         cached = result["cost"]["cached_prompt_tokens"] / max(1, result["cost"]["prompt_tokens"])
         print(f"{name:20}  {result['metrics']['f1_good']:.2f}  {result['metrics']['precision_good']:.2f}"
               f"       {per_comment:8.0f}               {cached:5.0%}   {cost[name]:.4f}")
-    assert cost["prompted-4.1-mini"] > cost["fine-tuned-4o-mini"] > 0
+    assert cost["prompted-luna"] > cost["fine-tuned-4o-mini"] > 0
 
     # Promote the prompted judge on that evidence, and judge with it
     status, active = call(base, "POST", f"/judges/{prompted['id']}/activate")
     assert (status, active["status"]) == (200, "active")
     status, answer = call(base, "POST", "/comments/judge", {"comment": "바지 허리가 넉넉해서 밥 먹고도 편해요. 기장도 딱 맞아요."})
     assert status == 200, answer
-    assert (answer["judge"], answer["verdict"]) == ("prompted-4.1-mini", "good")
+    assert (answer["judge"], answer["verdict"]) == ("prompted-luna", "good")
+    assert answer["confidence"] is not None
     status, history = call(base, "GET", "/judges/activations")
-    assert history["activations"][0]["judge"] == "prompted-4.1-mini"
+    assert history["activations"][0]["judge"] == "prompted-luna"
+
+
+def test_the_readme_walk_through_of_a_judge_outliving_its_model(local_run):
+    """README "Judges that outlive their models": the calendar, a successor, and an automatic succession
+    once the stand-in's clock passes the fine-tuned judge's base model's shutdown date (2027-01-14)."""
+    from datetime import UTC, date, datetime
+
+    base, started = local_run
+    [clock] = [line.split("the stand-in's clock: ")[1].split(" ")[0] for line in started if "the stand-in's clock: " in line]
+    status, kept = call(base, "POST", "/training-files?upload=false", jsonl=(EXAMPLES / "comment-examples.jsonl").read_bytes())
+    assert status == 201
+    status, _ = call(base, "POST", "/golden-sets", jsonl=(EXAMPLES / "golden-set.jsonl").read_bytes())
+    assert status == 201
+
+    # 1. The calendar: the fine-tuned judge in service shows its base model's shutdown date
+    status, fine_tuned = call(base, "POST", "/judges", {
+        "name": "fine-tuned-4o-mini", "style": "fine_tuned", "model": FINE_TUNED,
+        "prices": {"input": 0.30, "cached_input": 0.15, "output": 1.20},
+    })
+    assert status == 201, fine_tuned
+    days_left = (date(2027, 1, 14) - datetime.now(UTC).date()).days
+    assert fine_tuned["model_shutdown_date"] == "2027-01-14"
+    assert fine_tuned["model_status"] == ("retiring" if days_left <= 60 else "available")
+    status, evaluation = call(base, "POST", "/evaluations", {"judge_id": fine_tuned["id"]})
+    assert wait_for(base, evaluation["id"])["status"] == "succeeded"
+    status, active = call(base, "POST", f"/judges/{fine_tuned['id']}/activate")
+    assert (status, active["status"]) == (200, "active")
+    status, refreshed = call(base, "POST", "/judges/refresh-models")
+    assert status == 200 and refreshed["judges"][0]["model_shutdown_date"] == "2027-01-14"
+
+    # 2. A successor on gpt-6-luna: same examples, probed, its evaluation started, in one call
+    status, made = call(base, "POST", f"/judges/{fine_tuned['id']}/successor", {
+        "model": "gpt-6-luna", "name": "luna", "examples_file_id": kept["id"],
+        "prices": {"input": 0.10, "cached_input": 0.01, "output": 0.50},
+    })
+    assert status == 201, made
+    assert (made["judge"]["output"], made["judge"]["reasoning_effort"], made["judge"]["model_status"]) == ("structured", "none", "available")
+    assert made["judge"]["predecessor_id"] == fine_tuned["id"] and made["evaluation"]["status"] == "queued"
+    result = wait_for(base, made["evaluation"]["id"])
+    assert (result["status"], result["metrics"]["f1_good"], result["metrics"]["precision_good"]) == ("succeeded", 1.0, 1.0)
+
+    # 3. The stand-in's clock past 2027-01-14: the next comment finds the model gone, and the successor answers
+    request = urllib.request.Request(clock, data=b'{"today": "2027-01-15"}', method="POST", headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - loopback
+        assert json.loads(response.read()) == {"today": "2027-01-15"}
+    status, answer = call(base, "POST", "/comments/judge", {"comment": "바지 허리가 넉넉해서 밥 먹고도 편해요. 기장도 딱 맞아요."})
+    assert status == 200, answer
+    assert (answer["judge"], answer["model"], answer["verdict"]) == ("luna", "gpt-6-luna", "good")
+    status, history = call(base, "GET", "/judges/activations")
+    assert (history["activations"][0]["judge"], history["activations"][0]["automatic"]) == ("luna", True)
+    status, old = call(base, "GET", f"/judges/{fine_tuned['id']}")
+    assert (old["status"], old["model_status"]) == ("retired", "shut_down")
+    # and a new judge on the shut-down model is refused
+    status, refused = call(base, "POST", "/judges", {"name": "too-late", "style": "prompted", "model": "gpt-4.1-mini", "examples_file_id": kept["id"]})
+    assert (status, refused["error"]["code"]) == (422, "model_unavailable")
 
 
 def test_the_readme_walk_through_of_the_judge_the_shop_owns(local_run):
@@ -144,8 +203,8 @@ def test_the_readme_walk_through_of_the_judge_the_shop_owns(local_run):
     assert (own["style"], own["output"], own["training"]["examples"], own["training"]["labels"]) == (
         "classifier", "probability", 14, {"good": 7, "bad": 7})
     status, prompted = call(base, "POST", "/judges", {
-        "name": "prompted-4.1-mini", "style": "prompted", "model": "gpt-4.1-mini", "examples_file_id": files[0],
-        "prices": {"input": 0.40, "cached_input": 0.10, "output": 1.60},
+        "name": "prompted-luna", "style": "prompted", "model": "gpt-6-luna", "examples_file_id": files[0],
+        "prices": {"input": 0.10, "cached_input": 0.01, "output": 0.50},
     })
     assert status == 201, prompted
 
@@ -165,7 +224,7 @@ def test_the_readme_walk_through_of_the_judge_the_shop_owns(local_run):
               f"       {result['cost']['prompt_tokens'] / result['judged']:8.0f}               {result['cost']['usd_per_1000_comments']:.4f}")
     mine = results["own-3-small"]
     assert mine["metrics"]["f1_good"] >= 0.95 and mine["metrics"]["precision_good"] >= 0.9
-    assert mine["cost"]["usd_per_1000_comments"] <= results["prompted-4.1-mini"]["cost"]["usd_per_1000_comments"] / 100
+    assert mine["cost"]["usd_per_1000_comments"] <= results["prompted-luna"]["cost"]["usd_per_1000_comments"] / 100
 
     # Promoted on that evidence, it judges with one embeddings call and a probability
     status, active = call(base, "POST", f"/judges/{own['id']}/activate")

@@ -4,11 +4,16 @@ SDK talks to it over loopback HTTP."""
 from __future__ import annotations
 
 import json
+import urllib.request
+from datetime import date
 
 import openai
 import pytest
 
 from infra.openai_standin import BehavingOpenAI, start_in_background
+
+# The stand-in's clock is set, so its calendar (OpenAI's, fixed dates) reads the same every day.
+STANDIN_TODAY = date(2026, 12, 6)
 
 MESSAGES = [{"role": "user", "content": "니트 세 번 빨았는데 보풀 하나 없어요. 어깨선도 딱 맞아요."}]
 SCHEMA = {
@@ -24,7 +29,7 @@ SCHEMA = {
 
 @pytest.fixture
 def standin():
-    behaviour = BehavingOpenAI()
+    behaviour = BehavingOpenAI(today=STANDIN_TODAY, known_models_only=True)
     server, base_url = start_in_background(behaviour)
     client = openai.OpenAI(base_url=base_url, api_key="sk-local", max_retries=0, timeout=10)
     yield behaviour, client
@@ -134,3 +139,82 @@ def test_files_and_fine_tuning_jobs_run_to_success_and_can_be_refused(standin):
     with pytest.raises(openai.PermissionDeniedError) as refused:
         client.fine_tuning.jobs.create(model="gpt-4o-mini-2024-07-18", training_file=uploaded.id)
     assert refused.value.status_code == 403
+
+
+# --- the gpt-6 generation, the calendar, the clock ------------------------------------------------
+
+
+def test_gpt6_luna_reasons_unless_told_none_and_refuses_minimal_and_forced_labels(standin):
+    _, client = standin
+
+    with pytest.raises(openai.BadRequestError) as minimal:
+        client.chat.completions.create(model="gpt-6-luna", messages=MESSAGES, reasoning_effort="minimal")
+    with pytest.raises(openai.BadRequestError) as forced:
+        client.chat.completions.create(model="gpt-6-luna", messages=MESSAGES, logit_bias={"30744": 100}, max_completion_tokens=1)
+    with pytest.raises(openai.BadRequestError) as logprobs_while_reasoning:
+        client.chat.completions.create(model="gpt-6-luna", messages=MESSAGES, logprobs=True, reasoning_effort="low")
+    with pytest.raises(openai.BadRequestError) as temperature_by_default:
+        client.chat.completions.create(model="gpt-6-luna", messages=MESSAGES, temperature=0)
+    reasoning = client.chat.completions.create(model="gpt-6-luna", messages=MESSAGES, response_format=SCHEMA)
+    plain = client.chat.completions.create(
+        model="gpt-6-luna", messages=MESSAGES, response_format=SCHEMA, reasoning_effort="none", logprobs=True, top_logprobs=2, temperature=0
+    )
+
+    assert (minimal.value.body["code"], minimal.value.body["param"]) == ("unsupported_value", "reasoning_effort")
+    assert "Supported values are: none, low, medium, high." in minimal.value.body["message"]
+    assert forced.value.body["param"] == "logit_bias"
+    assert logprobs_while_reasoning.value.body["param"] == "logprobs"
+    assert temperature_by_default.value.body["param"] == "temperature"
+    assert reasoning.usage.completion_tokens_details.reasoning_tokens > 0
+    assert plain.usage.completion_tokens_details.reasoning_tokens == 0
+    label_token = [token for token in plain.choices[0].logprobs.content if token.token in ("good", "bad")]
+    assert [token.token for token in label_token] == ["good"] and len(label_token[0].top_logprobs) == 2
+
+
+def test_the_gpt5_family_keeps_its_efforts(standin):
+    _, client = standin
+
+    with pytest.raises(openai.BadRequestError) as none:
+        client.chat.completions.create(model="gpt-5-mini", messages=MESSAGES, reasoning_effort="none")
+    answered = client.chat.completions.create(model="gpt-5-mini", messages=MESSAGES, response_format=SCHEMA, reasoning_effort="minimal")
+
+    assert "Supported values are: minimal, low, medium, high." in none.value.body["message"]
+    assert json.loads(answered.choices[0].message.content) == {"verdict": "good"}
+
+
+def test_the_models_endpoint_gives_openais_calendar_and_a_fine_tuned_model_shares_its_bases(standin):
+    _, client = standin
+
+    assert client.models.retrieve("gpt-4.1-mini").shutdown_date == "2027-01-14"
+    assert client.models.retrieve("gpt-5-mini").shutdown_date == "2026-12-11"
+    assert client.models.retrieve("gpt-6-luna").shutdown_date is None
+    assert client.models.retrieve("ft:gpt-4o-mini-2024-07-18:shop::judge01").shutdown_date is None  # its base's applies
+    assert "gpt-6-luna" in [model.id for model in client.models.list().data]
+    with pytest.raises(openai.NotFoundError) as unknown:
+        client.models.retrieve("gpt-7-imaginary")
+    assert unknown.value.body["code"] == "model_not_found"
+
+
+def test_a_moved_clock_shuts_models_down_and_closes_fine_tuning(standin):
+    behaviour, client = standin
+    uploaded = client.files.create(file=("train.jsonl", b'{"messages": []}\n', "application/jsonl"), purpose="fine-tune")
+    base_url = str(client.base_url).rstrip("/")
+
+    request = urllib.request.Request(base_url + "/standin/clock", data=b'{"today": "2027-01-14"}', method="POST")
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
+        moved = json.loads(response.read())
+
+    assert moved == {"today": "2027-01-14"}
+    for gone in ("gpt-4.1-mini", "ft:gpt-4o-mini-2024-07-18:shop::judge01", "gpt-5-mini"):
+        with pytest.raises(openai.NotFoundError) as refused:
+            client.chat.completions.create(model=gone, messages=MESSAGES)
+        assert refused.value.body["code"] == "model_not_found"
+        with pytest.raises(openai.NotFoundError):
+            client.models.retrieve(gone)
+    assert client.chat.completions.create(model="gpt-6-luna", messages=MESSAGES).choices[0].message.content == "good"
+    with pytest.raises(openai.PermissionDeniedError):
+        client.fine_tuning.jobs.create(model="gpt-4o-mini-2024-07-18", training_file=uploaded.id)
+    behaviour.move_clock(STANDIN_TODAY)
+    with pytest.raises(openai.BadRequestError) as not_tunable:
+        client.fine_tuning.jobs.create(model="gpt-6-luna", training_file=uploaded.id)
+    assert not_tunable.value.body["param"] == "model"

@@ -1,4 +1,4 @@
-"""Judges as data: create them, find the one that answers, promote on evidence, roll back.
+"""Judges as data: find the one that answers, promote on evidence, roll back, succeed.
 
 - A judge is immutable once created; only its status moves (``candidate`` → ``active`` → ``retired``).
 - Exactly one judge is active (a partial unique index); every change of the active judge takes a
@@ -9,6 +9,9 @@
   below the active judge's minus ``PROMOTION_F1_TOLERANCE``. ``force`` skips the rule, with a reason.
 - Readers find the active judge through :class:`ActiveJudgeCache` (``ACTIVE_MODEL_TTL_SECONDS``), so
   judging follows a change without a redeploy and without a query per request.
+- Automatic succession (:func:`succeed_automatically`): when the active judge's model has shut down,
+  the best evaluated candidate that meets the precision floor becomes active by itself, recorded as
+  ``automatic`` with the reason. Judges are made in :mod:`.creation` (probed, calendar read).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from ..config import Settings
-from ..errors import DomainError, Duplicate, InvalidInput, NotFound, ServiceUnavailable
+from ..errors import DomainError, InvalidInput, NotFound, ServiceUnavailable
 from ..models import Evaluation, GoldenSet, Judge, JudgeActivation, JudgeClassifier, TrainingExample, TrainingFile
 from ..observability import logger
 from .recipes import JudgeSpec, Shot, choose_shots

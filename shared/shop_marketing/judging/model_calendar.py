@@ -159,6 +159,19 @@ def refresh_judges(
     return {"judges": len(judges), "lookups": len(calendars), "failed": failed}
 
 
+def succeed_if_shut_down(session: Session, settings: Settings) -> int | None:
+    """The active judge's model has shut down (the calendar says so): its automatic successor takes
+    over now, not at the next comment. Not when ``JUDGE_FALLBACK`` answers for it (it still wins).
+    Returns the new active judge's id, if one took over."""
+    from .judges import succeed_automatically
+
+    active = session.scalar(select(Judge).where(Judge.status == "active"))
+    if active is None or active.model_status != "shut_down" or settings.judge_fallback:
+        return None
+    successor = succeed_automatically(session, active.id, settings)
+    return successor.id if successor is not None and successor.id != active.id else None
+
+
 def mark_shut_down(session: Session, judge_id: int) -> None:
     """A call answered ``model_not_found``: the judge's model is shut down, from now on."""
     judge = session.get(Judge, judge_id, with_for_update=True)

@@ -113,6 +113,9 @@ def next_shape(shape: Shape, refusal: Refusal, fixed: frozenset[str]) -> Shape |
             return None
         return Shape("structured", None, True)  # a model that does not reason takes no effort at all
     if param in LOGPROB_PARAMETERS and shape.logprobs:
+        if shape.reasoning_effort is None and "reasoning_effort" not in fixed:
+            # logprobs refused at the model's default effort: it reasons by default; try it without
+            return Shape("structured", "none", True)
         return Shape(shape.output, shape.reasoning_effort, False)
     return None
 

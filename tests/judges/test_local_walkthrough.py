@@ -244,3 +244,10 @@ def test_the_readme_walk_through_of_the_judge_the_shop_owns(local_run):
     retrained = wait_for(base, queued["id"])
     print(f"own-3-small-28        {retrained['metrics']['f1_good']:.2f}  {retrained['metrics']['precision_good']:.2f}")
     assert retrained["metrics"]["f1_good"] >= mine["metrics"]["f1_good"]
+
+    # Its embedding model retires: the same examples on another one, evaluated at once
+    status, succession = call(base, "POST", f"/judges/{own['id']}/successor", {"model": "text-embedding-3-large", "prices": {"input": 0.13}})
+    assert status == 201, succession
+    assert (succession["judge"]["style"], succession["judge"]["embedding_model"], succession["judge"]["predecessor_id"]) == (
+        "classifier", "text-embedding-3-large", own["id"])
+    assert wait_for(base, succession["evaluation"]["id"])["status"] == "succeeded"

@@ -40,6 +40,7 @@ from .judges import NewJudge, training_file_by_public_id
 MAX_EXAMPLES = 5_000
 MIN_PER_LABEL = 2
 
+
 class ConflictingLabels(InvalidInput):
     code = "conflicting_labels"
 

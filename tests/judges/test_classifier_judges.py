@@ -425,3 +425,25 @@ def test_an_embeddings_reply_that_cannot_be_read_is_a_502_and_nothing_is_stored(
 
     assert refused.status == 502 and refused.json["error"]["code"] == "bad_upstream_reply"
     assert judge_rows(db) == 0
+
+
+def test_a_failure_after_a_paid_batch_stores_nothing_and_says_what_was_paid(judges_handler, upload_handler, openai, openai_standin, db, caplog):
+    examples = [(f"{GOOD[n % len(GOOD)]} ({n}번째 후기)", "good") if n % 2 else (f"{BAD[n % len(BAD)]} #{n}", "bad") for n in range(2100)]
+    file_id = keep_examples(upload_handler, examples)
+    answered = []
+
+    def first_batch_then_outage(request, match):
+        if answered:
+            return Reply(503, {"error": {"message": "The server is overloaded.", "type": "server_error", "param": None, "code": None}})
+        answer = openai.handle("POST", "/v1/embeddings", request.headers, request.body)
+        answered.append(answer.json["usage"]["prompt_tokens"])
+        return Reply(answer.status, answer.json)
+
+    openai_standin.on("POST", EMBEDDINGS, first_batch_then_outage)
+
+    refused = train(judges_handler, "outage", file_id)
+
+    assert refused.status == 503 and refused.json["error"]["code"] == "upstream_unavailable"
+    assert judge_rows(db) == 0
+    logged = [record for record in caplog.records if record.getMessage() == "embeddings paid before a failure"]
+    assert [(record.calls, record.tokens, record.texts) for record in logged] == [(1, answered[0], 2100)]

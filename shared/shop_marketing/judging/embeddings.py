@@ -29,6 +29,7 @@ import openai
 from openai import OpenAI
 
 from ..errors import DomainError, UpstreamBadReply
+from ..observability import logger
 from ..openai_failures import openai_failures_as_domain_errors
 
 # OpenAI's limit on the inputs of one embeddings request.
@@ -71,6 +72,18 @@ def embed_texts(
 
     ``rejected`` is the error for a request the endpoint refuses (see
     :func:`..openai_failures.openai_failures_as_domain_errors`)."""
+    done = {"tokens": 0, "calls": 0}
+    try:
+        return _embed(client, model, texts, action, rejected, done)
+    except DomainError:
+        if done["calls"]:  # paid for, and about to be lost with the request: said where an operator reads it
+            logger.warning("embeddings paid before a failure", extra={"model": model, **done, "texts": len(texts)})
+        raise
+
+
+def _embed(
+    client: OpenAI, model: str, texts: Sequence[str], action: str, rejected: type[DomainError] | None, done: dict[str, int]
+) -> Embedded:
     vectors: list[array.array] = []
     tokens = calls = 0
     dimensions = None
@@ -91,6 +104,10 @@ def embed_texts(
                     ) from None
                 raise
         calls += 1
+        usage = response.get("usage") if isinstance(response, dict) else None
+        billed = usage.get("prompt_tokens") if isinstance(usage, dict) else None
+        tokens += billed if isinstance(billed, int) and billed >= 0 else 0
+        done.update(tokens=tokens, calls=calls)
         data = response.get("data") if isinstance(response, dict) else None
         by_index = {
             item.get("index"): item.get("embedding") for item in (data if isinstance(data, list) else ()) if isinstance(item, dict)
@@ -104,7 +121,4 @@ def embed_texts(
             if not vector or len(vector) != dimensions or not all(map(math.isfinite, vector)):
                 raise UpstreamBadReply("The embeddings endpoint answered vectors of different sizes, or not numbers.")
             vectors.append(vector)
-        usage = response.get("usage")
-        billed = usage.get("prompt_tokens") if isinstance(usage, dict) else None
-        tokens += billed if isinstance(billed, int) and billed >= 0 else 0
     return Embedded(vectors=vectors, tokens=tokens, calls=calls)

@@ -12,10 +12,14 @@ answered by the loopback stand-in (infra/openai_standin.py) in its own process. 
    OpenAI's (the HTTP call), p50/p99, with statements and round trips per operation.
 3. One queue invocation with 100 comments, OpenAI answering in 100 ms, at concurrency 4, 10 and 20.
 4. Prompt tokens of the fine-tuned judge against the seed's instruction-prompt way.
-5. The built layers: unpacked size, what the runtime provides, imports from the layers alone.
+5. Classifier judges: training on 1,000 and 5,000 labelled comments (``POST /judges``: the fit alone,
+   and the request with the stand-in's embeddings), and the time of a fresh judgement beyond the
+   embeddings (or chat) call and PostgreSQL's own time, beside the fine-tuned and prompted judges'.
+6. The built layers: unpacked size, what the runtime provides, imports from the layers alone.
 
 Medians of interleaved runs. ``BENCH_RUNS`` (cold starts, default 5), ``BENCH_REQUESTS`` (warm, 300),
-``BENCH_QUEUE_RUNS`` (3), ``BENCH_LAYERS=0`` skips building the layers. With DATABASE_URL unset the
+``BENCH_QUEUE_RUNS`` (3), ``BENCH_JUDGEMENTS`` (classifier judging, 200), ``BENCH_LAYERS=0`` skips
+building the layers. With DATABASE_URL unset the
 figures are taken on an embedded PostgreSQL; either way in a scratch database of their own.
 """
 
@@ -48,6 +52,7 @@ SHARED = ROOT / "shared"
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
 WARM_REQUESTS = int(os.environ.get("BENCH_REQUESTS", "300"))
 QUEUE_RUNS = int(os.environ.get("BENCH_QUEUE_RUNS", "3"))
+JUDGEMENTS = int(os.environ.get("BENCH_JUDGEMENTS", "200"))
 QUEUE_CONCURRENCY = tuple(int(n) for n in os.environ.get("BENCH_QUEUE_CONCURRENCY", "4,10,20").split(","))
 JUDGE_MODEL = "ft:gpt-4o-mini-2024-07-18:bench::judge"
 SEED_COMMENT = "너무 맘에드는 옷입니다! 근데 사장님 순대국 좋아하세요?"
@@ -462,13 +467,102 @@ def token_cost() -> dict[str, float]:
             "instructed_prompt": instructed, "instructed_completion": count_tokens(SEED_WAY_ANSWER), "count_ms": counted}
 
 
-# --- 5. layers -----------------------------------------------------------------------------------
+# --- 5. classifier judges ---------------------------------------------------------------------
+
+# Words of real-use reviews and of everything else: the synthetic comments the classifier learns.
+REVIEW_WORDS = ("니트", "원단", "세탁", "보풀", "핏", "어깨선", "색감", "두께감", "허리", "기장", "착용감", "출근룩",
+                "안감", "신축성", "바느질", "따뜻해요", "편해요", "딱", "맞아요", "부드러워요", "늘어나지", "않아요", "두 번", "빨았는데")
+OTHER_WORDS = ("배송", "언제", "와요?", "품절", "재입고", "가격", "얼마예요?", "예뻐요", "최고", "대박", "맞팔", "이벤트",
+               "사이즈", "문의", "DM", "환불", "별로", "ㅋㅋ", "@friend", "좋아요", "굿굿", "어디서", "사요?", "세일")
+
+
+def labelled_comments(count: int, seed: int = 7) -> list[tuple[str, str]]:
+    """``count`` distinct synthetic comments, half of each label, 8% of the labels wrong (as people err)."""
+    import random
+
+    chance = random.Random(seed)
+    examples = []
+    for n in range(count):
+        good = n % 2 == 0
+        words = [chance.choice(REVIEW_WORDS if good or chance.random() < 0.2 else OTHER_WORDS) for _ in range(chance.randint(3, 12))]
+        label = "good" if good else "bad"
+        if chance.random() < 0.08:
+            label = "bad" if good else "good"
+        examples.append((f"{' '.join(words)} #{n}", label))
+    return examples
+
+
+def keep_labelled(examples: list[tuple[str, str]]) -> str:
+    from shop_marketing.config import get_settings
+    from shop_marketing.db import session_scope
+    from shop_marketing.training.files import Origin, upload_training_file
+
+    data = "".join(json.dumps({"messages": [{"role": "user", "content": text}, {"role": "assistant", "content": label}]},
+                              ensure_ascii=False) + "\n" for text, label in examples).encode()
+    with session_scope() as session:
+        kept = upload_training_file(session, data, filename="bench.jsonl", origin=Origin("api"), client=None,
+                                    settings=get_settings(), upload=False)
+        return kept.file.openai_file_id
+
+
+def classifier_figures(meter: Meter) -> dict:
+    """Training on 1,000 and 5,000 examples; then fresh judgements by a classifier, a fine-tuned and a
+    prompted judge, each timed beyond its OpenAI call and PostgreSQL's time."""
+    from shop_marketing.config import get_settings
+    from shop_marketing.db import session_scope
+    from shop_marketing.judging import judges as judge_registry
+    from shop_marketing.judging.judge import judge_with
+    from shop_marketing.openai_client import get_endpoint_client
+
+    api = Api(load_function("judges").lambda_handler)
+    tag = uuid.uuid4().hex[:6]
+    training, made = {}, {}
+    for count in (1000, 5000):
+        file_id = keep_labelled(labelled_comments(count))
+        meter.reset()
+        started = time.perf_counter()
+        status, judge = api("POST", "/judges", {"name": f"bench-classifier-{count}-{tag}", "style": "classifier",
+                                                "embedding_model": "text-embedding-3-small", "examples_file_id": file_id,
+                                                "prices": {"input": 0.02}})
+        elapsed = time.perf_counter() - started
+        if status != 201:
+            raise RuntimeError(f"classifier training: {status} {judge}")
+        made[count] = (judge, file_id)
+        training[count] = {"request_s": elapsed, "waiting_s": meter.external, "fit_s": judge["training"]["training_ms"] / 1000,
+                           "cv_f1": judge["training"]["cross_validated"]["f1_good"], "c": judge["training"]["regularisation_c"]}
+    status, prompted = api("POST", "/judges", {"name": f"bench-prompted-{tag}", "style": "prompted", "model": "gpt-4o-mini",
+                                               "examples_file_id": made[1000][1]})
+    if status != 201:
+        raise RuntimeError(f"prompted judge: {status} {prompted}")
+    with session_scope() as session:
+        specs = {
+            "classifier": judge_registry.load_spec(session, judge_registry.get_judge(session, made[1000][0]["id"])),
+            "fine_tuned": judge_registry.load_spec(session, judge_registry.fine_tuned_judge_for_model(session, JUDGE_MODEL)),
+            "prompted": judge_registry.load_spec(session, judge_registry.get_judge(session, prompted["id"])),
+        }
+    settings = get_settings()
+    beyond: dict[str, list[float]] = {name: [] for name in specs}
+    for n in range(JUDGEMENTS + 5):  # interleaved; the first rounds warm each path
+        for name, spec in specs.items():
+            comment = f"{n} {uuid.uuid4().hex[:8]} 니트 원단이 부드럽고 세탁해도 보풀이 없어요"
+            meter.reset()
+            started = time.perf_counter()
+            judge_with(spec, comment, client_for=get_endpoint_client, settings=settings)
+            elapsed = time.perf_counter() - started
+            if n >= 5:
+                beyond[name].append((elapsed - meter.external) * 1000)
+    judging = {name: {"p50": percentile(values, 0.5), "p99": percentile(values, 0.99)} for name, values in beyond.items()}
+    return {"training": training, "judging": judging}
+
+
+# --- 6. layers -----------------------------------------------------------------------------------
 
 LAYERS = {"SharedLayer": "requirements.txt", "OpenAILayer": "requirements-openai.txt",
-          "MigrationsLayer": "requirements-migrations.txt"}
+          "MigrationsLayer": "requirements-migrations.txt", "NumericLayer": "requirements-numeric.txt"}
 FUNCTION_LAYERS = {"link_banner": ["SharedLayer"], "judge_comment": ["SharedLayer", "OpenAILayer"],
                    "upload_training_file": ["SharedLayer", "OpenAILayer"],
-                   "fine_tuning_jobs": ["SharedLayer", "OpenAILayer"], "migrations": ["SharedLayer", "MigrationsLayer"]}
+                   "fine_tuning_jobs": ["SharedLayer", "OpenAILayer"], "migrations": ["SharedLayer", "MigrationsLayer"],
+                   "judges (HTTP)": ["SharedLayer", "OpenAILayer", "NumericLayer"]}
 RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer", "jmespath", "urllib3")
 
 
@@ -631,7 +725,17 @@ def report(seed, child_environment, catalog, judge, meter, slow_openai) -> None:
     print(f"  seed's instruction way: {tokens['instructed_prompt']} prompt + {tokens['instructed_completion']} completion "
           f"-> {(tokens['instructed_prompt'] + tokens['instructed_completion']) / (tokens['bare_prompt'] + 1):.1f}x the tokens")
 
-    print(f"\n5. built layers (goal: the judge's layers ≤ {GOAL_LAYER_MB:.0f} MB unpacked, no botocore)")
+    classifier = classifier_figures(meter)
+    print("\n5. classifier judges (POST /judges, text-embedding-3-small from the stand-in, 1,536 dimensions, 8% of labels wrong)")
+    print(f"  {'examples':>8} {'fit s':>6} {'request s':>10} {'waiting s':>10} {'CV F1':>6} {'C':>5}   (fit: the folds' fits along the C path, then the final fit)")
+    for count, row in classifier["training"].items():
+        print(f"  {count:8d} {row['fit_s']:6.2f} {row['request_s']:10.2f} {row['waiting_s']:10.2f} {row['cv_f1']:6.3f} {row['c']:5g}")
+    print("  waiting: PostgreSQL's and the stand-in's own time (it hashes the n-grams of every text in Python)")
+    print(f"  a fresh judgement beyond its OpenAI call and PostgreSQL's time ({JUDGEMENTS} each, interleaved), ms:")
+    for name, row in classifier["judging"].items():
+        print(f"  {name:12} p50 {row['p50']:6.2f}  p99 {row['p99']:6.2f}")
+
+    print(f"\n6. built layers (goal: the judge's layers ≤ {GOAL_LAYER_MB:.0f} MB unpacked, no botocore)")
     if os.environ.get("BENCH_LAYERS", "1") == "0":
         print("  skipped (BENCH_LAYERS=0)")
         return
@@ -644,7 +748,10 @@ def report(seed, child_environment, catalog, judge, meter, slow_openai) -> None:
         print(f"  {layer:16} {size:6.1f} MB")
     for function, names in FUNCTION_LAYERS.items():
         total = sum(layers["sizes"][name] for name in names)
-        print(f"  {function:22} gets {' + '.join(names):32} = {total:5.1f} MB  {verdict(total <= GOAL_LAYER_MB)}")
+        # The goal is the judging functions'; the judges function's HTTP routes (admin, training) have
+        # Lambda's own limit, 250 MB unpacked.
+        goal = verdict(total <= GOAL_LAYER_MB) if function != "judges (HTTP)" else f"(Lambda's limit: 250 MB) {verdict(total <= 250)}"
+        print(f"  {function:22} gets {' + '.join(names):32} = {total:5.1f} MB  {goal}")
     print(f"  runtime packages shipped (must be none): {layers['shadowing'] or 'none'}; "
           f"test folders: {layers['test_folders'] or 'none'}")
     for function, row in layers["imports"].items():

@@ -480,7 +480,7 @@ def prepare_openai() -> Any:
     os.environ["OPENAI_API_KEY"] = "sk-local-standin"
     print(
         f"no OPENAI_API_KEY: OpenAI calls go to the project's stand-in at {base_url} "
-        "(chat, models with their shutdown dates, files, fine-tuning jobs that run to success); "
+        "(chat, embeddings, models with their shutdown dates, files, fine-tuning jobs that run to success); "
         "set OPENAI_API_KEY to use the real API",
         flush=True,
     )

@@ -20,6 +20,13 @@ OpenAI's published API description and answers the way the real service does, re
   answers 400 to ``reasoning_effort``. ``usage`` is billed as OpenAI bills a chat request, with
   ``prompt_tokens_details.cached_tokens`` for a prefix seen before (1,024 tokens and more, in
   128-token steps) and ``completion_tokens_details.reasoning_tokens`` when the model reasoned.
+- ``POST /v1/embeddings``: a vector per input text for the embedding models (``text-embedding-3-small``
+  and ``-large``, ``text-embedding-ada-002``; ``dimensions`` for the ``-3`` ones), deterministic and
+  carrying the text's similarity: hashed character n-grams, signed, L2-normalised, salted by the model
+  (two models never give the same vector). ``encoding_format`` ``float`` or ``base64`` (little-endian
+  float32), ``usage`` with the texts' tokens. At most 2,048 inputs, no empty string (400); another
+  model, or one past its shutdown date, 404 ``model_not_found``; an embedding model asked for a chat
+  completion, 404 as OpenAI answers it.
 - ``/v1/files``: upload (multipart), list, retrieve.
 - ``/v1/fine_tuning/jobs``: create (403 when ``fine_tuning_refused`` or after the fine-tuning
   cut-off, 2027-01-06; 400 for a model that cannot be fine-tuned), retrieve — each read moves
@@ -32,10 +39,13 @@ OpenAI's published API description and answers the way the real service does, re
 from __future__ import annotations
 
 import argparse
+import base64
+import hashlib
 import itertools
 import json
 import math
 import re
+import struct
 import threading
 import time
 from collections.abc import Callable
@@ -97,9 +107,16 @@ CATALOG: dict[str, ModelCard] = {
     "o4-mini-2025-04-16": ModelCard("o", None, fine_tunable=True),
     "gpt-5.4": ModelCard("gpt-5."),
     "gpt-6-luna": ModelCard("gpt-6"),
+    # Embedding models (a classifier judge's): no shutdown announced.
+    "text-embedding-3-small": ModelCard("embedding"),
+    "text-embedding-3-large": ModelCard("embedding"),
+    "text-embedding-ada-002": ModelCard("embedding"),
 }
 # A model the catalog does not list (when ``known_models_only`` is off): served with the oldest rules.
 UNLISTED = ModelCard("chat")
+# The embedding models served, with their native dimensions.
+EMBEDDING_MODELS = {"text-embedding-3-small": 1536, "text-embedding-3-large": 3072, "text-embedding-ada-002": 1536}
+MAX_EMBEDDING_INPUTS = 2048
 CACHE_MIN_TOKENS = 1024
 CACHE_STEP_TOKENS = 128
 JOB_STEPS = ("validating_files", "queued", "running", "succeeded")
@@ -128,6 +145,26 @@ def read_comment(comment: str) -> str:
     if any(marker in comment for marker in BAD_MARKERS):
         return "bad"
     return "good" if len(comment.replace(" ", "")) >= 25 else "bad"
+
+
+def embedding_vector(text: str, model: str, dimensions: int) -> list[float]:
+    """A deterministic embedding carrying the text's similarity: character 1- to 3-grams (of the text
+    lower-cased, spaces marking word edges), each hashed with the model's name to a signed
+    coordinate, counted, and L2-normalised. Texts sharing n-grams point the same way."""
+    counts: dict[int, float] = {}
+    folded = f" {' '.join(text.lower().split())} "
+    salt = model.encode()
+    for size in (1, 2, 3):
+        for start in range(len(folded) - size + 1):
+            digest = hashlib.blake2b(folded[start:start + size].encode(), digest_size=8, key=salt[:64]).digest()
+            number = int.from_bytes(digest, "little")
+            index = number % dimensions
+            counts[index] = counts.get(index, 0.0) + (1.0 if number >> 63 else -1.0) * (1.0 + size) / 2
+    norm = math.sqrt(sum(value * value for value in counts.values())) or 1.0
+    vector = [0.0] * dimensions
+    for index, value in counts.items():
+        vector[index] = value / norm
+    return vector
 
 
 def error_body(message: str, *, type_: str = "invalid_request_error", param: str | None = None, code: str | None = None) -> dict[str, Any]:
@@ -167,6 +204,7 @@ class BehavingOpenAI:
     text_tokens: Callable[[str], int] = default_text_tokens
     in_flight_max: int = 0
     chat_requests: list[dict[str, Any]] = field(default_factory=list)
+    embedding_requests: list[dict[str, Any]] = field(default_factory=list)
     files: dict[str, dict[str, Any]] = field(default_factory=dict)
     file_contents: dict[str, bytes] = field(default_factory=dict)
     jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -185,6 +223,8 @@ class BehavingOpenAI:
         route = (method.upper(), path)
         if route == ("POST", "/chat/completions"):
             return self.chat(body)
+        if route == ("POST", "/embeddings"):
+            return self.embeddings(body)
         if route == ("GET", "/models"):
             return Answer(200, {"object": "list", "data": [self.model_object(name) for name in self.models if self.serves(name)]})
         if method.upper() == "GET" and (match := re.fullmatch(r"/models/(.+)", path)):
@@ -255,6 +295,9 @@ class BehavingOpenAI:
             return _model_not_found(model)
         generation = self.card(model).generation
         effort = request.get("reasoning_effort")
+        if generation == "embedding":
+            return Answer(404, error_body(
+                "This is not a chat model and thus not supported in the v1/chat/completions endpoint.", param="model"))
         if generation == "chat":
             return _unsupported("reasoning_effort", model) if effort is not None else None
         if effort is not None and effort not in REASONING_EFFORTS[generation]:
@@ -408,6 +451,45 @@ class BehavingOpenAI:
         if not seen or tokens < CACHE_MIN_TOKENS:
             return 0
         return CACHE_MIN_TOKENS + (tokens - CACHE_MIN_TOKENS) // CACHE_STEP_TOKENS * CACHE_STEP_TOKENS
+
+    # --- embeddings -----------------------------------------------------------------------------
+
+    def embeddings(self, raw: bytes) -> Answer:
+        try:
+            request = json.loads(raw)
+            model, given = request["model"], request["input"]
+        except (ValueError, KeyError, TypeError):
+            return Answer(400, error_body("model and input are required"))
+        texts = [given] if isinstance(given, str) else given
+        if not isinstance(model, str) or not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
+            return Answer(400, error_body("'input' must be a non-empty string or array of strings", param="input"))
+        if not self.serves(model) or model not in EMBEDDING_MODELS:
+            return Answer(404, error_body(
+                f"The model `{model}` does not exist or you do not have access to it.", code="model_not_found", param="model"))
+        if len(texts) > MAX_EMBEDDING_INPUTS:
+            return Answer(400, error_body(
+                f"'input' has {len(texts)} items; at most {MAX_EMBEDDING_INPUTS} are allowed.", param="input", code="invalid_value"))
+        if any(not text for text in texts):
+            return Answer(400, error_body("'input' cannot contain an empty string.", param="input", code="invalid_value"))
+        dimensions = request.get("dimensions") or EMBEDDING_MODELS[model]
+        if request.get("dimensions") is not None and (model == "text-embedding-ada-002" or not isinstance(dimensions, int)
+                                                       or not 1 <= dimensions <= EMBEDDING_MODELS[model]):
+            return Answer(400, error_body(f"This model does not support dimensions={dimensions!r}.", param="dimensions"))
+        encoding = request.get("encoding_format") or "float"
+        if encoding not in ("float", "base64"):
+            return Answer(400, error_body(f"Invalid 'encoding_format': {encoding!r}.", param="encoding_format"))
+        with self._lock:
+            self.embedding_requests.append(request)
+        if self.delay:
+            time.sleep(self.delay)
+        data = []
+        for index, text in enumerate(texts):
+            vector = embedding_vector(text, model, dimensions)
+            if encoding == "base64":
+                vector = base64.b64encode(struct.pack(f"<{dimensions}f", *vector)).decode()
+            data.append({"object": "embedding", "index": index, "embedding": vector})
+        tokens = sum(self.text_tokens(text) for text in texts)
+        return Answer(200, {"object": "list", "data": data, "model": model, "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
 
     # --- files ----------------------------------------------------------------------------------
 

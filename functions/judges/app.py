@@ -36,6 +36,11 @@ if os.environ.get("_HANDLER") == "app.evaluation_queue_handler":
     # The evaluations queue's function (Lambda names its handler in _HANDLER): its batch processor
     # loads at init, so its SnapStart snapshot holds it. The HTTP function never loads it.
     import shop_marketing.batches  # noqa: F401
+else:
+    # The HTTP function trains classifier judges (numpy, the numeric layer's): the style registers
+    # itself with judge creation, loaded at init so the SnapStart snapshot holds it. The evaluations
+    # queue judges with classifiers and never loads it.
+    from shop_marketing.judging import classifier_training  # noqa: F401
 
 load_or_exit(("database_url", "db_secret_arn"), ("openai_api_key", "openai_api_key_secret_arn"))
 app = create_http_app()
@@ -78,7 +83,7 @@ def answers(*statuses: int, described: str = "A JSON object (product.md, \"Judge
     return {status: {"description": described, "content": {"application/json": {"schema": {"type": "object"}}}} for status in statuses}
 
 
-@app.post("/judges", responses=answers(201) | errors(409, 502, 504))
+@app.post("/judges", responses=answers(201) | errors(409, 502, 503, 504))
 def create_judge(request: judges.NewJudge):
     with session_scope() as session:
         judge = creation.create_judge(session, request, get_settings(), client_for=get_endpoint_client)

@@ -24,6 +24,7 @@ LAYERS = {
     "SharedLayer": "requirements.txt",
     "OpenAILayer": "requirements-openai.txt",
     "ImagesLayer": "requirements-images.txt",
+    "NumericLayer": "requirements-numeric.txt",
     "MigrationsLayer": "requirements-migrations.txt",
 }
 
@@ -139,10 +140,10 @@ def test_the_layers_are_built_by_the_makefile_without_resolving_again():
 
 
 # What the optional layers hold, by import name: (distribution, layers that may provide it).
-OPTIONAL = {"openai": "openai", "tiktoken": "tiktoken", "PIL": "pillow", "regex": "regex", "alembic": "alembic"}
+OPTIONAL = {"openai": "openai", "tiktoken": "tiktoken", "PIL": "pillow", "regex": "regex", "alembic": "alembic", "numpy": "numpy"}
 
 # A fresh interpreter imports one function's handler as Lambda does (module "app" from its code
-# directory) and says which of those libraries it loaded.
+# directory, the handler's name in _HANDLER) and says which of those libraries it loaded.
 PROBE = r"""
 import json, sys
 sys.path.insert(0, sys.argv[1])
@@ -160,9 +161,11 @@ def test_each_function_gets_exactly_the_layers_holding_what_it_loads():
         for name, resource in template["Resources"].items()
         if resource["Type"] == "AWS::Serverless::Function" and resource["Properties"]["CodeUri"].startswith("functions/")
     }
+    default_handler = template["Globals"]["Function"]["Handler"]
     for name, properties in functions.items():
         code = ROOT / properties["CodeUri"]
-        finished = subprocess.run([sys.executable, "-c", PROBE, str(code), *OPTIONAL], cwd=code, env=environment,
+        handler = {"_HANDLER": properties.get("Handler", default_handler)}
+        finished = subprocess.run([sys.executable, "-c", PROBE, str(code), *OPTIONAL], cwd=code, env={**environment, **handler},
                                   capture_output=True, text=True, timeout=300)
         assert finished.returncode == 0, finished.stderr
         loaded = {OPTIONAL[module] for module in json.loads(finished.stdout.strip().splitlines()[-1])}
@@ -181,3 +184,6 @@ def test_each_function_gets_exactly_the_layers_holding_what_it_loads():
         assert {"Ref": "OpenAILayer"} not in functions[name].get("Layers", []), name
     assert {"pillow", "regex"} <= set(pins(LAYERS["ImagesLayer"]))
     assert template["Resources"]["MigrateDatabaseFunction"]["Properties"]["Layers"] == [{"Ref": "MigrationsLayer"}]
+    # numpy fits classifier judges: the judges function's HTTP routes alone; judging needs none of it.
+    assert [name for name, properties in functions.items() if {"Ref": "NumericLayer"} in properties.get("Layers", [])] == ["JudgesFunction"]
+    assert set(pins(LAYERS["NumericLayer"])) == {"numpy"}

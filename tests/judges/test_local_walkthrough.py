@@ -182,3 +182,72 @@ def test_the_readme_walk_through_of_a_judge_outliving_its_model(local_run):
     # and a new judge on the shut-down model is refused
     status, refused = call(base, "POST", "/judges", {"name": "too-late", "style": "prompted", "model": "gpt-4.1-mini", "examples_file_id": kept["id"]})
     assert (status, refused["error"]["code"]) == (422, "model_unavailable")
+
+
+def test_the_readme_walk_through_of_the_judge_the_shop_owns(local_run):
+    """README "The judge the shop owns": a classifier trained on the kept examples, compared with a
+    prompted judge on the golden set, promoted, judging; then retrained on more labelled comments."""
+    base, _ = local_run
+    files = []
+    for name in ("comment-examples.jsonl", "more-comment-examples.jsonl"):
+        status, kept = call(base, "POST", "/training-files?upload=false", jsonl=(EXAMPLES / name).read_bytes())
+        assert status == 201, kept
+        files.append(kept["id"])
+
+    # The shop's own judge, trained in the request on its 14 labelled comments
+    status, own = call(base, "POST", "/judges", {
+        "name": "own-3-small", "style": "classifier", "embedding_model": "text-embedding-3-small",
+        "examples_file_id": files[0], "prices": {"input": 0.02},
+    })
+    assert status == 201, own
+    assert (own["style"], own["output"], own["training"]["examples"], own["training"]["labels"]) == (
+        "classifier", "probability", 14, {"good": 7, "bad": 7})
+    status, prompted = call(base, "POST", "/judges", {
+        "name": "prompted-luna", "style": "prompted", "model": "gpt-6-luna", "examples_file_id": files[0],
+        "prices": {"input": 0.10, "cached_input": 0.01, "output": 0.50},
+    })
+    assert status == 201, prompted
+
+    # Both measured on the golden set
+    status, _ = call(base, "POST", "/golden-sets", jsonl=(EXAMPLES / "golden-set.jsonl").read_bytes())
+    assert status == 201
+    results = {}
+    for judge in (prompted, own):
+        status, queued = call(base, "POST", "/evaluations", {"judge_id": judge["id"]})
+        assert status == 202
+        results[judge["name"]] = wait_for(base, queued["id"])
+
+    print("\njudge                 F1    precision  prompt tokens/comment  USD per 1,000 comments")
+    for name, result in results.items():
+        assert result["status"] == "succeeded" and (result["judged"], result["errors"]) == (24, 0), result
+        print(f"{name:20}  {result['metrics']['f1_good']:.2f}  {result['metrics']['precision_good']:.2f}"
+              f"       {result['cost']['prompt_tokens'] / result['judged']:8.0f}               {result['cost']['usd_per_1000_comments']:.4f}")
+    mine = results["own-3-small"]
+    assert mine["metrics"]["f1_good"] >= 0.95 and mine["metrics"]["precision_good"] >= 0.9
+    assert mine["cost"]["usd_per_1000_comments"] <= results["prompted-luna"]["cost"]["usd_per_1000_comments"] / 100
+
+    # Promoted on that evidence, it judges with one embeddings call and a probability
+    status, active = call(base, "POST", f"/judges/{own['id']}/activate")
+    assert (status, active["status"]) == (200, "active"), active
+    status, answer = call(base, "POST", "/comments/judge", {"comment": "바지 허리가 넉넉해서 밥 먹고도 편해요. 기장도 딱 맞아요."})
+    assert status == 200, answer
+    assert (answer["judge"], answer["model"], answer["verdict"], answer["completion_tokens"]) == ("own-3-small", "text-embedding-3-small", "good", 0)
+    assert 0.5 <= answer["confidence"] <= 1
+
+    # Retrained on more labelled comments: a new judge in seconds, measured the same way
+    status, more = call(base, "POST", "/judges", {
+        "name": "own-3-small-28", "style": "classifier", "embedding_model": "text-embedding-3-small",
+        "examples_file_ids": files, "prices": {"input": 0.02},
+    })
+    assert status == 201 and more["training"]["examples"] == 28, more
+    status, queued = call(base, "POST", "/evaluations", {"judge_id": more["id"]})
+    retrained = wait_for(base, queued["id"])
+    print(f"own-3-small-28        {retrained['metrics']['f1_good']:.2f}  {retrained['metrics']['precision_good']:.2f}")
+    assert retrained["metrics"]["f1_good"] >= mine["metrics"]["f1_good"]
+
+    # Its embedding model retires: the same examples on another one, evaluated at once
+    status, succession = call(base, "POST", f"/judges/{own['id']}/successor", {"model": "text-embedding-3-large", "prices": {"input": 0.13}})
+    assert status == 201, succession
+    assert (succession["judge"]["style"], succession["judge"]["embedding_model"], succession["judge"]["predecessor_id"]) == (
+        "classifier", "text-embedding-3-large", own["id"])
+    assert wait_for(base, succession["evaluation"]["id"])["status"] == "succeeded"

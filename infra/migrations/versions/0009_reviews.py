@@ -1,14 +1,14 @@
 """Reviews: a person's label on a comment, overriding the judge's verdict; judgements found by text.
 
 Revision ID: 0009_reviews
-Revises: 0007_model_life_cycle
+Revises: 0008_classifier_judges
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0009_reviews"
-down_revision = "0007_model_life_cycle"
+down_revision = "0008_classifier_judges"
 branch_labels = None
 depends_on = None
 

@@ -55,6 +55,7 @@ from .judge import (
     JudgeRequest,
     SessionFactory,
     Verdict,
+    ask_classifier_judge,
     ask_judge,
     comment_row,
     comment_upsert,
@@ -208,7 +209,7 @@ def _pay(spec: JudgeSpec, texts: list[str], shas: dict[str, str], client_for: Cl
             logger.exception("storing paid judgements failed", extra={"judge": spec.name, "texts": len(unstored)})
             outcomes.update(dict.fromkeys(unstored, error))
 
-    for answers in _as_answered(texts, settings, lambda comment: ask_judge(spec, comment, client)):
+    for answers in _answers(spec, texts, client, settings):
         outcomes.update({comment: answer for comment, answer in answers.items() if isinstance(answer, Exception)})
         unstored.update({comment: answer for comment, answer in answers.items() if isinstance(answer, dict)})
         if unstored:
@@ -216,6 +217,18 @@ def _pay(spec: JudgeSpec, texts: list[str], shas: dict[str, str], client_for: Cl
     if unstored:
         store()
     return outcomes
+
+
+def _answers(spec: JudgeSpec, texts: list[str], client, settings: Settings) -> Iterator[dict[str, Any]]:
+    """The judge's answers for ``texts`` as they arrive: a ``classifier`` embeds them all in one call
+    (a failure is every text's); another judge asks its model about each text."""
+    if spec.style == "classifier":
+        try:
+            yield ask_classifier_judge(spec, texts, client)
+        except Exception as error:
+            yield dict.fromkeys(texts, error)
+        return
+    yield from _as_answered(texts, settings, lambda comment: ask_judge(spec, comment, client))
 
 
 def _store(spec: JudgeSpec, paid: dict[str, dict[str, Any]], shas: dict[str, str], sessions: SessionFactory) -> dict[str, Outcome]:

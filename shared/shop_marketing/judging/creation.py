@@ -209,6 +209,8 @@ def _successor_request(
             f"The product does not know judge {source.id}'s labelled examples (a judge declared by hand): "
             "name them with examples_file_id (POST /training-files?upload=false keeps them).",
         )
+    if request.prices is not None and request.prices.output is None:
+        raise invalid_field("prices.output", "A prompted successor's prices need output (USD per 1M output tokens).")
     name = request.name or f"{source.name} → {request.model}"[:200]
     return NewJudge(
         name=name,

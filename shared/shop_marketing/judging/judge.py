@@ -46,6 +46,7 @@ from ..openai_failures import openai_call_budget, openai_failures_as_domain_erro
 from ..safe_json import StorableStr
 from ..tokens import chat_prompt_tokens, count_tokens
 from . import model_calendar
+from .classifier import ClassifierModelUnavailable, ask_classifier
 from .judges import ActiveJudgeCache, succeed_automatically
 from .recipes import LABELS, JudgeSpec, read_structured_label
 
@@ -397,8 +398,21 @@ def verdict_of(judgement: Row[*tuple[Any, ...]], spec: JudgeSpec, *, cached: boo
 # --- the service ----------------------------------------------------------------------------------
 
 
+def ask_classifier_judge(spec: JudgeSpec, texts: list[str], client: OpenAI) -> dict[str, dict[str, Any]]:
+    """A ``classifier`` judge's judgements of ``texts``: one embeddings call for them all."""
+    try:
+        return ask_classifier(spec, texts, client)
+    except ClassifierModelUnavailable:
+        raise JudgeModelUnavailable(
+            f"The judge's embedding model {spec.model!r} is not available at the provider (retired?): "
+            "activate another judge, or set JUDGE_FALLBACK."
+        ) from None
+
+
 def ask_judge(spec: JudgeSpec, comment: str, client: OpenAI) -> dict[str, Any]:
     """Ask the judge's model; the values of the judgement to store."""
+    if spec.style == "classifier":
+        return ask_classifier_judge(spec, [comment], client)[comment]
     chat = spec.chat_request(comment)
     comment_tokens = count_tokens(comment)
     started = time.perf_counter()

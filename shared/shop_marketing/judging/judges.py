@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from ..config import Settings
 from ..errors import DomainError, InvalidInput, NotFound, ServiceUnavailable
-from ..models import Evaluation, GoldenSet, Judge, JudgeActivation, TrainingExample, TrainingFile
+from ..models import Evaluation, GoldenSet, Judge, JudgeActivation, JudgeClassifier, TrainingExample, TrainingFile
 from ..observability import logger
 from .recipes import JudgeSpec, Shot, choose_shots
 
@@ -65,16 +65,18 @@ class JudgeNotFound(NotFound):
 
 
 class Prices(BaseModel):
-    """USD per 1M tokens; ``cached_input`` defaults to ``input``."""
+    """USD per 1M tokens; ``cached_input`` defaults to ``input``. ``output`` is required of every judge
+    but a ``classifier``, which is billed for its embedding (input) tokens alone."""
 
     model_config = ConfigDict(extra="forbid")
 
     input: Annotated[float, Field(ge=0, le=10_000)]
-    output: Annotated[float, Field(ge=0, le=10_000)]
+    output: Annotated[float, Field(ge=0, le=10_000)] | None = None
     cached_input: Annotated[float, Field(ge=0, le=10_000)] | None = None
 
     def as_dict(self) -> dict[str, float]:
-        return {"input": self.input, "cached_input": self.input if self.cached_input is None else self.cached_input, "output": self.output}
+        cached = self.input if self.cached_input is None else self.cached_input
+        return {"input": self.input, "cached_input": cached, "output": self.output or 0.0}
 
 
 def _unicode_text(value: str) -> str:
@@ -89,17 +91,23 @@ Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f
 Text = Annotated[str, Field(min_length=1, max_length=20_000, pattern=r"^[^\x00]+$"), AfterValidator(_unicode_text)]
 
 
+FileId = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")]
+
+
 class NewJudge(BaseModel):
     """``POST /judges``."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     name: Name
-    style: Literal["fine_tuned", "prompted"]
-    model: Name
+    style: Literal["fine_tuned", "prompted", "classifier"]
+    model: Name | None = None
+    # A ``classifier``: the embedding model instead of ``model``, and one or several kept training files.
+    embedding_model: Name | None = None
+    examples_file_ids: Annotated[list[FileId], Field(min_length=1, max_length=20)] | None = None
     endpoint: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$")] = "openai"
     instructions: Text | None = None
-    examples_file_id: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")] | None = None
+    examples_file_id: FileId | None = None
     example_count: Annotated[int, Field(ge=2, le=MAX_EXAMPLE_COUNT)] | None = None
     output: Literal["label_token", "structured"] | None = None
     reasoning_effort: Literal["none", "minimal", "low", "medium", "high"] | None = None
@@ -107,6 +115,25 @@ class NewJudge(BaseModel):
 
     @model_validator(mode="after")
     def _combination(self) -> NewJudge:
+        if self.style == "classifier":
+            extra = [
+                name
+                for name in ("model", "instructions", "example_count", "output", "reasoning_effort")
+                if getattr(self, name) is not None
+            ]
+            if extra:
+                raise ValueError(f"a classifier judge is trained on embeddings: {', '.join(extra)} not allowed (embedding_model names the model)")
+            if self.embedding_model is None:
+                raise ValueError("a classifier judge needs embedding_model (e.g. text-embedding-3-small)")
+            if (self.examples_file_id is None) == (self.examples_file_ids is None):
+                raise ValueError("a classifier judge needs examples_file_id or examples_file_ids (one of them)")
+            return self
+        if self.embedding_model is not None or self.examples_file_ids is not None:
+            raise ValueError("embedding_model and examples_file_ids go with style classifier")
+        if self.model is None:
+            raise ValueError("model is required")
+        if self.prices is not None and self.prices.output is None:
+            raise ValueError("prices.output is required (USD per 1M output tokens)")
         # What a model accepts is the probe's to find out (probing.py), not its name's.
         if self.style == "fine_tuned":
             extra = [
@@ -206,7 +233,7 @@ def judge_view(session: Session, judge: Judge, latest: Evaluation | None = None,
         "output": judge.output,
         "reasoning_effort": judge.reasoning_effort,
         # Whether its answers carry a confidence (forced labels, or logprobs the probe found accepted).
-        "confidence": judge.output == "label_token" or bool(judge.logprobs),
+        "confidence": judge.output in ("label_token", "probability") or bool(judge.logprobs),
         "prices": judge.prices,
         "status": judge.status,
         "model_shutdown_date": judge.model_shutdown_date.isoformat() if judge.model_shutdown_date else None,
@@ -218,6 +245,38 @@ def judge_view(session: Session, judge: Judge, latest: Evaluation | None = None,
         "source_job_id": judge.source_job_id,
         "created_at": judge.created_at.isoformat() if judge.created_at else None,
         "latest_evaluation": evaluation_summary(latest),
+        **(classifier_view(session, judge) if judge.style == "classifier" else {}),
+    }
+
+
+def classifier_training_view(classifier: JudgeClassifier) -> dict[str, Any]:
+    """What a classifier judge learnt from, and how well it did in cross-validation."""
+    return {
+        "examples": classifier.examples,
+        "labels": {"good": classifier.good_examples, "bad": classifier.bad_examples},
+        "cross_validated": {
+            "f1_good": round(classifier.cv_f1_good, 4),
+            "precision_good": round(classifier.cv_precision_good, 4),
+            "recall_good": round(classifier.cv_recall_good, 4),
+            "folds": classifier.folds,
+        },
+        "regularisation_c": classifier.regularisation_c,
+        "dimensions": classifier.dimensions,
+        "embedding_tokens": classifier.embedding_tokens,
+        "training_ms": classifier.training_ms,
+    }
+
+
+def classifier_view(session: Session, judge: Judge) -> dict[str, Any]:
+    classifier = session.get(JudgeClassifier, judge.id)
+    files = session.execute(
+        select(TrainingFile.id, TrainingFile.openai_file_id).where(TrainingFile.id.in_(classifier.training_file_ids))
+    ).all() if classifier is not None else []
+    public = dict(files)
+    return {
+        "embedding_model": judge.model,
+        "examples_file_ids": [public[file_id] for file_id in classifier.training_file_ids if file_id in public] if classifier else [],
+        "training": classifier_training_view(classifier) if classifier is not None else None,
     }
 
 
@@ -240,7 +299,16 @@ def load_spec(session: Session, judge: Judge) -> JudgeSpec:
             .order_by(TrainingExample.line)
         ).all()
         shots = choose_shots(((row.text, row.label) for row in examples), judge.example_count or DEFAULT_EXAMPLE_COUNT)
+    weights: tuple[float, ...] = ()
+    bias = 0.0
+    if judge.style == "classifier":
+        stored = session.execute(
+            select(JudgeClassifier.weights, JudgeClassifier.bias).where(JudgeClassifier.judge_id == judge.id)
+        ).one()
+        weights, bias = tuple(stored.weights), stored.bias
     return JudgeSpec(
+        weights=weights,
+        bias=bias,
         id=judge.id,
         name=judge.name,
         style=judge.style,

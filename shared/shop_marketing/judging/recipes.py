@@ -107,6 +107,9 @@ class JudgeSpec:
     instructions: str | None = None
     shots: tuple[Shot, ...] = ()
     prices: dict[str, float] | None = None
+    # A ``classifier``: its fitted weights and bias (``model`` is then the embedding model).
+    weights: tuple[float, ...] = ()
+    bias: float = 0.0
 
     def messages(self, comment: str) -> list[dict[str, str]]:
         if self.style == "fine_tuned":

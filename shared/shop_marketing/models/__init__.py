@@ -29,6 +29,7 @@ _LATER = {
     "GoldenSet": "judges",
     "Judge": "judges",
     "JudgeActivation": "judges",
+    "JudgeClassifier": "judges",
     "BannerImage": "banner_images",
     "CommentReview": "reviews",
 }

@@ -22,6 +22,7 @@ from sqlalchemy import (
     CheckConstraint,
     Date,
     DateTime,
+    Double,
     ForeignKey,
     Index,
     Integer,
@@ -31,14 +32,15 @@ from sqlalchemy import (
     false,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, CreatedAtMixin, IdMixin
 
-JUDGE_STYLES = ("fine_tuned", "prompted")
+JUDGE_STYLES = ("fine_tuned", "prompted", "classifier")
 JUDGE_STATUSES = ("candidate", "active", "retired")
-JUDGE_OUTPUTS = ("label_token", "structured")
+# A classifier's answer is its model's probability, not a label token.
+JUDGE_OUTPUTS = ("label_token", "structured", "probability")
 MODEL_STATUSES = ("available", "retiring", "shut_down", "unknown")
 
 
@@ -47,12 +49,12 @@ class Judge(IdMixin, CreatedAtMixin, Base):
     __table_args__ = (
         UniqueConstraint("name"),
         UniqueConstraint("source_job_id"),
-        CheckConstraint("style IN ('fine_tuned', 'prompted')", name="style"),
+        CheckConstraint("style IN ('fine_tuned', 'prompted', 'classifier')", name="style"),
         CheckConstraint("status IN ('candidate', 'active', 'retired')", name="status"),
-        CheckConstraint("output IN ('label_token', 'structured')", name="output"),
+        CheckConstraint("output IN ('label_token', 'structured', 'probability')", name="output"),
         CheckConstraint("model_status IN ('available', 'retiring', 'shut_down', 'unknown')", name="model_status"),
         CheckConstraint(
-            "style = 'fine_tuned' OR (examples_file_id IS NOT NULL AND example_count > 0)", name="prompted_has_examples"
+            "style <> 'prompted' OR (examples_file_id IS NOT NULL AND example_count > 0)", name="prompted_has_examples"
         ),
         Index("uq_judges_one_active", "status", unique=True, postgresql_where=text("status = 'active'")),
         Index("ix_judges_model", "model"),
@@ -82,6 +84,39 @@ class Judge(IdMixin, CreatedAtMixin, Base):
     model_shutdown_date: Mapped[date | None] = mapped_column(Date)
     model_status: Mapped[str] = mapped_column(String(20), server_default="unknown")
     model_checked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class JudgeClassifier(Base):
+    """A ``classifier`` judge's fitted model, stored with the judge and as immutable as it: judging is
+    ``sigmoid(weights · embedding + bias)``, the probability that the comment is ``good``.
+
+    ``model`` of the judge is the embedding model. The examples it learnt from are the union of
+    ``training_file_ids`` (a successor on another embedding model learns from the same)."""
+
+    __tablename__ = "judge_classifiers"
+    __table_args__ = (
+        CheckConstraint("cardinality(weights) = dimensions", name="weights_match_dimensions"),
+        CheckConstraint("good_examples > 0 AND bad_examples > 0", name="both_labels"),
+    )
+
+    judge_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("judges.id", ondelete="CASCADE"), primary_key=True)
+    dimensions: Mapped[int] = mapped_column(Integer)
+    weights: Mapped[list[float]] = mapped_column(ARRAY(Double))
+    bias: Mapped[float] = mapped_column(Double)
+    # The regularisation chosen by cross-validation (C: larger is weaker).
+    regularisation_c: Mapped[float] = mapped_column(Double)
+    folds: Mapped[int] = mapped_column(Integer)
+    training_file_ids: Mapped[list[int]] = mapped_column(ARRAY(BigInteger))
+    examples: Mapped[int] = mapped_column(Integer)
+    good_examples: Mapped[int] = mapped_column(Integer)
+    bad_examples: Mapped[int] = mapped_column(Integer)
+    # Out-of-fold figures at the chosen C.
+    cv_f1_good: Mapped[float] = mapped_column(Double)
+    cv_precision_good: Mapped[float] = mapped_column(Double)
+    cv_recall_good: Mapped[float] = mapped_column(Double)
+    # What embedding the examples cost (billed by the endpoint), and how long fitting took.
+    embedding_tokens: Mapped[int] = mapped_column(Integer)
+    training_ms: Mapped[int] = mapped_column(Integer)
 
 
 class JudgeActivation(IdMixin, CreatedAtMixin, Base):

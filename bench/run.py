@@ -68,8 +68,16 @@ GOAL_LAYER_MB = 70.0
 # loads a stub until BaseModel is asked for (pydantic.main), and the openai SDK's HTTP client imports
 # its transport (httpcore2) when the first client is made. The floor imports those parts too.
 BASE_FLOOR = [
-    "aws_lambda_powertools", "aws_lambda_powertools.event_handler", "aws_xray_sdk.core", "botocore.client",
-    "pydantic", "pydantic.main", "sqlalchemy", "sqlalchemy.orm", "sqlalchemy.dialects.postgresql.pg8000", "pg8000",
+    "aws_lambda_powertools",
+    "aws_lambda_powertools.event_handler",
+    "aws_xray_sdk.core",
+    "botocore.client",
+    "pydantic",
+    "pydantic.main",
+    "sqlalchemy",
+    "sqlalchemy.orm",
+    "sqlalchemy.dialects.postgresql.pg8000",
+    "pg8000",
 ]
 OPENAI_FLOOR = ["openai", "httpcore2"]
 FLOORS = {
@@ -93,7 +101,9 @@ def trace():
 job = json.loads(sys.stdin.read())
 """
 
-COLD = CHILD_PRELUDE + r"""
+COLD = (
+    CHILD_PRELUDE
+    + r"""
 started, started_cpu = time.perf_counter(), time.process_time()
 sys.path.insert(0, job["code"])
 import app
@@ -117,8 +127,11 @@ status = response.get("statusCode", 200) if isinstance(response, dict) else 200
 print(json.dumps({"init_ms": (imported - started) * 1000, "first_ms": (served - imported) * 1000, "status": status,
                   "init_cpu_ms": (imported_cpu - started_cpu) * 1000, "first_cpu_ms": (served_cpu - imported_cpu) * 1000}))
 """
+)
 
-FLOOR = CHILD_PRELUDE + r"""
+FLOOR = (
+    CHILD_PRELUDE
+    + r"""
 import importlib
 started, started_cpu = time.perf_counter(), time.process_time()
 for name in job["modules"]:
@@ -130,6 +143,7 @@ for name in job["modules"]:
         importlib.import_module(name)
 print(json.dumps({"floor_ms": (time.perf_counter() - started) * 1000, "floor_cpu_ms": (time.process_time() - started_cpu) * 1000}))
 """
+)
 
 # The loopback OpenAI stand-in in a process of its own (its CPU is not the judge's), answering after a delay.
 STANDIN = r"""
@@ -149,8 +163,13 @@ server.serve_forever()
 
 @contextmanager
 def openai_standin(delay_s: float):
-    process = subprocess.Popen([sys.executable, "-c", STANDIN, str(delay_s)], cwd=ROOT, stdout=subprocess.PIPE,
-                               text=True, env={**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{SHARED}"})
+    process = subprocess.Popen(
+        [sys.executable, "-c", STANDIN, str(delay_s)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{SHARED}"},
+    )
     try:
         port = int(process.stdout.readline())
         yield f"http://127.0.0.1:{port}/v1"
@@ -199,8 +218,15 @@ def compiled_package(scratch: Path) -> Path:
 
 
 def run_child(script: str, job: dict, environment: dict[str, str]) -> dict:
-    finished = subprocess.run([sys.executable, "-c", script], input=json.dumps(job), cwd=ROOT, env=environment,
-                              capture_output=True, text=True, timeout=300)
+    finished = subprocess.run(
+        [sys.executable, "-c", script],
+        input=json.dumps(job),
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     if finished.returncode != 0:
         raise RuntimeError(f"bench child failed:\n{finished.stderr[-3000:]}")
     return json.loads(finished.stdout.strip().splitlines()[-1])
@@ -225,9 +251,15 @@ class Api:
         self.handler = handler
 
     def __call__(self, method: str, path: str, body=None) -> tuple[int, object]:
-        os.environ["_X_AMZN_TRACE_ID"] = f"Root=1-{os.urandom(4).hex()}-{os.urandom(12).hex()};Parent={os.urandom(8).hex()};Sampled=0"
-        event = api_gateway_event(method, path, body=json.dumps(body, ensure_ascii=False) if body is not None else None,
-                                  headers={"content-type": "application/json"})
+        os.environ["_X_AMZN_TRACE_ID"] = (
+            f"Root=1-{os.urandom(4).hex()}-{os.urandom(12).hex()};Parent={os.urandom(8).hex()};Sampled=0"
+        )
+        event = api_gateway_event(
+            method,
+            path,
+            body=json.dumps(body, ensure_ascii=False) if body is not None else None,
+            headers={"content-type": "application/json"},
+        )
         response = self.handler(event, LocalContext())
         return response["statusCode"], json.loads(response.get("body") or "null")
 
@@ -236,7 +268,9 @@ def seed_catalog(api: Api) -> dict[str, int]:
     tag = uuid.uuid4().hex[:8]
     _, store = api("POST", "/stores", {"name": "Bench", "naver_store_id": f"bench-{tag}"})
     _, product = api("POST", f"/stores/{store['id']}/products", {"naver_product_no": "1", "name": "Linen shirt"})
-    _, banner = api("POST", f"/stores/{store['id']}/banners", {"image_url": "https://cdn.example.com/b.png", "title": "Autumn"})
+    _, banner = api(
+        "POST", f"/stores/{store['id']}/banners", {"image_url": "https://cdn.example.com/b.png", "title": "Autumn"}
+    )
     api("PUT", f"/banners/{banner['id']}/product", {"product_id": product["id"]})
     posts = []
     for n in range(11):
@@ -266,20 +300,35 @@ def cold_starts(seed: dict[str, int], base_environment: dict[str, str]) -> dict[
                     event = api_gateway_event("GET", f"/banners/{seed['banner']}")
                 elif function == "judge_comment":
                     comment = f"{mode} {run} {uuid.uuid4().hex[:6]}: 색감이 사진이랑 똑같고 세탁해도 안 줄어요"
-                    event = api_gateway_event("POST", "/comments/judge", body=json.dumps({"comment": comment}),
-                                              headers={"content-type": "application/json"})
+                    event = api_gateway_event(
+                        "POST",
+                        "/comments/judge",
+                        body=json.dumps({"comment": comment}),
+                        headers={"content-type": "application/json"},
+                    )
                 else:
                     method, path, body = PROBES[function]
                     event = api_gateway_event(method, path, body=body)
-                figures = run_child(COLD, {"code": str(ROOT / "functions" / function), "handler": "lambda_handler",
-                                           "mode": mode, "event": event}, environment)
+                figures = run_child(
+                    COLD,
+                    {
+                        "code": str(ROOT / "functions" / function),
+                        "handler": "lambda_handler",
+                        "mode": mode,
+                        "event": event,
+                    },
+                    environment,
+                )
                 if figures["status"] >= 500:
                     raise RuntimeError(f"{function} answered {figures['status']} to its first request")
                 row.setdefault(f"{mode}_init_ms", []).append(figures["init_ms"])
                 row.setdefault(f"{mode}_first_ms", []).append(figures["first_ms"])
                 row.setdefault(f"{mode}_cpu_ms", []).append(figures["init_cpu_ms"] + figures["first_cpu_ms"])
-            floor = run_child(FLOOR, {"modules": FLOORS[function],
-                                     "tiktoken_cache": str(SHARED / "shop_marketing" / "tiktoken_cache")}, environment)
+            floor = run_child(
+                FLOOR,
+                {"modules": FLOORS[function], "tiktoken_cache": str(SHARED / "shop_marketing" / "tiktoken_cache")},
+                environment,
+            )
             row.setdefault("floor_ms", []).append(floor["floor_ms"])
             row.setdefault("floor_cpu_ms", []).append(floor["floor_cpu_ms"])
             # Each run's cold start over the floor taken beside it: a shared machine's drift cancels out.
@@ -359,7 +408,9 @@ def warm_latency(catalog: Api, judge: Api, seed: dict[str, int], meter: Meter) -
         "GET banner": lambda n: catalog("GET", f"/banners/{banner}"),
         "link post": lambda n: catalog("PUT", f"/banners/{banner}/instagram-posts/{post}"),
         "unlink post": lambda n: catalog("DELETE", f"/banners/{banner}/instagram-posts/{post}"),
-        "fresh judgement": lambda n: judge("POST", "/comments/judge", {"comment": f"{n} {uuid.uuid4().hex[:8]} 핏이 예뻐요"}),
+        "fresh judgement": lambda n: judge(
+            "POST", "/comments/judge", {"comment": f"{n} {uuid.uuid4().hex[:8]} 핏이 예뻐요"}
+        ),
         "cached judgement": lambda n: judge("POST", "/comments/judge", {"comment": SEED_COMMENT}),
     }
     for name, operation in operations.items():  # warm every path once
@@ -378,8 +429,12 @@ def warm_latency(catalog: Api, judge: Api, seed: dict[str, int], meter: Meter) -
             beyond[name].append((elapsed - meter.external) * 1000)
             counts[name] = (meter.statements, meter.round_trips)
     return {
-        name: {"p50": percentile(values, 0.5), "p99": percentile(values, 0.99),
-               "statements": counts[name][0], "round_trips": counts[name][1]}
+        name: {
+            "p50": percentile(values, 0.5),
+            "p99": percentile(values, 0.99),
+            "statements": counts[name][0],
+            "round_trips": counts[name][1],
+        }
         for name, values in beyond.items()
     }
 
@@ -391,9 +446,14 @@ def sqs_event(bodies: list[dict]) -> dict:
     return {
         "Records": [
             {
-                "messageId": str(uuid.uuid4()), "receiptHandle": "bench", "body": json.dumps(body, ensure_ascii=False),
-                "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {}, "md5OfBody": "",
-                "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:comments-to-judge",
+                "messageId": str(uuid.uuid4()),
+                "receiptHandle": "bench",
+                "body": json.dumps(body, ensure_ascii=False),
+                "attributes": {"ApproximateReceiveCount": "1"},
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:comments-to-judge",
                 "awsRegion": "us-east-1",
             }
             for body in bodies
@@ -422,18 +482,26 @@ def queue_throughput(seed: dict[str, int], slow_openai: str, meter: Meter) -> di
                 tag = uuid.uuid4().hex[:8]
                 bodies = [{"comment": f"{tag} {n}번째 후기: 재질이 부드럽고 사이즈가 딱 맞아요"} for n in range(100)]
                 if variant != "comment only":
-                    bodies = [{**body, "post_id": seed["post"], "instagram_comment_id": f"{tag}-{n}"}
-                              for n, body in enumerate(bodies)]
+                    bodies = [
+                        {**body, "post_id": seed["post"], "instagram_comment_id": f"{tag}-{n}"}
+                        for n, body in enumerate(bodies)
+                    ]
                 meter.reset()
                 cpu, started = time.process_time(), time.perf_counter()
-                os.environ["_X_AMZN_TRACE_ID"] = f"Root=1-{os.urandom(4).hex()}-{os.urandom(12).hex()};Parent={os.urandom(8).hex()};Sampled=0"
+                os.environ["_X_AMZN_TRACE_ID"] = (
+                    f"Root=1-{os.urandom(4).hex()}-{os.urandom(12).hex()};Parent={os.urandom(8).hex()};Sampled=0"
+                )
                 result = queue_handler(sqs_event(bodies), LocalContext(timeout_seconds=120))
                 wall, cpu = time.perf_counter() - started, time.process_time() - cpu
                 with get_engine().connect() as connection:
-                    stored = connection.scalar(sa.text("SELECT count(*) FROM judgements WHERE model = :m AND verdict IS NOT NULL "
-                                                       "AND text_sha256 IN (SELECT encode(sha256(convert_to(c, 'UTF8')), 'hex') "
-                                                       "FROM unnest(CAST(:texts AS text[])) AS c)"),
-                                               {"m": JUDGE_MODEL, "texts": [body["comment"] for body in bodies]})
+                    stored = connection.scalar(
+                        sa.text(
+                            "SELECT count(*) FROM judgements WHERE model = :m AND verdict IS NOT NULL "
+                            "AND text_sha256 IN (SELECT encode(sha256(convert_to(c, 'UTF8')), 'hex') "
+                            "FROM unnest(CAST(:texts AS text[])) AS c)"
+                        ),
+                        {"m": JUDGE_MODEL, "texts": [body["comment"] for body in bodies]},
+                    )
                 row = samples.setdefault((concurrency, variant), {})
                 row.setdefault("wall_s", []).append(wall)
                 row.setdefault("cpu_ms_per_record", []).append(cpu * 1000 / len(bodies))
@@ -461,19 +529,75 @@ def token_cost() -> dict[str, float]:
 
     started = time.perf_counter()
     bare = chat_prompt_tokens([{"role": "user", "content": SEED_COMMENT}])
-    instructed = chat_prompt_tokens([{"role": "system", "content": INSTRUCTION}, {"role": "user", "content": SEED_COMMENT}])
+    instructed = chat_prompt_tokens(
+        [{"role": "system", "content": INSTRUCTION}, {"role": "user", "content": SEED_COMMENT}]
+    )
     counted = (time.perf_counter() - started) * 1000
-    return {"comment": count_tokens(SEED_COMMENT), "bare_prompt": bare, "bare_completion": 1,
-            "instructed_prompt": instructed, "instructed_completion": count_tokens(SEED_WAY_ANSWER), "count_ms": counted}
+    return {
+        "comment": count_tokens(SEED_COMMENT),
+        "bare_prompt": bare,
+        "bare_completion": 1,
+        "instructed_prompt": instructed,
+        "instructed_completion": count_tokens(SEED_WAY_ANSWER),
+        "count_ms": counted,
+    }
 
 
 # --- 5. classifier judges ---------------------------------------------------------------------
 
 # Words of real-use reviews and of everything else: the synthetic comments the classifier learns.
-REVIEW_WORDS = ("니트", "원단", "세탁", "보풀", "핏", "어깨선", "색감", "두께감", "허리", "기장", "착용감", "출근룩",
-                "안감", "신축성", "바느질", "따뜻해요", "편해요", "딱", "맞아요", "부드러워요", "늘어나지", "않아요", "두 번", "빨았는데")
-OTHER_WORDS = ("배송", "언제", "와요?", "품절", "재입고", "가격", "얼마예요?", "예뻐요", "최고", "대박", "맞팔", "이벤트",
-               "사이즈", "문의", "DM", "환불", "별로", "ㅋㅋ", "@friend", "좋아요", "굿굿", "어디서", "사요?", "세일")
+REVIEW_WORDS = (
+    "니트",
+    "원단",
+    "세탁",
+    "보풀",
+    "핏",
+    "어깨선",
+    "색감",
+    "두께감",
+    "허리",
+    "기장",
+    "착용감",
+    "출근룩",
+    "안감",
+    "신축성",
+    "바느질",
+    "따뜻해요",
+    "편해요",
+    "딱",
+    "맞아요",
+    "부드러워요",
+    "늘어나지",
+    "않아요",
+    "두 번",
+    "빨았는데",
+)
+OTHER_WORDS = (
+    "배송",
+    "언제",
+    "와요?",
+    "품절",
+    "재입고",
+    "가격",
+    "얼마예요?",
+    "예뻐요",
+    "최고",
+    "대박",
+    "맞팔",
+    "이벤트",
+    "사이즈",
+    "문의",
+    "DM",
+    "환불",
+    "별로",
+    "ㅋㅋ",
+    "@friend",
+    "좋아요",
+    "굿굿",
+    "어디서",
+    "사요?",
+    "세일",
+)
 
 
 def labelled_comments(count: int, seed: int = 7) -> list[tuple[str, str]]:
@@ -484,7 +608,10 @@ def labelled_comments(count: int, seed: int = 7) -> list[tuple[str, str]]:
     examples = []
     for n in range(count):
         good = n % 2 == 0
-        words = [chance.choice(REVIEW_WORDS if good or chance.random() < 0.2 else OTHER_WORDS) for _ in range(chance.randint(3, 12))]
+        words = [
+            chance.choice(REVIEW_WORDS if good or chance.random() < 0.2 else OTHER_WORDS)
+            for _ in range(chance.randint(3, 12))
+        ]
         label = "good" if good else "bad"
         if chance.random() < 0.08:
             label = "bad" if good else "good"
@@ -497,11 +624,24 @@ def keep_labelled(examples: list[tuple[str, str]]) -> str:
     from shop_marketing.db import session_scope
     from shop_marketing.training.files import Origin, upload_training_file
 
-    data = "".join(json.dumps({"messages": [{"role": "user", "content": text}, {"role": "assistant", "content": label}]},
-                              ensure_ascii=False) + "\n" for text, label in examples).encode()
+    data = "".join(
+        json.dumps(
+            {"messages": [{"role": "user", "content": text}, {"role": "assistant", "content": label}]},
+            ensure_ascii=False,
+        )
+        + "\n"
+        for text, label in examples
+    ).encode()
     with session_scope() as session:
-        kept = upload_training_file(session, data, filename="bench.jsonl", origin=Origin("api"), client=None,
-                                    settings=get_settings(), upload=False)
+        kept = upload_training_file(
+            session,
+            data,
+            filename="bench.jsonl",
+            origin=Origin("api"),
+            client=None,
+            settings=get_settings(),
+            upload=False,
+        )
         return kept.file.openai_file_id
 
 
@@ -521,23 +661,46 @@ def classifier_figures(meter: Meter) -> dict:
         file_id = keep_labelled(labelled_comments(count))
         meter.reset()
         started = time.perf_counter()
-        status, judge = api("POST", "/judges", {"name": f"bench-classifier-{count}-{tag}", "style": "classifier",
-                                                "embedding_model": "text-embedding-3-small", "examples_file_id": file_id,
-                                                "prices": {"input": 0.02}})
+        status, judge = api(
+            "POST",
+            "/judges",
+            {
+                "name": f"bench-classifier-{count}-{tag}",
+                "style": "classifier",
+                "embedding_model": "text-embedding-3-small",
+                "examples_file_id": file_id,
+                "prices": {"input": 0.02},
+            },
+        )
         elapsed = time.perf_counter() - started
         if status != 201:
             raise RuntimeError(f"classifier training: {status} {judge}")
         made[count] = (judge, file_id)
-        training[count] = {"request_s": elapsed, "waiting_s": meter.external, "fit_s": judge["training"]["training_ms"] / 1000,
-                           "cv_f1": judge["training"]["cross_validated"]["f1_good"], "c": judge["training"]["regularisation_c"]}
-    status, prompted = api("POST", "/judges", {"name": f"bench-prompted-{tag}", "style": "prompted", "model": "gpt-4o-mini",
-                                               "examples_file_id": made[1000][1]})
+        training[count] = {
+            "request_s": elapsed,
+            "waiting_s": meter.external,
+            "fit_s": judge["training"]["training_ms"] / 1000,
+            "cv_f1": judge["training"]["cross_validated"]["f1_good"],
+            "c": judge["training"]["regularisation_c"],
+        }
+    status, prompted = api(
+        "POST",
+        "/judges",
+        {
+            "name": f"bench-prompted-{tag}",
+            "style": "prompted",
+            "model": "gpt-4o-mini",
+            "examples_file_id": made[1000][1],
+        },
+    )
     if status != 201:
         raise RuntimeError(f"prompted judge: {status} {prompted}")
     with session_scope() as session:
         specs = {
             "classifier": judge_registry.load_spec(session, judge_registry.get_judge(session, made[1000][0]["id"])),
-            "fine_tuned": judge_registry.load_spec(session, judge_registry.fine_tuned_judge_for_model(session, JUDGE_MODEL)),
+            "fine_tuned": judge_registry.load_spec(
+                session, judge_registry.fine_tuned_judge_for_model(session, JUDGE_MODEL)
+            ),
             "prompted": judge_registry.load_spec(session, judge_registry.get_judge(session, prompted["id"])),
         }
     settings = get_settings()
@@ -551,18 +714,28 @@ def classifier_figures(meter: Meter) -> dict:
             elapsed = time.perf_counter() - started
             if n >= 5:
                 beyond[name].append((elapsed - meter.external) * 1000)
-    judging = {name: {"p50": percentile(values, 0.5), "p99": percentile(values, 0.99)} for name, values in beyond.items()}
+    judging = {
+        name: {"p50": percentile(values, 0.5), "p99": percentile(values, 0.99)} for name, values in beyond.items()
+    }
     return {"training": training, "judging": judging}
 
 
 # --- 6. layers -----------------------------------------------------------------------------------
 
-LAYERS = {"SharedLayer": "requirements.txt", "OpenAILayer": "requirements-openai.txt",
-          "MigrationsLayer": "requirements-migrations.txt", "NumericLayer": "requirements-numeric.txt"}
-FUNCTION_LAYERS = {"link_banner": ["SharedLayer"], "judge_comment": ["SharedLayer", "OpenAILayer"],
-                   "upload_training_file": ["SharedLayer", "OpenAILayer"],
-                   "fine_tuning_jobs": ["SharedLayer", "OpenAILayer"], "migrations": ["SharedLayer", "MigrationsLayer"],
-                   "judges (HTTP)": ["SharedLayer", "OpenAILayer", "NumericLayer"]}
+LAYERS = {
+    "SharedLayer": "requirements.txt",
+    "OpenAILayer": "requirements-openai.txt",
+    "MigrationsLayer": "requirements-migrations.txt",
+    "NumericLayer": "requirements-numeric.txt",
+}
+FUNCTION_LAYERS = {
+    "link_banner": ["SharedLayer"],
+    "judge_comment": ["SharedLayer", "OpenAILayer"],
+    "upload_training_file": ["SharedLayer", "OpenAILayer"],
+    "fine_tuning_jobs": ["SharedLayer", "OpenAILayer"],
+    "migrations": ["SharedLayer", "MigrationsLayer"],
+    "judges (HTTP)": ["SharedLayer", "OpenAILayer", "NumericLayer"],
+}
 RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer", "jmespath", "urllib3")
 
 
@@ -577,8 +750,13 @@ def built_layers(scratch: Path) -> dict[str, Path] | None:
     for layer in LAYERS:
         artifacts = scratch / layer
         artifacts.mkdir()
-        finished = subprocess.run(["make", "-C", str(SHARED), f"build-{layer}", f"ARTIFACTS_DIR={artifacts}"],
-                                  env=environment, capture_output=True, text=True, timeout=900)
+        finished = subprocess.run(
+            ["make", "-C", str(SHARED), f"build-{layer}", f"ARTIFACTS_DIR={artifacts}"],
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
         if finished.returncode != 0:
             print(f"  layer {layer} did not build: {finished.stderr.strip()[-500:]}")
             return None
@@ -604,18 +782,34 @@ def layer_figures(scratch: Path, built: dict[str, Path]) -> dict:
         (shutil.copytree if source.is_dir() else shutil.copy)(source, runtime / name)
     sizes = {layer: apparent_mb(path) for layer, path in built.items()}
     shadowing = sorted({name for path in built.values() for name in RUNTIME_PROVIDED if (path / name).exists()})
-    test_folders = sorted(str(p.relative_to(scratch)) for path in built.values() for p in path.rglob("*")
-                          if p.is_dir() and p.name in ("tests", "testing"))
+    test_folders = sorted(
+        str(p.relative_to(scratch))
+        for path in built.values()
+        for p in path.rglob("*")
+        if p.is_dir() and p.name in ("tests", "testing")
+    )
     imports = {}
     for function in ("link_banner", "judge_comment"):
         path = os.pathsep.join(["."] + [str(built[layer]) for layer in FUNCTION_LAYERS[function]] + [str(runtime)])
-        environment = {"PATH": os.environ["PATH"], "PYTHONPATH": path, "PYTHONDONTWRITEBYTECODE": "1",
-                       **lambda_environment(function), "DATABASE_URL": os.environ["DATABASE_URL"],
-                       "OPENAI_API_KEY": "sk-bench", "AWS_DEFAULT_REGION": "us-east-1"}
+        environment = {
+            "PATH": os.environ["PATH"],
+            "PYTHONPATH": path,
+            "PYTHONDONTWRITEBYTECODE": "1",
+            **lambda_environment(function),
+            "DATABASE_URL": os.environ["DATABASE_URL"],
+            "OPENAI_API_KEY": "sk-bench",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
         samples = []
         for _ in range(RUNS):
-            finished = subprocess.run([sys.executable, "-S", "-c", IMPORT_FROM_LAYERS], cwd=ROOT / "functions" / function,
-                                      env=environment, capture_output=True, text=True, timeout=300)
+            finished = subprocess.run(
+                [sys.executable, "-S", "-c", IMPORT_FROM_LAYERS],
+                cwd=ROOT / "functions" / function,
+                env=environment,
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
             if finished.returncode != 0:
                 raise RuntimeError(f"{function} does not import from its layers:\n{finished.stderr[-2000:]}")
             ms, openai_loaded, botocore_loaded = finished.stdout.split()
@@ -641,10 +835,14 @@ def main() -> None:
     warnings.filterwarnings("ignore", message="No application metrics to publish")
     sink = xray_sink()
     base = {
-        "AWS_DEFAULT_REGION": "us-east-1", "OPENAI_API_KEY": "sk-bench", "JUDGE_MODEL": JUDGE_MODEL,
-        "AWS_XRAY_DAEMON_ADDRESS": sink, "AWS_XRAY_CONTEXT_MISSING": "IGNORE_ERROR",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "OPENAI_API_KEY": "sk-bench",
+        "JUDGE_MODEL": JUDGE_MODEL,
+        "AWS_XRAY_DAEMON_ADDRESS": sink,
+        "AWS_XRAY_CONTEXT_MISSING": "IGNORE_ERROR",
         # As the template's Globals: the observability objects read these when the layer is first imported.
-        "POWERTOOLS_SERVICE_NAME": "shop-marketing", "POWERTOOLS_METRICS_NAMESPACE": "ShopMarketing",
+        "POWERTOOLS_SERVICE_NAME": "shop-marketing",
+        "POWERTOOLS_METRICS_NAMESPACE": "ShopMarketing",
     }
     os.environ.update(base)
     server, server_url = None, os.environ.get("DATABASE_URL")
@@ -653,8 +851,11 @@ def main() -> None:
     os.environ["DATABASE_URL"] = embedded_postgres.create_database(server_url, "shop_marketing_bench")
     upgrade()
     try:
-        with (openai_standin(0.0) as fast_openai, openai_standin(0.1) as slow_openai,
-              tempfile.TemporaryDirectory(prefix="bench-package-") as package):
+        with (
+            openai_standin(0.0) as fast_openai,
+            openai_standin(0.1) as slow_openai,
+            tempfile.TemporaryDirectory(prefix="bench-package-") as package,
+        ):
             os.environ["OPENAI_BASE_URL"] = fast_openai
             child_environment = {**os.environ, "PYTHONPATH": str(compiled_package(Path(package)))}
             # This process serves the warm and queue figures as the judge function's environment does.
@@ -664,7 +865,10 @@ def main() -> None:
 
             meter.install(get_engine())
             meter.install_http()
-            catalog, judge = Api(load_function("link_banner").lambda_handler), Api(load_function("judge_comment").lambda_handler)
+            catalog, judge = (
+                Api(load_function("link_banner").lambda_handler),
+                Api(load_function("judge_comment").lambda_handler),
+            )
             # Logs are formatted as in Lambda (INFO), then dropped rather than printed among the figures.
             from shop_marketing.observability import logger
 
@@ -681,55 +885,81 @@ def main() -> None:
 
 
 def report(seed, child_environment, catalog, judge, meter, slow_openai) -> None:
-    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, {RUNS} cold runs, "
-          f"{WARM_REQUESTS} warm requests per operation, {QUEUE_RUNS} queue runs (medians, interleaved)")
+    print(
+        f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, {RUNS} cold runs, "
+        f"{WARM_REQUESTS} warm requests per operation, {QUEUE_RUNS} queue runs (medians, interleaved)"
+    )
 
     cold = cold_starts(seed, child_environment)
     print("\n1. cold start (fresh interpreter: init = import; then the first request) and SnapStart restore")
     print("  wall ms (what Lambda bills), medians; a ratio is the median of each run's cold start over the floor taken")
     print("  beside it (the CPU-time ratio is steadier still on a shared machine)")
-    print(f"  {'function':22} {'init':>7} {'1st req':>8} {'total':>7} {'floor':>7} {'ratio':>6} {'goal':>6}"
-          f" {'':8} | {'CPU ratio':>9} | {'restore':>8} (hooks + first request after restore)")
+    print(
+        f"  {'function':22} {'init':>7} {'1st req':>8} {'total':>7} {'floor':>7} {'ratio':>6} {'goal':>6}"
+        f" {'':8} | {'CPU ratio':>9} | {'restore':>8} (hooks + first request after restore)"
+    )
     for function, row in cold.items():
         total = row["cold_init_ms"] + row["cold_first_ms"]
         ratio = row["ratio"]  # the median of each run's own ratio
         goal = f"≤{GOAL_COLD_RATIO}" if function in ("link_banner", "judge_comment") else ""
         mark = verdict(ratio <= GOAL_COLD_RATIO) if goal else ""
-        print(f"  {function:22} {row['cold_init_ms']:7.0f} {row['cold_first_ms']:8.0f} {total:7.0f} "
-              f"{row['floor_ms']:7.0f} {ratio:5.2f}x {goal:>6} {mark:8} | "
-              f"{row['cpu_ratio']:8.2f}x | {row['restore_first_ms']:6.0f} ms")
+        print(
+            f"  {function:22} {row['cold_init_ms']:7.0f} {row['cold_first_ms']:8.0f} {total:7.0f} "
+            f"{row['floor_ms']:7.0f} {ratio:5.2f}x {goal:>6} {mark:8} | "
+            f"{row['cpu_ratio']:8.2f}x | {row['restore_first_ms']:6.0f} ms"
+        )
 
     warm = warm_latency(catalog, judge, seed, meter)
-    print(f"\n2. warm handler time beyond PostgreSQL's and OpenAI's own time (goal p50 ≤ {GOAL_WARM_P50_MS:.0f} ms, "
-          f"p99 ≤ {GOAL_WARM_P99_MS:.0f} ms)")
+    print(
+        f"\n2. warm handler time beyond PostgreSQL's and OpenAI's own time (goal p50 ≤ {GOAL_WARM_P50_MS:.0f} ms, "
+        f"p99 ≤ {GOAL_WARM_P99_MS:.0f} ms)"
+    )
     print(f"  {'operation':18} {'p50 ms':>7} {'p99 ms':>7} {'statements':>11} {'round trips':>12}")
     for name, row in warm.items():
         met = row["p50"] <= GOAL_WARM_P50_MS and row["p99"] <= GOAL_WARM_P99_MS
-        print(f"  {name:18} {row['p50']:7.2f} {row['p99']:7.2f} {row['statements']:11d} {row['round_trips']:12d}  {verdict(met)}")
+        print(
+            f"  {name:18} {row['p50']:7.2f} {row['p99']:7.2f} {row['statements']:11d} {row['round_trips']:12d}  {verdict(met)}"
+        )
 
     queue = queue_throughput(seed, slow_openai, meter)
-    print(f"\n3. one queue invocation, 100 comments, OpenAI answering in 100 ms (goal ≤ {GOAL_QUEUE_S} s, every record stored)")
+    print(
+        f"\n3. one queue invocation, 100 comments, OpenAI answering in 100 ms (goal ≤ {GOAL_QUEUE_S} s, every record stored)"
+    )
     print("  OpenAI's floor: 100 calls of 100 ms, at most `concurrency` at once, take ceil(100 / concurrency) x 0.1 s")
-    print(f"  {'concurrency':>11} {'records':26} {'wall s':>7} {'floor s':>8} {'CPU ms/rec':>11} {'stmts/rec':>10} {'trips/rec':>10} {'stored':>7}")
+    print(
+        f"  {'concurrency':>11} {'records':26} {'wall s':>7} {'floor s':>8} {'CPU ms/rec':>11} {'stmts/rec':>10} {'trips/rec':>10} {'stored':>7}"
+    )
     for (concurrency, variant), row in queue.items():
         floor = math.ceil(100 / concurrency) * 0.1
         met = row["wall_s"] <= GOAL_QUEUE_S and row["stored"] == 100 and row["failed"] == 0
         mark = verdict(met) if met or floor < GOAL_QUEUE_S else f"NOT MET: OpenAI's floor alone is {floor:.1f} s"
-        print(f"  {concurrency:11d} {variant:26} {row['wall_s']:7.2f} {floor:8.1f} {row['cpu_ms_per_record']:11.1f} "
-              f"{row['statements_per_record']:10.2f} {row['round_trips_per_record']:10.2f} {row['stored']:7.0f}  {mark}")
+        print(
+            f"  {concurrency:11d} {variant:26} {row['wall_s']:7.2f} {floor:8.1f} {row['cpu_ms_per_record']:11.1f} "
+            f"{row['statements_per_record']:10.2f} {row['round_trips_per_record']:10.2f} {row['stored']:7.0f}  {mark}"
+        )
 
     tokens = token_cost()
     print("\n4. tokens per judged comment (the seed's comment, o200k_base)")
-    print(f"  fine-tuned judge: {tokens['bare_prompt']} prompt + {tokens['bare_completion']} completion "
-          f"(comment alone: {tokens['comment']})")
-    print(f"  seed's instruction way: {tokens['instructed_prompt']} prompt + {tokens['instructed_completion']} completion "
-          f"-> {(tokens['instructed_prompt'] + tokens['instructed_completion']) / (tokens['bare_prompt'] + 1):.1f}x the tokens")
+    print(
+        f"  fine-tuned judge: {tokens['bare_prompt']} prompt + {tokens['bare_completion']} completion "
+        f"(comment alone: {tokens['comment']})"
+    )
+    print(
+        f"  seed's instruction way: {tokens['instructed_prompt']} prompt + {tokens['instructed_completion']} completion "
+        f"-> {(tokens['instructed_prompt'] + tokens['instructed_completion']) / (tokens['bare_prompt'] + 1):.1f}x the tokens"
+    )
 
     classifier = classifier_figures(meter)
-    print("\n5. classifier judges (POST /judges, text-embedding-3-small from the stand-in, 1,536 dimensions, 8% of labels wrong)")
-    print(f"  {'examples':>8} {'fit s':>6} {'request s':>10} {'waiting s':>10} {'CV F1':>6} {'C':>5}   (fit: the folds' fits along the C path, then the final fit)")
+    print(
+        "\n5. classifier judges (POST /judges, text-embedding-3-small from the stand-in, 1,536 dimensions, 8% of labels wrong)"
+    )
+    print(
+        f"  {'examples':>8} {'fit s':>6} {'request s':>10} {'waiting s':>10} {'CV F1':>6} {'C':>5}   (fit: the folds' fits along the C path, then the final fit)"
+    )
     for count, row in classifier["training"].items():
-        print(f"  {count:8d} {row['fit_s']:6.2f} {row['request_s']:10.2f} {row['waiting_s']:10.2f} {row['cv_f1']:6.3f} {row['c']:5g}")
+        print(
+            f"  {count:8d} {row['fit_s']:6.2f} {row['request_s']:10.2f} {row['waiting_s']:10.2f} {row['cv_f1']:6.3f} {row['c']:5g}"
+        )
     print("  waiting: PostgreSQL's and the stand-in's own time (it hashes the n-grams of every text in Python)")
     print(f"  a fresh judgement beyond its OpenAI call and PostgreSQL's time ({JUDGEMENTS} each, interleaved), ms:")
     for name, row in classifier["judging"].items():
@@ -750,13 +980,21 @@ def report(seed, child_environment, catalog, judge, meter, slow_openai) -> None:
         total = sum(layers["sizes"][name] for name in names)
         # The goal is the judging functions'; the judges function's HTTP routes (admin, training) have
         # Lambda's own limit, 250 MB unpacked.
-        goal = verdict(total <= GOAL_LAYER_MB) if function != "judges (HTTP)" else f"(Lambda's limit: 250 MB) {verdict(total <= 250)}"
+        goal = (
+            verdict(total <= GOAL_LAYER_MB)
+            if function != "judges (HTTP)"
+            else f"(Lambda's limit: 250 MB) {verdict(total <= 250)}"
+        )
         print(f"  {function:22} gets {' + '.join(names):32} = {total:5.1f} MB  {goal}")
-    print(f"  runtime packages shipped (must be none): {layers['shadowing'] or 'none'}; "
-          f"test folders: {layers['test_folders'] or 'none'}")
+    print(
+        f"  runtime packages shipped (must be none): {layers['shadowing'] or 'none'}; "
+        f"test folders: {layers['test_folders'] or 'none'}"
+    )
     for function, row in layers["imports"].items():
-        print(f"  {function} imported from its layers alone (read-only bytecode): {row['import_ms']:.0f} ms, "
-              f"openai loaded: {row['openai']}")
+        print(
+            f"  {function} imported from its layers alone (read-only bytecode): {row['import_ms']:.0f} ms, "
+            f"openai loaded: {row['openai']}"
+        )
 
 
 if __name__ == "__main__":

@@ -356,12 +356,18 @@ class LocalApi:
         image = Path(directory) / name if directory and BANNER_IMAGE_NAME.match(name) else None
         if image is None or not image.is_file():
             return LocalApi._no_route("GET", BANNER_IMAGES_PATH + name, set())
-        return 200, {"Content-Type": "image/png", "Cache-Control": "public, max-age=31536000, immutable"}, image.read_bytes()
+        return (
+            200,
+            {"Content-Type": "image/png", "Cache-Control": "public, max-age=31536000, immutable"},
+            image.read_bytes(),
+        )
 
     @staticmethod
     def _no_route(method: str, path: str, allowed: set[str]) -> tuple[int, dict, bytes]:
         if allowed:
-            return _error(405, "method_not_allowed", f"{method} is not allowed on {path}.", {"Allow": ", ".join(sorted(allowed))})
+            return _error(
+                405, "method_not_allowed", f"{method} is not allowed on {path}.", {"Allow": ", ".join(sorted(allowed))}
+            )
         return _error(404, "not_found", f"No route for {method} {path}.")
 
 
@@ -378,13 +384,14 @@ def console_sign_in(auth: LocalAuth | None) -> dict[str, str] | None:
     if not sign_in_url and not client_id:
         return None
     if not sign_in_url or not client_id or auth is None:
-        raise SystemExit("configuration: CONSOLE_SIGN_IN_URL and CONSOLE_CLIENT_ID go together, with LOCAL_AUTH=enforce")
+        raise SystemExit(
+            "configuration: CONSOLE_SIGN_IN_URL and CONSOLE_CLIENT_ID go together, with LOCAL_AUTH=enforce"
+        )
     return {"domain": sign_in_url.rstrip("/"), "client_id": client_id, "scopes": sign_in_scopes()}
 
 
 def make_server(api: LocalApi, host: str = "127.0.0.1", port: int = 3000) -> ThreadingHTTPServer:
     class Handler(LoopbackHandler):
-
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
             # The request line only: never bodies.
             sys.stderr.write(f"{self.address_string()} {format % args}\n")
@@ -484,7 +491,7 @@ def prepare_openai() -> Any:
         "set OPENAI_API_KEY to use the real API",
         flush=True,
     )
-    print(f"the stand-in's clock: {base_url}/standin/clock (POST {{\"today\": \"YYYY-MM-DD\"}} moves it)", flush=True)
+    print(f'the stand-in\'s clock: {base_url}/standin/clock (POST {{"today": "YYYY-MM-DD"}} moves it)', flush=True)
     return server
 
 
@@ -553,10 +560,16 @@ def main(argv: list[str] | None = None) -> None:
         access = "public" if route.scopes is None else " ".join(route.scopes) or "any token"
         print(f"  {route.method:6} {route.path}  ->  {route.function}  [{access}]", flush=True)
     if auth is None:
-        print("authentication: OFF - every route is open (LOCAL_AUTH=enforce and LOCAL_AUTH_SECRET apply the template's JWT scopes)", flush=True)
+        print(
+            "authentication: OFF - every route is open (LOCAL_AUTH=enforce and LOCAL_AUTH_SECRET apply the template's JWT scopes)",
+            flush=True,
+        )
     else:
-        print(f"authentication: ENFORCED - Bearer JWTs (HS256, iss {auth.issuer}) with the route's scope; "
-              "python -m infra.local_auth SCOPE... prints one", flush=True)
+        print(
+            f"authentication: ENFORCED - Bearer JWTs (HS256, iss {auth.issuer}) with the route's scope; "
+            "python -m infra.local_auth SCOPE... prints one",
+            flush=True,
+        )
     signing_in = f" (people sign in at {api.console_auth['domain']})" if api.console_auth else " (no sign-in)"
     print(f"review console: http://{arguments.host}:{arguments.port}{CONSOLE_PATH}{signing_in}", flush=True)
     print(f"serving on http://{arguments.host}:{arguments.port} (description: /openapi.json, docs: /docs)", flush=True)

@@ -58,11 +58,20 @@ class LocalAuth:
             raise SystemExit("configuration: LOCAL_AUTH must be open or enforce")
         secret = os.environ.get("LOCAL_AUTH_SECRET", "")
         if len(secret) < 32:
-            raise SystemExit("configuration: LOCAL_AUTH_SECRET must be set (at least 32 characters) when LOCAL_AUTH=enforce")
+            raise SystemExit(
+                "configuration: LOCAL_AUTH_SECRET must be set (at least 32 characters) when LOCAL_AUTH=enforce"
+            )
         audience = tuple(a.strip() for a in os.environ.get("LOCAL_AUTH_AUDIENCE", "shop-local").split(",") if a.strip())
         return cls(secret=secret, issuer=os.environ.get("LOCAL_AUTH_ISSUER", "local"), audience=audience)
 
-    def token(self, scopes: list[str] | tuple[str, ...], *, lifetime_seconds: int = 3600, subject: str = "local-user", **claims: Any) -> str:
+    def token(
+        self,
+        scopes: list[str] | tuple[str, ...],
+        *,
+        lifetime_seconds: int = 3600,
+        subject: str = "local-user",
+        **claims: Any,
+    ) -> str:
         now = int(time.time())
         payload = {
             "iss": self.issuer,
@@ -85,7 +94,9 @@ class LocalAuth:
         from infra.lambda_runtime import LocalContext
 
         answered = people_scopes_trigger()(event, LocalContext())
-        suppressed = set(answered["response"]["claimsAndScopeOverrideDetails"]["accessTokenGeneration"]["scopesToSuppress"])
+        suppressed = set(
+            answered["response"]["claimsAndScopeOverrideDetails"]["accessTokenGeneration"]["scopesToSuppress"]
+        )
         scopes = [scope for scope in requested if scope not in suppressed]
         return self.token(scopes, subject=subject, **{"cognito:groups": list(groups), "username": subject, **claims})
 
@@ -111,7 +122,9 @@ class LocalAuth:
         audiences = [audiences] if isinstance(audiences, str) else list(audiences or [])
         return claims if any(a in self.audience for a in audiences) else None
 
-    def check(self, scopes: tuple[str, ...] | None, headers: dict[str, str]) -> tuple[tuple[int, dict, bytes] | None, dict | None]:
+    def check(
+        self, scopes: tuple[str, ...] | None, headers: dict[str, str]
+    ) -> tuple[tuple[int, dict, bytes] | None, dict | None]:
         """``(API Gateway's refusal or None, the token's claims or None)`` for a request to a route."""
         if scopes is PUBLIC:
             return None, None
@@ -156,7 +169,12 @@ def people_scopes_trigger():
 def authorizer_context(claims: dict[str, Any]) -> dict[str, Any]:
     """The ``requestContext.authorizer`` API Gateway passes to the function for a JWT."""
     scopes = claims.get("scope", "")
-    return {"jwt": {"claims": {k: str(v) for k, v in claims.items()}, "scopes": scopes.split() if isinstance(scopes, str) else scopes}}
+    return {
+        "jwt": {
+            "claims": {k: str(v) for k, v in claims.items()},
+            "scopes": scopes.split() if isinstance(scopes, str) else scopes,
+        }
+    }
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -61,7 +61,9 @@ class LocalQueue:
         except Exception as error:  # noqa: BLE001 - as Lambda: a crashed invocation fails the whole batch
             print(f"{self.name} queue: batch failed ({type(error).__name__}: {error}); retrying", flush=True)
             failed = {record["messageId"] for record in records}
-        retry = [(body, count) for record, (body, count) in zip(records, batch, strict=True) if record["messageId"] in failed]
+        retry = [
+            (body, count) for record, (body, count) in zip(records, batch, strict=True) if record["messageId"] in failed
+        ]
         if retry:
             threading.Timer(RETRY_DELAY_SECONDS, self._redeliver, args=(retry,)).start()
 

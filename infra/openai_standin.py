@@ -156,7 +156,7 @@ def embedding_vector(text: str, model: str, dimensions: int) -> list[float]:
     salt = model.encode()
     for size in (1, 2, 3):
         for start in range(len(folded) - size + 1):
-            digest = hashlib.blake2b(folded[start:start + size].encode(), digest_size=8, key=salt[:64]).digest()
+            digest = hashlib.blake2b(folded[start : start + size].encode(), digest_size=8, key=salt[:64]).digest()
             number = int.from_bytes(digest, "little")
             index = number % dimensions
             counts[index] = counts.get(index, 0.0) + (1.0 if number >> 63 else -1.0) * (1.0 + size) / 2
@@ -167,7 +167,9 @@ def embedding_vector(text: str, model: str, dimensions: int) -> list[float]:
     return vector
 
 
-def error_body(message: str, *, type_: str = "invalid_request_error", param: str | None = None, code: str | None = None) -> dict[str, Any]:
+def error_body(
+    message: str, *, type_: str = "invalid_request_error", param: str | None = None, code: str | None = None
+) -> dict[str, Any]:
     return {"error": {"message": message, "type": type_, "param": param, "code": code}}
 
 
@@ -226,7 +228,9 @@ class BehavingOpenAI:
         if route == ("POST", "/embeddings"):
             return self.embeddings(body)
         if route == ("GET", "/models"):
-            return Answer(200, {"object": "list", "data": [self.model_object(name) for name in self.models if self.serves(name)]})
+            return Answer(
+                200, {"object": "list", "data": [self.model_object(name) for name in self.models if self.serves(name)]}
+            )
         if method.upper() == "GET" and (match := re.fullmatch(r"/models/(.+)", path)):
             return self.retrieve_model(unquote(match[1]))
         if route == ("GET", "/standin/clock"):
@@ -237,20 +241,29 @@ class BehavingOpenAI:
             return self.create_file(headers, body)
         if route == ("GET", "/files"):
             with self._lock:
-                files = [f for f in self.files.values() if f.get("purpose") == query.get("purpose", [f.get("purpose")])[-1]]
+                files = [
+                    f for f in self.files.values() if f.get("purpose") == query.get("purpose", [f.get("purpose")])[-1]
+                ]
             if query.get("order", ["desc"])[-1] == "desc":
                 files.reverse()
             return _page(files, query)
         if route == ("GET", "/fine_tuning/jobs"):
             # Filtered by metadata[key]=value, newest first, as OpenAI lists them.
-            wanted = {key[len("metadata["):-1]: values[-1] for key, values in query.items() if key.startswith("metadata[")}
+            wanted = {
+                key[len("metadata[") : -1]: values[-1] for key, values in query.items() if key.startswith("metadata[")
+            }
             with self._lock:
-                jobs = [job for job in reversed(self.jobs.values())
-                        if all((job.get("metadata") or {}).get(key) == value for key, value in wanted.items())]
+                jobs = [
+                    job
+                    for job in reversed(self.jobs.values())
+                    if all((job.get("metadata") or {}).get(key) == value for key, value in wanted.items())
+                ]
             return _page(jobs, query)
         if method.upper() == "GET" and (match := re.fullmatch(r"/files/([^/]+)", path)):
             found = self.files.get(match[1])
-            return Answer(200, found) if found else Answer(404, error_body(f"No such File object: {match[1]}", param="id"))
+            return (
+                Answer(200, found) if found else Answer(404, error_body(f"No such File object: {match[1]}", param="id"))
+            )
         if route == ("POST", "/fine_tuning/jobs"):
             return self.create_job(body)
         if method.upper() == "GET" and (match := re.fullmatch(r"/fine_tuning/jobs/([^/]+)", path)):
@@ -296,8 +309,13 @@ class BehavingOpenAI:
         generation = self.card(model).generation
         effort = request.get("reasoning_effort")
         if generation == "embedding":
-            return Answer(404, error_body(
-                "This is not a chat model and thus not supported in the v1/chat/completions endpoint.", param="model"))
+            return Answer(
+                404,
+                error_body(
+                    "This is not a chat model and thus not supported in the v1/chat/completions endpoint.",
+                    param="model",
+                ),
+            )
         if generation == "chat":
             return _unsupported("reasoning_effort", model) if effort is not None else None
         if effort is not None and effort not in REASONING_EFFORTS[generation]:
@@ -315,10 +333,18 @@ class BehavingOpenAI:
             if request.get(name) is not None and request.get(name) is not False:
                 if generation == "gpt-6" and name in ONLY_WITHOUT_REASONING and not reasons:
                     continue
-                hint = "Only supported with reasoning_effort 'none'." if generation == "gpt-6" and name in ONLY_WITHOUT_REASONING else ""
+                hint = (
+                    "Only supported with reasoning_effort 'none'."
+                    if generation == "gpt-6" and name in ONLY_WITHOUT_REASONING
+                    else ""
+                )
                 return _unsupported(name, model, hint)
         if request.get("temperature") not in (None, 1) and reasons:
-            hint = "Only supported with reasoning_effort 'none'." if generation == "gpt-6" else "Only the default (1) value is supported."
+            hint = (
+                "Only supported with reasoning_effort 'none'."
+                if generation == "gpt-6"
+                else "Only the default (1) value is supported."
+            )
             return _unsupported("temperature", model, hint)
         return None
 
@@ -461,20 +487,44 @@ class BehavingOpenAI:
         except (ValueError, KeyError, TypeError):
             return Answer(400, error_body("model and input are required"))
         texts = [given] if isinstance(given, str) else given
-        if not isinstance(model, str) or not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
+        if (
+            not isinstance(model, str)
+            or not isinstance(texts, list)
+            or not texts
+            or not all(isinstance(t, str) for t in texts)
+        ):
             return Answer(400, error_body("'input' must be a non-empty string or array of strings", param="input"))
         if not self.serves(model) or model not in EMBEDDING_MODELS:
-            return Answer(404, error_body(
-                f"The model `{model}` does not exist or you do not have access to it.", code="model_not_found", param="model"))
+            return Answer(
+                404,
+                error_body(
+                    f"The model `{model}` does not exist or you do not have access to it.",
+                    code="model_not_found",
+                    param="model",
+                ),
+            )
         if len(texts) > MAX_EMBEDDING_INPUTS:
-            return Answer(400, error_body(
-                f"'input' has {len(texts)} items; at most {MAX_EMBEDDING_INPUTS} are allowed.", param="input", code="invalid_value"))
+            return Answer(
+                400,
+                error_body(
+                    f"'input' has {len(texts)} items; at most {MAX_EMBEDDING_INPUTS} are allowed.",
+                    param="input",
+                    code="invalid_value",
+                ),
+            )
         if any(not text for text in texts):
-            return Answer(400, error_body("'input' cannot contain an empty string.", param="input", code="invalid_value"))
+            return Answer(
+                400, error_body("'input' cannot contain an empty string.", param="input", code="invalid_value")
+            )
         dimensions = request.get("dimensions") or EMBEDDING_MODELS[model]
-        if request.get("dimensions") is not None and (model == "text-embedding-ada-002" or not isinstance(dimensions, int)
-                                                       or not 1 <= dimensions <= EMBEDDING_MODELS[model]):
-            return Answer(400, error_body(f"This model does not support dimensions={dimensions!r}.", param="dimensions"))
+        if request.get("dimensions") is not None and (
+            model == "text-embedding-ada-002"
+            or not isinstance(dimensions, int)
+            or not 1 <= dimensions <= EMBEDDING_MODELS[model]
+        ):
+            return Answer(
+                400, error_body(f"This model does not support dimensions={dimensions!r}.", param="dimensions")
+            )
         encoding = request.get("encoding_format") or "float"
         if encoding not in ("float", "base64"):
             return Answer(400, error_body(f"Invalid 'encoding_format': {encoding!r}.", param="encoding_format"))
@@ -489,7 +539,15 @@ class BehavingOpenAI:
                 vector = base64.b64encode(struct.pack(f"<{dimensions}f", *vector)).decode()
             data.append({"object": "embedding", "index": index, "embedding": vector})
         tokens = sum(self.text_tokens(text) for text in texts)
-        return Answer(200, {"object": "list", "data": data, "model": model, "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
+        return Answer(
+            200,
+            {
+                "object": "list",
+                "data": data,
+                "model": model,
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+            },
+        )
 
     # --- files ----------------------------------------------------------------------------------
 
@@ -525,7 +583,9 @@ class BehavingOpenAI:
             return Answer(
                 403,
                 error_body(
-                    "Fine-tuning is not available to this organization.", type_="invalid_request_error", code="fine_tuning_unavailable"
+                    "Fine-tuning is not available to this organization.",
+                    type_="invalid_request_error",
+                    code="fine_tuning_unavailable",
                 ),
             )
         try:
@@ -533,8 +593,14 @@ class BehavingOpenAI:
             model, training_file = request["model"], request["training_file"]
         except (ValueError, KeyError, TypeError):
             return Answer(400, error_body("model and training_file are required"))
-        if not isinstance(model, str) or not self.serves(model) or (self.listed(model) and not self.card(model).fine_tunable):
-            return Answer(400, error_body(f"Model {model} is not available for fine-tuning or does not exist.", param="model"))
+        if (
+            not isinstance(model, str)
+            or not self.serves(model)
+            or (self.listed(model) and not self.card(model).fine_tunable)
+        ):
+            return Answer(
+                400, error_body(f"Model {model} is not available for fine-tuning or does not exist.", param="model")
+            )
         with self._lock:
             if training_file not in self.files:
                 return Answer(400, error_body(f"invalid training_file: {training_file}", param="training_file"))
@@ -551,7 +617,12 @@ class BehavingOpenAI:
                 "status": "validating_files",
                 "validation_file": request.get("validation_file"),
                 "training_file": training_file,
-                "hyperparameters": {"n_epochs": "auto", "batch_size": "auto", "learning_rate_multiplier": "auto", **hyperparameters},
+                "hyperparameters": {
+                    "n_epochs": "auto",
+                    "batch_size": "auto",
+                    "learning_rate_multiplier": "auto",
+                    **hyperparameters,
+                },
                 "trained_tokens": None,
                 "error": None,
                 "finished_at": None,
@@ -609,7 +680,12 @@ def _certain(token: str) -> dict[str, Any]:
 
 def _model_not_found(model: str) -> Answer:
     return Answer(
-        404, error_body(f"The model `{model}` does not exist or you do not have access to it.", code="model_not_found", param="model")
+        404,
+        error_body(
+            f"The model `{model}` does not exist or you do not have access to it.",
+            code="model_not_found",
+            param="model",
+        ),
     )
 
 
@@ -635,7 +711,6 @@ def _job_not_found(job_id: str) -> Answer:
 
 def make_server(behaviour: BehavingOpenAI, host: str = "127.0.0.1", port: int = 8080) -> ThreadingHTTPServer:
     class Handler(LoopbackHandler):
-
         def log_message(self, *args: Any) -> None:  # the local run prints its own lines
             pass
 
@@ -663,7 +738,9 @@ def _payload(part: Message) -> bytes:
     return payload if isinstance(payload, bytes) else b""
 
 
-def start_in_background(behaviour: BehavingOpenAI | None = None, host: str = "127.0.0.1", port: int = 0) -> tuple[ThreadingHTTPServer, str]:
+def start_in_background(
+    behaviour: BehavingOpenAI | None = None, host: str = "127.0.0.1", port: int = 0
+) -> tuple[ThreadingHTTPServer, str]:
     """Serve the stand-in on a thread of this process; returns the server and its ``/v1`` base URL."""
     server = make_server(behaviour or BehavingOpenAI(), host, port)
     threading.Thread(target=server.serve_forever, name="openai-standin", daemon=True).start()
@@ -679,7 +756,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--label", default=None, help="answer this for every comment (default: read each comment)")
     parser.add_argument("--retired", action="append", default=[], help="a model that answers 404 model_not_found")
     parser.add_argument("--refuse-fine-tuning", action="store_true", help="answer 403 to new fine-tuning jobs")
-    parser.add_argument("--today", type=date.fromisoformat, default=None, help="the stand-in's clock (YYYY-MM-DD; default: today)")
+    parser.add_argument(
+        "--today", type=date.fromisoformat, default=None, help="the stand-in's clock (YYYY-MM-DD; default: today)"
+    )
     arguments = parser.parse_args(argv)
     behaviour = BehavingOpenAI(
         label=arguments.label,

@@ -31,19 +31,25 @@ def console_files() -> dict[str, Path]:
     return files
 
 
-def config_from_outputs(outputs: dict[str, str], *, sign_in_url: str | None = None, client_id: str | None = None) -> dict[str, Any]:
+def config_from_outputs(
+    outputs: dict[str, str], *, sign_in_url: str | None = None, client_id: str | None = None
+) -> dict[str, Any]:
     """The console's config.json from the stack's outputs (or the issuer given instead)."""
     sign_in_url = sign_in_url or outputs.get("SignInUrl")
     client_id = client_id or outputs.get("PeopleClientId")
     if not sign_in_url or not client_id:
-        raise SystemExit("The stack has no user pool of its own: give --sign-in-url and --client-id of your issuer's people client.")
+        raise SystemExit(
+            "The stack has no user pool of its own: give --sign-in-url and --client-id of your issuer's people client."
+        )
     return {
         "api_url": outputs["ApiUrl"].rstrip("/"),
         "auth": {"domain": sign_in_url.rstrip("/"), "client_id": client_id, "scopes": SIGN_IN_SCOPES},
     }
 
 
-def publish(s3: Any, bucket: str, config: dict[str, Any], *, cloudfront: Any = None, distribution_id: str | None = None) -> list[str]:
+def publish(
+    s3: Any, bucket: str, config: dict[str, Any], *, cloudfront: Any = None, distribution_id: str | None = None
+) -> list[str]:
     """Uploads the console and its config; returns the keys written."""
     written = []
     for key, path in console_files().items():
@@ -51,12 +57,21 @@ def publish(s3: Any, bucket: str, config: dict[str, Any], *, cloudfront: Any = N
         cache = NO_CACHE if path.suffix == ".html" else SHORT_CACHE
         s3.put_object(Bucket=bucket, Key=key, Body=path.read_bytes(), ContentType=kind, CacheControl=cache)
         written.append(key)
-    s3.put_object(Bucket=bucket, Key="config.json", Body=json.dumps(config).encode(), ContentType=CONSOLE_TYPES[".json"], CacheControl=NO_CACHE)
+    s3.put_object(
+        Bucket=bucket,
+        Key="config.json",
+        Body=json.dumps(config).encode(),
+        ContentType=CONSOLE_TYPES[".json"],
+        CacheControl=NO_CACHE,
+    )
     written.append("config.json")
     if cloudfront is not None and distribution_id:
         cloudfront.create_invalidation(
             DistributionId=distribution_id,
-            InvalidationBatch={"Paths": {"Quantity": 1, "Items": ["/*"]}, "CallerReference": f"console-{time.time_ns()}"},
+            InvalidationBatch={
+                "Paths": {"Quantity": 1, "Items": ["/*"]},
+                "CallerReference": f"console-{time.time_ns()}",
+            },
         )
     return written
 
@@ -72,8 +87,13 @@ def main(argv: list[str] | None = None) -> None:
     stack = boto3.client("cloudformation").describe_stacks(StackName=arguments.stack)["Stacks"][0]
     outputs = {output["OutputKey"]: output["OutputValue"] for output in stack.get("Outputs", [])}
     config = config_from_outputs(outputs, sign_in_url=arguments.sign_in_url, client_id=arguments.client_id)
-    publish(boto3.client("s3"), outputs["ConsoleBucketName"], config,
-            cloudfront=boto3.client("cloudfront"), distribution_id=outputs["ConsoleDistributionId"])
+    publish(
+        boto3.client("s3"),
+        outputs["ConsoleBucketName"],
+        config,
+        cloudfront=boto3.client("cloudfront"),
+        distribution_id=outputs["ConsoleDistributionId"],
+    )
     print(f"review console published: {outputs['ConsoleUrl']}")
 
 

@@ -49,7 +49,10 @@ def create_banner_images(post_id: Id, request: banners.BannerImagesRequest):
     return json_response(201 if created else 200, {"banners": views})
 
 
-@app.get("/instagram-posts/<post_id>/banner-images", responses=success(BannersOut, 200, "The banners linked to the post, newest first"))
+@app.get(
+    "/instagram-posts/<post_id>/banner-images",
+    responses=success(BannersOut, 200, "The banners linked to the post, newest first"),
+)
 def list_banner_images(post_id: Id):
     with session_scope() as session:
         return json_response(200, {"banners": banners.post_banners(session, post_id)})

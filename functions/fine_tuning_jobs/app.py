@@ -98,9 +98,7 @@ def get_job(job_id: JobId):
         return json_response(200, fine_tuning.job_view(job))
 
 
-@app.post(
-    "/webhooks/openai", responses=success(WebhookOut) | errors(401, 502, 504), openapi_extensions=WEBHOOK_BODY
-)
+@app.post("/webhooks/openai", responses=success(WebhookOut) | errors(401, 502, 504), openapi_extensions=WEBHOOK_BODY)
 def openai_webhook():
     event = app.current_event
     # The signature covers the bytes OpenAI sent: use them exactly, never a re-serialised body.
@@ -116,7 +114,9 @@ def openai_webhook():
 
 
 def refresh_unfinished_jobs() -> dict[str, Any]:
-    summary = fine_tuning.refresh_unfinished_jobs(session_scope, client_for=get_endpoint_client, model_ready=model_ready)
+    summary = fine_tuning.refresh_unfinished_jobs(
+        session_scope, client_for=get_endpoint_client, model_ready=model_ready
+    )
     logger.info("scheduled job refresh", extra=summary)
     return summary
 

@@ -50,7 +50,9 @@ class FetchOut(BaseModel):
     refused: list[RefusedOut] = Field(max_length=100, description="at most the first 100 refused comments")
 
 
-CHALLENGE: dict[int, OpenAPIResponse] = {200: {"description": "The hub.challenge, as plain text", "content": {"text/plain": {"schema": {"type": "string"}}}}}
+CHALLENGE: dict[int, OpenAPIResponse] = {
+    200: {"description": "The hub.challenge, as plain text", "content": {"text/plain": {"schema": {"type": "string"}}}}
+}
 
 
 @app.get("/webhooks/instagram", responses=CHALLENGE | errors(403))

@@ -126,7 +126,9 @@ def judge_batch(event: dict) -> dict[str, batch.Outcome]:
         except ValidationError as error:
             outcomes[record["messageId"]] = InvalidMessage.from_validation_error(error, "judge request")
     try:
-        outcomes.update(batch.judge_requests(requests, client_for=get_endpoint_client, judges=judges, settings=get_settings()))
+        outcomes.update(
+            batch.judge_requests(requests, client_for=get_endpoint_client, judges=judges, settings=get_settings())
+        )
     except Exception as error:  # no active judge, no database: every record waits for a retry
         outcomes.update(dict.fromkeys(requests, error))
     return outcomes
@@ -147,11 +149,15 @@ def queue_handler(event: dict, context: LambdaContext) -> PartialItemFailureResp
         if isinstance(outcome, Exception):
             raise outcome
         record_judgement(outcome.as_dict(), outcome.prices)
-        logger.info("judged", extra={"message_id": record.message_id, "verdict": outcome.verdict, "cached": outcome.cached})
+        logger.info(
+            "judged", extra={"message_id": record.message_id, "verdict": outcome.verdict, "cached": outcome.cached}
+        )
         return outcome.as_dict()
 
     # Powertools' own Logger: it takes it (same methods), though its annotation names logging.Logger.
     processor = BatchProcessor(
-        EventType.SQS, raise_on_entire_batch_failure=False, logger=logger  # type: ignore[arg-type]
+        EventType.SQS,
+        raise_on_entire_batch_failure=False,
+        logger=logger,  # type: ignore[arg-type]
     )
     return process_partial_response(event=event, record_handler=report, processor=processor, context=context)

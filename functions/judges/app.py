@@ -61,8 +61,12 @@ def _body_as[T: BaseModel](model: type[T], *, empty_allowed: bool = False) -> T:
         return model.model_validate_json(raw or "")
     except ValidationError as error:
         details = [
-            {"field": ".".join(str(part) for part in problem["loc"]) or "body", "in": "body",
-             "type": problem["type"], "message": problem["msg"].removeprefix("Value error, ")}
+            {
+                "field": ".".join(str(part) for part in problem["loc"]) or "body",
+                "in": "body",
+                "type": problem["type"],
+                "message": problem["msg"].removeprefix("Value error, "),
+            }
             for problem in error.errors(include_url=False)
         ]
         code = "invalid_json" if any(d["type"] == "json_invalid" for d in details) else "validation_error"
@@ -71,16 +75,24 @@ def _body_as[T: BaseModel](model: type[T], *, empty_allowed: bool = False) -> T:
 
 class _Invalid(InvalidInput):
     def __init__(self, code: str, details: list[dict[str, Any]]):
-        super().__init__("The request body is not valid JSON." if code == "invalid_json" else "The request is not valid.", details=details)
+        super().__init__(
+            "The request body is not valid JSON." if code == "invalid_json" else "The request is not valid.",
+            details=details,
+        )
         self.code = code
 
 
 # --- judges ---------------------------------------------------------------------------------------
 
 
-def answers(*statuses: int, described: str = "A JSON object (product.md, \"Judges\", \"Golden sets and evaluations\")") -> dict[int, Any]:
+def answers(
+    *statuses: int, described: str = 'A JSON object (product.md, "Judges", "Golden sets and evaluations")'
+) -> dict[int, Any]:
     """Documented successes of a route: a JSON object each."""
-    return {status: {"description": described, "content": {"application/json": {"schema": {"type": "object"}}}} for status in statuses}
+    return {
+        status: {"description": described, "content": {"application/json": {"schema": {"type": "object"}}}}
+        for status in statuses
+    }
 
 
 @app.post("/judges", responses=answers(201) | errors(409, 502, 503, 504))
@@ -101,7 +113,9 @@ def refresh_models():
 @app.post("/judges/<judge_id>/successor", responses=answers(201) | errors(409, 502, 504))
 def create_successor(judge_id: Id, request: creation.SuccessorRequest):
     with session_scope() as session:
-        judge, started = creation.create_successor(session, judge_id, request, get_settings(), client_for=get_endpoint_client)
+        judge, started = creation.create_successor(
+            session, judge_id, request, get_settings(), client_for=get_endpoint_client
+        )
         view = {"judge": judges.judge_view(session, judge), "evaluation": evaluation.evaluation_view(started)}
     return json_response(201, view)
 
@@ -149,13 +163,18 @@ def activate(judge_id: Id):
 def create_golden_set():
     event = app.current_event
     if media_type(event) not in JSONL_TYPES:
-        return error_response(415, "unsupported_media_type", "Send the golden set as application/jsonl (or text/plain).")
+        return error_response(
+            415, "unsupported_media_type", "Send the golden set as application/jsonl (or text/plain)."
+        )
     body = event.body or ""
     data = base64.b64decode(body, validate=True) if event.is_base64_encoded else body.encode("utf-8")
     filename = event.get_query_string_value("filename")
     with session_scope() as session:
         golden, created = golden_sets.create_golden_set(
-            session, data, filename=checked_filename(filename) if filename is not None else None, settings=get_settings()
+            session,
+            data,
+            filename=checked_filename(filename) if filename is not None else None,
+            settings=get_settings(),
         )
         view = golden_sets.golden_set_view(session, golden)
     return json_response(201 if created else 200, view)
@@ -235,7 +254,9 @@ def evaluation_queue_handler(event: dict, context: LambdaContext) -> PartialItem
 
     settings = get_settings()
     processor = ConcurrentBatchProcessor(settings.evaluation_concurrency, "evaluate")
-    response = process_partial_response(event=event, record_handler=evaluate_record, processor=processor, context=context)
+    response = process_partial_response(
+        event=event, record_handler=evaluate_record, processor=processor, context=context
+    )
     # One finishing check per evaluation the batch touched, not one per record.
     touched = set()
     for record in event.get("Records", []):

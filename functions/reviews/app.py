@@ -35,7 +35,9 @@ Cursor = Annotated[str | None, Query(min_length=1, max_length=200)]
 VerdictFilter = Annotated[reviews.Label | None, Query(description="Only comments the judge judged so")]
 ReviewedFilter = Annotated[bool | None, Query(description="Only reviewed (true) or unreviewed (false) comments")]
 JudgeFilter = Annotated[int | None, Query(ge=1, le=MAX_ID)]
-Since = Annotated[datetime | None, Query(description="Only reviews set at or after this moment (ISO 8601; UTC if no offset)")]
+Since = Annotated[
+    datetime | None, Query(description="Only reviews set at or after this moment (ISO 8601; UTC if no offset)")
+]
 
 JSONL: dict[int, OpenAPIResponse] = {
     200: {
@@ -118,7 +120,11 @@ def _page(page: reviews.Page) -> dict[str, Any]:
 
 @app.get("/instagram-posts/<post_id>/comments", responses=success(CommentsOut))
 def post_comments(
-    post_id: Id, verdict: VerdictFilter = None, reviewed: ReviewedFilter = None, limit: Limit = 50, cursor: Cursor = None
+    post_id: Id,
+    verdict: VerdictFilter = None,
+    reviewed: ReviewedFilter = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
 ):
     with session_scope() as session:
         page = reviews.post_comments(session, post_id, verdict=verdict, reviewed=reviewed, limit=limit, cursor=cursor)
@@ -126,7 +132,9 @@ def post_comments(
 
 
 @app.get("/comments/review-queue", responses=success(ReviewQueueOut))
-def review_queue(verdict: VerdictFilter = None, reviewed: ReviewedFilter = None, limit: Limit = 50, cursor: Cursor = None):
+def review_queue(
+    verdict: VerdictFilter = None, reviewed: ReviewedFilter = None, limit: Limit = 50, cursor: Cursor = None
+):
     with session_scope() as session:
         page = reviews.review_queue(session, verdict=verdict, reviewed=reviewed, limit=limit, cursor=cursor)
     return json_response(200, _page(page))

@@ -77,7 +77,10 @@ TRAINING_FILE_BODY = {
     "requestBody": {
         "required": True,
         "content": {
-            **{kind: {"schema": {"type": "string", "description": "JSONL: one chat example per line"}} for kind in sorted(JSONL_TYPES)},
+            **{
+                kind: {"schema": {"type": "string", "description": "JSONL: one chat example per line"}}
+                for kind in sorted(JSONL_TYPES)
+            },
             "application/json": {"schema": S3KeyRequest.model_json_schema()},
         },
     }
@@ -105,11 +108,13 @@ def upload_training_file():
     elif body_type == "application/json":
         key = _s3_key(_raw_body(event))
         data = training_files.read_training_object(s3_client(), _training_bucket(), key)
-        filename = training_files.filename_from_key(key) if filename is None else training_files.checked_filename(filename)
+        filename = (
+            training_files.filename_from_key(key) if filename is None else training_files.checked_filename(filename)
+        )
         origin = Origin("api", ref=f"s3://{_training_bucket()}/{key}", uploaded_by=origin.uploaded_by)
     else:
         return error_response(
-            415, "unsupported_media_type", "Send the JSONL as application/jsonl (or text/plain), or JSON {\"s3_key\"}."
+            415, "unsupported_media_type", 'Send the JSONL as application/jsonl (or text/plain), or JSON {"s3_key"}.'
         )
     settings = get_settings()
     upload = _upload_flag(event.get_query_string_value("upload"))
@@ -124,7 +129,9 @@ def upload_training_file():
             upload=upload,
         )
         view = training_files.training_file_view(uploaded.file, uploaded.warnings)
-    metrics.add_metric(name="TrainingFileUploaded" if uploaded.created else "TrainingFileDuplicate", unit="Count", value=1)
+    metrics.add_metric(
+        name="TrainingFileUploaded" if uploaded.created else "TrainingFileDuplicate", unit="Count", value=1
+    )
     return json_response(201 if uploaded.created else 200, view)
 
 
@@ -157,8 +164,12 @@ def _s3_key(body: bytes) -> str:
         return S3KeyRequest.model_validate_json(body).s3_key
     except ValidationError as error:
         details = [
-            {"field": ".".join(str(part) for part in problem["loc"]) or "body", "in": "body",
-             "type": problem["type"], "message": problem["msg"]}
+            {
+                "field": ".".join(str(part) for part in problem["loc"]) or "body",
+                "in": "body",
+                "type": problem["type"],
+                "message": problem["msg"],
+            }
             for problem in error.errors(include_url=False)
         ]
         raise InvalidInput('The body must be JSON {"s3_key": "..."}.', details=details) from None

@@ -62,7 +62,12 @@ def provision_application_role(settings=None) -> str | None:
     try:
         with engine.begin() as connection:
             ensure_application_login(connection, secret["username"], secret["password"])
-        server = {"engine": "postgres", "host": engine.url.host, "port": engine.url.port or 5432, "dbname": engine.url.database}
+        server = {
+            "engine": "postgres",
+            "host": engine.url.host,
+            "port": engine.url.port or 5432,
+            "dbname": engine.url.database,
+        }
     finally:
         engine.dispose()
     if any(secret.get(key) != value for key, value in server.items()):

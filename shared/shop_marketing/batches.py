@@ -21,7 +21,9 @@ class ConcurrentBatchProcessor(BatchProcessor):
     def __init__(self, max_workers: int, thread_name_prefix: str = "record"):
         # Powertools' own Logger: it takes it (same methods), though its annotation names logging.Logger.
         super().__init__(
-            EventType.SQS, raise_on_entire_batch_failure=False, logger=logger  # type: ignore[arg-type]
+            EventType.SQS,
+            raise_on_entire_batch_failure=False,
+            logger=logger,  # type: ignore[arg-type]
         )
         self.max_workers = max_workers
         self.thread_name_prefix = thread_name_prefix

@@ -132,7 +132,9 @@ class Settings(BaseModel):
         if self.database_url and not self.database_url.startswith("postgresql+pg8000://"):
             raise ValueError("DATABASE_URL must start with postgresql+pg8000://")
         if self.judge_endpoints and "openai" in self.judge_endpoints:
-            raise ValueError("JUDGE_ENDPOINTS: 'openai' is the default endpoint (OPENAI_BASE_URL); name yours otherwise")
+            raise ValueError(
+                "JUDGE_ENDPOINTS: 'openai' is the default endpoint (OPENAI_BASE_URL); name yours otherwise"
+            )
         return self
 
     def endpoint_names(self) -> list[str]:

@@ -123,7 +123,9 @@ class SecretCredentials:
     def _read(self, force: bool) -> dict[str, Any]:
         from aws_lambda_powertools.utilities import parameters
 
-        secret = parameters.get_secret(self.secret_arn, transform="json", max_age=SECRET_MAX_AGE_SECONDS, force_fetch=force)
+        secret = parameters.get_secret(
+            self.secret_arn, transform="json", max_age=SECRET_MAX_AGE_SECONDS, force_fetch=force
+        )
         if not isinstance(secret, dict) or not secret.get("username") or not secret.get("password"):
             raise ConfigurationError("configuration: DB_SECRET_ARN: the secret must hold username and password")
         return secret
@@ -276,9 +278,7 @@ def _recognise_disconnects(context: ExceptionContext) -> None:
     if _without_values(context.original_exception) and context.sqlalchemy_exception is not None:
         original = context.original_exception
         # SQLAlchemy formatted the driver's error into its own message already: format it again.
-        context.sqlalchemy_exception.args = (
-            f"({type(original).__module__}.{type(original).__name__}) {original}",
-        )
+        context.sqlalchemy_exception.args = (f"({type(original).__module__}.{type(original).__name__}) {original}",)
 
 
 # Fields of a PostgreSQL error that never quote data: severity, SQLSTATE, constraint, table, column...

@@ -73,9 +73,7 @@ def json_response(status: int, payload: Any = None, headers: dict[str, str] | No
     )
 
 
-def error_response(
-    status: int, code: str, message: str, details: list[dict[str, Any]] | None = None
-) -> Response[Any]:
+def error_response(status: int, code: str, message: str, details: list[dict[str, Any]] | None = None) -> Response[Any]:
     return json_response(status, {"error": error_object(code, message, details)})
 
 
@@ -159,7 +157,9 @@ class ShopHttpResolver(APIGatewayHttpResolver):
         super().__init__(**options)
         self.max_body_bytes = max_body_bytes
 
-    def route(self, *args: Any, **kwargs: Any) -> Callable[[_Handler], _Handler]:  # Powertools' route, responses completed
+    def route(
+        self, *args: Any, **kwargs: Any
+    ) -> Callable[[_Handler], _Handler]:  # Powertools' route, responses completed
         bound = inspect.signature(APIGatewayHttpResolver.route).bind(self, *args, **kwargs)
         bound.apply_defaults()
         arguments = dict(bound.arguments)
@@ -305,7 +305,9 @@ def create_http_app(*, max_body_bytes: int = MAX_BODY_BYTES) -> ShopHttpResolver
     def _not_found(_: NotFoundError) -> Response[Any]:
         event = app.current_event
         path, method = event.path, event.http_method.upper()
-        allowed = sorted({route.method for route in _route_table(app) if route.rule.match(path) and route.method != method})
+        allowed = sorted(
+            {route.method for route in _route_table(app) if route.rule.match(path) and route.method != method}
+        )
         if allowed:
             response = error_response(405, "method_not_allowed", f"{method} is not allowed on {path}.")
             response.headers["Allow"] = ", ".join(allowed)

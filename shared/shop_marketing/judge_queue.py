@@ -92,6 +92,8 @@ def send_to_judge(queue_url: str | None, messages: Sequence[JudgeMessage]) -> se
         try:
             reply = _sqs().send_message_batch(QueueUrl=queue_url, Entries=entries)
         except (BotoCoreError, ClientError) as error:
-            raise JudgeQueueUnavailable(f"The queue of comments to judge is unavailable: {error}", retry_after=30) from None
+            raise JudgeQueueUnavailable(
+                f"The queue of comments to judge is unavailable: {error}", retry_after=30
+            ) from None
         accepted.update(chunk[int(entry["Id"])].instagram_comment_id for entry in reply.get("Successful", []))
     return accepted

@@ -40,18 +40,26 @@ def judgement_cost_usd(usage: Mapping[str, Any], prices: Mapping[str, float] | N
     cached = int(usage.get("cached_prompt_tokens") or 0)
     completion = int(usage.get("completion_tokens") or 0)
     cached_price = prices.get("cached_input", prices.get("input", 0.0))
-    return ((prompt - cached) * prices.get("input", 0.0) + cached * cached_price + completion * prices.get("output", 0.0)) / 1e6
+    return (
+        (prompt - cached) * prices.get("input", 0.0) + cached * cached_price + completion * prices.get("output", 0.0)
+    ) / 1e6
 
 
 def record_judgement(answer: Mapping[str, Any], prices: Mapping[str, float] | None = None) -> None:
     """Metrics of one judgement (the answer of ``POST /comments/judge``): verdict, cache hit or paid call,
     and for a paid call its tokens and, with the judge's prices, its cost."""
-    metrics.add_metric(name="VerdictGood" if answer.get("verdict") == "good" else "VerdictBad", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(
+        name="VerdictGood" if answer.get("verdict") == "good" else "VerdictBad", unit=MetricUnit.Count, value=1
+    )
     if answer.get("cached"):
         metrics.add_metric(name="JudgeCacheHit", unit=MetricUnit.Count, value=1)
         return
     metrics.add_metric(name="JudgeCacheMiss", unit=MetricUnit.Count, value=1)
-    for field, name in (("prompt_tokens", "PromptTokens"), ("cached_prompt_tokens", "CachedPromptTokens"), ("completion_tokens", "CompletionTokens")):
+    for field, name in (
+        ("prompt_tokens", "PromptTokens"),
+        ("cached_prompt_tokens", "CachedPromptTokens"),
+        ("completion_tokens", "CompletionTokens"),
+    ):
         if answer.get(field) is not None:
             metrics.add_metric(name=name, unit=MetricUnit.Count, value=int(answer[field]))
     cost = judgement_cost_usd(answer, prices)

@@ -47,8 +47,10 @@ class BoundedRetryOpenAI(OpenAI):
         if not BOUNDED_RETRY_FITS:
             from .observability import logger
 
-            logger.warning("openai %s is not a release the bounded retry wait was verified against; "
-                           "the SDK's own retries apply", openai.__version__)
+            logger.warning(
+                "openai %s is not a release the bounded retry wait was verified against; the SDK's own retries apply",
+                openai.__version__,
+            )
 
     def copy(self, *args: Any, **kwargs: Any) -> BoundedRetryOpenAI:
         """``with_options``: the SDK rebuilds the client from its own arguments; keep ours too."""

@@ -56,7 +56,9 @@ def openai_failures_as_domain_errors(action: str, *, rejected: type[DomainError]
     except openai.APITimeoutError:
         raise UpstreamTimeout(f"OpenAI did not answer in time ({action}).") from None
     except openai.APIConnectionError:
-        raise UpstreamError(f"OpenAI could not be reached ({action}).", retry_after=DEFAULT_RETRY_AFTER_SECONDS) from None
+        raise UpstreamError(
+            f"OpenAI could not be reached ({action}).", retry_after=DEFAULT_RETRY_AFTER_SECONDS
+        ) from None
     except openai.APIResponseValidationError:
         raise UpstreamBadReply(f"OpenAI's reply could not be read ({action}).") from None
     except (openai.RateLimitError, openai.InternalServerError) as error:

@@ -59,9 +59,26 @@ from pg8000.exceptions import InterfaceError
 VERIFIED_RELEASES = frozenset({"1.31"})
 # The internals used, by module: each must be there for the fast path to be taken.
 INTERNALS = {
-    pg8000.core: ("_create_message", "_write", "_flush", "_read", "ci_unpack", "i_pack", "H_pack", "Context",
-                  "DESCRIBE", "EXECUTE", "PORTAL", "QUERY", "PARSE", "BIND", "SYNC_MSG", "READY_FOR_QUERY",
-                  "IN_TRANSACTION", "IN_FAILED_TRANSACTION"),
+    pg8000.core: (
+        "_create_message",
+        "_write",
+        "_flush",
+        "_read",
+        "ci_unpack",
+        "i_pack",
+        "H_pack",
+        "Context",
+        "DESCRIBE",
+        "EXECUTE",
+        "PORTAL",
+        "QUERY",
+        "PARSE",
+        "BIND",
+        "SYNC_MSG",
+        "READY_FOR_QUERY",
+        "IN_TRANSACTION",
+        "IN_FAILED_TRANSACTION",
+    ),
     pg8000.legacy: ("convert_paramstyle", "Connection"),
     pg8000.dbapi: ("convert_paramstyle",),
     pg8000.converters: ("PG_TYPES", "TIMESTAMPTZ", "TIMESTAMP", "make_params"),
@@ -116,8 +133,12 @@ def install_statement_cache() -> None:
 
 # --- timestamps ------------------------------------------------------------------------------------
 
-_pg8000_timestamptz_in: Callable[[str], Any] = pg8000.converters.PG_TYPES.get(getattr(pg8000.converters, "TIMESTAMPTZ", None))
-_pg8000_timestamp_in: Callable[[str], Any] = pg8000.converters.PG_TYPES.get(getattr(pg8000.converters, "TIMESTAMP", None))
+_pg8000_timestamptz_in: Callable[[str], Any] = pg8000.converters.PG_TYPES.get(
+    getattr(pg8000.converters, "TIMESTAMPTZ", None)
+)
+_pg8000_timestamp_in: Callable[[str], Any] = pg8000.converters.PG_TYPES.get(
+    getattr(pg8000.converters, "TIMESTAMP", None)
+)
 _fromisoformat = datetime.fromisoformat
 
 
@@ -304,8 +325,9 @@ def dbapi() -> types.ModuleType:
     if not COMPATIBLE:
         from .observability import logger
 
-        logger.warning("pg8000 %s is not a release pg_driver was verified against; using pg8000's own connection",
-                       PG8000_RELEASE)
+        logger.warning(
+            "pg8000 %s is not a release pg_driver was verified against; using pg8000's own connection", PG8000_RELEASE
+        )
         public: types.ModuleType = pg8000
         return public
     module = types.ModuleType("shop_marketing.pg_driver.dbapi", "pg8000, connecting with pg_driver.Connection")

@@ -49,8 +49,16 @@ def judged_comment(connection, post_id, comment_id, author_id, username, confide
             "INSERT INTO instagram_comments (instagram_comment_id, post_id, text, text_sha256, judgement_id, author_id, author_username, by_shop) "
             "VALUES (:id, :post, :text, :sha, :judgement, :author, :username, :by_shop)"
         ),
-        {"id": comment_id, "post": post_id, "text": text, "sha": comment_id.ljust(64, "0"), "judgement": judgement,
-         "author": author_id, "username": username, "by_shop": by_shop},
+        {
+            "id": comment_id,
+            "post": post_id,
+            "text": text,
+            "sha": comment_id.ljust(64, "0"),
+            "judgement": judgement,
+            "author": author_id,
+            "username": username,
+            "by_shop": by_shop,
+        },
     )
 
 
@@ -58,19 +66,42 @@ def judged_comment(connection, post_id, comment_id, author_id, username, confide
 def seeded(db):
     """Two stores, a product each, a post with judged comments (good, bad, the shop's own)."""
     with db.begin() as connection:
+
         def insert(query, **values):
             return connection.execute(sa.text(query + " RETURNING id"), values).scalar()
 
-        store = insert("INSERT INTO naver_stores (naver_store_id, name) VALUES ('sundae-closet', '순대 클로젯 Sundae Closet')")
+        store = insert(
+            "INSERT INTO naver_stores (naver_store_id, name) VALUES ('sundae-closet', '순대 클로젯 Sundae Closet')"
+        )
         other_store = insert("INSERT INTO naver_stores (naver_store_id, name) VALUES ('other', 'Other')")
-        product = insert("INSERT INTO naver_products (store_id, naver_product_no, name) VALUES (:s, '8812', 'Linen shirt')", s=store)
-        other_product = insert("INSERT INTO naver_products (store_id, naver_product_no, name) VALUES (:s, '1', 'x')", s=other_store)
+        product = insert(
+            "INSERT INTO naver_products (store_id, naver_product_no, name) VALUES (:s, '8812', 'Linen shirt')", s=store
+        )
+        other_product = insert(
+            "INSERT INTO naver_products (store_id, naver_product_no, name) VALUES (:s, '1', 'x')", s=other_store
+        )
         post = insert("INSERT INTO instagram_posts (instagram_media_id) VALUES ('17990000000000001')")
         for comment_id, author, username, confidence, text in GOOD:
-            judged_comment(connection, post, comment_id, author, username, confidence, text, "good", by_shop=username == "sundae_closet")
+            judged_comment(
+                connection,
+                post,
+                comment_id,
+                author,
+                username,
+                confidence,
+                text,
+                "good",
+                by_shop=username == "sundae_closet",
+            )
         for comment_id, author, username, confidence, text in BAD:
             judged_comment(connection, post, comment_id, author, username, confidence, text, "bad")
-    return {"store": store, "other_store": other_store, "product": product, "other_product": other_product, "post": post}
+    return {
+        "store": store,
+        "other_store": other_store,
+        "product": product,
+        "other_product": other_product,
+        "post": post,
+    }
 
 
 def banner_module():
@@ -189,15 +220,23 @@ def test_errors_404_409_and_422(local_run, seeded):
     assert (too_many[0], too_many[1]["error"]["code"]) == (409, "not_enough_good_comments")
     assert too_many[1]["error"]["available"] == 3
     assert "3 usable good comment" in too_many[1]["error"]["message"]
-    for invalid in ({"store_id": store, "count": 0}, {"store_id": store, "count": 11}, {"store_id": True},
-                    {"store_id": "1"}, {}, {"store_id": store, "colour": "red"}):
+    for invalid in (
+        {"store_id": store, "count": 0},
+        {"store_id": store, "count": 11},
+        {"store_id": True},
+        {"store_id": "1"},
+        {},
+        {"store_id": store, "colour": "red"},
+    ):
         assert post_banners(post, invalid)[0] == 422, invalid
 
 
 def test_a_post_without_good_comments_says_so(local_run, seeded, db):
     base, _ = local_run
     with db.begin() as connection:
-        empty = connection.execute(sa.text("INSERT INTO instagram_posts (instagram_media_id) VALUES ('2') RETURNING id")).scalar()
+        empty = connection.execute(
+            sa.text("INSERT INTO instagram_posts (instagram_media_id) VALUES ('2') RETURNING id")
+        ).scalar()
 
     status, _, payload = request(f"{base}/instagram-posts/{empty}/banner-images", "POST", {"store_id": seeded["store"]})
 
@@ -245,7 +284,12 @@ def test_without_a_place_for_images_the_route_is_503(seeded, monkeypatch):
     get_settings.cache_clear()
     banner_module().images.cache_clear()
 
-    result = call_http(handler_of("banner_images"), "POST", f"/instagram-posts/{seeded['post']}/banner-images", json={"store_id": seeded["store"]})
+    result = call_http(
+        handler_of("banner_images"),
+        "POST",
+        f"/instagram-posts/{seeded['post']}/banner-images",
+        json={"store_id": seeded["store"]},
+    )
 
     assert result.status == 503
     assert result.json["error"]["code"] == "banner_images_not_configured"

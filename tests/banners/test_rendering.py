@@ -25,7 +25,23 @@ from shop_marketing.banners.render import BannerRenderer, font
 from shop_marketing.banners.text import ELLIPSIS, drawable_text
 
 HANGUL = [chr(point) for point in range(0xAC00, 0xD7A4)]
-WORDS = ["정말", "좋아요", "린넨", "셔츠", "사이즈", "배송", "빠르고", "재구매", "의사", "있어요", "핏이", "예뻐요", "세탁", "후에도", "그대로"]
+WORDS = [
+    "정말",
+    "좋아요",
+    "린넨",
+    "셔츠",
+    "사이즈",
+    "배송",
+    "빠르고",
+    "재구매",
+    "의사",
+    "있어요",
+    "핏이",
+    "예뻐요",
+    "세탁",
+    "후에도",
+    "그대로",
+]
 EMOJI = ["😍", "👍🏽", "❤️", "🙏", "👩‍👩‍👧‍👦", "🇰🇷", "🥹", "✨", "🔥", "😭"]
 LATIN = ["linen", "shirt", "size", "M", "fits", "perfectly", "love", "it", "2nd", "order", "100%", "cotton", "café"]
 
@@ -129,7 +145,9 @@ def check_banner(text: str, width: int, height: int) -> None:
     for box in (layout.text_box, layout.handle_box, layout.store_box):
         outside.paste((0, 0, 0), (box.left, box.top, box.right, box.bottom))
     assert outside.getbbox() is None
-    assert difference.crop((layout.text_box.left, layout.text_box.top, layout.text_box.right, layout.text_box.bottom)).getbbox()
+    assert difference.crop(
+        (layout.text_box.left, layout.text_box.top, layout.text_box.right, layout.text_box.bottom)
+    ).getbbox()
 
     # Only characters the font has are drawn (no empty boxes), none of them cut in half.
     shown = "".join(line.text for line in layout.lines)
@@ -147,7 +165,11 @@ def check_banner(text: str, width: int, height: int) -> None:
         assert prefix == whole
 
 
-@pytest.mark.parametrize(("name", "text"), [case for case in CORPUS if drawable_text(case[1])], ids=[case[0] for case in CORPUS if drawable_text(case[1])])
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [case for case in CORPUS if drawable_text(case[1])],
+    ids=[case[0] for case in CORPUS if drawable_text(case[1])],
+)
 def test_every_comment_renders_inside_its_box_without_cutting_a_character(name, text):
     assert 1 <= len(text) <= 2200
     check_banner(text, 1200, 628)
@@ -160,7 +182,9 @@ def test_the_corpus_is_at_least_fifty_comments_from_1_to_2200_characters():
 
 
 @pytest.mark.parametrize(("width", "height"), [(1080, 1080), (640, 360), (320, 240)])
-@pytest.mark.parametrize("name", ["the seed's comment", "long hangul without spaces", "emoji-heavy, 300", "line breaks of every kind"])
+@pytest.mark.parametrize(
+    "name", ["the seed's comment", "long hangul without spaces", "emoji-heavy, 300", "line breaks of every kind"]
+)
 def test_other_configured_sizes_keep_every_rule(width, height, name):
     check_banner(dict(CORPUS)[name], width, height)
 

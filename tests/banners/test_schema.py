@@ -24,20 +24,31 @@ def test_migration_and_models_agree(db):
 
 def test_one_banner_per_image_key_in_a_store_and_the_links_it_keeps(db):
     with db.begin() as connection:
+
         def insert(query, **values):
             return connection.execute(sa.text(query + " RETURNING id"), values).scalar()
 
         store = insert("INSERT INTO naver_stores (naver_store_id, name) VALUES ('s', 'S')")
         post = insert("INSERT INTO instagram_posts (instagram_media_id) VALUES ('m')")
-        comment = insert("INSERT INTO instagram_comments (instagram_comment_id, post_id, text, text_sha256) VALUES ('c', :p, 't', 'x')", p=post)
+        comment = insert(
+            "INSERT INTO instagram_comments (instagram_comment_id, post_id, text, text_sha256) VALUES ('c', :p, 't', 'x')",
+            p=post,
+        )
         first = insert("INSERT INTO naver_image_banners (store_id, image_url) VALUES (:s, 'u')", s=store)
         second = insert("INSERT INTO naver_image_banners (store_id, image_url) VALUES (:s, 'u')", s=store)
-        insert("INSERT INTO banner_images (banner_id, store_id, image_key, comment_id, post_id) VALUES (:b, :s, 'k.png', :c, :p)",
-               b=first, s=store, c=comment, p=post)
+        insert(
+            "INSERT INTO banner_images (banner_id, store_id, image_key, comment_id, post_id) VALUES (:b, :s, 'k.png', :c, :p)",
+            b=first,
+            s=store,
+            c=comment,
+            p=post,
+        )
 
     with pytest.raises(sa.exc.IntegrityError, match="uq_banner_images_store_id_image_key"), db.begin() as connection:
-        connection.execute(sa.text("INSERT INTO banner_images (banner_id, store_id, image_key) VALUES (:b, :s, 'k.png')"),
-                           {"b": second, "s": store})
+        connection.execute(
+            sa.text("INSERT INTO banner_images (banner_id, store_id, image_key) VALUES (:b, :s, 'k.png')"),
+            {"b": second, "s": store},
+        )
 
     with db.begin() as connection:
         # Deleting the comment and the post only cuts the links; deleting the banner removes its image row.

@@ -24,7 +24,9 @@ class CatalogApi:
         return self.created(f"/stores/{store_id}/products", {"naver_product_no": number, "name": name})
 
     def banner(self, store_id, title="Autumn"):
-        return self.created(f"/stores/{store_id}/banners", {"image_url": "https://cdn.example.com/b.png", "title": title})
+        return self.created(
+            f"/stores/{store_id}/banners", {"image_url": "https://cdn.example.com/b.png", "title": title}
+        )
 
     def post(self, media_id="ig-1"):
         return self.created("/instagram-posts", {"instagram_media_id": media_id, "caption": "new in"})

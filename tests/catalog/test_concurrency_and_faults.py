@@ -40,7 +40,9 @@ def _kill_every_pooled_connection(db) -> int:
     killer = sa.create_engine(db.url, poolclass=sa.pool.NullPool)
     others = "datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
     with killer.connect() as connection:
-        killed = connection.scalar(sa.text(f"SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE {others}"))
+        killed = connection.scalar(
+            sa.text(f"SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE {others}")
+        )
         # pg_terminate_backend only signals; wait until those backends are really gone, as they would
         # be long before a frozen execution environment thaws.
         for _ in range(100):
@@ -51,7 +53,9 @@ def _kill_every_pooled_connection(db) -> int:
     return killed
 
 
-def test_a_connection_killed_on_the_server_between_invocations_does_not_fail_the_next(api, db, idle_between_invocations):
+def test_a_connection_killed_on_the_server_between_invocations_does_not_fail_the_next(
+    api, db, idle_between_invocations
+):
     store = api.store()
     assert api("GET", f"/stores/{store['id']}").status == 200
 

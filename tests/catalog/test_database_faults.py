@@ -16,7 +16,9 @@ def terminate(url, where: str) -> int:
     """Terminate the matching backends and wait until they are gone."""
     killer = sa.create_engine(url, poolclass=sa.pool.NullPool)
     with killer.connect() as connection:
-        killed = connection.scalar(sa.text(f"SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE {where}"))
+        killed = connection.scalar(
+            sa.text(f"SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE {where}")
+        )
         for _ in range(200):
             if connection.scalar(sa.text(f"SELECT count(*) FROM pg_stat_activity WHERE {where}")) == 0:
                 break
@@ -172,6 +174,7 @@ def test_a_burst_with_connections_killed_throughout_fails_no_idempotent_request_
     thread = threading.Thread(target=killer, daemon=True)
     thread.start()
     try:
+
         def request(n: int):
             post = posts[n % len(posts)]
             if n % 3 == 0:

@@ -177,8 +177,9 @@ def test_base64_encoded_bodies_work(api):
     [("!!!not base64!!!", "invalid_body"), (base64.b64encode(b"\xff\xfe bad utf8").decode(), "invalid_body")],
 )
 def test_undecodable_base64_bodies_are_422(api, raw_body, expected_code):
-    event = api_gateway_event("POST", "/stores", body=b"{}", headers={"content-type": "application/json"},
-                              base64_encoded=True)
+    event = api_gateway_event(
+        "POST", "/stores", body=b"{}", headers={"content-type": "application/json"}, base64_encoded=True
+    )
     event["body"] = raw_body  # what a broken client could make API Gateway pass on
 
     result = result_of(api.handler(event, LocalContext()))

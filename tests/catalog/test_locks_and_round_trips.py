@@ -39,7 +39,9 @@ def _run_until_done_or_blocked(db, work, pid_holder):
                     raise outcome["error"]
                 return "done"
             if "pid" in pid_holder:
-                blockers = observer.execute(sa.text("SELECT pg_blocking_pids(:pid)"), {"pid": pid_holder["pid"]}).scalar()
+                blockers = observer.execute(
+                    sa.text("SELECT pg_blocking_pids(:pid)"), {"pid": pid_holder["pid"]}
+                ).scalar()
                 if blockers:
                     return "blocked"
 

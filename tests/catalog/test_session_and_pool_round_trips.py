@@ -44,7 +44,10 @@ def store(api):
 
 def test_a_session_that_only_reads_does_not_ask_for_its_transaction_id(store, statements):
     with session_scope() as session:
-        assert session.scalar(sa.text("SELECT name FROM naver_stores WHERE id = :id"), {"id": store["id"]}) == store["name"]
+        assert (
+            session.scalar(sa.text("SELECT name FROM naver_stores WHERE id = :id"), {"id": store["id"]})
+            == store["name"]
+        )
         session.execute(sa.text("SELECT id FROM naver_stores WHERE id = :id FOR KEY SHARE"), {"id": store["id"]})
 
     assert _xid_queries(statements) == 0

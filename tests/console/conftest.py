@@ -26,8 +26,13 @@ from tests.support.network import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
 ]
 VIEWPORTS = {"phone": {"width": 390, "height": 844}, "laptop": {"width": 1440, "height": 900}}
 SCREENSHOTS = ROOT / ".local" / "console"
@@ -48,8 +53,15 @@ def empty_tables(database_url: str) -> None:
 def running_local_api(database_url: str, banner_dir: Path, **settings: str) -> Iterator[str]:
     """`python -m infra.local_api` on a free port, on the test database, with no OpenAI key."""
     port = free_port()
-    removed = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "EVALUATION_QUEUE_URL", "JUDGE_QUEUE_URL", "LOCAL_AUTH", "JUDGE_MODEL",
-               "ACTIVE_MODEL_TTL_SECONDS")
+    removed = (
+        "OPENAI_API_KEY",
+        "OPENAI_BASE_URL",
+        "EVALUATION_QUEUE_URL",
+        "JUDGE_QUEUE_URL",
+        "LOCAL_AUTH",
+        "JUDGE_MODEL",
+        "ACTIVE_MODEL_TTL_SECONDS",
+    )
     environment = {k: v for k, v in os.environ.items() if k not in removed}
     environment |= {
         "DATABASE_URL": database_url,
@@ -59,7 +71,12 @@ def running_local_api(database_url: str, banner_dir: Path, **settings: str) -> I
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "infra.local_api", "--port", str(port)],
-        cwd=ROOT, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        cwd=ROOT,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
     )
     lines: list[str] = []
     serving = threading.Event()
@@ -87,7 +104,9 @@ def local_run(database_url, master_database_url, tmp_path_factory) -> Iterator[s
     """The local run as `make local` serves it: every route open, the console without sign-in."""
     empty_tables(master_database_url)
     try:
-        with running_local_api(database_url, tmp_path_factory.mktemp("banner-images"), INSTAGRAM_APP_SECRET=INSTAGRAM_APP_SECRET) as base:
+        with running_local_api(
+            database_url, tmp_path_factory.mktemp("banner-images"), INSTAGRAM_APP_SECRET=INSTAGRAM_APP_SECRET
+        ) as base:
             yield base
     finally:
         empty_tables(master_database_url)

@@ -21,15 +21,29 @@ INSTAGRAM_APP_SECRET = "console-tests-app-secret"
 MEDIA_ID = "17890000000000001"
 # (Meta's comment id, username, text): the stand-in reads questions and complaints as bad, long praise as good.
 COMMENTS = (
-    ("17858000000000001", "shin.style", "린넨 셔츠 생각보다 덜 구겨져서 출근길에 시원하게 입었어요! 재구매 의사 있어요 😊"),
-    ("17858000000000002", "mina_daily", "니트 조끼 색감이 화면이랑 똑같아요. 셔츠 위에 겹쳐 입으니 사무실에서 딱이에요."),
+    (
+        "17858000000000001",
+        "shin.style",
+        "린넨 셔츠 생각보다 덜 구겨져서 출근길에 시원하게 입었어요! 재구매 의사 있어요 😊",
+    ),
+    (
+        "17858000000000002",
+        "mina_daily",
+        "니트 조끼 색감이 화면이랑 똑같아요. 셔츠 위에 겹쳐 입으니 사무실에서 딱이에요.",
+    ),
     ("17858000000000003", "j.park", "배송 언제 와요?"),
-    ("17858000000000004", "hoon.fit", "슬랙스 허리 밴딩 덕분에 하루 종일 앉아 있어도 편해요. 두 번 빨았는데 핏 그대로예요."),
+    (
+        "17858000000000004",
+        "hoon.fit",
+        "슬랙스 허리 밴딩 덕분에 하루 종일 앉아 있어도 편해요. 두 번 빨았는데 핏 그대로예요.",
+    ),
     ("17858000000000005", "ad.bot", "팔로우하면 선물 드려요 DM 주세요"),
 )
 
 
-def call(base: str, method: str, path: str, body: object = None, *, jsonl: bytes | None = None, token: str | None = None):
+def call(
+    base: str, method: str, path: str, body: object = None, *, jsonl: bytes | None = None, token: str | None = None
+):
     if jsonl is not None:
         data, content_type = jsonl, "application/jsonl"
     else:
@@ -69,15 +83,28 @@ def wait_for_evaluation(base: str, evaluation_id: int) -> dict:
 def deliver_comments(base: str) -> None:
     """The comments as Meta's webhook delivers them, signed with the app secret."""
     changes = [
-        {"field": "comments", "value": {"id": comment_id, "text": text, "from": {"id": f"u-{username}", "username": username},
-                                        "media": {"id": MEDIA_ID, "media_product_type": "FEED"}}}
+        {
+            "field": "comments",
+            "value": {
+                "id": comment_id,
+                "text": text,
+                "from": {"id": f"u-{username}", "username": username},
+                "media": {"id": MEDIA_ID, "media_product_type": "FEED"},
+            },
+        }
         for comment_id, username, text in COMMENTS
     ]
-    raw = json.dumps({"object": "instagram", "entry": [{"id": "17841400000000000", "time": 1764230400, "changes": changes}]},
-                     ensure_ascii=False).encode()
+    raw = json.dumps(
+        {"object": "instagram", "entry": [{"id": "17841400000000000", "time": 1764230400, "changes": changes}]},
+        ensure_ascii=False,
+    ).encode()
     signature = "sha256=" + hmac.new(INSTAGRAM_APP_SECRET.encode(), raw, hashlib.sha256).hexdigest()
-    request = urllib.request.Request(f"{base}/webhooks/instagram", data=raw, method="POST",
-                                     headers={"Content-Type": "application/json", "X-Hub-Signature-256": signature})
+    request = urllib.request.Request(
+        f"{base}/webhooks/instagram",
+        data=raw,
+        method="POST",
+        headers={"Content-Type": "application/json", "X-Hub-Signature-256": signature},
+    )
     with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 - loopback
         assert json.loads(response.read())["queued"] == len(COMMENTS)
 
@@ -93,14 +120,37 @@ def wait_until_judged(base: str, post_id: int, count: int) -> None:
 
 
 def seed(base: str) -> Seeded:
-    kept = ok(call(base, "POST", "/training-files?upload=false", jsonl=(EXAMPLES / "comment-examples.jsonl").read_bytes()))
+    kept = ok(
+        call(base, "POST", "/training-files?upload=false", jsonl=(EXAMPLES / "comment-examples.jsonl").read_bytes())
+    )
     judges = {
-        "prompted-4.1-mini": ok(call(base, "POST", "/judges", {
-            "name": "prompted-4.1-mini", "style": "prompted", "model": "gpt-4.1-mini", "examples_file_id": kept["id"],
-            "prices": {"input": 0.40, "cached_input": 0.10, "output": 1.60}})),
-        "fine-tuned-4o-mini": ok(call(base, "POST", "/judges", {
-            "name": "fine-tuned-4o-mini", "style": "fine_tuned", "model": FINE_TUNED,
-            "prices": {"input": 0.30, "cached_input": 0.15, "output": 1.20}})),
+        "prompted-4.1-mini": ok(
+            call(
+                base,
+                "POST",
+                "/judges",
+                {
+                    "name": "prompted-4.1-mini",
+                    "style": "prompted",
+                    "model": "gpt-4.1-mini",
+                    "examples_file_id": kept["id"],
+                    "prices": {"input": 0.40, "cached_input": 0.10, "output": 1.60},
+                },
+            )
+        ),
+        "fine-tuned-4o-mini": ok(
+            call(
+                base,
+                "POST",
+                "/judges",
+                {
+                    "name": "fine-tuned-4o-mini",
+                    "style": "fine_tuned",
+                    "model": FINE_TUNED,
+                    "prices": {"input": 0.30, "cached_input": 0.15, "output": 1.20},
+                },
+            )
+        ),
     }
     ok(call(base, "POST", "/golden-sets", jsonl=(EXAMPLES / "golden-set.jsonl").read_bytes()))
     for judge in judges.values():
@@ -108,7 +158,9 @@ def seed(base: str) -> Seeded:
         assert wait_for_evaluation(base, queued["id"])["status"] == "succeeded"
     ok(call(base, "POST", f"/judges/{judges['fine-tuned-4o-mini']['id']}/activate"))
     store = ok(call(base, "POST", "/stores", {"name": "데일리룩 스토어", "naver_store_id": "daily-look"}))
-    post = ok(call(base, "POST", "/instagram-posts", {"instagram_media_id": MEDIA_ID, "caption": "봄 신상 린넨 셔츠 🌿"}))
+    post = ok(
+        call(base, "POST", "/instagram-posts", {"instagram_media_id": MEDIA_ID, "caption": "봄 신상 린넨 셔츠 🌿"})
+    )
     deliver_comments(base)
     wait_until_judged(base, post["id"], len(COMMENTS))
     return Seeded(store=store, post=post, judges=judges, comment_texts=tuple(text for _, _, text in COMMENTS))

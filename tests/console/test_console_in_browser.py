@@ -41,7 +41,9 @@ def test_banner_images_are_made_with_one_click_and_load(console, seeded):
 
     page.get_by_role("button", name="Make banner images").click()
     page.locator(".banners figure img").first.wait_for()
-    page.wait_for_function("[...document.querySelectorAll('.banners img')].every(img => img.complete && img.naturalWidth > 0)")
+    page.wait_for_function(
+        "[...document.querySelectorAll('.banners img')].every(img => img.complete && img.naturalWidth > 0)"
+    )
 
     made = ok(call(console.base, "GET", f"/instagram-posts/{post_id}/banner-images"))["banners"]
     assert len(made) == 3  # the request's default count, the same banners on the second viewport's click
@@ -70,7 +72,9 @@ def test_an_api_error_shows_what_to_do_not_a_blank_page(console, seeded):
     console.allowed_errors.append("status of 404")  # the browser logs each 404 it is answered
     console.open("#/posts/999999")
     alerts = console.page.get_by_role("alert").all_inner_texts()
-    assert any("Instagram post 999999 does not exist." in text and "go back to the queue" in text for text in alerts), alerts
+    assert any("Instagram post 999999 does not exist." in text and "go back to the queue" in text for text in alerts), (
+        alerts
+    )
     assert console.page.get_by_role("button", name="Try again").count() >= 1
     console.screenshot("error")
 
@@ -100,14 +104,20 @@ def test_page_size_and_first_render_are_measured(console, seeded, capsys):
         return {first_contentful_paint: paint['first-contentful-paint'], dom_content_loaded: navigation.domContentLoadedEventEnd,
                 queue_shown: performance.now()};
     }""")
-    figures = {"viewport": console.viewport, "bytes": sizes, "total_kb": round(total / 1024, 1),
-               **{name: round(value) for name, value in timings.items()}}
+    figures = {
+        "viewport": console.viewport,
+        "bytes": sizes,
+        "total_kb": round(total / 1024, 1),
+        **{name: round(value) for name, value in timings.items()},
+    }
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     (SCREENSHOTS / f"figures-{console.viewport}.json").write_text(json.dumps(figures, indent=2))
     with capsys.disabled():  # figures for a person to read, printed whatever pytest's capture
-        print(f"\nreview console ({console.viewport}, local run): script+styles+page {figures['total_kb']} KB "
-              f"(budget 200 KB); first contentful paint {figures['first_contentful_paint']} ms, "
-              f"DOM ready {figures['dom_content_loaded']} ms, review queue shown by {figures['queue_shown']} ms (target < 1,000 ms)")
+        print(
+            f"\nreview console ({console.viewport}, local run): script+styles+page {figures['total_kb']} KB "
+            f"(budget 200 KB); first contentful paint {figures['first_contentful_paint']} ms, "
+            f"DOM ready {figures['dom_content_loaded']} ms, review queue shown by {figures['queue_shown']} ms (target < 1,000 ms)"
+        )
 
 
 def test_the_console_opens_on_the_review_queue_unreviewed_first(console, seeded):
@@ -147,7 +157,12 @@ def test_a_verdict_is_flipped_and_confirmed_from_the_keyboard_and_the_api_sees_i
     page.keyboard.press(flip[0])
     page.locator(f'[data-comment-id="{flipped_id}"] button.{flip}[aria-pressed="true"]').wait_for()
     seen = _review_of(console.base, seeded.post["id"], flipped_id)
-    assert (seen["review"]["label"], seen["review"]["reviewer"], seen["label"], seen["verdict"]) == (flip, "local", flip, verdict)
+    assert (seen["review"]["label"], seen["review"]["reviewer"], seen["label"], seen["verdict"]) == (
+        flip,
+        "local",
+        flip,
+        verdict,
+    )
 
     # the selection moved on; the key of the same label confirms the verdict
     assert "selected" in rows.nth(2).get_attribute("class")
@@ -197,9 +212,9 @@ def test_judges_side_by_side_with_a_chart_of_f1_against_cost(console, seeded):
         evaluation = judge["latest_evaluation"]
         assert cells[0].startswith(name)
         assert cells[1] == judge["status"]
-        assert cells[2] == f'{evaluation["metrics"]["f1_good"]:.2f}'
-        assert cells[3] == f'{evaluation["metrics"]["precision_good"]:.2f}'
-        assert cells[4] == f'{evaluation["cost"]["usd_per_1000_comments"]:.4f}'
+        assert cells[2] == f"{evaluation['metrics']['f1_good']:.2f}"
+        assert cells[3] == f"{evaluation['metrics']['precision_good']:.2f}"
+        assert cells[4] == f"{evaluation['cost']['usd_per_1000_comments']:.4f}"
         assert cells[5] == str(evaluation["latency_ms"]["p50"])
         # The model's shutdown date and status where the API gives them, a dash where it does not
         assert cells[7] == (judge.get("model_shutdown_date") or "—")
@@ -207,8 +222,8 @@ def test_judges_side_by_side_with_a_chart_of_f1_against_cost(console, seeded):
         # Agreement with the reviewers
         people = agreement.get(judge["id"])
         if people and people["reviewed"]:
-            f1 = "—" if people["f1_good"] is None else f'{people["f1_good"]:.2f}'
-            assert cells[9] == f'{f1} ({people["reviewed"]})'
+            f1 = "—" if people["f1_good"] is None else f"{people['f1_good']:.2f}"
+            assert cells[9] == f"{f1} ({people['reviewed']})"
         else:
             assert cells[9] == "—"
     assert agreement[judges["fine-tuned-4o-mini"]["id"]]["reviewed"] > 0

@@ -19,13 +19,19 @@ def test_stores_are_listed_oldest_first_with_their_counts(db):
     first = _insert(db, "INSERT INTO naver_stores (naver_store_id, name) VALUES ('a', '첫 가게')")
     second = _insert(db, "INSERT INTO naver_stores (naver_store_id, name) VALUES ('b', 'Second')")
     _insert(db, "INSERT INTO naver_products (store_id, naver_product_no, name) VALUES (:s, '1', 'p')", s=second)
-    _insert(db, "INSERT INTO naver_image_banners (store_id, image_url) VALUES (:s, 'https://x.example/1.png')", s=second)
-    _insert(db, "INSERT INTO naver_image_banners (store_id, image_url) VALUES (:s, 'https://x.example/2.png')", s=second)
+    _insert(
+        db, "INSERT INTO naver_image_banners (store_id, image_url) VALUES (:s, 'https://x.example/1.png')", s=second
+    )
+    _insert(
+        db, "INSERT INTO naver_image_banners (store_id, image_url) VALUES (:s, 'https://x.example/2.png')", s=second
+    )
 
     stores = call_http(catalog, "GET", "/stores").json["stores"]
 
     assert [(s["id"], s["name"], s["product_count"], s["banner_count"]) for s in stores] == [
-        (first, "첫 가게", 0, 0), (second, "Second", 1, 2)]
+        (first, "첫 가게", 0, 0),
+        (second, "Second", 1, 2),
+    ]
     assert [s["id"] for s in call_http(catalog, "GET", "/stores", query="limit=1").json["stores"]] == [first]
 
 
@@ -41,7 +47,12 @@ def test_posts_are_listed_newest_first(db):
 
 def test_list_limits_outside_1_to_200_are_refused(db):
     catalog = handler_of("link_banner")
-    for path, query in (("/stores", "limit=0"), ("/stores", "limit=201"), ("/instagram-posts", "limit=x"), ("/instagram-posts", "limit=true")):
+    for path, query in (
+        ("/stores", "limit=0"),
+        ("/stores", "limit=201"),
+        ("/instagram-posts", "limit=x"),
+        ("/instagram-posts", "limit=true"),
+    ):
         result = call_http(catalog, "GET", path, query=query)
         assert result.status == 422, (path, query)
         assert "error" in result.json
@@ -52,12 +63,24 @@ def test_a_posts_banners_are_those_linked_to_it_newest_first(db):
     store = _insert(db, "INSERT INTO naver_stores (naver_store_id, name) VALUES ('s', 'S')")
     post = _insert(db, "INSERT INTO instagram_posts (instagram_media_id) VALUES ('m')")
     other_post = _insert(db, "INSERT INTO instagram_posts (instagram_media_id) VALUES ('o')")
-    linked = [_insert(db, "INSERT INTO naver_image_banners (store_id, image_url) VALUES (:s, :u)", s=store, u=f"https://x.example/{n}.png")
-              for n in range(2)]
-    _insert(db, "INSERT INTO naver_image_banners (store_id, image_url) VALUES (:s, 'https://x.example/other.png')", s=store)
+    linked = [
+        _insert(
+            db,
+            "INSERT INTO naver_image_banners (store_id, image_url) VALUES (:s, :u)",
+            s=store,
+            u=f"https://x.example/{n}.png",
+        )
+        for n in range(2)
+    ]
+    _insert(
+        db, "INSERT INTO naver_image_banners (store_id, image_url) VALUES (:s, 'https://x.example/other.png')", s=store
+    )
     with db.begin() as connection:
         for banner in linked:
-            connection.execute(sa.text("INSERT INTO banner_instagram_posts (banner_id, post_id) VALUES (:b, :p)"), {"b": banner, "p": post})
+            connection.execute(
+                sa.text("INSERT INTO banner_instagram_posts (banner_id, post_id) VALUES (:b, :p)"),
+                {"b": banner, "p": post},
+            )
 
     answer = call_http(banners, "GET", f"/instagram-posts/{post}/banner-images")
 

@@ -50,8 +50,17 @@ def test_locally_the_console_calls_its_own_origin_without_sign_in(local):
     assert json.loads(body) == {"api_url": "", "auth": None}
 
 
-@pytest.mark.parametrize("path", ["/console/../template.yaml", "/console/%2e%2e/template.yaml", "/console/fonts/../../README.md",
-                                  "/console/nothing.js", "/console/fonts/OFL.exe", "/console/.env"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/console/../template.yaml",
+        "/console/%2e%2e/template.yaml",
+        "/console/fonts/../../README.md",
+        "/console/nothing.js",
+        "/console/fonts/OFL.exe",
+        "/console/.env",
+    ],
+)
 def test_nothing_but_the_console_files_is_served(local, path):
     status, headers, body = local.invoke("GET", path, {}, None)
 
@@ -76,15 +85,36 @@ def test_publishing_writes_the_console_and_its_config_then_invalidates_the_cache
     s3 = boto3.client("s3", region_name="us-east-1")
     s3.create_bucket(Bucket="console-bucket")
     cloudfront = boto3.client("cloudfront", region_name="us-east-1")
-    distribution = cloudfront.create_distribution(DistributionConfig={
-        "CallerReference": "console", "Comment": "", "Enabled": True,
-        "Origins": {"Quantity": 1, "Items": [{"Id": "console", "DomainName": "console-bucket.s3.amazonaws.com", "S3OriginConfig": {"OriginAccessIdentity": ""}}]},
-        "DefaultCacheBehavior": {"TargetOriginId": "console", "ViewerProtocolPolicy": "redirect-to-https", "MinTTL": 0},
-    })["Distribution"]
+    distribution = cloudfront.create_distribution(
+        DistributionConfig={
+            "CallerReference": "console",
+            "Comment": "",
+            "Enabled": True,
+            "Origins": {
+                "Quantity": 1,
+                "Items": [
+                    {
+                        "Id": "console",
+                        "DomainName": "console-bucket.s3.amazonaws.com",
+                        "S3OriginConfig": {"OriginAccessIdentity": ""},
+                    }
+                ],
+            },
+            "DefaultCacheBehavior": {
+                "TargetOriginId": "console",
+                "ViewerProtocolPolicy": "redirect-to-https",
+                "MinTTL": 0,
+            },
+        }
+    )["Distribution"]
 
-    written = publish(s3, "console-bucket", config_from_outputs(OUTPUTS), cloudfront=cloudfront, distribution_id=distribution["Id"])
+    written = publish(
+        s3, "console-bucket", config_from_outputs(OUTPUTS), cloudfront=cloudfront, distribution_id=distribution["Id"]
+    )
 
-    assert {"index.html", "console.js", "console.css", "fonts/NanumSquareR.ttf", "fonts/OFL.txt", "config.json"} <= set(written)
+    assert {"index.html", "console.js", "console.css", "fonts/NanumSquareR.ttf", "fonts/OFL.txt", "config.json"} <= set(
+        written
+    )
     page = s3.get_object(Bucket="console-bucket", Key="index.html")
     assert (page["ContentType"], page["CacheControl"]) == ("text/html; charset=utf-8", "no-cache")
     assert page["Body"].read() == (CONSOLE_DIR / "index.html").read_bytes()

@@ -19,17 +19,35 @@ CLIENT_ID = "people-local"
 @pytest.fixture(scope="module")
 def signing_in(database_url, master_database_url, tmp_path_factory):
     auth = LocalAuth(secret=SECRET)
-    hosted = HostedSignIn(client_id=CLIENT_ID, callback_urls=[], mint=lambda scopes, subject: auth.token(scopes, subject=subject)).start()
+    hosted = HostedSignIn(
+        client_id=CLIENT_ID, callback_urls=[], mint=lambda scopes, subject: auth.token(scopes, subject=subject)
+    ).start()
     empty_tables(master_database_url)
-    settings = {"LOCAL_AUTH": "enforce", "LOCAL_AUTH_SECRET": SECRET, "CONSOLE_SIGN_IN_URL": hosted.base_url,
-                "CONSOLE_CLIENT_ID": CLIENT_ID, "JUDGE_MODEL": FINE_TUNED}
+    settings = {
+        "LOCAL_AUTH": "enforce",
+        "LOCAL_AUTH_SECRET": SECRET,
+        "CONSOLE_SIGN_IN_URL": hosted.base_url,
+        "CONSOLE_CLIENT_ID": CLIENT_ID,
+        "JUDGE_MODEL": FINE_TUNED,
+    }
     try:
         with running_local_api(database_url, tmp_path_factory.mktemp("banner-images"), **settings) as base:
             hosted.callback_urls.append(f"{base}/console/")
             machine = auth.token(["shop/catalog.write", "shop/judge"], subject="machine")
             post = ok(call(base, "POST", "/instagram-posts", {"instagram_media_id": "signed-in-1"}, token=machine))
-            ok(call(base, "POST", "/comments/judge", {"comment": "원피스 핏이 정말 예뻐요. 여름 내내 입을 것 같아요!",
-                                                      "instagram_comment_id": "s-1", "post_id": post["id"]}, token=machine))
+            ok(
+                call(
+                    base,
+                    "POST",
+                    "/comments/judge",
+                    {
+                        "comment": "원피스 핏이 정말 예뻐요. 여름 내내 입을 것 같아요!",
+                        "instagram_comment_id": "s-1",
+                        "post_id": post["id"],
+                    },
+                    token=machine,
+                )
+            )
             yield base, hosted, auth, post
     finally:
         hosted.stop()
@@ -59,7 +77,11 @@ def test_without_a_token_the_console_sends_people_to_the_hosted_page_and_back(co
     assert len(hosted.authorize_requests) == visits + 1  # one trip, though two calls needed the token
     asked = hosted.authorize_requests[-1]
     assert (asked["response_type"], asked["client_id"], asked["redirect_uri"], asked["code_challenge_method"]) == (
-        "code", CLIENT_ID, f"{base}/console/", "S256")
+        "code",
+        CLIENT_ID,
+        f"{base}/console/",
+        "S256",
+    )
     assert {"openid", "shop/review", "shop/catalog.read"} <= set(asked["scope"].split())
     exchange = hosted.token_requests[-1]
     assert exchange["grant_type"] == "authorization_code" and len(exchange["code_verifier"]) >= 43
@@ -80,7 +102,9 @@ def test_the_review_is_recorded_under_the_signed_in_person(console, signing_in):
 
     reviewer = auth.token(["shop/review"], subject="auditor")
     comments = ok(call(base, "GET", f"/instagram-posts/{post['id']}/comments", token=reviewer))["comments"]
-    assert [(c["id"], c["review"]["label"], c["review"]["reviewer"]) for c in comments] == [(comment_id, "bad", hosted.subject)]
+    assert [(c["id"], c["review"]["label"], c["review"]["reviewer"]) for c in comments] == [
+        (comment_id, "bad", hosted.subject)
+    ]
 
 
 def test_a_token_the_api_refuses_sends_the_person_to_sign_in_again(console, signing_in):
@@ -88,7 +112,10 @@ def test_a_token_the_api_refuses_sends_the_person_to_sign_in_again(console, sign
     console.open("#/queue")
     visits = len(hosted.authorize_requests)
     forged = LocalAuth(secret="another-secret-entirely-0123456789abcdef").token(["shop/review"])
-    console.page.evaluate("token => sessionStorage.setItem('console.token', JSON.stringify({access_token: token, expires_at: Date.now() + 3600000}))", forged)
+    console.page.evaluate(
+        "token => sessionStorage.setItem('console.token', JSON.stringify({access_token: token, expires_at: Date.now() + 3600000}))",
+        forged,
+    )
 
     console.open("#/posts")
     console.page.wait_for_url(f"{base}/console/#/posts")

@@ -42,7 +42,10 @@ def training_bucket(monkeypatch):
 def graph(monkeypatch):
     """Instagram's Graph API as a loopback stand-in that knows one media, so fetches reach it."""
     standin = InstagramGraphStandIn().start()
-    standin.add_comments("17841400000000001", [StandInComment("17858893269000001", "좋아요 잘 입고 있어요", "customer", "17841400000000009")])
+    standin.add_comments(
+        "17841400000000001",
+        [StandInComment("17858893269000001", "좋아요 잘 입고 있어요", "customer", "17841400000000009")],
+    )
     monkeypatch.setenv("INSTAGRAM_GRAPH_URL", standin.base_url)
     monkeypatch.setenv("INSTAGRAM_ACCESS_TOKEN", standin.access_token)
     yield standin
@@ -84,18 +87,31 @@ def local_run(db, openai_standin, training_bucket, graph, monkeypatch, tmp_path)
 def test_every_route_survives_schema_driven_fuzzing(local_run, tmp_path):
     report = tmp_path / "report.json"
     command = [
-        sys.executable, "-m", "schemathesis.cli", "run", f"{local_run}/openapi.json",
-        "--checks", CHECKS,
-        "--phases", "examples,coverage,fuzzing",
-        "--max-examples", str(EXAMPLES_PER_OPERATION),
-        "--seed", "20261127",
+        sys.executable,
+        "-m",
+        "schemathesis.cli",
+        "run",
+        f"{local_run}/openapi.json",
+        "--checks",
+        CHECKS,
+        "--phases",
+        "examples,coverage,fuzzing",
+        "--max-examples",
+        str(EXAMPLES_PER_OPERATION),
+        "--seed",
+        "20261127",
         "--generation-deterministic",
-        "--workers", "2",
-        "--request-timeout", "60",
-        "--suppress-health-check", "all",
+        "--workers",
+        "2",
+        "--request-timeout",
+        "60",
+        "--suppress-health-check",
+        "all",
         "--no-color",
-        "--report", "ndjson",
-        "--report-ndjson-path", str(report),
+        "--report",
+        "ndjson",
+        "--report-ndjson-path",
+        str(report),
     ]
     # Run where its cache (.schemathesis/) cannot land in the repository.
     run = subprocess.run(command, capture_output=True, text=True, timeout=1500, cwd=tmp_path)  # noqa: S603 - our own CLI

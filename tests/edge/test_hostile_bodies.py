@@ -97,7 +97,9 @@ def test_a_hostile_body_gets_a_clear_error_on_every_route(route, case, encoding,
         # A webhook's signature (or the handshake's verify token) is checked before anything reads
         # the body: an unsigned delivery is 401, a handshake without the token 403.
         status, code = (403, "forbidden") if route.method == "GET" else (401, "unauthorized")
-    result = invoke(loaded[route.function], route.method, concrete(route.path), body, content_type, encoding == "base64")
+    result = invoke(
+        loaded[route.function], route.method, concrete(route.path), body, content_type, encoding == "base64"
+    )
 
     assert (result.status, result.json["error"]["code"]) == (status, code), result.body[:300]
     assert set(result.json["error"]) <= {"code", "message", "details", "details_truncated"}

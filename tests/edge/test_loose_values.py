@@ -38,8 +38,13 @@ def test_a_value_that_is_not_an_integer_is_not_the_id_1(catalog, db, loose):
 
 
 def test_upper_case_json_media_type_is_json(catalog):
-    result = call_http(catalog, "POST", "/stores", body=json.dumps({"name": "S", "naver_store_id": "s-2"}),
-                       headers={"Content-Type": "Application/JSON; Charset=UTF-8"})
+    result = call_http(
+        catalog,
+        "POST",
+        "/stores",
+        body=json.dumps({"name": "S", "naver_store_id": "s-2"}),
+        headers={"Content-Type": "Application/JSON; Charset=UTF-8"},
+    )
 
     assert result.status == 201, result.body
 

@@ -94,7 +94,9 @@ def bucket():
         yield s3
 
 
-def signed_headers(body: bytes, *, secret: str = WEBHOOK_SECRET, timestamp: int | None = None, webhook_id: str = "wh_1") -> dict[str, str]:
+def signed_headers(
+    body: bytes, *, secret: str = WEBHOOK_SECRET, timestamp: int | None = None, webhook_id: str = "wh_1"
+) -> dict[str, str]:
     """Headers OpenAI sends with a webhook (the standard-webhooks scheme the SDK verifies)."""
     timestamp = int(time.time()) if timestamp is None else timestamp
     key = base64.b64decode(secret.removeprefix("whsec_"))

@@ -120,15 +120,23 @@ class FilesAndJobs:
             files = [f for f in files if f["purpose"] == query["purpose"][0]]
         limit = int(query.get("limit", ["10000"])[0])
         page = files[:limit]
-        return Reply(200, {
-            "object": "list", "data": page, "has_more": len(files) > limit,
-            "first_id": page[0]["id"] if page else "", "last_id": page[-1]["id"] if page else "",
-        })
+        return Reply(
+            200,
+            {
+                "object": "list",
+                "data": page,
+                "has_more": len(files) > limit,
+                "first_id": page[0]["id"] if page else "",
+                "last_id": page[-1]["id"] if page else "",
+            },
+        )
 
     def _list_jobs(self, request: Recorded, _) -> Reply:
         """Newest first; ``metadata[k]=v`` filters, as OpenAI's list does."""
         query = parse_qs(request.query)
-        wanted = {name[len("metadata["):-1]: values[0] for name, values in query.items() if name.startswith("metadata[")}
+        wanted = {
+            name[len("metadata[") : -1]: values[0] for name, values in query.items() if name.startswith("metadata[")
+        }
         with self._lock:
             jobs = [json.loads(json.dumps(job)) for job in reversed(self.jobs.values())]
         jobs = [job for job in jobs if all((job.get("metadata") or {}).get(k) == v for k, v in wanted.items())]
@@ -150,7 +158,12 @@ class FilesAndJobs:
             "status": "validating_files",
             "validation_file": body.get("validation_file"),
             "training_file": body["training_file"],
-            "hyperparameters": {"n_epochs": "auto", "batch_size": "auto", "learning_rate_multiplier": "auto", **hyperparameters},
+            "hyperparameters": {
+                "n_epochs": "auto",
+                "batch_size": "auto",
+                "learning_rate_multiplier": "auto",
+                **hyperparameters,
+            },
             "trained_tokens": None,
             "error": None,
             "finished_at": None,
@@ -195,4 +208,14 @@ class FilesAndJobs:
 
 
 def _not_found(job_id: str) -> Reply:
-    return Reply(404, {"error": {"message": f"No such job: {job_id}", "type": "invalid_request_error", "param": "fine_tune_id", "code": "fine_tune_not_found"}})
+    return Reply(
+        404,
+        {
+            "error": {
+                "message": f"No such job: {job_id}",
+                "type": "invalid_request_error",
+                "param": "fine_tune_id",
+                "code": "fine_tune_not_found",
+            }
+        },
+    )

@@ -29,7 +29,9 @@ def current_model() -> str | None:
 
 @pytest.fixture
 def training_file(upload_handler, openai) -> str:
-    result = call_http(upload_handler, "POST", "/training-files", body=training_jsonl(), headers={"content-type": "application/jsonl"})
+    result = call_http(
+        upload_handler, "POST", "/training-files", body=training_jsonl(), headers={"content-type": "application/jsonl"}
+    )
     assert result.status == 201
     return result.json["id"]
 
@@ -44,7 +46,9 @@ def get(handler, job_id: str):
 
 def job_rows(db) -> list:
     with db.connect() as connection:
-        return connection.execute(sa.text("SELECT openai_job_id, status, idempotency_key FROM fine_tuning_jobs ORDER BY id")).all()
+        return connection.execute(
+            sa.text("SELECT openai_job_id, status, idempotency_key FROM fine_tuning_jobs ORDER BY id")
+        ).all()
 
 
 def webhook_event(job_id: str, event_type: str = "fine_tuning.job.succeeded") -> dict:
@@ -75,32 +79,49 @@ def test_job_starts_supervised_on_the_default_model_with_auto_hyperparameters(jo
     assert body["training_file"] == training_file
     assert body["method"] == {
         "type": "supervised",
-        "supervised": {"hyperparameters": {"n_epochs": "auto", "batch_size": "auto", "learning_rate_multiplier": "auto"}},
+        "supervised": {
+            "hyperparameters": {"n_epochs": "auto", "batch_size": "auto", "learning_rate_multiplier": "auto"}
+        },
     }
     assert "suffix" not in body and "validation_file" not in body
     job = result.json
     assert job["id"].startswith("ftjob-")
     assert (job["status"], job["model"], job["training_file"], job["fine_tuned_model"]) == (
-        "validating_files", BASE_MODEL_DEFAULT, training_file, None,
+        "validating_files",
+        BASE_MODEL_DEFAULT,
+        training_file,
+        None,
     )
 
 
 def test_given_options_are_sent_as_given(jobs_handler, openai, training_file):
     result = start(
-        jobs_handler, training_file_id=training_file, validation_file_id=training_file, suffix="judge",
-        n_epochs=4, batch_size=2, learning_rate_multiplier=0.5, model="gpt-4o-mini-2024-07-18",
+        jobs_handler,
+        training_file_id=training_file,
+        validation_file_id=training_file,
+        suffix="judge",
+        n_epochs=4,
+        batch_size=2,
+        learning_rate_multiplier=0.5,
+        model="gpt-4o-mini-2024-07-18",
     )
 
     assert result.status == 201, result.json
     body = openai.job_creations()[0].json()
     assert (body["suffix"], body["validation_file"]) == ("judge", training_file)
-    assert body["method"]["supervised"]["hyperparameters"] == {"n_epochs": 4, "batch_size": 2, "learning_rate_multiplier": 0.5}
+    assert body["method"]["supervised"]["hyperparameters"] == {
+        "n_epochs": 4,
+        "batch_size": 2,
+        "learning_rate_multiplier": 0.5,
+    }
 
 
 def test_same_request_twice_makes_one_job(jobs_handler, openai, training_file, db):
     first = start(jobs_handler, training_file_id=training_file, suffix="judge")
     # The same request, spelled with its defaults, is still the same request
-    second = start(jobs_handler, suffix="judge", training_file_id=training_file, n_epochs="auto", model=BASE_MODEL_DEFAULT)
+    second = start(
+        jobs_handler, suffix="judge", training_file_id=training_file, n_epochs="auto", model=BASE_MODEL_DEFAULT
+    )
 
     assert (first.status, second.status) == (201, 200)
     assert second.json["id"] == first.json["id"]
@@ -111,7 +132,10 @@ def test_same_request_twice_makes_one_job(jobs_handler, openai, training_file, d
 def test_identical_requests_at_once_make_one_job(jobs_handler, openai, training_file, db):
     openai.standin.on("POST", r"/fine_tuning/jobs", _slowly(openai._create_job, 0.5))
     results = []
-    threads = [threading.Thread(target=lambda: results.append(start(jobs_handler, training_file_id=training_file))) for _ in range(2)]
+    threads = [
+        threading.Thread(target=lambda: results.append(start(jobs_handler, training_file_id=training_file)))
+        for _ in range(2)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -140,7 +164,9 @@ def test_a_different_request_makes_another_job(jobs_handler, openai, training_fi
 
 def test_same_request_after_a_failed_job_starts_a_new_one(jobs_handler, openai, training_file):
     first = start(jobs_handler, training_file_id=training_file).json["id"]
-    openai.advance(first, "failed", error={"code": "invalid_training_file", "message": "bad file", "param": "training_file"})
+    openai.advance(
+        first, "failed", error={"code": "invalid_training_file", "message": "bad file", "param": "training_file"}
+    )
     failed = get(jobs_handler, first).json
     assert failed["status"] == "failed"
     assert failed["error"]["code"] == "invalid_training_file"
@@ -187,8 +213,19 @@ def test_openai_refusing_the_job_is_422_with_its_message_and_no_job(jobs_handler
     from tests.support.openai_standin import Reply
 
     openai.standin.on(
-        "POST", r"/fine_tuning/jobs",
-        lambda request, match: Reply(400, {"error": {"message": "Model gpt-9 is not available for fine-tuning", "type": "invalid_request_error", "param": "model", "code": None}}),
+        "POST",
+        r"/fine_tuning/jobs",
+        lambda request, match: Reply(
+            400,
+            {
+                "error": {
+                    "message": "Model gpt-9 is not available for fine-tuning",
+                    "type": "invalid_request_error",
+                    "param": "model",
+                    "code": None,
+                }
+            },
+        ),
     )
 
     result = start(jobs_handler, training_file_id=training_file, model="gpt-9")
@@ -267,7 +304,9 @@ def test_schedule_keeps_going_when_openai_fails_for_one_job(jobs_handler, openai
 
     broken = start(jobs_handler, training_file_id=training_file).json["id"]
     healthy = start(jobs_handler, training_file_id=training_file, suffix="b").json["id"]
-    openai.standin.on("GET", rf"/fine_tuning/jobs/{broken}", lambda request, match: Reply(500, {"error": {"message": "boom"}}))
+    openai.standin.on(
+        "GET", rf"/fine_tuning/jobs/{broken}", lambda request, match: Reply(500, {"error": {"message": "boom"}})
+    )
     openai.advance(healthy, "succeeded")
 
     summary = jobs_handler(sample_event("refresh_jobs_schedule.json"), LocalContext())
@@ -342,7 +381,9 @@ def test_signed_event_of_another_kind_or_job_is_acknowledged_and_ignored(jobs_ha
     other_kind = webhook_event(job_id, event_type="batch.completed")
     other_job = webhook_event("ftjob-from-another-project")
 
-    results = [deliver(jobs_handler, event, signed_headers(event["body"].encode())) for event in (other_kind, other_job)]
+    results = [
+        deliver(jobs_handler, event, signed_headers(event["body"].encode())) for event in (other_kind, other_job)
+    ]
 
     assert [(r.status, r.json["handled"]) for r in results] == [(200, False), (200, False)]
     assert job_rows(db)[0].status == "validating_files"
@@ -395,7 +436,9 @@ def test_webhook_secret_is_read_from_secrets_manager_in_aws(jobs_handler, openai
     openai.advance(job_id, "succeeded")
     event = webhook_event(job_id)
     with mock_aws():
-        arn = boto3.client("secretsmanager").create_secret(Name="openai-webhook-ft-test", SecretString=WEBHOOK_SECRET)["ARN"]
+        arn = boto3.client("secretsmanager").create_secret(Name="openai-webhook-ft-test", SecretString=WEBHOOK_SECRET)[
+            "ARN"
+        ]
         monkeypatch.delenv("OPENAI_WEBHOOK_SECRET")
         use_settings(monkeypatch, OPENAI_WEBHOOK_SECRET_ARN=arn)
 
@@ -405,7 +448,9 @@ def test_webhook_secret_is_read_from_secrets_manager_in_aws(jobs_handler, openai
     assert current_model() == openai.jobs[job_id]["fine_tuned_model"]
 
 
-def test_webhook_answers_401_until_the_signing_secret_is_put_in_the_stacks_secret(jobs_handler, openai, training_file, monkeypatch):
+def test_webhook_answers_401_until_the_signing_secret_is_put_in_the_stacks_secret(
+    jobs_handler, openai, training_file, monkeypatch
+):
     """README "Deploy": the stack creates the secret unset; OpenAI issues whsec_ only once the URL exists."""
     import boto3
     from aws_lambda_powertools.utilities import parameters

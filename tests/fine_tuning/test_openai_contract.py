@@ -30,7 +30,9 @@ def form_of(request) -> dict:
 
 
 def upload(handler):
-    return call_http(handler, "POST", "/training-files", body=training_jsonl(), headers={"content-type": "application/jsonl"})
+    return call_http(
+        handler, "POST", "/training-files", body=training_jsonl(), headers={"content-type": "application/jsonl"}
+    )
 
 
 def test_the_upload_is_a_valid_create_file_request(upload_handler, openai):
@@ -45,9 +47,17 @@ def test_job_requests_are_valid_create_fine_tuning_job_requests(upload_handler, 
 
     call_http(jobs_handler, "POST", "/fine-tuning/jobs", json={"training_file_id": file_id})
     call_http(
-        jobs_handler, "POST", "/fine-tuning/jobs",
-        json={"training_file_id": file_id, "validation_file_id": file_id, "suffix": "judge", "n_epochs": 3,
-              "batch_size": 8, "learning_rate_multiplier": 0.3},
+        jobs_handler,
+        "POST",
+        "/fine-tuning/jobs",
+        json={
+            "training_file_id": file_id,
+            "validation_file_id": file_id,
+            "suffix": "judge",
+            "n_epochs": 3,
+            "batch_size": 8,
+            "learning_rate_multiplier": 0.3,
+        },
     )
 
     bodies = [request.json() for request in openai.job_creations()]
@@ -61,8 +71,16 @@ def test_job_requests_are_valid_create_fine_tuning_job_requests(upload_handler, 
         pytest.param("CreateFileRequest", {"purpose": "finetune"}, id="file-unknown-purpose"),
         pytest.param("CreateFileRequest", {"filename": "x.jsonl"}, id="file-unknown-field"),
         pytest.param("CreateFineTuningJobRequest", {"suffix": ""}, id="job-empty-suffix"),
-        pytest.param("CreateFineTuningJobRequest", {"method": {"type": "supervised", "supervised": {"hyperparameters": {"n_epochs": 0}}}}, id="job-zero-epochs"),
-        pytest.param("CreateFineTuningJobRequest", {"method": {"type": "supervised", "supervised": {"hyperparameters": {"learning_rate_multiplier": 0}}}}, id="job-zero-learning-rate"),
+        pytest.param(
+            "CreateFineTuningJobRequest",
+            {"method": {"type": "supervised", "supervised": {"hyperparameters": {"n_epochs": 0}}}},
+            id="job-zero-epochs",
+        ),
+        pytest.param(
+            "CreateFineTuningJobRequest",
+            {"method": {"type": "supervised", "supervised": {"hyperparameters": {"learning_rate_multiplier": 0}}}},
+            id="job-zero-learning-rate",
+        ),
         pytest.param("CreateFineTuningJobRequest", {"method": {"type": "tuned"}}, id="job-unknown-method"),
     ],
 )
@@ -89,7 +107,9 @@ def read(standin, path: str) -> dict:
 def test_the_stand_ins_answers_are_what_openai_documents(upload_handler, jobs_handler, openai):
     uploaded = upload(upload_handler)
     assert uploaded.status == 201, uploaded.json
-    started = call_http(jobs_handler, "POST", "/fine-tuning/jobs", json={"training_file_id": uploaded.json["id"], "suffix": "judge"})
+    started = call_http(
+        jobs_handler, "POST", "/fine-tuning/jobs", json={"training_file_id": uploaded.json["id"], "suffix": "judge"}
+    )
     assert started.status == 201, started.json
     job_id = started.json["id"]
     openai.advance(job_id, "succeeded")
@@ -108,10 +128,23 @@ def test_the_stand_ins_answers_are_what_openai_documents(upload_handler, jobs_ha
 def test_the_answer_check_rejects_what_openai_would_not_send():
     # Shows the check above can fail: a documented job, broken in one place.
     job = {
-        "object": "fine_tuning.job", "id": "ftjob-1", "model": "gpt-4o-mini-2024-07-18", "created_at": 1,
-        "fine_tuned_model": None, "organization_id": "org", "result_files": [], "status": "queued",
-        "validation_file": None, "training_file": "file-1", "hyperparameters": {}, "trained_tokens": None,
-        "error": None, "finished_at": None, "estimated_finish": None, "integrations": None, "seed": 1,
+        "object": "fine_tuning.job",
+        "id": "ftjob-1",
+        "model": "gpt-4o-mini-2024-07-18",
+        "created_at": 1,
+        "fine_tuned_model": None,
+        "organization_id": "org",
+        "result_files": [],
+        "status": "queued",
+        "validation_file": None,
+        "training_file": "file-1",
+        "hyperparameters": {},
+        "trained_tokens": None,
+        "error": None,
+        "finished_at": None,
+        "estimated_finish": None,
+        "integrations": None,
+        "seed": 1,
         "metadata": None,
     }
     assert problems("FineTuningJob", job) == []

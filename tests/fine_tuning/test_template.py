@@ -38,7 +38,9 @@ def test_template_routes_are_the_fine_tuning_routes():
 def test_every_declared_route_has_a_handler(db, method, path):
     handler = handler_of(FUNCTIONS[ROUTES[method, path]])
 
-    result = call_http(handler, method, path.replace("{job_id}", "ftjob-x"), body=b"", headers={"content-type": "application/json"})
+    result = call_http(
+        handler, method, path.replace("{job_id}", "ftjob-x"), body=b"", headers={"content-type": "application/json"}
+    )
 
     # Whatever the empty request earns (200, 401, 404 job_not_found, 422, ...), the route itself exists
     assert result.json.get("error", {}).get("code") not in ("not_found", "method_not_allowed")
@@ -47,7 +49,10 @@ def test_every_declared_route_has_a_handler(db, method, path):
 def test_training_bucket_is_private_encrypted_and_triggers_on_jsonl():
     bucket = resources()["TrainingDataBucket"]["Properties"]
     block = bucket["PublicAccessBlockConfiguration"]
-    assert all(block[name] is True for name in ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"))
+    assert all(
+        block[name] is True
+        for name in ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets")
+    )
     assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
     upload = resources()["UploadTrainingFileFunction"]["Properties"]
     trigger = upload["Events"]["TrainingObjectCreated"]
@@ -55,7 +60,9 @@ def test_training_bucket_is_private_encrypted_and_triggers_on_jsonl():
     assert trigger["Properties"]["Filter"]["S3Key"]["Rules"] == [{"Name": "suffix", "Value": ".jsonl"}]
     # The function is told the bucket's fixed name, and may only read that bucket
     assert upload["Environment"]["Variables"]["TRAINING_BUCKET"] == bucket["BucketName"]
-    s3 = [s for s in statements(resources(), "UploadTrainingFileFunction") if any(a.startswith("s3:") for a in actions(s))]
+    s3 = [
+        s for s in statements(resources(), "UploadTrainingFileFunction") if any(a.startswith("s3:") for a in actions(s))
+    ]
     assert [actions(s) for s in s3] == [["s3:GetObject"], ["s3:ListBucket"]]
     s3_statement, listing = s3
     assert listing["Resource"]["Sub"][0] == "arn:${AWS::Partition}:s3:::training-${AWS::AccountId}-${StackUuid}"
@@ -70,9 +77,15 @@ def test_each_function_reads_only_the_secrets_it_needs():
 
     assert secret_parameters(resources(), "UploadTrainingFileFunction") == database | {"OpenAIApiKeySecretArn"}
     # JudgeEndpointSecretArns: a job may run on a named endpoint of JUDGE_ENDPOINTS, and its webhook refreshes it there.
-    assert secret_parameters(resources(), "FineTuningJobsFunction") == database | {"OpenAIApiKeySecretArn", "JudgeEndpointSecretArns"}
+    assert secret_parameters(resources(), "FineTuningJobsFunction") == database | {
+        "OpenAIApiKeySecretArn",
+        "JudgeEndpointSecretArns",
+    }
     assert secret_parameters(resources(), "OpenAIWebhookFunction") == database | {
-        "OpenAIApiKeySecretArn", "OpenAIWebhookSecret", "OpenAIWebhookSecretArn", "JudgeEndpointSecretArns"
+        "OpenAIApiKeySecretArn",
+        "OpenAIWebhookSecret",
+        "OpenAIWebhookSecretArn",
+        "JudgeEndpointSecretArns",
     }
     assert not any(a.startswith("s3:") for s in statements(resources(), "FineTuningJobsFunction") for a in actions(s))
 

@@ -82,7 +82,11 @@ def test_bom_crlf_and_blank_lines_are_normalised_away_with_warnings():
 
     assert report.valid, report.problems
     assert report.normalized == training_jsonl()
-    assert codes(report.warnings)[:3] == [(1, "utf8_bom_removed"), (None, "crlf_line_endings"), (4, "blank_lines_removed")]
+    assert codes(report.warnings)[:3] == [
+        (1, "utf8_bom_removed"),
+        (None, "crlf_line_endings"),
+        (4, "blank_lines_removed"),
+    ]
     assert "4, 5" in report.warnings[2].message
 
 

@@ -21,7 +21,12 @@ JSONL = {"content-type": "application/jsonl"}
 
 def upload(handler, data: bytes, *, query: str = "", headers=None, base64_encoded=None):
     return call_http(
-        handler, "POST", "/training-files", body=data, headers=headers or JSONL, query=query,
+        handler,
+        "POST",
+        "/training-files",
+        body=data,
+        headers=headers or JSONL,
+        query=query,
         base64_encoded=base64_encoded,
     )
 
@@ -52,16 +57,28 @@ INVALID_FILES = {
     "unknown_role": (with_line(8, message_line({**USER, "role": "customer"}, GOOD)), "unknown_role", 8),
     "empty_content": (with_line(9, message_line({**USER, "content": "  "}, GOOD)), "empty_content", 9),
     "null_content": (with_line(9, message_line({**USER, "content": None}, GOOD)), "missing_content", 9),
-    "non_string_content": (with_line(10, message_line({**USER, "content": ["a", "b"]}, GOOD)), "content_not_string", 10),
+    "non_string_content": (
+        with_line(10, message_line({**USER, "content": ["a", "b"]}, GOOD)),
+        "content_not_string",
+        10,
+    ),
     "no_assistant_message": (with_line(1, message_line(USER)), "no_assistant_message", 1),
-    "label_not_good_or_bad": (with_line(2, message_line(USER, {"role": "assistant", "content": "Good."})), "invalid_label", 2),
+    "label_not_good_or_bad": (
+        with_line(2, message_line(USER, {"role": "assistant", "content": "Good."})),
+        "invalid_label",
+        2,
+    ),
     "fewer_than_ten_examples": (training_jsonl(EXAMPLES[:9]), "too_few_examples", None),
     "only_one_label": (
         training_jsonl([(f"{comment} ({n})", "good") for n, (comment, _) in enumerate(EXAMPLES)]),
         "single_label",
         None,
     ),
-    "invalid_utf8": (with_line(4, "PLACEHOLDER").replace(b"PLACEHOLDER", b'{"messages": "\xff\xfe"}'), "invalid_utf8", 4),
+    "invalid_utf8": (
+        with_line(4, "PLACEHOLDER").replace(b"PLACEHOLDER", b'{"messages": "\xff\xfe"}'),
+        "invalid_utf8",
+        4,
+    ),
     "only_blank_lines": (b"\n\r\n  \n", "empty_file", None),
 }
 
@@ -128,7 +145,9 @@ def test_seed_examples_plus_eight_more_upload_with_bytes_filename_and_purpose(up
 
 
 def test_text_plain_base64_body_and_default_filename_are_accepted(upload_handler, openai):
-    result = upload(upload_handler, training_jsonl(), headers={"content-type": "text/plain; charset=utf-8"}, base64_encoded=True)
+    result = upload(
+        upload_handler, training_jsonl(), headers={"content-type": "text/plain; charset=utf-8"}, base64_encoded=True
+    )
 
     assert result.status == 201
     assert multipart_fields(openai.uploads()[0])["file"].filename == "training.jsonl"
@@ -179,7 +198,11 @@ def test_two_identical_uploads_at_once_make_one_openai_upload(upload_handler, op
 
 
 def test_openai_outage_is_503_with_retry_after_and_records_nothing(upload_handler, openai, db):
-    openai.standin.on("POST", r"/files", lambda request, match: Reply(503, {"error": {"message": "overloaded"}}, headers={"retry-after": "7"}))
+    openai.standin.on(
+        "POST",
+        r"/files",
+        lambda request, match: Reply(503, {"error": {"message": "overloaded"}}, headers={"retry-after": "7"}),
+    )
 
     result = upload(upload_handler, training_jsonl())
 
@@ -198,7 +221,9 @@ def test_openai_outage_is_503_with_retry_after_and_records_nothing(upload_handle
         ("", "", 415, "unsupported_media_type"),
     ],
 )
-def test_bad_filename_or_content_type_is_refused_before_openai(upload_handler, openai, query, content_type, status, code):
+def test_bad_filename_or_content_type_is_refused_before_openai(
+    upload_handler, openai, query, content_type, status, code
+):
     result = upload(upload_handler, training_jsonl(), query=query, headers={"content-type": content_type})
 
     assert (result.status, result.json["error"]["code"]) == (status, code)

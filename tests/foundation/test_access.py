@@ -130,7 +130,9 @@ def test_the_user_pool_holds_the_five_scopes_and_a_client_per_kind_of_caller(tra
     assert {f"{server['Identifier']}/{scope['ScopeName']}" for scope in server["Scopes"]} == set(access.SCOPES)
     assert machine["AllowedOAuthFlows"] == ["client_credentials"] and machine["GenerateSecret"] is True
     assert people["AllowedOAuthFlows"] == ["code"] and people["GenerateSecret"] is False
-    assert set(access.SCOPES) <= set(machine["AllowedOAuthScopes"]) and set(access.SCOPES) <= set(people["AllowedOAuthScopes"])
+    assert set(access.SCOPES) <= set(machine["AllowedOAuthScopes"]) and set(access.SCOPES) <= set(
+        people["AllowedOAuthScopes"]
+    )
 
 
 def test_the_stage_throttles_and_writes_access_logs(translated):
@@ -154,7 +156,10 @@ def test_openapi_security_names_the_route_scope():
     assert access.openapi_security("GET", "/stores/{store_id}") == [{"ShopJwt": [CATALOG_READ]}]
     assert access.openapi_security("POST", "/webhooks/openai") == []
     scheme = access.openapi_security_schemes("https://cognito-idp.us-east-1.amazonaws.com/pool")["ShopJwt"]
-    assert scheme["openIdConnectUrl"] == "https://cognito-idp.us-east-1.amazonaws.com/pool/.well-known/openid-configuration"
+    assert (
+        scheme["openIdConnectUrl"]
+        == "https://cognito-idp.us-east-1.amazonaws.com/pool/.well-known/openid-configuration"
+    )
 
 
 # --- the local run enforcing the template's rules -------------------------------------------------
@@ -191,7 +196,10 @@ def call(base: str, method: str, path: str, token: str | None = None, body: dict
 def test_no_token_is_401_and_nothing_runs(enforcing_api):
     base, _ = enforcing_api
 
-    assert call(base, "POST", "/stores", body={"name": "Anon", "naver_store_id": "anon"}) == (401, {"message": "Unauthorized"})
+    assert call(base, "POST", "/stores", body={"name": "Anon", "naver_store_id": "anon"}) == (
+        401,
+        {"message": "Unauthorized"},
+    )
     _, auth = enforcing_api
     status, _ = call(base, "POST", "/stores", auth.token([CATALOG_WRITE]), {"name": "Anon", "naver_store_id": "anon"})
     assert status == 201  # the refused request created nothing: the same id is still free
@@ -201,7 +209,10 @@ def test_the_wrong_scope_is_403_and_the_right_one_reaches_the_route(enforcing_ap
     base, auth = enforcing_api
     reader, writer = auth.token([CATALOG_READ]), auth.token([CATALOG_WRITE, JUDGE])
 
-    assert call(base, "POST", "/stores", reader, {"name": "Shop", "naver_store_id": "s-1"}) == (403, {"message": "Forbidden"})
+    assert call(base, "POST", "/stores", reader, {"name": "Shop", "naver_store_id": "s-1"}) == (
+        403,
+        {"message": "Forbidden"},
+    )
     status, store = call(base, "POST", "/stores", writer, {"name": "Shop", "naver_store_id": "s-1"})
     assert status == 201
     assert call(base, "GET", f"/stores/{store['id']}", writer) == (403, {"message": "Forbidden"})
@@ -253,9 +264,13 @@ def test_reviews_need_the_review_scope_and_the_reviewer_is_the_tokens_subject(en
 
     base, auth = enforcing_api
     with get_engine().begin() as connection:
-        post = connection.execute(sa.text("INSERT INTO instagram_posts (instagram_media_id) VALUES ('17990000000000001') RETURNING id")).scalar()
+        post = connection.execute(
+            sa.text("INSERT INTO instagram_posts (instagram_media_id) VALUES ('17990000000000001') RETURNING id")
+        ).scalar()
         comment = connection.execute(
-            sa.text("INSERT INTO instagram_comments (instagram_comment_id, post_id, text, text_sha256) VALUES ('1785', :p, '좋아요', 'x') RETURNING id"),
+            sa.text(
+                "INSERT INTO instagram_comments (instagram_comment_id, post_id, text, text_sha256) VALUES ('1785', :p, '좋아요', 'x') RETURNING id"
+            ),
             {"p": post},
         ).scalar()
     viewer = auth.token([CATALOG_READ], subject="viewer-sub")

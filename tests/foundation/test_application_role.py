@@ -54,8 +54,10 @@ def test_the_suite_signs_in_as_the_application_role_not_the_master(as_applicatio
             sa.text("SELECT current_user, rolsuper, current_database() FROM pg_roles WHERE rolname = current_user")
         ).one()
         groups = connection.scalars(
-            sa.text("SELECT g.rolname FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid "
-                    "JOIN pg_roles u ON u.oid = m.member WHERE u.rolname = current_user")
+            sa.text(
+                "SELECT g.rolname FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid "
+                "JOIN pg_roles u ON u.oid = m.member WHERE u.rolname = current_user"
+            )
         ).all()
 
     assert user != sa.make_url(master_database_url).username
@@ -93,7 +95,9 @@ def test_the_application_role_cannot_create_a_database(database_url):
 
 def test_the_application_role_reads_and_writes_rows_and_the_schema_stays(as_application, db):
     with as_application.begin() as connection:
-        store = connection.scalar(sa.text("INSERT INTO naver_stores (name, naver_store_id) VALUES ('Sundae', 'sundae') RETURNING id"))
+        store = connection.scalar(
+            sa.text("INSERT INTO naver_stores (name, naver_store_id) VALUES ('Sundae', 'sundae') RETURNING id")
+        )
         connection.execute(sa.text("UPDATE naver_stores SET name = 'Sundae Closet' WHERE id = :id"), {"id": store})
         connection.execute(sa.text("SELECT * FROM naver_stores WHERE id = :id FOR UPDATE"), {"id": store})
     with as_application.begin() as connection:
@@ -106,7 +110,9 @@ def test_the_application_role_reads_and_writes_rows_and_the_schema_stays(as_appl
 def test_a_table_a_later_migration_creates_is_the_applications_to_use_at_once(as_application, master_engine):
     # Given a later migration, run by the master, that adds a table with an identity column
     with master_engine.begin() as connection:
-        connection.execute(sa.text("CREATE TABLE later_feature (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, note text)"))
+        connection.execute(
+            sa.text("CREATE TABLE later_feature (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, note text)")
+        )
     try:
         # Then the application role may write its rows, but not change it
         with as_application.begin() as connection:
@@ -146,13 +152,22 @@ def deployment(password_server, monkeypatch):
     port, admin_url, _ = password_server
     with mock_aws():
         secrets = boto3.client("secretsmanager", region_name="us-east-1")
-        master = secrets.create_secret(Name="rds!db-1", SecretString=json.dumps({"username": "postgres", "password": "master-Password-1"}))["ARN"]
+        master = secrets.create_secret(
+            Name="rds!db-1", SecretString=json.dumps({"username": "postgres", "password": "master-Password-1"})
+        )["ARN"]
         # As CloudFormation makes it: a generated password beside the role's name, nothing else yet.
         application = secrets.create_secret(
-            Name="shop-application", SecretString=json.dumps({"username": "shop_app", "password": "Generated0Password0Of0Forty0Characters00"})
+            Name="shop-application",
+            SecretString=json.dumps({"username": "shop_app", "password": "Generated0Password0Of0Forty0Characters00"}),
         )["ARN"]
-        for name, value in {"DB_SECRET_ARN": master, "DB_HOST": "127.0.0.1", "DB_PORT": str(port), "DB_NAME": "shop",
-                            "DATABASE_TLS": "off", "DB_APPLICATION_SECRET_ARN": application}.items():
+        for name, value in {
+            "DB_SECRET_ARN": master,
+            "DB_HOST": "127.0.0.1",
+            "DB_PORT": str(port),
+            "DB_NAME": "shop",
+            "DATABASE_TLS": "off",
+            "DB_APPLICATION_SECRET_ARN": application,
+        }.items():
             monkeypatch.setenv(name, value)
         monkeypatch.delenv("DATABASE_URL")
         get_settings.cache_clear()
@@ -171,7 +186,9 @@ def function_engine(secrets, application_arn: str) -> sa.Engine:
     return build_engine(Settings(db_secret_arn=application_arn, database_tls="off"))
 
 
-def test_the_migration_step_makes_the_application_role_from_its_secret_and_completes_the_secret(deployment, password_server):
+def test_the_migration_step_makes_the_application_role_from_its_secret_and_completes_the_secret(
+    deployment, password_server
+):
     secrets, application = deployment
     port = password_server[0]
 
@@ -179,8 +196,14 @@ def test_the_migration_step_makes_the_application_role_from_its_secret_and_compl
 
     # The secret now says where the server is, in the shape Secrets Manager's PostgreSQL rotation expects
     stored = json.loads(secrets.get_secret_value(SecretId=application)["SecretString"])
-    assert stored == {"username": "shop_app", "password": "Generated0Password0Of0Forty0Characters00",
-                      "engine": "postgres", "host": "127.0.0.1", "port": port, "dbname": "shop"}
+    assert stored == {
+        "username": "shop_app",
+        "password": "Generated0Password0Of0Forty0Characters00",
+        "engine": "postgres",
+        "host": "127.0.0.1",
+        "port": port,
+        "dbname": "shop",
+    }
     # and a function signs in with it, over password authentication, as the application role
     engine = function_engine(secrets, application)
     with engine.connect() as connection:
@@ -193,7 +216,9 @@ def test_the_migration_step_makes_the_application_role_from_its_secret_and_compl
 def test_a_rotated_application_password_is_set_again_by_the_next_deployment(deployment):
     secrets, application = deployment
     migrate.migrate({"RequestType": "Create"}, None)
-    rotated = json.loads(secrets.get_secret_value(SecretId=application)["SecretString"]) | {"password": "Rotated0Password0Two"}
+    rotated = json.loads(secrets.get_secret_value(SecretId=application)["SecretString"]) | {
+        "password": "Rotated0Password0Two"
+    }
     secrets.put_secret_value(SecretId=application, SecretString=json.dumps(rotated))
 
     migrate.migrate({"RequestType": "Update"}, None)

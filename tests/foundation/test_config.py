@@ -59,10 +59,7 @@ def test_settings_are_read_once(environment):
 
 def test_a_function_started_without_its_settings_exits_with_one_line_and_no_traceback():
     environment = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "DB_SECRET_ARN"}}
-    code = (
-        "from infra.local_api import load_handler, ROOT;"
-        "load_handler(ROOT / 'functions' / 'link_banner')"
-    )
+    code = "from infra.local_api import load_handler, ROOT;load_handler(ROOT / 'functions' / 'link_banner')"
 
     finished = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=environment, capture_output=True, text=True)
 

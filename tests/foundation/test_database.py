@@ -78,7 +78,9 @@ def test_the_amazon_trust_services_roots_are_the_published_ones():
     pem = AMAZON_TRUST_SERVICES_ROOTS.read_bytes()
     certificates = x509.load_pem_x509_certificates(pem)
     fingerprints = {
-        certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value: certificate.fingerprint(hashes.SHA256()).hex()
+        certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value: certificate.fingerprint(
+            hashes.SHA256()
+        ).hex()
         for certificate in certificates
     }
 
@@ -100,7 +102,11 @@ def test_credentials_come_from_the_rds_secret():
 
     # The password is not in the URL: each new connection takes the secret's current one.
     assert (url.username, url.password, url.host, url.port, url.database) == (
-        "app", None, "db.example.internal", 6543, "shop",
+        "app",
+        None,
+        "db.example.internal",
+        6543,
+        "shop",
     )
 
 
@@ -110,9 +116,13 @@ def certificate(common_name: str, key, *, signed_by=None, ca: bool = False) -> x
     issuer, issuer_key = signed_by or (None, key)
     now = datetime.now(UTC)
     builder = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(issuer.subject if issuer else name)
-        .public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(days=1)).not_valid_after(now + timedelta(days=1))
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(issuer.subject if issuer else name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=1))
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()), critical=False)
     )
@@ -256,9 +266,13 @@ def regional_rds_roots(monkeypatch, tmp_path):
 
 
 def connect_with_verified_tls(port: int):
-    engine = build_engine(Settings(
-        database_url=f"postgresql+pg8000://app:secret@localhost:{port}/shop", database_tls="verify", db_connect_timeout_seconds=3,
-    ))
+    engine = build_engine(
+        Settings(
+            database_url=f"postgresql+pg8000://app:secret@localhost:{port}/shop",
+            database_tls="verify",
+            db_connect_timeout_seconds=3,
+        )
+    )
     try:
         with pytest.raises((sa.exc.DBAPIError, ssl.SSLError)) as raised:
             engine.connect()
@@ -301,9 +315,13 @@ def test_tls_trusts_the_rds_roots_of_the_function_s_region(
 @pytest.mark.parametrize("database_tls", ["off", "auto"])
 def test_without_tls_the_startup_message_comes_first_and_no_tls_is_negotiated(database_tls, connection_start_recorder):
     port, seen, server = connection_start_recorder(None)
-    engine = build_engine(Settings(
-        database_url=f"postgresql+pg8000://app:secret@127.0.0.1:{port}/shop", database_tls=database_tls, db_connect_timeout_seconds=3,
-    ))
+    engine = build_engine(
+        Settings(
+            database_url=f"postgresql+pg8000://app:secret@127.0.0.1:{port}/shop",
+            database_tls=database_tls,
+            db_connect_timeout_seconds=3,
+        )
+    )
 
     with pytest.raises(sa.exc.DBAPIError, match="08004"):
         engine.connect()

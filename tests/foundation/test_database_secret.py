@@ -46,7 +46,9 @@ def test_the_rds_managed_master_secret_connects_with_host_port_and_name_from_the
     arn = new_secret(secrets, "rds!db-1234", username="shop_admin", password="first-Password-1")
 
     # When a function connects with DB_HOST, DB_PORT and DB_NAME beside it
-    engine = build_engine(Settings(db_secret_arn=arn, db_host="127.0.0.1", db_port=port, db_name="postgres", database_tls="off"))
+    engine = build_engine(
+        Settings(db_secret_arn=arn, db_host="127.0.0.1", db_port=port, db_name="postgres", database_tls="off")
+    )
 
     # Then it signs in as the secret's user
     assert current_user(engine) == "shop_admin"
@@ -56,7 +58,9 @@ def test_the_rds_managed_master_secret_connects_with_host_port_and_name_from_the
 def test_a_secret_that_holds_the_server_too_connects(server, secrets):
     port, admin_url = server
     set_password(admin_url, "app_user", "app-Password-1")
-    arn = new_secret(secrets, "full", username="app_user", password="app-Password-1", host="127.0.0.1", port=port, dbname="postgres")
+    arn = new_secret(
+        secrets, "full", username="app_user", password="app-Password-1", host="127.0.0.1", port=port, dbname="postgres"
+    )
 
     engine = build_engine(Settings(db_secret_arn=arn, database_tls="off"))
 
@@ -65,7 +69,9 @@ def test_a_secret_that_holds_the_server_too_connects(server, secrets):
 
 
 def test_the_environment_wins_over_the_secrets_server(secrets):
-    arn = new_secret(secrets, "instance", username="u", password="p", host="instance.internal", port=5432, dbname="shop")
+    arn = new_secret(
+        secrets, "instance", username="u", password="p", host="instance.internal", port=5432, dbname="shop"
+    )
 
     url = database_url(Settings(db_secret_arn=arn, db_host="proxy.internal", db_port=6432))
 
@@ -84,13 +90,25 @@ def test_a_rotated_password_is_picked_up_without_a_restart(server, secrets):
     port, admin_url = server
     set_password(admin_url, "rotating", "before-Rotation-1")
     arn = new_secret(secrets, "rotating", username="rotating", password="before-Rotation-1")
-    engine = build_engine(Settings(db_secret_arn=arn, db_host="127.0.0.1", db_port=port, db_name="postgres", database_tls="off", db_pool_size=1, db_max_overflow=2))
+    engine = build_engine(
+        Settings(
+            db_secret_arn=arn,
+            db_host="127.0.0.1",
+            db_port=port,
+            db_name="postgres",
+            database_tls="off",
+            db_pool_size=1,
+            db_max_overflow=2,
+        )
+    )
     held = engine.connect()
     assert held.scalar(sa.text("SELECT current_user")) == "rotating"
 
     # When Secrets Manager rotates it: the database's password changes, then the secret's
     set_password(admin_url, "rotating", "after-Rotation-2")
-    secrets.put_secret_value(SecretId=arn, SecretString=json.dumps({"username": "rotating", "password": "after-Rotation-2"}))
+    secrets.put_secret_value(
+        SecretId=arn, SecretString=json.dumps({"username": "rotating", "password": "after-Rotation-2"})
+    )
 
     # Then the next new connection is refused the cached password, reads the secret again and signs in
     assert current_user(engine) == "rotating"
@@ -102,7 +120,9 @@ def test_a_password_the_database_keeps_refusing_fails_after_one_new_read(server,
     port, admin_url = server
     set_password(admin_url, "refused", "the-Real-One-1")
     arn = new_secret(secrets, "refused", username="refused", password="not-the-real-one")
-    engine = build_engine(Settings(db_secret_arn=arn, db_host="127.0.0.1", db_port=port, db_name="postgres", database_tls="off"))
+    engine = build_engine(
+        Settings(db_secret_arn=arn, db_host="127.0.0.1", db_port=port, db_name="postgres", database_tls="off")
+    )
 
     with pytest.raises(sa.exc.DBAPIError) as raised:
         engine.connect()

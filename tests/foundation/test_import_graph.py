@@ -16,7 +16,11 @@ from pathlib import Path
 
 from infra.local_api import ROOT
 
-SOURCES = {"shop_marketing": ROOT / "shared" / "shop_marketing", "functions": ROOT / "functions", "infra": ROOT / "infra"}
+SOURCES = {
+    "shop_marketing": ROOT / "shared" / "shop_marketing",
+    "functions": ROOT / "functions",
+    "infra": ROOT / "infra",
+}
 
 
 def module_files(package: str, directory: Path) -> dict[str, Path]:
@@ -155,7 +159,10 @@ def test_the_walk_sees_imports_inside_functions_and_finds_a_cycle_through_them(t
     assert graph["planted.second"] == {"planted.third"}
     assert graph["planted.third"] == {"planted.first"}  # the TYPE_CHECKING import is left out
     assert cycles(graph) == [["planted.first", "planted.second", "planted.third", "planted.first"]]
-    assert import_graph({"planted": package}, type_checking=True)["planted.third"] == {"planted.first", "planted.fourth"}
+    assert import_graph({"planted": package}, type_checking=True)["planted.third"] == {
+        "planted.first",
+        "planted.fourth",
+    }
 
 
 def test_the_walk_reads_this_repositorys_imports():
@@ -192,12 +199,16 @@ def test_training_never_imports_judging():
 def test_the_models_import_no_service_and_the_functions_no_local_run():
     graph = import_graph(SOURCES, type_checking=True)
     models_up = {
-        module: sorted(t for t in targets if t.startswith("shop_marketing.") and not t.startswith("shop_marketing.models"))
+        module: sorted(
+            t for t in targets if t.startswith("shop_marketing.") and not t.startswith("shop_marketing.models")
+        )
         for module, targets in graph.items()
         if module.startswith("shop_marketing.models")
     }
     functions_to_infra = {
-        module: sorted(t for t in targets if t.startswith("infra")) for module, targets in graph.items() if module.startswith("functions")
+        module: sorted(t for t in targets if t.startswith("infra"))
+        for module, targets in graph.items()
+        if module.startswith("functions")
     }
 
     assert {module: targets for module, targets in models_up.items() if targets} == {}

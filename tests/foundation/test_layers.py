@@ -93,13 +93,20 @@ def lock_pins() -> dict[str, str]:
 def test_each_layer_pins_what_the_lock_pins(layer):
     locked = lock_pins()
     for package, version in pins(LAYERS[layer]).items():
-        assert locked.get(package) == version, f"{layer} pins {package}=={version}, requirements.lock {locked.get(package)}"
+        assert locked.get(package) == version, (
+            f"{layer} pins {package}=={version}, requirements.lock {locked.get(package)}"
+        )
 
 
 def test_the_environment_is_exactly_the_lock():
     """What `make venv` installed is requirements.lock, nothing more, nothing less, nothing newer."""
-    frozen = subprocess.run([sys.executable, "-m", "pip", "freeze", "--all", "--exclude-editable"],
-                            capture_output=True, text=True, check=True, timeout=300).stdout
+    frozen = subprocess.run(
+        [sys.executable, "-m", "pip", "freeze", "--all", "--exclude-editable"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    ).stdout
     installed = {}
     for line in frozen.splitlines():
         name, _, version = line.partition("==")
@@ -140,7 +147,14 @@ def test_the_layers_are_built_by_the_makefile_without_resolving_again():
 
 
 # What the optional layers hold, by import name: (distribution, layers that may provide it).
-OPTIONAL = {"openai": "openai", "tiktoken": "tiktoken", "PIL": "pillow", "regex": "regex", "alembic": "alembic", "numpy": "numpy"}
+OPTIONAL = {
+    "openai": "openai",
+    "tiktoken": "tiktoken",
+    "PIL": "pillow",
+    "regex": "regex",
+    "alembic": "alembic",
+    "numpy": "numpy",
+}
 
 # A fresh interpreter imports one function's handler as Lambda does (module "app" from its code
 # directory, the handler's name in _HANDLER) and says which of those libraries it loaded.
@@ -154,19 +168,31 @@ print(json.dumps(sorted(name for name in sys.argv[2:] if name in sys.modules)))
 
 def test_each_function_gets_exactly_the_layers_holding_what_it_loads():
     template = load_template()
-    environment = {**os.environ, "DATABASE_URL": "postgresql+pg8000://user@127.0.0.1:1/none",
-                   "OPENAI_API_KEY": "sk-probe", "POWERTOOLS_SERVICE_NAME": "probe", "PYTHONPATH": str(SHARED)}
+    environment = {
+        **os.environ,
+        "DATABASE_URL": "postgresql+pg8000://user@127.0.0.1:1/none",
+        "OPENAI_API_KEY": "sk-probe",
+        "POWERTOOLS_SERVICE_NAME": "probe",
+        "PYTHONPATH": str(SHARED),
+    }
     functions = {
         name: resource["Properties"]
         for name, resource in template["Resources"].items()
-        if resource["Type"] == "AWS::Serverless::Function" and resource["Properties"]["CodeUri"].startswith("functions/")
+        if resource["Type"] == "AWS::Serverless::Function"
+        and resource["Properties"]["CodeUri"].startswith("functions/")
     }
     default_handler = template["Globals"]["Function"]["Handler"]
     for name, properties in functions.items():
         code = ROOT / properties["CodeUri"]
         handler = {"_HANDLER": properties.get("Handler", default_handler)}
-        finished = subprocess.run([sys.executable, "-c", PROBE, str(code), *OPTIONAL], cwd=code, env={**environment, **handler},
-                                  capture_output=True, text=True, timeout=300)
+        finished = subprocess.run(
+            [sys.executable, "-c", PROBE, str(code), *OPTIONAL],
+            cwd=code,
+            env={**environment, **handler},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert finished.returncode == 0, finished.stderr
         loaded = {OPTIONAL[module] for module in json.loads(finished.stdout.strip().splitlines()[-1])}
         layers = {layer["Ref"] for layer in properties.get("Layers", [])}
@@ -179,11 +205,15 @@ def test_each_function_gets_exactly_the_layers_holding_what_it_loads():
     assert functions["LinkBannerFunction"].get("Layers") is None
     # Pillow is the banner function's alone; openai stays out of the Instagram and banner functions.
     assert functions["BannerImagesFunction"]["Layers"] == [{"Ref": "ImagesLayer"}]
-    assert [name for name, properties in functions.items() if {"Ref": "ImagesLayer"} in properties.get("Layers", [])] == ["BannerImagesFunction"]
+    assert [
+        name for name, properties in functions.items() if {"Ref": "ImagesLayer"} in properties.get("Layers", [])
+    ] == ["BannerImagesFunction"]
     for name in ("InstagramWebhookFunction", "InstagramCommentsFunction", "BannerImagesFunction"):
         assert {"Ref": "OpenAILayer"} not in functions[name].get("Layers", []), name
     assert {"pillow", "regex"} <= set(pins(LAYERS["ImagesLayer"]))
     assert template["Resources"]["MigrateDatabaseFunction"]["Properties"]["Layers"] == [{"Ref": "MigrationsLayer"}]
     # numpy fits classifier judges: the judges function's HTTP routes alone; judging needs none of it.
-    assert [name for name, properties in functions.items() if {"Ref": "NumericLayer"} in properties.get("Layers", [])] == ["JudgesFunction"]
+    assert [
+        name for name, properties in functions.items() if {"Ref": "NumericLayer"} in properties.get("Layers", [])
+    ] == ["JudgesFunction"]
     assert set(pins(LAYERS["NumericLayer"])) == {"numpy"}

@@ -25,21 +25,32 @@ WILDCARD_ONLY_ACTIONS = {
 }
 # What each function may do with queues: (action prefix, queue) pairs.
 QUEUE_ACCESS = {
-    "JudgeCommentQueueFunction": {("sqs:ReceiveMessage", "CommentsToJudgeQueue"), ("sqs:DeleteMessage", "CommentsToJudgeQueue"),
-                                  ("sqs:GetQueueAttributes", "CommentsToJudgeQueue"), ("sqs:ChangeMessageVisibility", "CommentsToJudgeQueue")},
+    "JudgeCommentQueueFunction": {
+        ("sqs:ReceiveMessage", "CommentsToJudgeQueue"),
+        ("sqs:DeleteMessage", "CommentsToJudgeQueue"),
+        ("sqs:GetQueueAttributes", "CommentsToJudgeQueue"),
+        ("sqs:ChangeMessageVisibility", "CommentsToJudgeQueue"),
+    },
     "UploadTrainingFileFunction": {("sqs:SendMessage", "AsyncFailuresQueue")},
     # A finished job's judge is evaluated through EvaluationsQueue; failed scheduled refreshes wait in AsyncFailuresQueue.
     "FineTuningJobsFunction": {("sqs:SendMessage", "AsyncFailuresQueue"), ("sqs:SendMessage", "EvaluationsQueue")},
     # Evaluations are queued by the judges' routes and consumed, example by example, by their consumer;
     # the daily model calendar refresh's failures wait in AsyncFailuresQueue.
     "JudgesFunction": {("sqs:SendMessage", "EvaluationsQueue"), ("sqs:SendMessage", "AsyncFailuresQueue")},
-    "JudgesEvaluationQueueFunction": {("sqs:ReceiveMessage", "EvaluationsQueue"), ("sqs:DeleteMessage", "EvaluationsQueue"),
-                                      ("sqs:GetQueueAttributes", "EvaluationsQueue"), ("sqs:ChangeMessageVisibility", "EvaluationsQueue")},
+    "JudgesEvaluationQueueFunction": {
+        ("sqs:ReceiveMessage", "EvaluationsQueue"),
+        ("sqs:DeleteMessage", "EvaluationsQueue"),
+        ("sqs:GetQueueAttributes", "EvaluationsQueue"),
+        ("sqs:ChangeMessageVisibility", "EvaluationsQueue"),
+    },
     # Both queue new comments for judging; the scheduled fetch's failures go to AsyncFailuresQueue.
     "InstagramWebhookFunction": {("sqs:SendMessage", "CommentsToJudgeQueue")},
     # A job the webhook sees succeed makes a judge, evaluated through EvaluationsQueue.
     "OpenAIWebhookFunction": {("sqs:SendMessage", "EvaluationsQueue")},
-    "InstagramCommentsFunction": {("sqs:SendMessage", "CommentsToJudgeQueue"), ("sqs:SendMessage", "AsyncFailuresQueue")},
+    "InstagramCommentsFunction": {
+        ("sqs:SendMessage", "CommentsToJudgeQueue"),
+        ("sqs:SendMessage", "AsyncFailuresQueue"),
+    },
 }
 # The secrets each function may read, by the parameter that names them (the master's secret is the
 # created instance's or DatabaseSecretArn; the other created secrets replace their empty parameter).
@@ -162,7 +173,9 @@ def test_no_function_can_touch_a_queue_it_does_not_use(template):
 def invoked_function(template: dict[str, Any], reference: dict[str, str]) -> str:
     """The function a permission or schedule invokes (events invoke the function's alias)."""
     resource = template["Resources"][reference["Ref"]]
-    return resource["Properties"]["FunctionName"]["Ref"] if resource["Type"] == "AWS::Lambda::Alias" else reference["Ref"]
+    return (
+        resource["Properties"]["FunctionName"]["Ref"] if resource["Type"] == "AWS::Lambda::Alias" else reference["Ref"]
+    )
 
 
 def test_every_asynchronously_invoked_function_has_a_dead_letter_queue(template):
@@ -170,7 +183,8 @@ def test_every_asynchronously_invoked_function_has_a_dead_letter_queue(template)
     permitted = {
         invoked_function(template, r["Properties"]["FunctionName"])
         for r in resources
-        if r["Type"] == "AWS::Lambda::Permission" and r["Properties"]["Principal"] in ("s3.amazonaws.com", "events.amazonaws.com")
+        if r["Type"] == "AWS::Lambda::Permission"
+        and r["Properties"]["Principal"] in ("s3.amazonaws.com", "events.amazonaws.com")
     }
     schedules = [r["Properties"]["Target"] for r in resources if r["Type"] == "AWS::Scheduler::Schedule"]
 
@@ -178,11 +192,18 @@ def test_every_asynchronously_invoked_function_has_a_dead_letter_queue(template)
     for name in ASYNC_INVOKED:
         target = functions(template)[name]["Properties"]["DeadLetterConfig"]["TargetArn"]
         assert target == {"Fn::GetAtt": ["AsyncFailuresQueue", "Arn"]}, name
-        granted = {(a, r["Fn::GetAtt"][0]) for s in role_statements(template, name) for a in listed(s["Action"])
-                   if a.startswith("sqs:") for r in listed(s["Resource"])}
+        granted = {
+            (a, r["Fn::GetAtt"][0])
+            for s in role_statements(template, name)
+            for a in listed(s["Action"])
+            if a.startswith("sqs:")
+            for r in listed(s["Resource"])
+        }
         assert ("sqs:SendMessage", "AsyncFailuresQueue") in granted, name
     # An invocation the scheduler itself cannot deliver lands in the same queue.
-    assert schedules and all(t["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": ["AsyncFailuresQueue", "Arn"]} for t in schedules)
+    assert schedules and all(
+        t["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": ["AsyncFailuresQueue", "Arn"]} for t in schedules
+    )
 
 
 def secret_name(resource: Any) -> str:
@@ -202,14 +223,22 @@ def test_every_function_reads_exactly_its_own_secrets(template):
             for resource in listed(statement["Resource"])
         }
         assert granted == SECRET_ACCESS[name], name
-        written = {(a, secret_name(s["Resource"])) for s in role_statements(template, name) for a in listed(s["Action"])
-                   if a.startswith("secretsmanager:") and a != "secretsmanager:GetSecretValue"}
+        written = {
+            (a, secret_name(s["Resource"]))
+            for s in role_statements(template, name)
+            for a in listed(s["Action"])
+            if a.startswith("secretsmanager:") and a != "secretsmanager:GetSecretValue"
+        }
         # The migration step completes the application secret with the server; nothing else writes a secret.
-        assert written == ({("secretsmanager:PutSecretValue", DATABASE)} if name == "MigrateDatabaseFunction" else set()), name
+        assert written == (
+            {("secretsmanager:PutSecretValue", DATABASE)} if name == "MigrateDatabaseFunction" else set()
+        ), name
 
 
 @pytest.mark.parametrize(("parameter", "condition", "secret"), CREATED_SECRETS)
-def test_an_empty_secret_parameter_creates_an_unset_secret_that_the_functions_read(template, parameter, condition, secret):
+def test_an_empty_secret_parameter_creates_an_unset_secret_that_the_functions_read(
+    template, parameter, condition, secret
+):
     resources = template["Resources"]
     created = resources[secret]
     chosen = {"Fn::If": [condition, {"Ref": secret}, {"Ref": parameter}]}
@@ -220,9 +249,15 @@ def test_an_empty_secret_parameter_creates_an_unset_secret_that_the_functions_re
     readers = [name for name in functions(template) if parameter in SECRET_ACCESS[name]]
     assert readers
     for name in readers:
-        assert list(functions(template)[name]["Properties"]["Environment"]["Variables"].values()).count(chosen) == 1, name
+        assert list(functions(template)[name]["Properties"]["Environment"]["Variables"].values()).count(chosen) == 1, (
+            name
+        )
         assert any(chosen in listed(s["Resource"]) for s in role_statements(template, name)), name
-    assert template["Outputs"][parameter] == {"Condition": condition, "Description": template["Outputs"][parameter]["Description"], "Value": {"Ref": secret}}
+    assert template["Outputs"][parameter] == {
+        "Condition": condition,
+        "Description": template["Outputs"][parameter]["Description"],
+        "Value": {"Ref": secret},
+    }
 
 
 def test_the_judges_endpoint_keys_are_read_only_when_named_and_only_by_the_judging_functions(template):
@@ -231,17 +266,30 @@ def test_the_judges_endpoint_keys_are_read_only_when_named_and_only_by_the_judgi
     assert template["Parameters"][JUDGE_ENDPOINT_SECRETS]["Type"] == "CommaDelimitedList"
     assert template["Parameters"][JUDGE_ENDPOINT_SECRETS]["Default"] == ""
     assert template["Conditions"]["HasJudgeEndpointSecrets"] == {
-        "Fn::Not": [{"Fn::Equals": [{"Fn::Join": ["", {"Ref": JUDGE_ENDPOINT_SECRETS}]}, ""]}]}
+        "Fn::Not": [{"Fn::Equals": [{"Fn::Join": ["", {"Ref": JUDGE_ENDPOINT_SECRETS}]}, ""]}]
+    }
     for name in functions(template):
         role = template["Resources"][role_name(functions(template)[name])]
-        conditional = [s["Fn::If"] for p in role["Properties"]["Policies"] for s in p["PolicyDocument"]["Statement"]
-                       if "Fn::If" in s and s["Fn::If"][0] == "HasJudgeEndpointSecrets"]
+        conditional = [
+            s["Fn::If"]
+            for p in role["Properties"]["Policies"]
+            for s in p["PolicyDocument"]["Statement"]
+            if "Fn::If" in s and s["Fn::If"][0] == "HasJudgeEndpointSecrets"
+        ]
         if name in judging:
             # Every function that calls a judge is told the endpoints, and may read their keys, nothing else.
             assert "JUDGE_ENDPOINTS" in functions(template)[name]["Properties"]["Environment"]["Variables"], name
-            assert conditional == [["HasJudgeEndpointSecrets",
-                                    {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": {"Ref": JUDGE_ENDPOINT_SECRETS}},
-                                    {"Ref": "AWS::NoValue"}]], name
+            assert conditional == [
+                [
+                    "HasJudgeEndpointSecrets",
+                    {
+                        "Effect": "Allow",
+                        "Action": "secretsmanager:GetSecretValue",
+                        "Resource": {"Ref": JUDGE_ENDPOINT_SECRETS},
+                    },
+                    {"Ref": "AWS::NoValue"},
+                ]
+            ], name
         else:
             assert conditional == [], name
 
@@ -249,12 +297,18 @@ def test_the_judges_endpoint_keys_are_read_only_when_named_and_only_by_the_judgi
 def test_secrets_encrypted_with_a_customer_key_can_be_decrypted_only_through_secrets_manager(template):
     for name in set(functions(template)) - {"PeopleScopesFunction"}:  # it reads no secret
         role = template["Resources"][role_name(functions(template)[name])]
-        conditional = [s["Fn::If"] for p in role["Properties"]["Policies"] for s in p["PolicyDocument"]["Statement"]
-                       if "Fn::If" in s and s["Fn::If"][0] != "HasJudgeEndpointSecrets"]
+        conditional = [
+            s["Fn::If"]
+            for p in role["Properties"]["Policies"]
+            for s in p["PolicyDocument"]["Statement"]
+            if "Fn::If" in s and s["Fn::If"][0] != "HasJudgeEndpointSecrets"
+        ]
         [(condition, statement, otherwise)] = conditional
         assert condition == "HasSecretsKmsKey" and otherwise == {"Ref": "AWS::NoValue"}
         # The migration step also writes the application secret (completed with the server), which encrypts.
-        assert statement["Action"] == (["kms:Decrypt", "kms:GenerateDataKey"] if name == "MigrateDatabaseFunction" else "kms:Decrypt")
+        assert statement["Action"] == (
+            ["kms:Decrypt", "kms:GenerateDataKey"] if name == "MigrateDatabaseFunction" else "kms:Decrypt"
+        )
         assert statement["Resource"] == {"Ref": "SecretsKmsKeyArn"}
         assert "kms:ViaService" in statement["Condition"]["StringEquals"]
 
@@ -276,31 +330,51 @@ def test_alarms_cover_the_api_the_queues_and_evaluations_and_notify_the_topic(te
     assert ("AWS/ApiGateway", "5xx") in by_metric
     assert ("AWS/SQS", "ApproximateAgeOfOldestMessage") in by_metric
     assert ("ShopMarketing", "EvaluationFailed") in by_metric
-    dead_letter = {alarms[n]["Dimensions"][0]["Value"]["Fn::GetAtt"][0] for n, p in alarms.items()
-                   if p.get("MetricName") == "ApproximateNumberOfMessagesVisible"}
+    dead_letter = {
+        alarms[n]["Dimensions"][0]["Value"]["Fn::GetAtt"][0]
+        for n, p in alarms.items()
+        if p.get("MetricName") == "ApproximateNumberOfMessagesVisible"
+    }
     assert dead_letter == {"CommentsToJudgeDeadLetterQueue", "EvaluationsDeadLetterQueue", "AsyncFailuresQueue"}
     # Every queue a function consumes is watched for a message waiting too long.
-    oldest = {alarms[n]["Dimensions"][0]["Value"]["Fn::GetAtt"][0] for n, p in alarms.items()
-              if p.get("MetricName") == "ApproximateAgeOfOldestMessage"}
-    consumed = {r["Properties"]["EventSourceArn"]["Fn::GetAtt"][0] for r in template["Resources"].values()
-                if r["Type"] == "AWS::Lambda::EventSourceMapping"}
+    oldest = {
+        alarms[n]["Dimensions"][0]["Value"]["Fn::GetAtt"][0]
+        for n, p in alarms.items()
+        if p.get("MetricName") == "ApproximateAgeOfOldestMessage"
+    }
+    consumed = {
+        r["Properties"]["EventSourceArn"]["Fn::GetAtt"][0]
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::Lambda::EventSourceMapping"
+    }
     assert consumed == {"CommentsToJudgeQueue", "EvaluationsQueue"} and oldest == consumed
     for name, properties in alarms.items():
-        assert properties["AlarmActions"] == {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]}, name
+        assert properties["AlarmActions"] == {
+            "Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]
+        }, name
 
 
-@pytest.mark.parametrize(("bucket", "prefix"), [("TrainingDataBucket", "training-data/"), ("BannerImagesBucket", "banners/")])
+@pytest.mark.parametrize(
+    ("bucket", "prefix"), [("TrainingDataBucket", "training-data/"), ("BannerImagesBucket", "banners/")]
+)
 def test_the_product_buckets_log_access_and_expire_old_versions(template, bucket, prefix):
     properties = template["Resources"][bucket]["Properties"]
 
-    assert properties["LoggingConfiguration"] == {"DestinationBucketName": {"Ref": "AccessLogsBucket"}, "LogFilePrefix": prefix}
+    assert properties["LoggingConfiguration"] == {
+        "DestinationBucketName": {"Ref": "AccessLogsBucket"},
+        "LogFilePrefix": prefix,
+    }
     assert properties["VersioningConfiguration"] == {"Status": "Enabled"}
     [rule] = properties["LifecycleConfiguration"]["Rules"]
     assert rule["Status"] == "Enabled" and rule["NoncurrentVersionExpiration"]["NoncurrentDays"] > 0
 
 
 def test_the_banner_function_may_only_read_and_write_the_banner_buckets_objects(template):
-    s3 = [s for s in role_statements(template, "BannerImagesFunction") if any(a.startswith("s3:") for a in listed(s["Action"]))]
+    s3 = [
+        s
+        for s in role_statements(template, "BannerImagesFunction")
+        if any(a.startswith("s3:") for a in listed(s["Action"]))
+    ]
 
     assert {(a, str(s["Resource"])) for s in s3 for a in listed(s["Action"])} == {
         ("s3:GetObject", str({"Fn::Sub": "${BannerImagesBucket.Arn}/*"})),
@@ -328,14 +402,26 @@ def test_a_newcomers_database_is_encrypted_postgresql_16_behind_a_tls_proxy(temp
     assert pool["MaxConnectionsPercent"] < 100
     # The functions sign in as the application role, through the proxy, which knows only that role.
     assert variables["DB_SECRET_ARN"] == {"Ref": "DatabaseApplicationSecret"}
-    assert proxy["Auth"] == [{"AuthScheme": "SECRETS", "IAMAuth": "DISABLED", "SecretArn": {"Ref": "DatabaseApplicationSecret"}}]
-    assert variables["DB_HOST"]["Fn::If"][1] == {"Fn::If": ["UseProxy", {"Fn::GetAtt": ["DatabaseProxy", "Endpoint"]}, {"Fn::GetAtt": ["DatabaseInstance", "Endpoint.Address"]}]}
+    assert proxy["Auth"] == [
+        {"AuthScheme": "SECRETS", "IAMAuth": "DISABLED", "SecretArn": {"Ref": "DatabaseApplicationSecret"}}
+    ]
+    assert variables["DB_HOST"]["Fn::If"][1] == {
+        "Fn::If": [
+            "UseProxy",
+            {"Fn::GetAtt": ["DatabaseProxy", "Endpoint"]},
+            {"Fn::GetAtt": ["DatabaseInstance", "Endpoint.Address"]},
+        ]
+    }
     assert "DATABASE_TLS" not in variables  # "auto": verified TLS for the secret
 
 
 def test_the_created_network_keeps_functions_and_database_private(template):
     resources = template["Resources"]
-    routes = {r["Properties"]["RouteTableId"]["Ref"]: r["Properties"] for r in resources.values() if r["Type"] == "AWS::EC2::Route"}
+    routes = {
+        r["Properties"]["RouteTableId"]["Ref"]: r["Properties"]
+        for r in resources.values()
+        if r["Type"] == "AWS::EC2::Route"
+    }
 
     assert "NatGatewayId" in routes["PrivateRouteTable"] and "GatewayId" not in routes["PrivateRouteTable"]
     for subnet in ("PrivateSubnetA", "PrivateSubnetB"):
@@ -390,10 +476,18 @@ def test_the_application_secret_is_generated_kept_and_made_into_a_role_by_the_mi
 
     assert (secret["DeletionPolicy"], secret["UpdateReplacePolicy"]) == ("Retain", "Retain")
     assert generated["GenerateStringKey"] == "password" and generated["PasswordLength"] >= 32
-    assert generated["SecretStringTemplate"] == {"Fn::Sub": '{"username": "${DatabaseApplicationUser}", "engine": "postgres"}'}
+    assert generated["SecretStringTemplate"] == {
+        "Fn::Sub": '{"username": "${DatabaseApplicationUser}", "engine": "postgres"}'
+    }
     assert template["Parameters"]["DatabaseApplicationUser"]["Default"] == "shop_app"
     assert migrate["DB_APPLICATION_SECRET_ARN"] == {"Ref": "DatabaseApplicationSecret"}
-    assert migrate["DB_SECRET_ARN"] == {"Fn::If": ["CreateDatabase", {"Fn::GetAtt": ["DatabaseInstance", "MasterUserSecret.SecretArn"]}, {"Ref": "DatabaseSecretArn"}]}
+    assert migrate["DB_SECRET_ARN"] == {
+        "Fn::If": [
+            "CreateDatabase",
+            {"Fn::GetAtt": ["DatabaseInstance", "MasterUserSecret.SecretArn"]},
+            {"Ref": "DatabaseSecretArn"},
+        ]
+    }
     # A new secret (another DatabaseApplicationUser) runs the step again.
     assert resources["DatabaseSchema"]["Properties"]["ApplicationSecret"] == {"Ref": "DatabaseApplicationSecret"}
     for name in set(functions(template)) - {"MigrateDatabaseFunction"}:
@@ -410,17 +504,24 @@ def test_the_webhook_routes_have_throttles_of_their_own(template):
     stage = template["Resources"]["HttpApiApiGatewayDefaultStage"]["Properties"]
 
     assert stage["RouteSettings"] == {
-        route: {"ThrottlingRateLimit": {"Ref": "WebhookThrottlingRateLimit"}, "ThrottlingBurstLimit": {"Ref": "WebhookThrottlingBurstLimit"}}
+        route: {
+            "ThrottlingRateLimit": {"Ref": "WebhookThrottlingRateLimit"},
+            "ThrottlingBurstLimit": {"Ref": "WebhookThrottlingBurstLimit"},
+        }
         for route in WEBHOOK_ROUTES
     }
-    assert template["Parameters"]["WebhookThrottlingRateLimit"]["Default"] < template["Parameters"]["ThrottlingRateLimit"]["Default"]
+    assert (
+        template["Parameters"]["WebhookThrottlingRateLimit"]["Default"]
+        < template["Parameters"]["ThrottlingRateLimit"]["Default"]
+    )
 
 
 def test_each_webhook_has_a_function_of_its_own_with_reserved_concurrency_by_parameter(template):
     body = template["Resources"]["HttpApi"]["Properties"]["Body"]["paths"]
     integrated = {
         f"{method.upper()} {path}": operation["x-amazon-apigateway-integration"]["uri"]["Fn::Sub"]
-        for path, methods in body.items() for method, operation in methods.items()
+        for path, methods in body.items()
+        for method, operation in methods.items()
     }
     # Each webhook route reaches a webhook function, and no other route does.
     for route, uri in integrated.items():
@@ -429,11 +530,16 @@ def test_each_webhook_has_a_function_of_its_own_with_reserved_concurrency_by_par
             assert reached and reached <= WEBHOOK_FUNCTIONS, route
         else:
             assert not reached & WEBHOOK_FUNCTIONS, route
-    assert template["Conditions"]["HasWebhookReservedConcurrency"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "WebhookReservedConcurrency"}, 0]}]}
-    assert template["Parameters"]["WebhookReservedConcurrency"]["Default"] == 0  # today's behaviour where none can be reserved
+    assert template["Conditions"]["HasWebhookReservedConcurrency"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "WebhookReservedConcurrency"}, 0]}]
+    }
+    assert (
+        template["Parameters"]["WebhookReservedConcurrency"]["Default"] == 0
+    )  # today's behaviour where none can be reserved
     for name in WEBHOOK_FUNCTIONS:
         assert functions(template)[name]["Properties"]["ReservedConcurrentExecutions"] == {
-            "Fn::If": ["HasWebhookReservedConcurrency", {"Ref": "WebhookReservedConcurrency"}, {"Ref": "AWS::NoValue"}]}, name
+            "Fn::If": ["HasWebhookReservedConcurrency", {"Ref": "WebhookReservedConcurrency"}, {"Ref": "AWS::NoValue"}]
+        }, name
 
 
 # Resources that hold what the shop cannot make again: kept when the stack goes or an update replaces them.
@@ -457,8 +563,14 @@ KEPT = {
     "ApiAccessLogs": "Retain",
     "MigrateDatabaseLogs": "Retain",
 }
-STATEFUL_TYPES = {"AWS::Cognito::UserPool", "AWS::RDS::DBInstance", "AWS::SecretsManager::Secret", "AWS::SQS::Queue",
-                  "AWS::S3::Bucket", "AWS::Logs::LogGroup"}
+STATEFUL_TYPES = {
+    "AWS::Cognito::UserPool",
+    "AWS::RDS::DBInstance",
+    "AWS::SecretsManager::Secret",
+    "AWS::SQS::Queue",
+    "AWS::S3::Bucket",
+    "AWS::Logs::LogGroup",
+}
 
 
 def test_stateful_resources_say_what_happens_on_delete_and_replace(template):

@@ -56,7 +56,9 @@ def test_every_catalog_route_of_the_template_is_served_by_the_function(db):
 def test_local_server_runs_the_seed_scenario_over_http(local_server):
     status, store = request(local_server, "POST", "/stores", {"name": "Sundae Closet", "naver_store_id": "sc"})
     assert status == 201
-    _, banner = request(local_server, "POST", f"/stores/{store['id']}/banners", {"image_url": "https://x.example/b.png"})
+    _, banner = request(
+        local_server, "POST", f"/stores/{store['id']}/banners", {"image_url": "https://x.example/b.png"}
+    )
     _, post = request(local_server, "POST", "/instagram-posts", {"instagram_media_id": "ig-1"})
 
     status, view = request(local_server, "PUT", f"/banners/{banner['id']}/instagram-posts/{post['id']}")

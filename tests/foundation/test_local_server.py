@@ -43,8 +43,13 @@ def test_the_listen_backlog_takes_a_32_way_burst(db):
 
 
 def test_a_burst_of_32_requests_at_once_is_served_whole(local):
-    status, _, body = send(local, "POST", "/stores", json.dumps({"name": "S", "naver_store_id": "burst"}).encode(),
-                           {"Content-Type": "application/json"})
+    status, _, body = send(
+        local,
+        "POST",
+        "/stores",
+        json.dumps({"name": "S", "naver_store_id": "burst"}).encode(),
+        {"Content-Type": "application/json"},
+    )
     assert status == 201
     store_id = json.loads(body)["id"]
     barrier = threading.Barrier(32)

@@ -149,7 +149,9 @@ def test_a_migration_that_would_outlive_the_function_is_reported_failed_before_i
     released = threading.Event()
     monkeypatch.setattr(migrate, "upgrade", lambda connection=None: released.wait(120))
     context = LocalContext(timeout_seconds=2.0)
-    invocation = threading.Thread(target=migrate.lambda_handler, args=(custom_resource_event("Update", response_url), context))
+    invocation = threading.Thread(
+        target=migrate.lambda_handler, args=(custom_resource_event("Update", response_url), context)
+    )
 
     # When CloudFormation invokes the custom resource
     invocation.start()

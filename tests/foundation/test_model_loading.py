@@ -18,8 +18,14 @@ CATALOG_TABLES = ["banner_instagram_posts", "instagram_posts", "naver_image_bann
 
 def probe(script: str) -> dict:
     """Run ``script`` in a fresh interpreter (the layer on its path); its last line is JSON."""
-    environment = {**os.environ, "DATABASE_URL": "postgresql+pg8000://user@127.0.0.1:1/none", "PYTHONPATH": str(ROOT / "shared")}
-    finished = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=300)
+    environment = {
+        **os.environ,
+        "DATABASE_URL": "postgresql+pg8000://user@127.0.0.1:1/none",
+        "PYTHONPATH": str(ROOT / "shared"),
+    }
+    finished = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=300
+    )
     assert finished.returncode == 0, finished.stderr
     return json.loads(finished.stdout.strip().splitlines()[-1])
 
@@ -51,7 +57,9 @@ print(json.dumps({"named": named, "ordered": len(order), "all": sorted(Base.meta
 
     assert {"judgements", "judges", "instagram_comments", "training_files"} <= set(loaded["named"])
     assert loaded["ordered"] == len(loaded["named"])
-    assert set(CATALOG_TABLES) < set(loaded["all"]) and {"banner_images", "fine_tuning_jobs", "golden_sets"} <= set(loaded["all"])
+    assert set(CATALOG_TABLES) < set(loaded["all"]) and {"banner_images", "fine_tuning_jobs", "golden_sets"} <= set(
+        loaded["all"]
+    )
     assert loaded["judge"] == "judges"
 
 

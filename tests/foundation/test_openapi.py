@@ -55,7 +55,9 @@ def test_every_operation_documents_its_success_and_the_errors_every_route_can_gi
             where = f"{method.upper()} {path}"
             assert any(code.startswith("2") for code in responses), where
             for code in ("413", "415", "422", "503"):
-                assert responses[code]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorBody"}, where
+                assert responses[code]["content"]["application/json"]["schema"] == {
+                    "$ref": "#/components/schemas/ErrorBody"
+                }, where
             if "{" in path:
                 assert "404" in responses, where
             assert "HTTPValidationError" not in json.dumps(responses), where
@@ -94,7 +96,9 @@ def test_a_route_added_without_declarations_is_documented_too():
     operation = json.loads(app.get_openapi_json_schema())["paths"]["/things/{thing_id}"]["get"]
 
     assert {"200", "404", "413", "415", "422", "503"} <= set(operation["responses"])
-    assert operation["responses"]["422"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorBody"}
+    assert operation["responses"]["422"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/ErrorBody"
+    }
 
 
 def test_the_docs_page_shows_the_description_offline(local):

@@ -73,7 +73,13 @@ def test_a_person_keeps_only_their_groups_product_scopes_and_cognitos_own(group)
 
 
 def test_several_groups_grant_the_union_and_no_group_grants_nothing():
-    assert set(EVERY_REQUEST) - suppressed(trigger([VIEWERS, REVIEWERS])) == {"openid", "email", CATALOG_READ, JUDGE, REVIEW}
+    assert set(EVERY_REQUEST) - suppressed(trigger([VIEWERS, REVIEWERS])) == {
+        "openid",
+        "email",
+        CATALOG_READ,
+        JUDGE,
+        REVIEW,
+    }
     assert suppressed(trigger([])) == set(SCOPES)
     assert suppressed(trigger(["shop-owners-typo"])) == set(SCOPES)
 
@@ -132,7 +138,9 @@ def test_the_local_token_command_prints_a_persons_token(monkeypatch, capsys):
     local_auth.main(["--groups", MARKETERS])
 
     token = capsys.readouterr().out.strip()
-    claims = jwt.decode(token, "local-signing-key-for-tests-only-0123456789", algorithms=["HS256"], options={"verify_aud": False})
+    claims = jwt.decode(
+        token, "local-signing-key-for-tests-only-0123456789", algorithms=["HS256"], options={"verify_aud": False}
+    )
     assert claims["cognito:groups"] == [MARKETERS]
     assert set(claims["scope"].split()) == {"openid", "email"} | GROUP_SCOPES[MARKETERS]
 
@@ -151,16 +159,28 @@ def test_the_user_pool_has_the_four_groups_and_the_trigger_and_requires_mfa(tran
     groups = {r["Properties"]["GroupName"]: r for r in resources.values() if r["Type"] == "AWS::Cognito::UserPoolGroup"}
 
     assert set(groups) == set(GROUP_SCOPES)
-    assert all(g["Condition"] == "CreateUserPool" and g["Properties"]["UserPoolId"] == {"Ref": "UserPool"} for g in groups.values())
+    assert all(
+        g["Condition"] == "CreateUserPool" and g["Properties"]["UserPoolId"] == {"Ref": "UserPool"}
+        for g in groups.values()
+    )
     assert pool["Properties"]["MfaConfiguration"] == "ON"  # admins included: Cognito has no per-group MFA
     assert pool["Properties"]["EnabledMfas"] == ["SOFTWARE_TOKEN_MFA"]
     trigger_config = pool["Properties"]["LambdaConfig"]["PreTokenGenerationConfig"]
     assert trigger_config == {"LambdaArn": {"Ref": "PeopleScopesFunctionAliaslive"}, "LambdaVersion": "V2_0"}
-    permission = [r["Properties"] for r in resources.values()
-                  if r["Type"] == "AWS::Lambda::Permission" and r["Properties"]["Principal"] == "cognito-idp.amazonaws.com"]
-    assert permission == [{"Action": "lambda:InvokeFunction", "FunctionName": {"Ref": "PeopleScopesFunctionAliaslive"},
-                           "Principal": "cognito-idp.amazonaws.com", "SourceAccount": {"Ref": "AWS::AccountId"},
-                           "SourceArn": {"Fn::GetAtt": ["UserPool", "Arn"]}}]
+    permission = [
+        r["Properties"]
+        for r in resources.values()
+        if r["Type"] == "AWS::Lambda::Permission" and r["Properties"]["Principal"] == "cognito-idp.amazonaws.com"
+    ]
+    assert permission == [
+        {
+            "Action": "lambda:InvokeFunction",
+            "FunctionName": {"Ref": "PeopleScopesFunctionAliaslive"},
+            "Principal": "cognito-idp.amazonaws.com",
+            "SourceAccount": {"Ref": "AWS::AccountId"},
+            "SourceArn": {"Fn::GetAtt": ["UserPool", "Arn"]},
+        }
+    ]
     # People may ask for every scope; the trigger decides what they get
     assert set(SCOPES) <= set(resources["PeopleClient"]["Properties"]["AllowedOAuthScopes"])
 

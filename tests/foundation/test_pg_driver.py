@@ -95,14 +95,33 @@ def test_the_legacy_cursor_converts_through_the_cache(lean):
 
 # --- timestamps ----------------------------------------------------------------------------------
 
-TIME_ZONES = ["UTC", "Asia/Seoul", "America/New_York", "Asia/Kolkata", "America/St_Johns", "Asia/Kathmandu",
-              "Europe/Amsterdam", "Pacific/Chatham"]
+TIME_ZONES = [
+    "UTC",
+    "Asia/Seoul",
+    "America/New_York",
+    "Asia/Kolkata",
+    "America/St_Johns",
+    "Asia/Kathmandu",
+    "Europe/Amsterdam",
+    "Pacific/Chatham",
+]
 MOMENTS = [
-    "2026-11-27 14:55:00.123456+00", "2026-11-27 14:55:00.12+00", "2026-11-27 14:55:00+00",
-    "2026-03-29 01:30:00.5+00", "2000-02-29 23:59:59.999999+00", "1970-01-01 00:00:00+00",
-    "1937-06-30 12:00:00+00", "1900-01-01 00:00:00+00", "1850-06-01 08:00:00+00",
-    "0001-01-01 00:00:00+00", "0044-03-15 12:00:00+00 BC", "9999-12-31 23:59:59.999999+00",
-    "10000-01-01 00:00:00+00", "294276-12-31 23:59:59+00", "infinity", "-infinity",
+    "2026-11-27 14:55:00.123456+00",
+    "2026-11-27 14:55:00.12+00",
+    "2026-11-27 14:55:00+00",
+    "2026-03-29 01:30:00.5+00",
+    "2000-02-29 23:59:59.999999+00",
+    "1970-01-01 00:00:00+00",
+    "1937-06-30 12:00:00+00",
+    "1900-01-01 00:00:00+00",
+    "1850-06-01 08:00:00+00",
+    "0001-01-01 00:00:00+00",
+    "0044-03-15 12:00:00+00 BC",
+    "9999-12-31 23:59:59.999999+00",
+    "10000-01-01 00:00:00+00",
+    "294276-12-31 23:59:59+00",
+    "infinity",
+    "-infinity",
 ]
 
 
@@ -110,9 +129,7 @@ def _texts_and_values(connection, cast: str, time_zone: str, date_style: str = "
     cursor = connection.cursor()
     cursor.execute(f"SET TimeZone TO '{time_zone}'")
     cursor.execute(f"SET DateStyle TO '{date_style}'")
-    cursor.execute(
-        f"SELECT moment::{cast}::text, moment::{cast} FROM unnest(%s::text[]) AS m(moment)", (MOMENTS,)
-    )
+    cursor.execute(f"SELECT moment::{cast}::text, moment::{cast} FROM unnest(%s::text[]) AS m(moment)", (MOMENTS,))
     rows = cursor.fetchall()
     connection.rollback()
     return rows
@@ -146,8 +163,13 @@ def test_the_fast_path_reads_the_usual_server_answer_without_strptime(lean, monk
 
     rows = _texts_and_values(lean, "timestamptz", "UTC")
 
-    assert calls == ["0044-03-15 12:00:00+00 BC", "10000-01-01 00:00:00+00", "294276-12-31 23:59:59+00",
-                     "infinity", "-infinity"]
+    assert calls == [
+        "0044-03-15 12:00:00+00 BC",
+        "10000-01-01 00:00:00+00",
+        "294276-12-31 23:59:59+00",
+        "infinity",
+        "-infinity",
+    ]
     assert rows[0][1] == pg8000.converters.timestamptz_in("2026-11-27 14:55:00.123456+00")
 
 

@@ -30,9 +30,13 @@ GUARDED = {
 }
 # Private names read off objects of those dependencies (not reachable through a module path).
 PRIVATE_MEMBERS = {
-    "_should_retry": "openai", "_parse_retry_after_header": "openai",
-    "_static_routes": "aws_lambda_powertools", "_dynamic_routes": "aws_lambda_powertools",
-    "_transaction_status": "pg8000", "_create_message": "pg8000", "convert_paramstyle": "pg8000",
+    "_should_retry": "openai",
+    "_parse_retry_after_header": "openai",
+    "_static_routes": "aws_lambda_powertools",
+    "_dynamic_routes": "aws_lambda_powertools",
+    "_transaction_status": "pg8000",
+    "_create_message": "pg8000",
+    "convert_paramstyle": "pg8000",
 }
 
 
@@ -79,8 +83,10 @@ def _private_uses(path: Path) -> set[str]:
             while isinstance(inner, ast.Attribute):
                 chain.append(inner.attr)
                 inner = inner.value
-            if isinstance(inner, ast.Name) and inner.id in aliases and any(
-                part.startswith("_") and not part.startswith("__") for part in chain
+            if (
+                isinstance(inner, ast.Name)
+                and inner.id in aliases
+                and any(part.startswith("_") and not part.startswith("__") for part in chain)
             ):
                 used.add(aliases[inner.id])
             if node.attr in PRIVATE_MEMBERS and not (isinstance(inner, ast.Name) and inner.id in aliases):
@@ -142,8 +148,12 @@ def test_the_bounded_retry_wait_applies_only_on_a_verified_openai(monkeypatch, f
     thread.start()
     try:
         monkeypatch.setattr(openai_client, "BOUNDED_RETRY_FITS", fits)
-        use_settings(monkeypatch, OPENAI_BASE_URL=f"http://127.0.0.1:{server.server_port}/v1",
-                     OPENAI_MAX_RETRIES="1", OPENAI_MAX_RETRY_WAIT_SECONDS="0.5")
+        use_settings(
+            monkeypatch,
+            OPENAI_BASE_URL=f"http://127.0.0.1:{server.server_port}/v1",
+            OPENAI_MAX_RETRIES="1",
+            OPENAI_MAX_RETRY_WAIT_SECONDS="0.5",
+        )
         client = openai_client.get_openai_client()
         with pytest.raises(openai.RateLimitError):
             client.chat.completions.create(model="gpt-6-luna", messages=[{"role": "user", "content": "hi"}])

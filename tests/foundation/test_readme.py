@@ -31,8 +31,11 @@ def test_the_stated_deployed_openai_limits_are_the_templates():
     assert stated
     timeout, upload_timeout, retries = stated.groups()
     resources = load_template()["Resources"]
-    for name, expected in (("JudgeCommentFunction", timeout), ("FineTuningJobsFunction", timeout),
-                           ("UploadTrainingFileFunction", upload_timeout)):
+    for name, expected in (
+        ("JudgeCommentFunction", timeout),
+        ("FineTuningJobsFunction", timeout),
+        ("UploadTrainingFileFunction", upload_timeout),
+    ):
         variables = resources[name]["Properties"]["Environment"]["Variables"]
         assert (variables["OPENAI_TIMEOUT_SECONDS"], variables["OPENAI_MAX_RETRIES"]) == (expected, retries), name
 
@@ -43,7 +46,7 @@ def test_sam_local_invoke_is_said_to_need_docker():
             assert "needs Docker" in block
     prose = re.sub(r"```.*?```", "", README, flags=re.S)
     for match in re.finditer(r"`sam local invoke[^`]*`", prose):
-        assert "Docker" in prose[match.end(): match.end() + 200], match.group()
+        assert "Docker" in prose[match.end() : match.end() + 200], match.group()
 
 
 def test_the_walk_through_says_how_to_start_from_an_empty_database():
@@ -51,5 +54,5 @@ def test_the_walk_through_says_how_to_start_from_an_empty_database():
 
     default_data_dir = local_api.ROOT / ".local" / "postgres"
     assert "rm -rf .local/postgres" in README
-    assert "default=ROOT / \".local\" / \"postgres\"" in (ROOT / "infra" / "local_api.py").read_text()
+    assert 'default=ROOT / ".local" / "postgres"' in (ROOT / "infra" / "local_api.py").read_text()
     assert default_data_dir.relative_to(ROOT).as_posix() == ".local/postgres"

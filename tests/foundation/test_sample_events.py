@@ -59,8 +59,15 @@ def test_the_reviews_sample_event_runs_through_the_handler_and_names_the_tokens_
     import sqlalchemy as sa
 
     with db.begin() as connection:
-        post = connection.execute(sa.text("INSERT INTO instagram_posts (instagram_media_id) VALUES ('17990000000000001') RETURNING id")).scalar()
-        connection.execute(sa.text("INSERT INTO instagram_comments (instagram_comment_id, post_id, text, text_sha256) VALUES ('17858893269000001', :p, '좋아요', 'x')"), {"p": post})
+        post = connection.execute(
+            sa.text("INSERT INTO instagram_posts (instagram_media_id) VALUES ('17990000000000001') RETURNING id")
+        ).scalar()
+        connection.execute(
+            sa.text(
+                "INSERT INTO instagram_comments (instagram_comment_id, post_id, text, text_sha256) VALUES ('17858893269000001', :p, '좋아요', 'x')"
+            ),
+            {"p": post},
+        )
 
     reviewed = result_of(handler_of("reviews")(sample_event("reviews_set_review_http.json"), LocalContext()))
 

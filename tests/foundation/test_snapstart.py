@@ -15,7 +15,9 @@ from tests.support.lambda_invoke import call_http, handler_of
 
 def _backend_alive(db, pid: int) -> bool:
     with db.connect() as connection:
-        return bool(connection.execute(sa.text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid}).scalar())
+        return bool(
+            connection.execute(sa.text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid}).scalar()
+        )
 
 
 def _wait_until_gone(db, pid: int) -> bool:

@@ -84,8 +84,21 @@ def instagram(db, monkeypatch, judge_queue):
     configure(monkeypatch)
 
 
-def comment_change(comment_id: str, text: str, *, media_id="17990000000000001", user_id="1784001", username="linen_lover", parent_id=None):
-    value = {"from": {"id": user_id, "username": username}, "media": {"id": media_id, "media_product_type": "FEED"}, "id": comment_id, "text": text}
+def comment_change(
+    comment_id: str,
+    text: str,
+    *,
+    media_id="17990000000000001",
+    user_id="1784001",
+    username="linen_lover",
+    parent_id=None,
+):
+    value = {
+        "from": {"id": user_id, "username": username},
+        "media": {"id": media_id, "media_product_type": "FEED"},
+        "id": comment_id,
+        "text": text,
+    }
     if parent_id:
         value["parent_id"] = parent_id
     return {"field": "comments", "value": value}

@@ -69,9 +69,13 @@ def test_secrets_the_stack_created_unset_count_as_not_configured(instagram, grap
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("INSTAGRAM_GRAPH_URL", "graph.facebook.com"), ("INSTAGRAM_ACCOUNT_ID", "sundae_closet"), ("BANNER_IMAGE_WIDTH", "9000"),
-     # Plain http is for a loopback stand-in only: in AWS the token would cross the network in the clear.
-     ("INSTAGRAM_GRAPH_URL", "http://graph.facebook.com/v23.0")],
+    [
+        ("INSTAGRAM_GRAPH_URL", "graph.facebook.com"),
+        ("INSTAGRAM_ACCOUNT_ID", "sundae_closet"),
+        ("BANNER_IMAGE_WIDTH", "9000"),
+        # Plain http is for a loopback stand-in only: in AWS the token would cross the network in the clear.
+        ("INSTAGRAM_GRAPH_URL", "http://graph.facebook.com/v23.0"),
+    ],
 )
 def test_a_malformed_instagram_or_banner_setting_is_one_line_naming_it(monkeypatch, name, value):
     monkeypatch.setenv(name, value)
@@ -87,7 +91,9 @@ def test_a_malformed_instagram_or_banner_setting_is_one_line_naming_it(monkeypat
     assert "\n" not in str(raised.value)
 
 
-@pytest.mark.parametrize("url", ["https://graph.facebook.com/v23.0", "http://127.0.0.1:8123/v23.0", "http://localhost/v23.0"])
+@pytest.mark.parametrize(
+    "url", ["https://graph.facebook.com/v23.0", "http://127.0.0.1:8123/v23.0", "http://localhost/v23.0"]
+)
 def test_the_graph_url_is_https_or_a_loopback_stand_in(monkeypatch, url):
     monkeypatch.setenv("INSTAGRAM_GRAPH_URL", url)
     monkeypatch.setenv("DATABASE_URL", "postgresql+pg8000://shop@db.internal/shop")
@@ -126,14 +132,28 @@ def test_each_instagram_function_reads_only_its_secrets_and_sends_only_to_the_ju
     webhook, fetcher = statements("InstagramWebhookFunction"), statements("InstagramCommentsFunction")
     # A secret is the created one or the given one: !If [Create..., !Ref Secret, !Ref Parameter]; the
     # database's is the application role's, which the stack always creates.
-    secret_arns = lambda policies: {r["If"][2]["Ref"] if "If" in r else r["Ref"] for s in policies if s["Action"] == "secretsmanager:GetSecretValue" for r in s["Resource"]}  # noqa: E731
-    queues = lambda policies: {(a, r["GetAtt"]) for s in policies for a in listed(s["Action"]) if a.startswith("sqs:") for r in listed(s["Resource"])}  # noqa: E731
+    secret_arns = lambda policies: {
+        r["If"][2]["Ref"] if "If" in r else r["Ref"]
+        for s in policies
+        if s["Action"] == "secretsmanager:GetSecretValue"
+        for r in s["Resource"]
+    }  # noqa: E731
+    queues = lambda policies: {
+        (a, r["GetAtt"])
+        for s in policies
+        for a in listed(s["Action"])
+        if a.startswith("sqs:")
+        for r in listed(s["Resource"])
+    }  # noqa: E731
 
     assert secret_arns(webhook) == {"DatabaseApplicationSecret", "InstagramAppSecretArn", "InstagramVerifyTokenArn"}
     assert secret_arns(fetcher) == {"DatabaseApplicationSecret", "InstagramAccessTokenArn"}
     assert queues(webhook) == {("sqs:SendMessage", "CommentsToJudgeQueue.Arn")}
     # The fetcher also sends its failed scheduled runs to AsyncFailuresQueue (its dead-letter queue).
-    assert queues(fetcher) == {("sqs:SendMessage", "CommentsToJudgeQueue.Arn"), ("sqs:SendMessage", "AsyncFailuresQueue.Arn")}
+    assert queues(fetcher) == {
+        ("sqs:SendMessage", "CommentsToJudgeQueue.Arn"),
+        ("sqs:SendMessage", "AsyncFailuresQueue.Arn"),
+    }
 
 
 def test_the_webhook_has_no_authorizer_and_the_schedule_has_somewhere_to_fail_to():
@@ -155,15 +175,24 @@ def test_the_webhook_has_no_authorizer_and_the_schedule_has_somewhere_to_fail_to
 def test_the_banner_function_may_only_get_and_put_objects_of_the_banner_bucket():
     s3 = [s for s in statements("BannerImagesFunction") if any(a.startswith("s3:") for a in listed(s["Action"]))]
     assert s3 == [
-        {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"], "Resource": {"Sub": "${BannerImagesBucket.Arn}/*"}},
+        {
+            "Effect": "Allow",
+            "Action": ["s3:GetObject", "s3:PutObject"],
+            "Resource": {"Sub": "${BannerImagesBucket.Arn}/*"},
+        },
         # HEAD of an image not stored yet answers 404 only with the listing permission (403 otherwise).
         {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": {"GetAtt": "BannerImagesBucket.Arn"}},
     ]
     properties = resources()["BannerImagesFunction"]["Properties"]
-    assert properties["Events"]["CreateBannerImages"]["Properties"]["Auth"] == {"AuthorizationScopes": ["shop/catalog.write"]}
+    assert properties["Events"]["CreateBannerImages"]["Properties"]["Auth"] == {
+        "AuthorizationScopes": ["shop/catalog.write"]
+    }
     bucket = resources()["BannerImagesBucket"]["Properties"]
     assert bucket["PublicAccessBlockConfiguration"] == {
-        "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True, "RestrictPublicBuckets": True
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
     }
     assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}
     assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]

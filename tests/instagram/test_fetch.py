@@ -15,13 +15,20 @@ MEDIA = "17990000000000042"
 def a_post(db, media_id: str = MEDIA) -> int:
     with db.begin() as connection:
         return connection.execute(
-            sa.text("INSERT INTO instagram_posts (instagram_media_id) VALUES (:media) RETURNING id"), {"media": media_id}
+            sa.text("INSERT INTO instagram_posts (instagram_media_id) VALUES (:media) RETURNING id"),
+            {"media": media_id},
         ).scalar()
 
 
 def customer_comments(n: int, start: int = 0) -> list[StandInComment]:
     return [
-        StandInComment(id=f"1786{index:011d}", text=f"{index}번째 후기: 원단이 좋아요", username=f"customer{index}", user_id=f"9{index:06d}", like_count=index % 4)
+        StandInComment(
+            id=f"1786{index:011d}",
+            text=f"{index}번째 후기: 원단이 좋아요",
+            username=f"customer{index}",
+            user_id=f"9{index:06d}",
+            like_count=index % 4,
+        )
         for index in range(start, start + n)
     ]
 
@@ -44,10 +51,15 @@ def test_a_fetch_reads_every_page_and_queues_the_new_comments(instagram, graph, 
     assert len(requests) == 3
     assert "after" not in requests[0].query and requests[1].query["after"] and requests[2].query["after"]
     assert requests[0].query["fields"] == "id,text,username,timestamp,like_count,from"
-    stored = rows(db, "SELECT author_id, author_username, like_count, commented_at, source, by_shop FROM instagram_comments WHERE instagram_comment_id = '178600000000005'")
+    stored = rows(
+        db,
+        "SELECT author_id, author_username, like_count, commented_at, source, by_shop FROM instagram_comments WHERE instagram_comment_id = '178600000000005'",
+    )
     assert stored == [("9000005", "customer5", 1, stored[0].commented_at, "fetch", False)]
     assert stored[0].commented_at.isoformat() == "2026-11-20T09:30:00+00:00"
-    assert rows(db, "SELECT by_shop FROM instagram_comments WHERE instagram_comment_id = '17860000000000999'") == [(True,)]
+    assert rows(db, "SELECT by_shop FROM instagram_comments WHERE instagram_comment_id = '17860000000000999'") == [
+        (True,)
+    ]
     messages = judge_queue.drain()
     assert len(messages) == 119
     assert {message["post_id"] for message in messages} == {post_id}
@@ -65,9 +77,13 @@ def test_fetching_again_finds_nothing_new(instagram, graph, judge_queue, db):
     assert len(judge_queue.drain()) == 60
 
 
-def test_the_same_comment_from_the_webhook_and_from_a_fetch_is_queued_for_judging_once(instagram, graph, judge_queue, db):
+def test_the_same_comment_from_the_webhook_and_from_a_fetch_is_queued_for_judging_once(
+    instagram, graph, judge_queue, db
+):
     comment = customer_comments(1)[0]
-    raw = delivery(comment_change(comment.id, comment.text, media_id=MEDIA, user_id=comment.user_id, username=comment.username))
+    raw = delivery(
+        comment_change(comment.id, comment.text, media_id=MEDIA, user_id=comment.user_id, username=comment.username)
+    )
     assert post_delivery(instagram, raw, sign(raw)).json == {"received": 1, "new": 1, "queued": 1, "refused": []}
     graph.add_comments(MEDIA, [comment, *customer_comments(2, start=1)])
     [post_id] = [row[0] for row in rows(db, "SELECT id FROM instagram_posts")]
@@ -168,7 +184,15 @@ def test_the_schedule_fetches_the_recent_posts(instagram, graph, judge_queue, db
 
     summary = invoke(instagram, sample_event("instagram_fetch_schedule.json"))
 
-    assert summary == {"posts": 2, "fetched": 5, "new": 5, "queued": 5, "refused": 0, "failed": 0, "rate_limited": False}
+    assert summary == {
+        "posts": 2,
+        "fetched": 5,
+        "new": 5,
+        "queued": 5,
+        "refused": 0,
+        "failed": 0,
+        "rate_limited": False,
+    }
     assert len(judge_queue.drain()) == 5
     assert {first, second} == {row[0] for row in rows(db, "SELECT DISTINCT post_id FROM instagram_comments")}
 
@@ -185,13 +209,16 @@ def test_the_sample_fetch_event_runs_through_the_handler(instagram, graph, judge
 def test_a_fetch_applies_instagrams_limits_and_reports_what_it_refuses(instagram, graph, judge_queue, db):
     post_id = a_post(db)
     longest = "핏" * 2_200
-    graph.add_comments(MEDIA, [
-        StandInComment(id="17860000000000100", text=longest, username="ok", user_id="9000100"),
-        StandInComment(id="17860000000000101", text=longest + "!", username="too_long", user_id="9000101"),
-        StandInComment(id=17860000000000102, text="an id as a number", username="number", user_id="9000102"),  # type: ignore[arg-type]
-        StandInComment(id="1786/../102", text="a path", username="path", user_id="9000103"),
-        StandInComment(id="17860000000000104", text=None, username="no_text", user_id="9000104"),  # type: ignore[arg-type]
-    ])
+    graph.add_comments(
+        MEDIA,
+        [
+            StandInComment(id="17860000000000100", text=longest, username="ok", user_id="9000100"),
+            StandInComment(id="17860000000000101", text=longest + "!", username="too_long", user_id="9000101"),
+            StandInComment(id=17860000000000102, text="an id as a number", username="number", user_id="9000102"),  # type: ignore[arg-type]
+            StandInComment(id="1786/../102", text="a path", username="path", user_id="9000103"),
+            StandInComment(id="17860000000000104", text=None, username="no_text", user_id="9000104"),  # type: ignore[arg-type]
+        ],
+    )
 
     result = fetch(instagram, post_id)
 
@@ -203,7 +230,9 @@ def test_a_fetch_applies_instagrams_limits_and_reports_what_it_refuses(instagram
         ("1786/../102", "malformed_id"),
         ("17860000000000104", "no_text"),
     ]
-    assert rows(db, "SELECT instagram_comment_id, length(text) FROM instagram_comments") == [("17860000000000100", 2_200)]
+    assert rows(db, "SELECT instagram_comment_id, length(text) FROM instagram_comments") == [
+        ("17860000000000100", 2_200)
+    ]
     assert [m["instagram_comment_id"] for m in judge_queue.drain()] == ["17860000000000100"]
 
 

@@ -65,7 +65,9 @@ def test_the_handshake_is_refused_for_a_wrong_token_a_wrong_mode_or_no_token(ins
 
 
 def test_a_signed_delivery_stores_the_comment_registers_the_post_and_queues_it_once(instagram, judge_queue, db):
-    raw = delivery(comment_change("17858893269000001", "린넨 셔츠 구김이 덜 가서 여름 내내 입었어요. 세탁 후에도 핏 그대로!"))
+    raw = delivery(
+        comment_change("17858893269000001", "린넨 셔츠 구김이 덜 가서 여름 내내 입었어요. 세탁 후에도 핏 그대로!")
+    )
 
     result = post_delivery(instagram, raw, sign(raw))
 
@@ -73,7 +75,10 @@ def test_a_signed_delivery_stores_the_comment_registers_the_post_and_queues_it_o
     assert result.json == {"received": 1, "new": 1, "queued": 1, "refused": []}
     [(post_id, media_id)] = rows(db, "SELECT id, instagram_media_id FROM instagram_posts")
     assert media_id == "17990000000000001"
-    [comment] = rows(db, "SELECT instagram_comment_id, post_id, author_id, author_username, by_shop, source, queued_at FROM instagram_comments")
+    [comment] = rows(
+        db,
+        "SELECT instagram_comment_id, post_id, author_id, author_username, by_shop, source, queued_at FROM instagram_comments",
+    )
     assert comment[:6] == ("17858893269000001", post_id, "1784001", "linen_lover", False, "webhook")
     assert comment.queued_at is not None
     # The message is exactly the judge request body, which the judge accepts as it is.
@@ -145,7 +150,13 @@ def test_a_replayed_delivery_changes_nothing_and_queues_nothing(instagram, judge
 def test_the_shops_own_reply_is_kept_but_not_judged(instagram, judge_queue, db):
     raw = delivery(
         comment_change("17858893269000006", "배송도 빠르고 원단이 정말 좋아요. 다른 색도 살게요!"),
-        comment_change("17858893269000007", "감사합니다 고객님! 🙏", user_id=SHOP_ACCOUNT, username="sundae_closet", parent_id="17858893269000006"),
+        comment_change(
+            "17858893269000007",
+            "감사합니다 고객님! 🙏",
+            user_id=SHOP_ACCOUNT,
+            username="sundae_closet",
+            parent_id="17858893269000006",
+        ),
     )
 
     result = post_delivery(instagram, raw, sign(raw))
@@ -184,10 +195,19 @@ def test_instagrams_limits_are_applied_and_what_they_refuse_is_reported(instagra
         comment_change("17858893269000020", longest),
         comment_change("17858893269000021", longest + "요"),
         comment_change("17858893269000022", "ok", media_id="../17990000000000001"),
-        {"field": "comments", "value": {"id": 17858893269000023, "text": "an id sent as a number", "media": {"id": "17990000000000001"}}},
+        {
+            "field": "comments",
+            "value": {"id": 17858893269000023, "text": "an id sent as a number", "media": {"id": "17990000000000001"}},
+        },
         {"field": "comments", "value": {"id": "", "text": "no id", "media": {"id": "17990000000000001"}}},
-        {"field": "comments", "value": {"id": "1785/../8893", "text": "a path, not an id", "media": {"id": "17990000000000001"}}},
-        {"field": "comments", "value": {"id": {"nested": 1}, "text": "an object", "media": {"id": "17990000000000001"}}},
+        {
+            "field": "comments",
+            "value": {"id": "1785/../8893", "text": "a path, not an id", "media": {"id": "17990000000000001"}},
+        },
+        {
+            "field": "comments",
+            "value": {"id": {"nested": 1}, "text": "an object", "media": {"id": "17990000000000001"}},
+        },
     )
 
     result = post_delivery(instagram, raw, sign(raw))
@@ -204,7 +224,9 @@ def test_instagrams_limits_are_applied_and_what_they_refuse_is_reported(instagra
     ]
     assert all(r["message"] for r in result.json["refused"])
     # Only the comment within the limits is stored, exactly as sent.
-    assert rows(db, "SELECT instagram_comment_id, length(text) FROM instagram_comments") == [("17858893269000020", 2_200)]
+    assert rows(db, "SELECT instagram_comment_id, length(text) FROM instagram_comments") == [
+        ("17858893269000020", 2_200)
+    ]
     assert [m["instagram_comment_id"] for m in judge_queue.drain()] == ["17858893269000020"]
 
 
@@ -234,7 +256,9 @@ def test_a_comment_the_queue_did_not_take_is_stored_and_queued_by_metas_retry(in
 
 def test_a_comment_already_judged_by_hand_learns_its_author_and_is_not_queued_again(instagram, judge_queue, db):
     with db.begin() as connection:
-        post_id = connection.execute(sa.text("INSERT INTO instagram_posts (instagram_media_id) VALUES ('17990000000000001') RETURNING id")).scalar()
+        post_id = connection.execute(
+            sa.text("INSERT INTO instagram_posts (instagram_media_id) VALUES ('17990000000000001') RETURNING id")
+        ).scalar()
         judge = connection.execute(
             sa.text("INSERT INTO judges (name, style, model) VALUES ('by-hand', 'fine_tuned', 'ft:model') RETURNING id")
         ).scalar()
@@ -261,10 +285,16 @@ def test_a_comment_already_judged_by_hand_learns_its_author_and_is_not_queued_ag
     assert judge_queue.drain() == []
 
 
-def test_instagrams_text_replaces_other_words_judged_by_hand_under_its_id_and_is_judged_again(instagram, judge_queue, db):
+def test_instagrams_text_replaces_other_words_judged_by_hand_under_its_id_and_is_judged_again(
+    instagram, judge_queue, db
+):
     with db.begin() as connection:
-        post_id = connection.execute(sa.text("INSERT INTO instagram_posts (instagram_media_id) VALUES ('17990000000000001') RETURNING id")).scalar()
-        judge = connection.execute(sa.text("INSERT INTO judges (name, style, model) VALUES ('by-hand', 'fine_tuned', 'ft:model') RETURNING id")).scalar()
+        post_id = connection.execute(
+            sa.text("INSERT INTO instagram_posts (instagram_media_id) VALUES ('17990000000000001') RETURNING id")
+        ).scalar()
+        judge = connection.execute(
+            sa.text("INSERT INTO judges (name, style, model) VALUES ('by-hand', 'fine_tuned', 'ft:model') RETURNING id")
+        ).scalar()
         judgement = connection.execute(
             sa.text(
                 "INSERT INTO judgements (judge_id, text_sha256, model, verdict, confidence, comment_tokens, prompt_tokens, completion_tokens) "

@@ -53,7 +53,10 @@ BAD = [
 
 def jsonl(examples: list[tuple[str, str]]) -> bytes:
     return "".join(
-        json.dumps({"messages": [{"role": "user", "content": text}, {"role": "assistant", "content": label}]}, ensure_ascii=False)
+        json.dumps(
+            {"messages": [{"role": "user", "content": text}, {"role": "assistant", "content": label}]},
+            ensure_ascii=False,
+        )
         + "\n"
         for text, label in examples
     ).encode()
@@ -212,14 +215,21 @@ def get(handler, path: str, query: str = ""):
 
 def keep_examples(upload_handler, examples=TRAINING) -> str:
     result = call_http(
-        upload_handler, "POST", "/training-files", body=jsonl(examples), headers={"content-type": "application/jsonl"}, query="upload=false"
+        upload_handler,
+        "POST",
+        "/training-files",
+        body=jsonl(examples),
+        headers={"content-type": "application/jsonl"},
+        query="upload=false",
     )
     assert result.status == 201, result.json
     return result.json["id"]
 
 
 def add_golden_set(judges_handler, examples=GOLDEN):
-    result = call_http(judges_handler, "POST", "/golden-sets", body=jsonl(examples), headers={"content-type": "application/jsonl"})
+    result = call_http(
+        judges_handler, "POST", "/golden-sets", body=jsonl(examples), headers={"content-type": "application/jsonl"}
+    )
     assert result.status in (200, 201), result.json
     return result.json
 
@@ -235,7 +245,8 @@ def judging_calls(openai_standin) -> list:
     from shop_marketing.judging.probing import PROBE_COMMENT
 
     return [
-        call for call in openai_standin.requests_to("POST", "/chat/completions")
+        call
+        for call in openai_standin.requests_to("POST", "/chat/completions")
         if call.json()["messages"][-1]["content"] != PROBE_COMMENT
     ]
 
@@ -245,7 +256,8 @@ def probe_calls(openai_standin) -> list:
     from shop_marketing.judging.probing import PROBE_COMMENT
 
     return [
-        call for call in openai_standin.requests_to("POST", "/chat/completions")
+        call
+        for call in openai_standin.requests_to("POST", "/chat/completions")
         if call.json()["messages"][-1]["content"] == PROBE_COMMENT
     ]
 

@@ -35,14 +35,17 @@ def chat_calls(openai_standin) -> list:
 
 def judge_rows(db) -> int:
     with db.connect() as connection:
-        return connection.execute(sa.text("SELECT count(*) FROM judges")).scalar() + connection.execute(
-            sa.text("SELECT count(*) FROM judge_classifiers")
-        ).scalar()
+        return (
+            connection.execute(sa.text("SELECT count(*) FROM judges")).scalar()
+            + connection.execute(sa.text("SELECT count(*) FROM judge_classifiers")).scalar()
+        )
 
 
 def train(judges_handler, name: str, file_id: str | list[str], model: str = "text-embedding-3-small", **extra):
     files = {"examples_file_ids": file_id} if isinstance(file_id, list) else {"examples_file_id": file_id}
-    return post(judges_handler, "/judges", {"name": name, "style": "classifier", "embedding_model": model, **files, **extra})
+    return post(
+        judges_handler, "/judges", {"name": name, "style": "classifier", "embedding_model": model, **files, **extra}
+    )
 
 
 def flipped_at_random(examples: list[tuple[str, str]], seed: int = 17) -> list[tuple[str, str]]:
@@ -72,12 +75,19 @@ def test_a_classifier_learns_the_shops_labels_and_one_trained_on_random_labels_d
     assert trained.status == 201, trained.json
     judge = trained.json
     assert (judge["style"], judge["model"], judge["embedding_model"], judge["output"], judge["status"]) == (
-        "classifier", "text-embedding-3-small", "text-embedding-3-small", "probability", "candidate")
+        "classifier",
+        "text-embedding-3-small",
+        "text-embedding-3-small",
+        "probability",
+        "candidate",
+    )
     assert judge["examples_file_ids"] == [labelled_file]
     training = judge["training"]
     assert training["examples"] == len(LABELLED)
     assert training["labels"] == {"good": len(GOOD), "bad": len(BAD)}
-    assert 0.8 <= training["cross_validated"]["f1_good"] <= 1 and 0.8 <= training["cross_validated"]["precision_good"] <= 1
+    assert (
+        0.8 <= training["cross_validated"]["f1_good"] <= 1 and 0.8 <= training["cross_validated"]["precision_good"] <= 1
+    )
     assert training["dimensions"] == 1536
     assert chat_calls(openai_standin) == []
     calls = embedding_calls(openai_standin)
@@ -109,9 +119,17 @@ def test_judging_a_comment_is_one_embeddings_call_its_probability_and_billed_tok
 
     assert first.status == 200, first.json
     answer = first.json
-    assert (answer["verdict"], answer["judge"], answer["model"], answer["cached"]) == ("good", "own-judge", "text-embedding-3-small", False)
+    assert (answer["verdict"], answer["judge"], answer["model"], answer["cached"]) == (
+        "good",
+        "own-judge",
+        "text-embedding-3-small",
+        False,
+    )
     assert 0.5 <= answer["confidence"] <= 1
-    assert answer["prompt_tokens"] == text_tokens(comment) and answer["completion_tokens"] == answer["cached_prompt_tokens"] == 0
+    assert (
+        answer["prompt_tokens"] == text_tokens(comment)
+        and answer["completion_tokens"] == answer["cached_prompt_tokens"] == 0
+    )
     calls = embedding_calls(openai_standin)[trained_calls:]
     assert [call["input"] for call in calls] == [[comment]]
     assert chat_calls(openai_standin) == []
@@ -135,8 +153,9 @@ def test_a_queue_batch_of_20_distinct_comments_is_one_embeddings_call_billed_exa
     assert len(calls) == 1 and sorted(calls[0]["input"]) == sorted(comments)
     assert chat_calls(openai_standin) == []
     with db.connect() as connection:
-        stored = connection.execute(sa.text("SELECT prompt_tokens, completion_tokens FROM judgements WHERE judge_id = :id"),
-                                    {"id": judge["id"]}).all()
+        stored = connection.execute(
+            sa.text("SELECT prompt_tokens, completion_tokens FROM judgements WHERE judge_id = :id"), {"id": judge["id"]}
+        ).all()
     assert len(stored) == 20 and all(row.completion_tokens == 0 and row.prompt_tokens > 0 for row in stored)
     assert sum(row.prompt_tokens for row in stored) == sum(text_tokens(comment) for comment in comments)
 
@@ -145,8 +164,17 @@ def test_a_classifiers_cost_per_1000_comments_is_its_billed_embedding_tokens_and
     judges_handler, openai, queue, labelled_file
 ):
     add_golden_set(judges_handler)
-    prompted = post(judges_handler, "/judges", {"name": "prompted", "style": "prompted", "model": "gpt-4o-mini",
-                                                "examples_file_id": labelled_file, "prices": PROMPTED_PRICES})
+    prompted = post(
+        judges_handler,
+        "/judges",
+        {
+            "name": "prompted",
+            "style": "prompted",
+            "model": "gpt-4o-mini",
+            "examples_file_id": labelled_file,
+            "prices": PROMPTED_PRICES,
+        },
+    )
     assert prompted.status == 201, prompted.json
     classifier = train(judges_handler, "own-judge", labelled_file, prices=EMBEDDING_PRICES).json
 
@@ -160,7 +188,9 @@ def test_a_classifiers_cost_per_1000_comments_is_its_billed_embedding_tokens_and
     assert own["latency_ms"]["p50"] is not None
 
 
-def test_several_files_train_on_their_union_with_duplicates_counted_once(judges_handler, upload_handler, openai, openai_standin):
+def test_several_files_train_on_their_union_with_duplicates_counted_once(
+    judges_handler, upload_handler, openai, openai_standin
+):
     first = keep_examples(upload_handler, LABELLED[:10] + LABELLED[-10:])
     second = keep_examples(upload_handler, LABELLED[5:12] + LABELLED[-12:-5])
 
@@ -173,7 +203,9 @@ def test_several_files_train_on_their_union_with_duplicates_counted_once(judges_
     assert sorted(embedding_calls(openai_standin)[0]["input"]) == sorted(distinct)
 
 
-def test_conflicting_labels_across_files_are_a_422_by_line_and_nothing_is_paid_or_stored(judges_handler, upload_handler, openai, openai_standin, db):
+def test_conflicting_labels_across_files_are_a_422_by_line_and_nothing_is_paid_or_stored(
+    judges_handler, upload_handler, openai, openai_standin, db
+):
     first = keep_examples(upload_handler, LABELLED[:10] + LABELLED[-10:])
     contradicting = [(text, "bad" if label == "good" else "good") for text, label in LABELLED[:2]]
     second = keep_examples(upload_handler, contradicting + LABELLED[12:16] + LABELLED[-16:-12])
@@ -182,7 +214,10 @@ def test_conflicting_labels_across_files_are_a_422_by_line_and_nothing_is_paid_o
 
     assert refused.status == 422 and refused.json["error"]["code"] == "conflicting_labels"
     details = refused.json["error"]["details"]
-    assert [(d["file_id"], d["line"], d["code"]) for d in details] == [(second, 1, "conflicting_label"), (second, 2, "conflicting_label")]
+    assert [(d["file_id"], d["line"], d["code"]) for d in details] == [
+        (second, 1, "conflicting_label"),
+        (second, 2, "conflicting_label"),
+    ]
     assert f"{first} line 1" in details[0]["message"] and "'bad' here and 'good'" in details[0]["message"]
     assert embedding_calls(openai_standin) == [] and judge_rows(db) == 0
 
@@ -190,13 +225,22 @@ def test_conflicting_labels_across_files_are_a_422_by_line_and_nothing_is_paid_o
 def test_a_file_without_both_labels_is_refused_before_anything_is_paid(judges_handler, openai, openai_standin, db):
     # A file kept before both labels were required: only good examples.
     with db.begin() as connection:
-        file_id = connection.execute(sa.text(
-            "INSERT INTO training_files (openai_file_id, sha256, filename, bytes, examples, tokens, good_examples, bad_examples,"
-            " estimated_training_tokens, source, uploaded) VALUES ('local-onelabel', :sha, 'old.jsonl', 1, 12, 1, 12, 0, 1, 'api', false)"
-            " RETURNING id"), {"sha": "f" * 64}).scalar()
+        file_id = connection.execute(
+            sa.text(
+                "INSERT INTO training_files (openai_file_id, sha256, filename, bytes, examples, tokens, good_examples, bad_examples,"
+                " estimated_training_tokens, source, uploaded) VALUES ('local-onelabel', :sha, 'old.jsonl', 1, 12, 1, 12, 0, 1, 'api', false)"
+                " RETURNING id"
+            ),
+            {"sha": "f" * 64},
+        ).scalar()
         for line, text in enumerate(GOOD[:12], start=1):
-            connection.execute(sa.text("INSERT INTO training_examples (training_file_id, line, text, text_sha256, label)"
-                                       " VALUES (:f, :line, :text, :sha, 'good')"), {"f": file_id, "line": line, "text": text, "sha": f"{line:064d}"})
+            connection.execute(
+                sa.text(
+                    "INSERT INTO training_examples (training_file_id, line, text, text_sha256, label)"
+                    " VALUES (:f, :line, :text, :sha, 'good')"
+                ),
+                {"f": file_id, "line": line, "text": text, "sha": f"{line:064d}"},
+            )
 
     refused = train(judges_handler, "one-label", "local-onelabel")
 
@@ -206,7 +250,9 @@ def test_a_file_without_both_labels_is_refused_before_anything_is_paid(judges_ha
     assert embedding_calls(openai_standin) == [] and judge_rows(db) == 0
 
 
-def test_an_unknown_embedding_model_is_a_422_and_nothing_is_stored(judges_handler, openai, openai_standin, labelled_file, db):
+def test_an_unknown_embedding_model_is_a_422_and_nothing_is_stored(
+    judges_handler, openai, openai_standin, labelled_file, db
+):
     refused = train(judges_handler, "unknown", labelled_file, model="text-embedding-9-tiny")
 
     assert refused.status == 422 and refused.json["error"]["code"] == "model_unavailable"
@@ -218,12 +264,38 @@ def test_an_unknown_embedding_model_is_a_422_and_nothing_is_stored(judges_handle
 @pytest.mark.parametrize(
     ("status", "body", "expected_status", "expected_code"),
     [
-        (400, {"error": {"message": "This model's maximum context length is 8192 tokens.", "type": "invalid_request_error",
-                         "param": "input", "code": None}}, 422, "openai_rejected"),
-        (401, {"error": {"message": "Incorrect API key provided.", "type": "invalid_request_error", "param": None,
-                         "code": "invalid_api_key"}}, 502, "bad_upstream_reply"),
-        (503, {"error": {"message": "The server is overloaded.", "type": "server_error", "param": None, "code": None}}, 503,
-         "upstream_unavailable"),
+        (
+            400,
+            {
+                "error": {
+                    "message": "This model's maximum context length is 8192 tokens.",
+                    "type": "invalid_request_error",
+                    "param": "input",
+                    "code": None,
+                }
+            },
+            422,
+            "openai_rejected",
+        ),
+        (
+            401,
+            {
+                "error": {
+                    "message": "Incorrect API key provided.",
+                    "type": "invalid_request_error",
+                    "param": None,
+                    "code": "invalid_api_key",
+                }
+            },
+            502,
+            "bad_upstream_reply",
+        ),
+        (
+            503,
+            {"error": {"message": "The server is overloaded.", "type": "server_error", "param": None, "code": None}},
+            503,
+            "upstream_unavailable",
+        ),
     ],
 )
 def test_a_provider_refusal_is_a_clear_error_and_nothing_is_half_stored(
@@ -238,8 +310,13 @@ def test_a_provider_refusal_is_a_clear_error_and_nothing_is_half_stored(
     assert judge_rows(db) == 0
 
 
-def test_more_than_2048_examples_are_embedded_in_batches_of_at_most_2048(judges_handler, upload_handler, openai, openai_standin):
-    examples = [(f"{GOOD[n % len(GOOD)]} ({n}번째 후기)", "good") if n % 2 else (f"{BAD[n % len(BAD)]} #{n}", "bad") for n in range(2100)]
+def test_more_than_2048_examples_are_embedded_in_batches_of_at_most_2048(
+    judges_handler, upload_handler, openai, openai_standin
+):
+    examples = [
+        (f"{GOOD[n % len(GOOD)]} ({n}번째 후기)", "good") if n % 2 else (f"{BAD[n % len(BAD)]} #{n}", "bad")
+        for n in range(2100)
+    ]
     file_id = keep_examples(upload_handler, examples)
 
     trained = train(judges_handler, "big", file_id)
@@ -254,11 +331,35 @@ def test_more_than_2048_examples_are_embedded_in_batches_of_at_most_2048(judges_
     [
         {"name": "x", "style": "classifier", "examples_file_id": "local-abc"},
         {"name": "x", "style": "classifier", "embedding_model": "text-embedding-3-small"},
-        {"name": "x", "style": "classifier", "embedding_model": "text-embedding-3-small", "examples_file_id": "local-a", "examples_file_ids": ["local-a"]},
-        {"name": "x", "style": "classifier", "embedding_model": "text-embedding-3-small", "examples_file_id": "local-a", "model": "gpt-4o-mini"},
+        {
+            "name": "x",
+            "style": "classifier",
+            "embedding_model": "text-embedding-3-small",
+            "examples_file_id": "local-a",
+            "examples_file_ids": ["local-a"],
+        },
+        {
+            "name": "x",
+            "style": "classifier",
+            "embedding_model": "text-embedding-3-small",
+            "examples_file_id": "local-a",
+            "model": "gpt-4o-mini",
+        },
         {"name": "x", "style": "classifier", "embedding_model": "text-embedding-3-small", "examples_file_ids": []},
-        {"name": "x", "style": "prompted", "model": "gpt-4o-mini", "examples_file_id": "local-a", "embedding_model": "text-embedding-3-small"},
-        {"name": "x", "style": "prompted", "model": "gpt-4o-mini", "examples_file_id": "local-a", "prices": {"input": 1}},
+        {
+            "name": "x",
+            "style": "prompted",
+            "model": "gpt-4o-mini",
+            "examples_file_id": "local-a",
+            "embedding_model": "text-embedding-3-small",
+        },
+        {
+            "name": "x",
+            "style": "prompted",
+            "model": "gpt-4o-mini",
+            "examples_file_id": "local-a",
+            "prices": {"input": 1},
+        },
     ],
 )
 def test_invalid_classifier_requests_are_422_before_anything_is_paid(judges_handler, openai, openai_standin, body):
@@ -286,7 +387,11 @@ def test_a_classifier_successor_learns_the_same_examples_on_another_embedding_mo
     trained_calls = len(embedding_calls(openai_standin))
 
     # When its successor is asked for on another embedding model
-    made = post(judges_handler, f"/judges/{predecessor['id']}/successor", {"model": "text-embedding-3-large", "prices": {"input": 0.13}})
+    made = post(
+        judges_handler,
+        f"/judges/{predecessor['id']}/successor",
+        {"model": "text-embedding-3-large", "prices": {"input": 0.13}},
+    )
     queue.drain()
 
     # Then it learnt the same examples there, without a chat call, and its evaluation ran
@@ -296,8 +401,13 @@ def test_a_classifier_successor_learns_the_same_examples_on_another_embedding_mo
     assert calls[0]["model"] == "text-embedding-3-large"
     assert sorted(calls[0]["input"]) == sorted({t for t, _ in LABELLED} | {GOLDEN_EXTRA_GOOD})
     assert chat_calls(openai_standin) == []
-    assert (successor["style"], successor["embedding_model"], successor["status"], successor["name"], successor["predecessor_id"]) == (
-        "classifier", "text-embedding-3-large", "candidate", "own-judge → text-embedding-3-large", predecessor["id"])
+    assert (
+        successor["style"],
+        successor["embedding_model"],
+        successor["status"],
+        successor["name"],
+        successor["predecessor_id"],
+    ) == ("classifier", "text-embedding-3-large", "candidate", "own-judge → text-embedding-3-large", predecessor["id"])
     assert successor["prices"] == {"input": 0.13, "cached_input": 0.13, "output": 0.0}
     assert successor["training"]["examples"] == predecessor["training"]["examples"] == len(LABELLED) + 1
     assert successor["training"]["dimensions"] == 3072
@@ -307,7 +417,9 @@ def test_a_classifier_successor_learns_the_same_examples_on_another_embedding_mo
     assert evaluated["status"] == "succeeded" and evaluated["metrics"]["f1_good"] >= STATED_F1
 
 
-def test_the_successor_service_trains_a_classifier_directly_and_starts_its_evaluation(judges_handler, openai, openai_standin, queue, labelled_file):
+def test_the_successor_service_trains_a_classifier_directly_and_starts_its_evaluation(
+    judges_handler, openai, openai_standin, queue, labelled_file
+):
     from shop_marketing.config import get_settings
     from shop_marketing.db import session_scope
     from shop_marketing.judging import creation
@@ -318,7 +430,10 @@ def test_the_successor_service_trains_a_classifier_directly_and_starts_its_evalu
 
     with session_scope() as session:
         judge, evaluation = creation.create_successor(
-            session, predecessor["id"], creation.SuccessorRequest(model="text-embedding-ada-002", name="ada"), get_settings(),
+            session,
+            predecessor["id"],
+            creation.SuccessorRequest(model="text-embedding-ada-002", name="ada"),
+            get_settings(),
             client_for=get_endpoint_client,
         )
         made = (judge.style, judge.model, judge.output, evaluation.status, evaluation.total)
@@ -328,7 +443,9 @@ def test_the_successor_service_trains_a_classifier_directly_and_starts_its_evalu
     assert queue.waiting and chat_calls(openai_standin) == []
 
 
-def test_a_successor_without_a_golden_set_is_refused_before_anything_is_paid(judges_handler, openai, openai_standin, queue, labelled_file, db):
+def test_a_successor_without_a_golden_set_is_refused_before_anything_is_paid(
+    judges_handler, openai, openai_standin, queue, labelled_file, db
+):
     classifier = train(judges_handler, "own-judge", labelled_file).json
     paid = len(embedding_calls(openai_standin))
 
@@ -340,9 +457,15 @@ def test_a_successor_without_a_golden_set_is_refused_before_anything_is_paid(jud
         assert connection.execute(sa.text("SELECT count(*) FROM judges")).scalar() == 1
 
 
-def test_a_classifier_is_promoted_on_its_evaluation_and_rolled_back_like_any_judge(judges_handler, openai, queue, labelled_file):
+def test_a_classifier_is_promoted_on_its_evaluation_and_rolled_back_like_any_judge(
+    judges_handler, openai, queue, labelled_file
+):
     add_golden_set(judges_handler)
-    prompted = post(judges_handler, "/judges", {"name": "prompted", "style": "prompted", "model": "gpt-4o-mini", "examples_file_id": labelled_file}).json
+    prompted = post(
+        judges_handler,
+        "/judges",
+        {"name": "prompted", "style": "prompted", "model": "gpt-4o-mini", "examples_file_id": labelled_file},
+    ).json
     evaluate(judges_handler, queue, prompted["id"])
     assert post(judges_handler, f"/judges/{prompted['id']}/activate", {}).status == 200
     classifier = train(judges_handler, "own-judge", labelled_file).json
@@ -370,8 +493,12 @@ def test_a_classifier_whose_embedding_model_is_gone_answers_503_judge_model_unav
     assert answer.status == 503 and answer.json["error"]["code"] == "judge_model_unavailable"
 
 
-def test_more_than_5000_examples_are_refused_before_anything_is_paid(judges_handler, upload_handler, openai, openai_standin, db):
-    examples = [(f"니트 후기 {n}번: 보풀 없어요", "good") if n % 2 else (f"배송 문의 {n}번", "bad") for n in range(5001)]
+def test_more_than_5000_examples_are_refused_before_anything_is_paid(
+    judges_handler, upload_handler, openai, openai_standin, db
+):
+    examples = [
+        (f"니트 후기 {n}번: 보풀 없어요", "good") if n % 2 else (f"배송 문의 {n}번", "bad") for n in range(5001)
+    ]
     file_id = keep_examples(upload_handler, examples)
 
     refused = train(judges_handler, "too-many", file_id)
@@ -402,8 +529,14 @@ def test_judging_with_a_classifier_never_loads_numpy():
     import sys
 
     environment = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'shared'}"}
-    finished = subprocess.run([sys.executable, "-c", JUDGING_WITHOUT_NUMPY], cwd=ROOT, env=environment,
-                              capture_output=True, text=True, timeout=300)
+    finished = subprocess.run(
+        [sys.executable, "-c", JUDGING_WITHOUT_NUMPY],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
     assert finished.returncode == 0, finished.stderr
     answer = json.loads(finished.stdout.strip().splitlines()[-1])
@@ -413,12 +546,19 @@ def test_judging_with_a_classifier_never_loads_numpy():
 @pytest.mark.parametrize(
     "reply",
     [
-        {"object": "list", "data": [{"object": "embedding", "index": 0, "embedding": [0.1, 0.2]}], "model": "m", "usage": {"prompt_tokens": 3}},
+        {
+            "object": "list",
+            "data": [{"object": "embedding", "index": 0, "embedding": [0.1, 0.2]}],
+            "model": "m",
+            "usage": {"prompt_tokens": 3},
+        },
         {"object": "list", "data": "not a list", "usage": {"prompt_tokens": 3}},
     ],
     ids=["fewer vectors than texts", "no vectors"],
 )
-def test_an_embeddings_reply_that_cannot_be_read_is_a_502_and_nothing_is_stored(judges_handler, openai, openai_standin, labelled_file, db, reply):
+def test_an_embeddings_reply_that_cannot_be_read_is_a_502_and_nothing_is_stored(
+    judges_handler, openai, openai_standin, labelled_file, db, reply
+):
     openai_standin.on("POST", EMBEDDINGS, lambda request, match: Reply(200, reply))
 
     refused = train(judges_handler, "unreadable", labelled_file)
@@ -427,14 +567,29 @@ def test_an_embeddings_reply_that_cannot_be_read_is_a_502_and_nothing_is_stored(
     assert judge_rows(db) == 0
 
 
-def test_a_failure_after_a_paid_batch_stores_nothing_and_says_what_was_paid(judges_handler, upload_handler, openai, openai_standin, db, caplog):
-    examples = [(f"{GOOD[n % len(GOOD)]} ({n}번째 후기)", "good") if n % 2 else (f"{BAD[n % len(BAD)]} #{n}", "bad") for n in range(2100)]
+def test_a_failure_after_a_paid_batch_stores_nothing_and_says_what_was_paid(
+    judges_handler, upload_handler, openai, openai_standin, db, caplog
+):
+    examples = [
+        (f"{GOOD[n % len(GOOD)]} ({n}번째 후기)", "good") if n % 2 else (f"{BAD[n % len(BAD)]} #{n}", "bad")
+        for n in range(2100)
+    ]
     file_id = keep_examples(upload_handler, examples)
     answered = []
 
     def first_batch_then_outage(request, match):
         if answered:
-            return Reply(503, {"error": {"message": "The server is overloaded.", "type": "server_error", "param": None, "code": None}})
+            return Reply(
+                503,
+                {
+                    "error": {
+                        "message": "The server is overloaded.",
+                        "type": "server_error",
+                        "param": None,
+                        "code": None,
+                    }
+                },
+            )
         answer = openai.handle("POST", "/v1/embeddings", request.headers, request.body)
         answered.append(answer.json["usage"]["prompt_tokens"])
         return Reply(answer.status, answer.json)

@@ -30,12 +30,16 @@ def test_floats_and_base64_carry_the_same_vector_and_usage_counts_the_texts_toke
     assert [item.index for item in floats.data] == [0, 1] and len(floats.data[0].embedding) == 1536
     decoded = array.array("f", base64.b64decode(packed.data[1].embedding))
     assert list(decoded) == pytest.approx(floats.data[1].embedding, abs=1e-6)
-    assert floats.data[0].embedding == pytest.approx(embedding_vector(texts[0], "text-embedding-3-small", 1536), abs=1e-9)
+    assert floats.data[0].embedding == pytest.approx(
+        embedding_vector(texts[0], "text-embedding-3-small", 1536), abs=1e-9
+    )
     assert floats.usage.prompt_tokens == floats.usage.total_tokens == sum(count_tokens(text) for text in texts)
 
 
 def test_dimensions_shorten_a_v3_models_vectors(client):
-    shortened = client.embeddings.create(model="text-embedding-3-large", input="니트", dimensions=256, encoding_format="float")
+    shortened = client.embeddings.create(
+        model="text-embedding-3-large", input="니트", dimensions=256, encoding_format="float"
+    )
 
     assert len(shortened.data[0].embedding) == 256
 

@@ -26,7 +26,9 @@ def chat_calls(openai_standin) -> list:
     return judging_calls(openai_standin)
 
 
-def test_an_evaluation_reports_the_exact_confusion_matrix_metrics_and_cost(judges_handler, openai, openai_standin, queue):
+def test_an_evaluation_reports_the_exact_confusion_matrix_metrics_and_cost(
+    judges_handler, openai, openai_standin, queue
+):
     # Given a golden set of 12 good and 12 bad comments, and a judge the stand-in makes wrong on
     # 3 good comments (answers bad) and 1 bad comment (answers good)
     golden = add_golden_set(judges_handler)
@@ -99,7 +101,9 @@ def test_an_example_the_judge_cannot_answer_counts_as_an_error_not_a_wrong_answe
     assert sum(result["metrics"]["confusion"].values()) == 23
 
 
-def test_an_outage_is_retried_and_the_evaluation_resumes_where_it_stopped(judges_handler, openai, openai_standin, queue):
+def test_an_outage_is_retried_and_the_evaluation_resumes_where_it_stopped(
+    judges_handler, openai, openai_standin, queue
+):
     # Given an OpenAI that fails every request for a while
     from tests.support.openai_standin import Reply
 
@@ -109,9 +113,11 @@ def test_an_outage_is_retried_and_the_evaluation_resumes_where_it_stopped(judges
     openai_standin.on(
         "POST",
         "/chat/completions",
-        lambda request, match: Reply(500, {"error": {"message": "down", "type": "server_error"}})
-        if outage["on"]
-        else _answer(openai, request),
+        lambda request, match: (
+            Reply(500, {"error": {"message": "down", "type": "server_error"}})
+            if outage["on"]
+            else _answer(openai, request)
+        ),
     )
     started = post(judges_handler, "/evaluations", {"judge_id": judge["id"]}).json
 
@@ -136,7 +142,9 @@ def _answer(openai, request):
     return Reply(answer.status, answer.json)
 
 
-def test_golden_set_examples_found_in_training_data_are_reported_and_not_scored(judges_handler, upload_handler, openai, queue):
+def test_golden_set_examples_found_in_training_data_are_reported_and_not_scored(
+    judges_handler, upload_handler, openai, queue
+):
     # Given kept training examples, and a golden set that repeats two of them
     keep_examples(upload_handler)
     examples = list(GOLDEN)
@@ -162,7 +170,9 @@ def test_golden_set_examples_found_in_training_data_are_reported_and_not_scored(
 def test_a_golden_set_is_validated_like_training_data(judges_handler, openai_standin, examples, code):
     from tests.judges.conftest import jsonl
 
-    result = call_http(judges_handler, "POST", "/golden-sets", body=jsonl(examples), headers={"content-type": "application/jsonl"})
+    result = call_http(
+        judges_handler, "POST", "/golden-sets", body=jsonl(examples), headers={"content-type": "application/jsonl"}
+    )
 
     assert result.status == 422
     assert code in [detail["code"] for detail in result.json["error"]["details"]]
@@ -195,7 +205,9 @@ def test_evaluations_are_listed_per_judge(judges_handler, openai, queue):
 def test_an_evaluation_needs_a_golden_set_and_a_known_judge(judges_handler, openai, queue):
     judge = create_judge(judges_handler, name="one", style="fine_tuned", model=FINE_TUNED)
 
-    assert post(judges_handler, "/evaluations", {"judge_id": judge["id"]}).json["error"]["code"] == "golden_set_required"
+    assert (
+        post(judges_handler, "/evaluations", {"judge_id": judge["id"]}).json["error"]["code"] == "golden_set_required"
+    )
     add_golden_set(judges_handler)
     assert post(judges_handler, "/evaluations", {"judge_id": 999}).status == 404
     assert post(judges_handler, "/evaluations", {"judge_id": judge["id"], "golden_set_id": 999}).status == 404
@@ -203,7 +215,9 @@ def test_an_evaluation_needs_a_golden_set_and_a_known_judge(judges_handler, open
     assert get(judges_handler, "/evaluations/999").status == 404
 
 
-def test_an_evaluation_whose_messages_were_lost_is_resumed_by_posting_it_again(judges_handler, openai, openai_standin, queue):
+def test_an_evaluation_whose_messages_were_lost_is_resumed_by_posting_it_again(
+    judges_handler, openai, openai_standin, queue
+):
     # Given an evaluation that judged one batch, then lost the rest of its messages (a crash)
     add_golden_set(judges_handler)
     judge = create_judge(judges_handler, name="ft-judge", style="fine_tuned", model=FINE_TUNED)
@@ -224,7 +238,9 @@ def test_an_evaluation_whose_messages_were_lost_is_resumed_by_posting_it_again(j
     assert len(chat_calls(openai_standin)) == 24
 
 
-def test_a_judge_whose_model_is_retired_fails_its_evaluation_without_retrying_it(judges_handler, openai, openai_standin, queue):
+def test_a_judge_whose_model_is_retired_fails_its_evaluation_without_retrying_it(
+    judges_handler, openai, openai_standin, queue
+):
     add_golden_set(judges_handler)
     judge = create_judge(judges_handler, name="ft-judge", style="fine_tuned", model=FINE_TUNED)
     openai.retired_models = {"gpt-4o-mini-2024-07-18"}

@@ -9,7 +9,9 @@ from tests.support.lambda_invoke import call_http
 
 def finished_job(upload_handler, jobs_handler, suffix: str) -> dict:
     """Upload the training data, start a job, and read it until the stand-in reports success."""
-    uploaded = call_http(upload_handler, "POST", "/training-files", body=jsonl(TRAINING), headers={"content-type": "application/jsonl"})
+    uploaded = call_http(
+        upload_handler, "POST", "/training-files", body=jsonl(TRAINING), headers={"content-type": "application/jsonl"}
+    )
     assert uploaded.status in (200, 201), uploaded.json
     job = post(jobs_handler, "/fine-tuning/jobs", {"training_file_id": uploaded.json["id"], "suffix": suffix}).json
     for _ in range(5):
@@ -58,7 +60,9 @@ def test_with_a_golden_set_the_finished_jobs_judge_is_evaluated_and_promoted_by_
 
     # When a second job's model is worse on the golden set
     second = finished_job(upload_handler, jobs_handler, "second")
-    openai.labels_by_model[second["fine_tuned_model"]] = {text: "good" for text, _ in GOLDEN}  # every bad one called good
+    openai.labels_by_model[second["fine_tuned_model"]] = {
+        text: "good" for text, _ in GOLDEN
+    }  # every bad one called good
     queue.drain()
 
     # Then it stays a candidate, its evaluation says why, and the first judge stays active

@@ -17,11 +17,24 @@ BROKEN_LINES = {
 
 
 @pytest.mark.parametrize("broken", BROKEN_LINES.values(), ids=BROKEN_LINES.keys())
-def test_a_golden_set_or_kept_file_with_text_no_database_holds_is_422_on_its_line(judges_handler, upload_handler, openai_standin, broken):
-    golden = call_http(judges_handler, "POST", "/golden-sets", body=jsonl(GOLDEN).decode() + broken,
-                       headers={"content-type": "application/jsonl"})
-    kept = call_http(upload_handler, "POST", "/training-files", body=jsonl(TRAINING).decode() + broken,
-                     headers={"content-type": "application/jsonl"}, query="upload=false")
+def test_a_golden_set_or_kept_file_with_text_no_database_holds_is_422_on_its_line(
+    judges_handler, upload_handler, openai_standin, broken
+):
+    golden = call_http(
+        judges_handler,
+        "POST",
+        "/golden-sets",
+        body=jsonl(GOLDEN).decode() + broken,
+        headers={"content-type": "application/jsonl"},
+    )
+    kept = call_http(
+        upload_handler,
+        "POST",
+        "/training-files",
+        body=jsonl(TRAINING).decode() + broken,
+        headers={"content-type": "application/jsonl"},
+        query="upload=false",
+    )
 
     for result, line in ((golden, len(GOLDEN) + 1), (kept, len(TRAINING) + 1)):
         assert result.status == 422, result.body
@@ -36,7 +49,7 @@ def test_a_golden_set_or_kept_file_with_text_no_database_holds_is_422_on_its_lin
         '{"name": "a\\u0000", "style": "fine_tuned", "model": "m"}',
         '{"name": "a", "style": "fine_tuned", "model": "m", "endpoint": "../x"}',
         '{"name": true, "style": "fine_tuned", "model": "m"}',
-        '[]',
+        "[]",
         '{"name": "a", "style": "fine_tuned", "model": "m"',
     ],
 )
@@ -47,13 +60,18 @@ def test_a_hostile_judge_body_is_422(judges_handler, body):
 
 
 @pytest.mark.parametrize(
-    "body", ['{"force": true, "reason": "\\u0000"}', '{"force": "yes"}', '{"reason": "x", "surprise": 1}', 'nope']
+    "body", ['{"force": true, "reason": "\\u0000"}', '{"force": "yes"}', '{"reason": "x", "surprise": 1}', "nope"]
 )
 def test_a_hostile_activation_body_is_422(judges_handler, openai, body):
     created = post(judges_handler, "/judges", {"name": "a", "style": "fine_tuned", "model": "gpt-4o-mini"})
 
-    result = call_http(judges_handler, "POST", f"/judges/{created.json['id']}/activate", body=body,
-                       headers={"content-type": "application/json"})
+    result = call_http(
+        judges_handler,
+        "POST",
+        f"/judges/{created.json['id']}/activate",
+        body=body,
+        headers={"content-type": "application/json"},
+    )
 
     assert result.status == 422, result.body
     assert json.loads(result.body)["error"]["code"] in ("validation_error", "invalid_json")

@@ -23,7 +23,11 @@ FINE_TUNED = "ft:gpt-4o-mini-2024-07-18:shop::judge01"
 
 
 def call(base: str, method: str, path: str, body: object = None, *, jsonl: bytes | None = None):
-    data, content_type = (jsonl, "application/jsonl") if jsonl is not None else (json.dumps(body).encode() if body is not None else None, "application/json")
+    data, content_type = (
+        (jsonl, "application/jsonl")
+        if jsonl is not None
+        else (json.dumps(body).encode() if body is not None else None, "application/json")
+    )
     request = urllib.request.Request(base + path, data=data, method=method, headers={"Content-Type": content_type})
     try:
         with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - loopback
@@ -36,11 +40,18 @@ def call(base: str, method: str, path: str, body: object = None, *, jsonl: bytes
 def local_run(db, database_url):
     """`python -m infra.local_api` on a free port, on the test database, with no OpenAI key."""
     port = free_port()
-    environment = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "EVALUATION_QUEUE_URL")}
+    environment = {
+        k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "EVALUATION_QUEUE_URL")
+    }
     environment["DATABASE_URL"] = database_url
     process = subprocess.Popen(
         [sys.executable, "-m", "infra.local_api", "--port", str(port)],
-        cwd=ROOT, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        cwd=ROOT,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
     )
     lines: list[str] = []
     serving = threading.Event()
@@ -77,22 +88,43 @@ def test_the_readme_walk_through_without_fine_tuning(local_run):
     assert any("no OPENAI_API_KEY" in line and "stand-in" in line for line in started)
 
     # Keep labelled examples without sending them to OpenAI
-    status, kept = call(base, "POST", "/training-files?upload=false", jsonl=(EXAMPLES / "comment-examples.jsonl").read_bytes())
+    status, kept = call(
+        base, "POST", "/training-files?upload=false", jsonl=(EXAMPLES / "comment-examples.jsonl").read_bytes()
+    )
     assert (status, kept["id"][:6], kept["uploaded"]) == (201, "local-", False)
 
     # A prompted judge on the current generation's small model, and the fine-tuned judge the shop had
-    status, prompted = call(base, "POST", "/judges", {
-        "name": "prompted-luna", "style": "prompted", "model": "gpt-6-luna", "examples_file_id": kept["id"],
-        "prices": {"input": 0.10, "cached_input": 0.01, "output": 0.50},
-    })
+    status, prompted = call(
+        base,
+        "POST",
+        "/judges",
+        {
+            "name": "prompted-luna",
+            "style": "prompted",
+            "model": "gpt-6-luna",
+            "examples_file_id": kept["id"],
+            "prices": {"input": 0.10, "cached_input": 0.01, "output": 0.50},
+        },
+    )
     assert status == 201, prompted
     # its shape was found by probing: forced labels refused, structured output without reasoning accepted
     assert (prompted["output"], prompted["reasoning_effort"], prompted["confidence"], prompted["probe"]["calls"]) == (
-        "structured", "none", True, 2)
-    status, fine_tuned = call(base, "POST", "/judges", {
-        "name": "fine-tuned-4o-mini", "style": "fine_tuned", "model": FINE_TUNED,
-        "prices": {"input": 0.30, "cached_input": 0.15, "output": 1.20},
-    })
+        "structured",
+        "none",
+        True,
+        2,
+    )
+    status, fine_tuned = call(
+        base,
+        "POST",
+        "/judges",
+        {
+            "name": "fine-tuned-4o-mini",
+            "style": "fine_tuned",
+            "model": FINE_TUNED,
+            "prices": {"input": 0.30, "cached_input": 0.15, "output": 1.20},
+        },
+    )
     assert status == 201, fine_tuned
 
     # A golden set, then both judges evaluated in the background
@@ -114,14 +146,18 @@ def test_the_readme_walk_through_without_fine_tuning(local_run):
     for name, result in results.items():
         per_comment = result["cost"]["prompt_tokens"] / result["judged"]
         cached = result["cost"]["cached_prompt_tokens"] / max(1, result["cost"]["prompt_tokens"])
-        print(f"{name:20}  {result['metrics']['f1_good']:.2f}  {result['metrics']['precision_good']:.2f}"
-              f"       {per_comment:8.0f}               {cached:5.0%}   {cost[name]:.4f}")
+        print(
+            f"{name:20}  {result['metrics']['f1_good']:.2f}  {result['metrics']['precision_good']:.2f}"
+            f"       {per_comment:8.0f}               {cached:5.0%}   {cost[name]:.4f}"
+        )
     assert cost["prompted-luna"] > cost["fine-tuned-4o-mini"] > 0
 
     # Promote the prompted judge on that evidence, and judge with it
     status, active = call(base, "POST", f"/judges/{prompted['id']}/activate")
     assert (status, active["status"]) == (200, "active")
-    status, answer = call(base, "POST", "/comments/judge", {"comment": "바지 허리가 넉넉해서 밥 먹고도 편해요. 기장도 딱 맞아요."})
+    status, answer = call(
+        base, "POST", "/comments/judge", {"comment": "바지 허리가 넉넉해서 밥 먹고도 편해요. 기장도 딱 맞아요."}
+    )
     assert status == 200, answer
     assert (answer["judge"], answer["verdict"]) == ("prompted-luna", "good")
     assert answer["confidence"] is not None
@@ -135,17 +171,28 @@ def test_the_readme_walk_through_of_a_judge_outliving_its_model(local_run):
     from datetime import UTC, date, datetime
 
     base, started = local_run
-    [clock] = [line.split("the stand-in's clock: ")[1].split(" ")[0] for line in started if "the stand-in's clock: " in line]
-    status, kept = call(base, "POST", "/training-files?upload=false", jsonl=(EXAMPLES / "comment-examples.jsonl").read_bytes())
+    [clock] = [
+        line.split("the stand-in's clock: ")[1].split(" ")[0] for line in started if "the stand-in's clock: " in line
+    ]
+    status, kept = call(
+        base, "POST", "/training-files?upload=false", jsonl=(EXAMPLES / "comment-examples.jsonl").read_bytes()
+    )
     assert status == 201
     status, _ = call(base, "POST", "/golden-sets", jsonl=(EXAMPLES / "golden-set.jsonl").read_bytes())
     assert status == 201
 
     # 1. The calendar: the fine-tuned judge in service shows its base model's shutdown date
-    status, fine_tuned = call(base, "POST", "/judges", {
-        "name": "fine-tuned-4o-mini", "style": "fine_tuned", "model": FINE_TUNED,
-        "prices": {"input": 0.30, "cached_input": 0.15, "output": 1.20},
-    })
+    status, fine_tuned = call(
+        base,
+        "POST",
+        "/judges",
+        {
+            "name": "fine-tuned-4o-mini",
+            "style": "fine_tuned",
+            "model": FINE_TUNED,
+            "prices": {"input": 0.30, "cached_input": 0.15, "output": 1.20},
+        },
+    )
     assert status == 201, fine_tuned
     days_left = (date(2027, 1, 14) - datetime.now(UTC).date()).days
     assert fine_tuned["model_shutdown_date"] == "2027-01-14"
@@ -158,21 +205,40 @@ def test_the_readme_walk_through_of_a_judge_outliving_its_model(local_run):
     assert status == 200 and refreshed["judges"][0]["model_shutdown_date"] == "2027-01-14"
 
     # 2. A successor on gpt-6-luna: same examples, probed, its evaluation started, in one call
-    status, made = call(base, "POST", f"/judges/{fine_tuned['id']}/successor", {
-        "model": "gpt-6-luna", "name": "luna", "examples_file_id": kept["id"],
-        "prices": {"input": 0.10, "cached_input": 0.01, "output": 0.50},
-    })
+    status, made = call(
+        base,
+        "POST",
+        f"/judges/{fine_tuned['id']}/successor",
+        {
+            "model": "gpt-6-luna",
+            "name": "luna",
+            "examples_file_id": kept["id"],
+            "prices": {"input": 0.10, "cached_input": 0.01, "output": 0.50},
+        },
+    )
     assert status == 201, made
-    assert (made["judge"]["output"], made["judge"]["reasoning_effort"], made["judge"]["model_status"]) == ("structured", "none", "available")
+    assert (made["judge"]["output"], made["judge"]["reasoning_effort"], made["judge"]["model_status"]) == (
+        "structured",
+        "none",
+        "available",
+    )
     assert made["judge"]["predecessor_id"] == fine_tuned["id"] and made["evaluation"]["status"] == "queued"
     result = wait_for(base, made["evaluation"]["id"])
-    assert (result["status"], result["metrics"]["f1_good"], result["metrics"]["precision_good"]) == ("succeeded", 1.0, 1.0)
+    assert (result["status"], result["metrics"]["f1_good"], result["metrics"]["precision_good"]) == (
+        "succeeded",
+        1.0,
+        1.0,
+    )
 
     # 3. The stand-in's clock past 2027-01-14: the next comment finds the model gone, and the successor answers
-    request = urllib.request.Request(clock, data=b'{"today": "2027-01-15"}', method="POST", headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        clock, data=b'{"today": "2027-01-15"}', method="POST", headers={"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - loopback
         assert json.loads(response.read()) == {"today": "2027-01-15"}
-    status, answer = call(base, "POST", "/comments/judge", {"comment": "바지 허리가 넉넉해서 밥 먹고도 편해요. 기장도 딱 맞아요."})
+    status, answer = call(
+        base, "POST", "/comments/judge", {"comment": "바지 허리가 넉넉해서 밥 먹고도 편해요. 기장도 딱 맞아요."}
+    )
     assert status == 200, answer
     assert (answer["judge"], answer["model"], answer["verdict"]) == ("luna", "gpt-6-luna", "good")
     status, history = call(base, "GET", "/judges/activations")
@@ -180,7 +246,12 @@ def test_the_readme_walk_through_of_a_judge_outliving_its_model(local_run):
     status, old = call(base, "GET", f"/judges/{fine_tuned['id']}")
     assert (old["status"], old["model_status"]) == ("retired", "shut_down")
     # and a new judge on the shut-down model is refused
-    status, refused = call(base, "POST", "/judges", {"name": "too-late", "style": "prompted", "model": "gpt-4.1-mini", "examples_file_id": kept["id"]})
+    status, refused = call(
+        base,
+        "POST",
+        "/judges",
+        {"name": "too-late", "style": "prompted", "model": "gpt-4.1-mini", "examples_file_id": kept["id"]},
+    )
     assert (status, refused["error"]["code"]) == (422, "model_unavailable")
 
 
@@ -195,17 +266,37 @@ def test_the_readme_walk_through_of_the_judge_the_shop_owns(local_run):
         files.append(kept["id"])
 
     # The shop's own judge, trained in the request on its 14 labelled comments
-    status, own = call(base, "POST", "/judges", {
-        "name": "own-3-small", "style": "classifier", "embedding_model": "text-embedding-3-small",
-        "examples_file_id": files[0], "prices": {"input": 0.02},
-    })
+    status, own = call(
+        base,
+        "POST",
+        "/judges",
+        {
+            "name": "own-3-small",
+            "style": "classifier",
+            "embedding_model": "text-embedding-3-small",
+            "examples_file_id": files[0],
+            "prices": {"input": 0.02},
+        },
+    )
     assert status == 201, own
     assert (own["style"], own["output"], own["training"]["examples"], own["training"]["labels"]) == (
-        "classifier", "probability", 14, {"good": 7, "bad": 7})
-    status, prompted = call(base, "POST", "/judges", {
-        "name": "prompted-luna", "style": "prompted", "model": "gpt-6-luna", "examples_file_id": files[0],
-        "prices": {"input": 0.10, "cached_input": 0.01, "output": 0.50},
-    })
+        "classifier",
+        "probability",
+        14,
+        {"good": 7, "bad": 7},
+    )
+    status, prompted = call(
+        base,
+        "POST",
+        "/judges",
+        {
+            "name": "prompted-luna",
+            "style": "prompted",
+            "model": "gpt-6-luna",
+            "examples_file_id": files[0],
+            "prices": {"input": 0.10, "cached_input": 0.01, "output": 0.50},
+        },
+    )
     assert status == 201, prompted
 
     # Both measured on the golden set
@@ -220,8 +311,10 @@ def test_the_readme_walk_through_of_the_judge_the_shop_owns(local_run):
     print("\njudge                 F1    precision  prompt tokens/comment  USD per 1,000 comments")
     for name, result in results.items():
         assert result["status"] == "succeeded" and (result["judged"], result["errors"]) == (24, 0), result
-        print(f"{name:20}  {result['metrics']['f1_good']:.2f}  {result['metrics']['precision_good']:.2f}"
-              f"       {result['cost']['prompt_tokens'] / result['judged']:8.0f}               {result['cost']['usd_per_1000_comments']:.4f}")
+        print(
+            f"{name:20}  {result['metrics']['f1_good']:.2f}  {result['metrics']['precision_good']:.2f}"
+            f"       {result['cost']['prompt_tokens'] / result['judged']:8.0f}               {result['cost']['usd_per_1000_comments']:.4f}"
+        )
     mine = results["own-3-small"]
     assert mine["metrics"]["f1_good"] >= 0.95 and mine["metrics"]["precision_good"] >= 0.9
     assert mine["cost"]["usd_per_1000_comments"] <= results["prompted-luna"]["cost"]["usd_per_1000_comments"] / 100
@@ -229,16 +322,31 @@ def test_the_readme_walk_through_of_the_judge_the_shop_owns(local_run):
     # Promoted on that evidence, it judges with one embeddings call and a probability
     status, active = call(base, "POST", f"/judges/{own['id']}/activate")
     assert (status, active["status"]) == (200, "active"), active
-    status, answer = call(base, "POST", "/comments/judge", {"comment": "바지 허리가 넉넉해서 밥 먹고도 편해요. 기장도 딱 맞아요."})
+    status, answer = call(
+        base, "POST", "/comments/judge", {"comment": "바지 허리가 넉넉해서 밥 먹고도 편해요. 기장도 딱 맞아요."}
+    )
     assert status == 200, answer
-    assert (answer["judge"], answer["model"], answer["verdict"], answer["completion_tokens"]) == ("own-3-small", "text-embedding-3-small", "good", 0)
+    assert (answer["judge"], answer["model"], answer["verdict"], answer["completion_tokens"]) == (
+        "own-3-small",
+        "text-embedding-3-small",
+        "good",
+        0,
+    )
     assert 0.5 <= answer["confidence"] <= 1
 
     # Retrained on more labelled comments: a new judge in seconds, measured the same way
-    status, more = call(base, "POST", "/judges", {
-        "name": "own-3-small-28", "style": "classifier", "embedding_model": "text-embedding-3-small",
-        "examples_file_ids": files, "prices": {"input": 0.02},
-    })
+    status, more = call(
+        base,
+        "POST",
+        "/judges",
+        {
+            "name": "own-3-small-28",
+            "style": "classifier",
+            "embedding_model": "text-embedding-3-small",
+            "examples_file_ids": files,
+            "prices": {"input": 0.02},
+        },
+    )
     assert status == 201 and more["training"]["examples"] == 28, more
     status, queued = call(base, "POST", "/evaluations", {"judge_id": more["id"]})
     retrained = wait_for(base, queued["id"])
@@ -246,8 +354,13 @@ def test_the_readme_walk_through_of_the_judge_the_shop_owns(local_run):
     assert retrained["metrics"]["f1_good"] >= mine["metrics"]["f1_good"]
 
     # Its embedding model retires: the same examples on another one, evaluated at once
-    status, succession = call(base, "POST", f"/judges/{own['id']}/successor", {"model": "text-embedding-3-large", "prices": {"input": 0.13}})
+    status, succession = call(
+        base, "POST", f"/judges/{own['id']}/successor", {"model": "text-embedding-3-large", "prices": {"input": 0.13}}
+    )
     assert status == 201, succession
-    assert (succession["judge"]["style"], succession["judge"]["embedding_model"], succession["judge"]["predecessor_id"]) == (
-        "classifier", "text-embedding-3-large", own["id"])
+    assert (
+        succession["judge"]["style"],
+        succession["judge"]["embedding_model"],
+        succession["judge"]["predecessor_id"],
+    ) == ("classifier", "text-embedding-3-large", own["id"])
     assert wait_for(base, succession["evaluation"]["id"])["status"] == "succeeded"

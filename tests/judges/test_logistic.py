@@ -79,7 +79,11 @@ def test_cross_validation_prefers_more_regularisation_when_the_labels_are_noise(
     learnt = logistic.train(x, labels(y), texts)
     guessed = logistic.train(x, labels(noise), texts)
 
-    assert learnt.f1_good > 0.8 and guessed.accuracy < learnt.accuracy - 0.2 and guessed.precision_good < learnt.precision_good - 0.2
+    assert (
+        learnt.f1_good > 0.8
+        and guessed.accuracy < learnt.accuracy - 0.2
+        and guessed.precision_good < learnt.precision_good - 0.2
+    )
     assert guessed.c <= learnt.c
     assert learnt.folds == 5 and len(learnt.weights) == 128
 

@@ -17,29 +17,39 @@ def test_old_active_models_become_judges_and_their_verdicts_follow(empty_databas
         config.attributes["connection"] = connection
         command.upgrade(config, "0004_fine_tuning")
         # Given two models activated in turn, and judgements by them and by a JUDGE_MODEL override
-        connection.execute(sa.text(
-            "INSERT INTO judge_models (model, job_id, activated_at) VALUES "
-            "('ft:old', 'ftjob-1', now() - interval '2 days'), ('ft:new', 'ftjob-2', now() - interval '1 day')"
-        ))
-        connection.execute(sa.text(
-            "INSERT INTO judgements (text_sha256, model, verdict, comment_tokens, prompt_tokens, completion_tokens) VALUES "
-            "('a', 'ft:old', 'good', 1, 8, 1), ('a', 'ft:new', 'bad', 1, 8, 1), ('b', 'gpt-override', 'good', 1, 8, 1)"
-        ))
+        connection.execute(
+            sa.text(
+                "INSERT INTO judge_models (model, job_id, activated_at) VALUES "
+                "('ft:old', 'ftjob-1', now() - interval '2 days'), ('ft:new', 'ftjob-2', now() - interval '1 day')"
+            )
+        )
+        connection.execute(
+            sa.text(
+                "INSERT INTO judgements (text_sha256, model, verdict, comment_tokens, prompt_tokens, completion_tokens) VALUES "
+                "('a', 'ft:old', 'good', 1, 8, 1), ('a', 'ft:new', 'bad', 1, 8, 1), ('b', 'gpt-override', 'good', 1, 8, 1)"
+            )
+        )
         connection.commit()
 
         command.upgrade(config, "0005_judges")
         connection.commit()
 
-        judges = connection.execute(sa.text("SELECT name, style, status, source_job_id FROM judges ORDER BY name")).all()
-        keyed = connection.execute(sa.text(
-            "SELECT judges.name, judgements.text_sha256 FROM judgements JOIN judges ON judges.id = judgements.judge_id ORDER BY 1, 2"
-        )).all()
+        judges = connection.execute(
+            sa.text("SELECT name, style, status, source_job_id FROM judges ORDER BY name")
+        ).all()
+        keyed = connection.execute(
+            sa.text(
+                "SELECT judges.name, judgements.text_sha256 FROM judgements JOIN judges ON judges.id = judgements.judge_id ORDER BY 1, 2"
+            )
+        ).all()
         activations = connection.execute(sa.text("SELECT count(*) FROM judge_activations")).scalar()
 
         # And back down: the active judge is the active model again
         command.downgrade(config, "0004_fine_tuning")
         connection.commit()
-        latest = connection.execute(sa.text("SELECT model FROM judge_models ORDER BY activated_at DESC LIMIT 1")).scalar()
+        latest = connection.execute(
+            sa.text("SELECT model FROM judge_models ORDER BY activated_at DESC LIMIT 1")
+        ).scalar()
     engine.dispose()
 
     assert [tuple(row) for row in judges] == [
@@ -58,19 +68,26 @@ def test_migration_0007_gives_every_judge_an_unknown_calendar_and_keeps_forced_l
     with engine.connect() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "0006_instagram_banners")
-        connection.execute(sa.text("INSERT INTO training_files (openai_file_id, sha256, filename, bytes, examples, tokens, good_examples, "
-                                   "bad_examples, estimated_training_tokens, source) VALUES ('local-1', 'a', 'f.jsonl', 1, 2, 2, 1, 1, 2, 'api')"))
-        connection.execute(sa.text(
-            "INSERT INTO judges (name, style, model, output, reasoning_effort, examples_file_id, example_count) VALUES "
-            "('ft', 'fine_tuned', 'ft:gpt-4o-mini-2024-07-18:shop::a', 'label_token', NULL, NULL, NULL), "
-            "('o4', 'prompted', 'o4-mini', 'structured', 'low', 1, 2)"
-        ))
+        connection.execute(
+            sa.text(
+                "INSERT INTO training_files (openai_file_id, sha256, filename, bytes, examples, tokens, good_examples, "
+                "bad_examples, estimated_training_tokens, source) VALUES ('local-1', 'a', 'f.jsonl', 1, 2, 2, 1, 1, 2, 'api')"
+            )
+        )
+        connection.execute(
+            sa.text(
+                "INSERT INTO judges (name, style, model, output, reasoning_effort, examples_file_id, example_count) VALUES "
+                "('ft', 'fine_tuned', 'ft:gpt-4o-mini-2024-07-18:shop::a', 'label_token', NULL, NULL, NULL), "
+                "('o4', 'prompted', 'o4-mini', 'structured', 'low', 1, 2)"
+            )
+        )
         connection.commit()
 
         command.upgrade(config, "0007_model_life_cycle")
         connection.commit()
-        judges = connection.execute(sa.text(
-            "SELECT name, logprobs, model_status, model_shutdown_date, probe FROM judges ORDER BY name")).all()
+        judges = connection.execute(
+            sa.text("SELECT name, logprobs, model_status, model_shutdown_date, probe FROM judges ORDER BY name")
+        ).all()
         refused = None
         try:
             with connection.begin_nested():

@@ -31,7 +31,9 @@ from tests.judging.chat_standin import SMALL_MODELS_DAYS_LEFT, billed_prompt_tok
 from tests.support.openai_standin import Reply
 
 TODAY = datetime.now(UTC).date()
-SOON = TODAY + timedelta(days=SMALL_MODELS_DAYS_LEFT)  # the small models' date: within MODEL_RETIREMENT_WARNING_DAYS (60)
+SOON = TODAY + timedelta(
+    days=SMALL_MODELS_DAYS_LEFT
+)  # the small models' date: within MODEL_RETIREMENT_WARNING_DAYS (60)
 LATER = TODAY + timedelta(days=400)
 GOOD_TEXTS = [text for text, label in GOLDEN if label == "good"]
 BAD_TEXTS = [text for text, label in GOLDEN if label == "bad"]
@@ -53,7 +55,9 @@ def script(openai, model: str, wrong_good: int = 0, wrong_bad: int = 0) -> None:
 
 
 def prompted(judges_handler, examples_file: str, name: str, model: str, **extra) -> dict:
-    return create_judge(judges_handler, name=name, style="prompted", model=model, examples_file_id=examples_file, **extra)
+    return create_judge(
+        judges_handler, name=name, style="prompted", model=model, examples_file_id=examples_file, **extra
+    )
 
 
 def force_active(judges_handler, judge_id: int) -> None:
@@ -86,7 +90,9 @@ def test_a_gpt6_luna_judge_settles_on_structured_output_without_reasoning_with_l
     probe = judge["probe"]
     assert probe["calls"] == 2
     assert [(a["output"], a["accepted"], a.get("refused")) for a in probe["attempts"]] == [
-        ("label_token", False, "logit_bias"), ("structured", True, None)]
+        ("label_token", False, "logit_bias"),
+        ("structured", True, None),
+    ]
     # the accepted probe is billed like a judgement, and counted in the answer
     assert probe["prompt_tokens"] == billed_prompt_tokens(second["messages"])
     assert probe["completion_tokens"] > 0
@@ -156,10 +162,17 @@ def test_a_gpt5_family_model_keeps_its_shape(judges_handler, judge_handler, open
 def test_a_chat_model_keeps_forced_labels_in_one_probe(judges_handler, openai, openai_standin, examples_file):
     judge = prompted(judges_handler, examples_file, "mini", "gpt-4.1-mini")
 
-    assert (judge["output"], judge["reasoning_effort"], judge["confidence"], judge["probe"]["calls"]) == ("label_token", None, True, 1)
+    assert (judge["output"], judge["reasoning_effort"], judge["confidence"], judge["probe"]["calls"]) == (
+        "label_token",
+        None,
+        True,
+        1,
+    )
 
 
-def test_structured_output_asked_without_an_effort_gets_the_lowest(judges_handler, openai, openai_standin, examples_file):
+def test_structured_output_asked_without_an_effort_gets_the_lowest(
+    judges_handler, openai, openai_standin, examples_file
+):
     judge = prompted(judges_handler, examples_file, "luna-structured", "gpt-6-luna", output="structured")
 
     assert (judge["output"], judge["reasoning_effort"], judge["confidence"]) == ("structured", "none", True)
@@ -169,7 +182,12 @@ def test_structured_output_asked_without_an_effort_gets_the_lowest(judges_handle
 def test_an_explicit_shape_is_honoured(judges_handler, openai, openai_standin, examples_file):
     judge = prompted(judges_handler, examples_file, "luna-low", "gpt-6-luna", reasoning_effort="low")
 
-    assert (judge["output"], judge["reasoning_effort"], judge["confidence"], judge["probe"]["calls"]) == ("structured", "low", False, 1)
+    assert (judge["output"], judge["reasoning_effort"], judge["confidence"], judge["probe"]["calls"]) == (
+        "structured",
+        "low",
+        False,
+        1,
+    )
     [call] = probe_calls(openai_standin)
     assert call.json()["reasoning_effort"] == "low" and "logprobs" not in call.json()
 
@@ -184,7 +202,11 @@ def test_an_explicit_shape_is_honoured(judges_handler, openai, openai_standin, e
 def test_an_explicit_shape_the_model_refuses_is_422_model_refused_naming_the_parameter(
     judges_handler, openai, openai_standin, examples_file, db, shape, refused
 ):
-    result = post(judges_handler, "/judges", {"name": "x", "style": "prompted", "model": "gpt-6-luna", "examples_file_id": examples_file, **shape})
+    result = post(
+        judges_handler,
+        "/judges",
+        {"name": "x", "style": "prompted", "model": "gpt-6-luna", "examples_file_id": examples_file, **shape},
+    )
 
     assert result.status == 422, result.json
     error = result.json["error"]
@@ -196,20 +218,28 @@ def test_an_explicit_shape_the_model_refuses_is_422_model_refused_naming_the_par
 
 def test_probes_cost_at_most_three_calls_per_judge(judges_handler, openai, openai_standin, examples_file, db):
     # Given an endpoint that keeps refusing, each time pointing somewhere else
-    refusals = iter([
-        ("logit_bias", "unsupported_parameter", "Unsupported parameter: 'logit_bias'."),
-        ("reasoning_effort", "unsupported_value", "Supported values are: low, medium, high."),
-        ("reasoning_effort", "unsupported_value", "Supported values are: medium, high."),
-        ("reasoning_effort", "unsupported_value", "Supported values are: high."),
-    ])
+    refusals = iter(
+        [
+            ("logit_bias", "unsupported_parameter", "Unsupported parameter: 'logit_bias'."),
+            ("reasoning_effort", "unsupported_value", "Supported values are: low, medium, high."),
+            ("reasoning_effort", "unsupported_value", "Supported values are: medium, high."),
+            ("reasoning_effort", "unsupported_value", "Supported values are: high."),
+        ]
+    )
 
     def refuse(request, match):
         param, code, message = next(refusals)
-        return Reply(400, {"error": {"message": message, "type": "invalid_request_error", "param": param, "code": code}})
+        return Reply(
+            400, {"error": {"message": message, "type": "invalid_request_error", "param": param, "code": code}}
+        )
 
     openai_standin.on("POST", "/chat/completions", refuse)
 
-    result = post(judges_handler, "/judges", {"name": "stubborn", "style": "prompted", "model": "gpt-6-luna", "examples_file_id": examples_file})
+    result = post(
+        judges_handler,
+        "/judges",
+        {"name": "stubborn", "style": "prompted", "model": "gpt-6-luna", "examples_file_id": examples_file},
+    )
 
     assert result.status == 422
     assert (result.json["error"]["code"], result.json["error"]["probe"]["calls"]) == ("model_refused", 3)
@@ -217,7 +247,9 @@ def test_probes_cost_at_most_three_calls_per_judge(judges_handler, openai, opena
     assert count_judges(db) == 0
 
 
-def test_a_judge_is_probed_once_and_never_again(judges_handler, judge_handler, openai, openai_standin, examples_file, queue):
+def test_a_judge_is_probed_once_and_never_again(
+    judges_handler, judge_handler, openai, openai_standin, examples_file, queue
+):
     add_golden_set(judges_handler)
     judge = prompted(judges_handler, examples_file, "once", "gpt-6-luna")
     probes = len(probe_calls(openai_standin))
@@ -226,7 +258,14 @@ def test_a_judge_is_probed_once_and_never_again(judges_handler, judge_handler, o
     force_active(judges_handler, judge["id"])
     post(judge_handler, "/comments/judge", {"comment": REVIEW})
     evaluate(judges_handler, queue, judge["id"])
-    assert post(judges_handler, "/judges", {"name": "once", "style": "prompted", "model": "gpt-6-luna", "examples_file_id": examples_file}).status == 409
+    assert (
+        post(
+            judges_handler,
+            "/judges",
+            {"name": "once", "style": "prompted", "model": "gpt-6-luna", "examples_file_id": examples_file},
+        ).status
+        == 409
+    )
     post(judges_handler, "/judges/refresh-models")
 
     assert len(probe_calls(openai_standin)) == probes
@@ -234,14 +273,18 @@ def test_a_judge_is_probed_once_and_never_again(judges_handler, judge_handler, o
 
 
 @pytest.mark.parametrize("how", ["not-served", "shut-down"])
-def test_a_model_the_provider_does_not_serve_is_422_model_unavailable(judges_handler, openai, openai_standin, examples_file, db, how):
+def test_a_model_the_provider_does_not_serve_is_422_model_unavailable(
+    judges_handler, openai, openai_standin, examples_file, db, how
+):
     openai.known_models_only = True
     model = "gpt-7-imaginary" if how == "not-served" else "gpt-4.1-mini"
     if how == "shut-down":
         openai.models["gpt-4.1-mini"] = ModelCard("chat", SOON)
         openai.move_clock(SOON)
 
-    result = post(judges_handler, "/judges", {"name": "x", "style": "prompted", "model": model, "examples_file_id": examples_file})
+    result = post(
+        judges_handler, "/judges", {"name": "x", "style": "prompted", "model": model, "examples_file_id": examples_file}
+    )
 
     assert result.status == 422
     assert result.json["error"]["code"] == "model_unavailable"
@@ -253,14 +296,18 @@ def test_a_model_the_provider_does_not_serve_is_422_model_unavailable(judges_han
 # --- the calendar ---------------------------------------------------------------------------------
 
 
-def test_shutdown_dates_are_shown_as_the_models_endpoint_gives_them(judges_handler, openai, openai_standin, examples_file):
+def test_shutdown_dates_are_shown_as_the_models_endpoint_gives_them(
+    judges_handler, openai, openai_standin, examples_file
+):
     openai.models["gpt-4.1-mini"] = ModelCard("chat", SOON)
     openai.models["gpt-4o-mini-2024-07-18"] = ModelCard("chat", SOON, fine_tunable=True)
     openai.models["gpt-6-luna"] = ModelCard("gpt-6")
 
     retiring = prompted(judges_handler, examples_file, "mini", "gpt-4.1-mini")
     current = prompted(judges_handler, examples_file, "luna", "gpt-6-luna")
-    fine_tuned = create_judge(judges_handler, name="ft", style="fine_tuned", model="ft:gpt-4o-mini-2024-07-18:shop::judge01")
+    fine_tuned = create_judge(
+        judges_handler, name="ft", style="fine_tuned", model="ft:gpt-4o-mini-2024-07-18:shop::judge01"
+    )
 
     assert (retiring["model_shutdown_date"], retiring["model_status"]) == (SOON.isoformat(), "retiring")
     assert (current["model_shutdown_date"], current["model_status"]) == (None, "available")
@@ -284,7 +331,9 @@ def test_shutdown_dates_are_shown_as_the_models_endpoint_gives_them(judges_handl
     assert get(judges_handler, f"/judges/{current['id']}").json["model_shutdown_date"] == LATER.isoformat()
 
 
-def test_the_warning_window_is_model_retirement_warning_days(judges_handler, openai, openai_standin, monkeypatch, examples_file):
+def test_the_warning_window_is_model_retirement_warning_days(
+    judges_handler, openai, openai_standin, monkeypatch, examples_file
+):
     openai.models["gpt-4.1-mini"] = ModelCard("chat", SOON)
     use_settings(monkeypatch, MODEL_RETIREMENT_WARNING_DAYS="30")
 
@@ -330,7 +379,9 @@ def test_the_successor_route_creates_probes_and_starts_the_evaluation(
     # Given a prompted judge on a model that retires soon, and a golden set
     openai.models["gpt-4.1-mini"] = ModelCard("chat", SOON)
     add_golden_set(judges_handler)
-    old = prompted(judges_handler, examples_file, "mini", "gpt-4.1-mini", instructions="Good: a real-use review.", example_count=6)
+    old = prompted(
+        judges_handler, examples_file, "mini", "gpt-4.1-mini", instructions="Good: a real-use review.", example_count=6
+    )
     script(openai, "gpt-6-luna", wrong_bad=1)
 
     # When its successor on gpt-6-luna is asked for, in one call
@@ -339,17 +390,29 @@ def test_the_successor_route_creates_probes_and_starts_the_evaluation(
     # Then a prompted judge with the same instructions and examples was created, probed, and is being evaluated
     assert made.status == 201, made.json
     judge, started = made.json["judge"], made.json["evaluation"]
-    assert (judge["name"], judge["style"], judge["model"], judge["status"]) == ("mini → gpt-6-luna", "prompted", "gpt-6-luna", "candidate")
-    assert (judge["instructions"], judge["examples_file_id"], judge["example_count"]) == ("Good: a real-use review.", examples_file, 6)
+    assert (judge["name"], judge["style"], judge["model"], judge["status"]) == (
+        "mini → gpt-6-luna",
+        "prompted",
+        "gpt-6-luna",
+        "candidate",
+    )
+    assert (judge["instructions"], judge["examples_file_id"], judge["example_count"]) == (
+        "Good: a real-use review.",
+        examples_file,
+        6,
+    )
     assert (judge["output"], judge["reasoning_effort"], judge["predecessor_id"]) == ("structured", "none", old["id"])
     assert judge["probe"]["calls"] == 2 and judge["model_status"] == "available"
     assert (started["judge_id"], started["status"], started["total"]) == (judge["id"], "queued", 24)
     successor_calls = [c.json() for c in probe_calls(openai_standin) if c.json()["model"] == "gpt-6-luna"]
     old_calls = [c.json() for c in probe_calls(openai_standin) if c.json()["model"] == "gpt-4.1-mini"]
+
     def shots(call):  # the labelled examples, as (comment, label)
         messages = call["messages"][1:-1]
-        return [(q["content"], a["content"] if a["content"] in ("good", "bad") else json.loads(a["content"])["verdict"])
-                for q, a in zip(messages[::2], messages[1::2], strict=True)]
+        return [
+            (q["content"], a["content"] if a["content"] in ("good", "bad") else json.loads(a["content"])["verdict"])
+            for q, a in zip(messages[::2], messages[1::2], strict=True)
+        ]
 
     assert len(shots(successor_calls[-1])) == 6 and shots(successor_calls[-1]) == shots(old_calls[0])
     assert successor_calls[-1]["messages"][0]["content"].startswith("Good: a real-use review.")
@@ -370,7 +433,9 @@ def test_a_fine_tuned_judges_successor_takes_its_jobs_kept_training_file(
     from tests.judges.conftest import TRAINING, jsonl
     from tests.support.lambda_invoke import call_http
 
-    uploaded = call_http(upload_handler, "POST", "/training-files", body=jsonl(TRAINING), headers={"content-type": "application/jsonl"})
+    uploaded = call_http(
+        upload_handler, "POST", "/training-files", body=jsonl(TRAINING), headers={"content-type": "application/jsonl"}
+    )
     assert uploaded.status == 201, uploaded.json
     job = post(jobs_handler, "/fine-tuning/jobs", {"training_file_id": uploaded.json["id"]}).json
     for _ in range(3):  # the stand-in's job moves one step per read, to success
@@ -387,9 +452,13 @@ def test_a_fine_tuned_judges_successor_takes_its_jobs_kept_training_file(
     assert made.json["judge"]["instructions"] is None  # a fine-tuned judge had none: the product's own
 
 
-def test_a_hand_declared_judges_successor_needs_its_examples_named(judges_handler, openai, openai_standin, examples_file, queue, db):
+def test_a_hand_declared_judges_successor_needs_its_examples_named(
+    judges_handler, openai, openai_standin, examples_file, queue, db
+):
     add_golden_set(judges_handler)
-    declared = create_judge(judges_handler, name="ft", style="fine_tuned", model="ft:gpt-4o-mini-2024-07-18:shop::judge01")
+    declared = create_judge(
+        judges_handler, name="ft", style="fine_tuned", model="ft:gpt-4o-mini-2024-07-18:shop::judge01"
+    )
     before = len(openai_standin.requests)
 
     unknown = post(judges_handler, f"/judges/{declared['id']}/successor", {"model": "gpt-6-luna"})
@@ -397,12 +466,18 @@ def test_a_hand_declared_judges_successor_needs_its_examples_named(judges_handle
     assert "examples_file_id" in json.dumps(unknown.json["error"])
     assert len(openai_standin.requests) == before, "nothing is probed for a successor that cannot be made"
 
-    named = post(judges_handler, f"/judges/{declared['id']}/successor", {"model": "gpt-6-luna", "examples_file_id": examples_file, "name": "luna"})
+    named = post(
+        judges_handler,
+        f"/judges/{declared['id']}/successor",
+        {"model": "gpt-6-luna", "examples_file_id": examples_file, "name": "luna"},
+    )
     assert named.status == 201, named.json
     assert named.json["judge"]["name"] == "luna"
 
 
-def test_a_successor_needs_a_golden_set_and_a_known_judge(judges_handler, openai, openai_standin, examples_file, queue, db):
+def test_a_successor_needs_a_golden_set_and_a_known_judge(
+    judges_handler, openai, openai_standin, examples_file, queue, db
+):
     old = prompted(judges_handler, examples_file, "mini", "gpt-4.1-mini")
     before = len(openai_standin.requests)
 
@@ -430,7 +505,11 @@ def retiring_service(judges_handler, openai, examples_file, queue):
     active = prompted(judges_handler, examples_file, "mini", "gpt-4.1-mini")
     force_active(judges_handler, active["id"])
     judges = {"active": active}
-    for name, model, wrong_good, wrong_bad in (("second", "model-second", 3, 0), ("best", "gpt-6-luna", 0, 0), ("sloppy", "model-sloppy", 0, 6)):
+    for name, model, wrong_good, wrong_bad in (
+        ("second", "model-second", 3, 0),
+        ("best", "gpt-6-luna", 0, 0),
+        ("sloppy", "model-sloppy", 0, 6),
+    ):
         script(openai, model, wrong_good=wrong_good, wrong_bad=wrong_bad)
         judges[name] = prompted(judges_handler, examples_file, name, model)
         assert evaluate(judges_handler, queue, judges[name]["id"])["status"] == "succeeded"
@@ -458,7 +537,11 @@ def test_when_the_active_judges_model_shuts_down_the_best_passing_candidate_answ
     assert latest["metrics"]["f1_good"] == 1.0
     # And the old judge shows its model shut down
     old = get(judges_handler, f"/judges/{retiring_service['active']['id']}").json
-    assert (old["status"], old["model_status"], old["model_shutdown_date"]) == ("retired", "shut_down", SOON.isoformat())
+    assert (old["status"], old["model_status"], old["model_shutdown_date"]) == (
+        "retired",
+        "shut_down",
+        SOON.isoformat(),
+    )
     # And the next comments go to the new active judge directly
     again = post(judge_handler, "/comments/judge", {"comment": "재입고 언제 되나요"})
     assert again.json["judge"] == "best"
@@ -490,10 +573,16 @@ def test_a_queued_comment_finds_the_successor_too(judges_handler, judge_handler,
     assert queue_handler(batch([json.dumps({"comment": REVIEW})]), LocalContext()) == {"batchItemFailures": []}
 
     with db.connect() as connection:
-        stored = connection.execute(
-            sa.text("SELECT j.name FROM judgements JOIN judges j ON j.id = judgements.judge_id WHERE text_sha256 = :sha"),
-            {"sha": hashlib.sha256(REVIEW.encode()).hexdigest()},
-        ).scalars().all()
+        stored = (
+            connection.execute(
+                sa.text(
+                    "SELECT j.name FROM judgements JOIN judges j ON j.id = judgements.judge_id WHERE text_sha256 = :sha"
+                ),
+                {"sha": hashlib.sha256(REVIEW.encode()).hexdigest()},
+            )
+            .scalars()
+            .all()
+        )
     assert stored == ["best"]
     assert get(judges_handler, "/judges/activations").json["activations"][0]["automatic"] is True
 
@@ -526,11 +615,15 @@ def test_with_no_passing_candidate_the_comment_is_503_judge_model_unavailable_an
 # --- fine-tuning after the cut-off ----------------------------------------------------------------
 
 
-def test_after_the_fine_tuning_cut_off_a_job_is_502_naming_the_way_on(upload_handler, jobs_handler, openai, openai_standin, db):
+def test_after_the_fine_tuning_cut_off_a_job_is_502_naming_the_way_on(
+    upload_handler, jobs_handler, openai, openai_standin, db
+):
     from tests.judges.conftest import TRAINING, jsonl
     from tests.support.lambda_invoke import call_http
 
-    uploaded = call_http(upload_handler, "POST", "/training-files", body=jsonl(TRAINING), headers={"content-type": "application/jsonl"})
+    uploaded = call_http(
+        upload_handler, "POST", "/training-files", body=jsonl(TRAINING), headers={"content-type": "application/jsonl"}
+    )
     openai.move_clock(openai.fine_tuning_cutoff + timedelta(days=1))
 
     result = post(jobs_handler, "/fine-tuning/jobs", {"training_file_id": uploaded.json["id"]})
@@ -538,7 +631,9 @@ def test_after_the_fine_tuning_cut_off_a_job_is_502_naming_the_way_on(upload_han
     assert result.status == 502
     error = result.json["error"]
     assert error["code"] == "fine_tuning_unavailable"
-    assert "/successor" in error["message"] and "classifier" in error["message"] and "JUDGE_ENDPOINTS" in error["message"]
+    assert (
+        "/successor" in error["message"] and "classifier" in error["message"] and "JUDGE_ENDPOINTS" in error["message"]
+    )
     with db.connect() as connection:
         assert connection.scalar(sa.text("SELECT count(*) FROM fine_tuning_jobs")) == 0
 
@@ -566,7 +661,9 @@ def test_a_named_endpoint_serves_fine_tuning_with_the_kept_examples(
         assert started.status == 201, started.json
         assert (again.status, again.json["id"]) == (200, started.json["id"])
         assert (started.json["endpoint"], started.json["training_file"]) == ("azure", kept)
-        assert len(azure.requests_to("POST", "/files")) == 1 and len(azure.requests_to("POST", "/fine_tuning/jobs")) == 1
+        assert (
+            len(azure.requests_to("POST", "/files")) == 1 and len(azure.requests_to("POST", "/fine_tuning/jobs")) == 1
+        )
         assert openai_standin.requests_to("POST", "/fine_tuning/jobs") == []
         uploaded = next(iter(azure_behaviour.file_contents.values())).decode().splitlines()
         assert len(uploaded) == 14 and json.loads(uploaded[0])["messages"][1]["role"] == "assistant"
@@ -599,9 +696,16 @@ def test_the_stack_refreshes_the_calendar_daily_and_alarms_below_the_warning_day
     assert judges["Environment"]["Variables"]["MODEL_RETIREMENT_WARNING_DAYS"] == {"Ref": "ModelRetirementWarningDays"}
     assert template["Parameters"]["ModelRetirementWarningDays"]["Default"] == 60
     # The metric the refresh emits (Powertools: the service's namespace, the service dimension)
-    assert (alarm["Namespace"], alarm["MetricName"]) == (globals_["POWERTOOLS_METRICS_NAMESPACE"], "ActiveJudgeModelDaysLeft")
+    assert (alarm["Namespace"], alarm["MetricName"]) == (
+        globals_["POWERTOOLS_METRICS_NAMESPACE"],
+        "ActiveJudgeModelDaysLeft",
+    )
     assert alarm["Dimensions"] == [{"Name": "service", "Value": globals_["POWERTOOLS_SERVICE_NAME"]}]
-    assert (alarm["Statistic"], alarm["ComparisonOperator"], alarm["Threshold"]) == ("Minimum", "LessThanThreshold", {"Ref": "ModelRetirementWarningDays"})
+    assert (alarm["Statistic"], alarm["ComparisonOperator"], alarm["Threshold"]) == (
+        "Minimum",
+        "LessThanThreshold",
+        {"Ref": "ModelRetirementWarningDays"},
+    )
     assert alarm["AlarmActions"] == {"If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]}
 
 

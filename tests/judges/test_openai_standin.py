@@ -21,8 +21,12 @@ SCHEMA = {
     "json_schema": {
         "name": "comment_verdict",
         "strict": True,
-        "schema": {"type": "object", "properties": {"verdict": {"type": "string", "enum": ["good", "bad"]}},
-                   "required": ["verdict"], "additionalProperties": False},
+        "schema": {
+            "type": "object",
+            "properties": {"verdict": {"type": "string", "enum": ["good", "bad"]}},
+            "required": ["verdict"],
+            "additionalProperties": False,
+        },
     },
 }
 
@@ -62,7 +66,9 @@ def test_a_reasoning_model_refuses_forced_labels_and_sampling_settings(standin, 
 def test_a_reasoning_model_answers_json_for_a_json_schema_and_bills_its_reasoning(standin):
     behaviour, client = standin
 
-    completion = client.chat.completions.create(model="o4-mini", messages=MESSAGES, response_format=SCHEMA, reasoning_effort="low")
+    completion = client.chat.completions.create(
+        model="o4-mini", messages=MESSAGES, response_format=SCHEMA, reasoning_effort="low"
+    )
 
     assert json.loads(completion.choices[0].message.content) == {"verdict": "good"}
     details = completion.usage.completion_tokens_details
@@ -86,8 +92,13 @@ def test_a_model_that_takes_forced_labels_answers_one_label_token_with_logprobs(
     _, client = standin
 
     completion = client.chat.completions.create(
-        model="gpt-4o-mini", messages=MESSAGES, logit_bias={"30744": 100, "22023": 100}, max_completion_tokens=1,
-        temperature=0, logprobs=True, top_logprobs=2,
+        model="gpt-4o-mini",
+        messages=MESSAGES,
+        logit_bias={"30744": 100, "22023": 100},
+        max_completion_tokens=1,
+        temperature=0,
+        logprobs=True,
+        top_logprobs=2,
     )
 
     assert completion.choices[0].message.content == "good"
@@ -112,8 +123,12 @@ def test_a_repeated_long_prefix_is_billed_as_cached_in_128_token_steps(standin):
 
     first = client.chat.completions.create(model="gpt-4o-mini", messages=[*prefix, {"role": "user", "content": "a"}])
     second = client.chat.completions.create(model="gpt-4o-mini", messages=[*prefix, {"role": "user", "content": "b"}])
-    short = client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "system", "content": "x"}, {"role": "user", "content": "c"}])
-    short_again = client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "system", "content": "x"}, {"role": "user", "content": "d"}])
+    short = client.chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "system", "content": "x"}, {"role": "user", "content": "c"}]
+    )
+    short_again = client.chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "system", "content": "x"}, {"role": "user", "content": "d"}]
+    )
 
     cached = second.usage.prompt_tokens_details.cached_tokens
     assert first.usage.prompt_tokens_details.cached_tokens == 0
@@ -124,7 +139,9 @@ def test_a_repeated_long_prefix_is_billed_as_cached_in_128_token_steps(standin):
 def test_files_and_fine_tuning_jobs_run_to_success_and_can_be_refused(standin):
     behaviour, client = standin
 
-    uploaded = client.files.create(file=("train.jsonl", b'{"messages": []}\n', "application/jsonl"), purpose="fine-tune")
+    uploaded = client.files.create(
+        file=("train.jsonl", b'{"messages": []}\n', "application/jsonl"), purpose="fine-tune"
+    )
     assert [f.id for f in client.files.list().data] == [uploaded.id]
     job = client.fine_tuning.jobs.create(model="gpt-4o-mini-2024-07-18", training_file=uploaded.id, suffix="judge")
     statuses = [job.status] + [client.fine_tuning.jobs.retrieve(job.id).status for _ in range(4)]
@@ -150,14 +167,22 @@ def test_gpt6_luna_reasons_unless_told_none_and_refuses_minimal_and_forced_label
     with pytest.raises(openai.BadRequestError) as minimal:
         client.chat.completions.create(model="gpt-6-luna", messages=MESSAGES, reasoning_effort="minimal")
     with pytest.raises(openai.BadRequestError) as forced:
-        client.chat.completions.create(model="gpt-6-luna", messages=MESSAGES, logit_bias={"30744": 100}, max_completion_tokens=1)
+        client.chat.completions.create(
+            model="gpt-6-luna", messages=MESSAGES, logit_bias={"30744": 100}, max_completion_tokens=1
+        )
     with pytest.raises(openai.BadRequestError) as logprobs_while_reasoning:
         client.chat.completions.create(model="gpt-6-luna", messages=MESSAGES, logprobs=True, reasoning_effort="low")
     with pytest.raises(openai.BadRequestError) as temperature_by_default:
         client.chat.completions.create(model="gpt-6-luna", messages=MESSAGES, temperature=0)
     reasoning = client.chat.completions.create(model="gpt-6-luna", messages=MESSAGES, response_format=SCHEMA)
     plain = client.chat.completions.create(
-        model="gpt-6-luna", messages=MESSAGES, response_format=SCHEMA, reasoning_effort="none", logprobs=True, top_logprobs=2, temperature=0
+        model="gpt-6-luna",
+        messages=MESSAGES,
+        response_format=SCHEMA,
+        reasoning_effort="none",
+        logprobs=True,
+        top_logprobs=2,
+        temperature=0,
     )
 
     assert (minimal.value.body["code"], minimal.value.body["param"]) == ("unsupported_value", "reasoning_effort")
@@ -176,7 +201,9 @@ def test_the_gpt5_family_keeps_its_efforts(standin):
 
     with pytest.raises(openai.BadRequestError) as none:
         client.chat.completions.create(model="gpt-5-mini", messages=MESSAGES, reasoning_effort="none")
-    answered = client.chat.completions.create(model="gpt-5-mini", messages=MESSAGES, response_format=SCHEMA, reasoning_effort="minimal")
+    answered = client.chat.completions.create(
+        model="gpt-5-mini", messages=MESSAGES, response_format=SCHEMA, reasoning_effort="minimal"
+    )
 
     assert "Supported values are: minimal, low, medium, high." in none.value.body["message"]
     assert json.loads(answered.choices[0].message.content) == {"verdict": "good"}
@@ -197,7 +224,9 @@ def test_the_models_endpoint_gives_openais_calendar_and_a_fine_tuned_model_share
 
 def test_a_moved_clock_shuts_models_down_and_closes_fine_tuning(standin):
     behaviour, client = standin
-    uploaded = client.files.create(file=("train.jsonl", b'{"messages": []}\n', "application/jsonl"), purpose="fine-tune")
+    uploaded = client.files.create(
+        file=("train.jsonl", b'{"messages": []}\n', "application/jsonl"), purpose="fine-tune"
+    )
     base_url = str(client.base_url).rstrip("/")
 
     request = urllib.request.Request(base_url + "/standin/clock", data=b'{"today": "2027-01-14"}', method="POST")

@@ -60,7 +60,9 @@ def test_the_first_judge_needs_only_the_precision_floor(judges_handler, scripted
     assert error["rule"] == {"f1_tolerance": 0.01, "min_precision": 0.9}
 
 
-def test_a_worse_judge_is_refused_with_both_judges_figures_and_a_better_one_is_promoted(judges_handler, scripted, queue):
+def test_a_worse_judge_is_refused_with_both_judges_figures_and_a_better_one_is_promoted(
+    judges_handler, scripted, queue
+):
     add_golden_set(judges_handler)
     first = judge_named(judges_handler, "first", "model-first")
     script(scripted, "model-first", wrong_good=2)  # precision 1, recall 10/12
@@ -137,7 +139,11 @@ def test_rollback_restores_the_previous_judge_and_judging_follows_without_a_rest
     answer = post(judge_handler, "/comments/judge", {"comment": "핏이 정말 좋아요, 세탁해도 그대로예요"}).json
     assert (answer["judge"], answer["model"], answer["cached"]) == ("a", "model-a", False)
     history = get(judges_handler, "/judges/activations").json["activations"]
-    assert [(h["kind"], h["judge_id"]) for h in history] == [("rollback", a["id"]), ("activation", b["id"]), ("activation", a["id"])]
+    assert [(h["kind"], h["judge_id"]) for h in history] == [
+        ("rollback", a["id"]),
+        ("activation", b["id"]),
+        ("activation", a["id"]),
+    ]
     assert history[1]["rolled_back_at"] is not None
     assert history[1]["metrics"]["f1_good"] == pytest.approx(1.0)
 

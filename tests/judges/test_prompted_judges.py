@@ -37,7 +37,12 @@ def test_a_prompted_judges_requests_share_one_identical_prefix_with_balanced_exa
     judges_handler, judge_handler, openai, openai_standin, examples_file
 ):
     judge = create_judge(
-        judges_handler, name="prompted-mini", style="prompted", model="gpt-4o-mini", examples_file_id=examples_file, example_count=6
+        judges_handler,
+        name="prompted-mini",
+        style="prompted",
+        model="gpt-4o-mini",
+        examples_file_id=examples_file,
+        example_count=6,
     )
     assert (judge["output"], judge["status"], judge["examples_file_id"]) == ("label_token", "candidate", examples_file)
     activate(judges_handler, judge["id"])
@@ -46,7 +51,9 @@ def test_a_prompted_judges_requests_share_one_identical_prefix_with_balanced_exa
 
     calls = chat_calls(openai_standin)
     assert [call["messages"][-1] for call in calls] == [{"role": "user", "content": c} for c in COMMENTS]
-    prefixes = {json.dumps({**call, "messages": call["messages"][:-1]}, sort_keys=True, ensure_ascii=False) for call in calls}
+    prefixes = {
+        json.dumps({**call, "messages": call["messages"][:-1]}, sort_keys=True, ensure_ascii=False) for call in calls
+    }
     assert len(prefixes) == 1, "everything before the comment is the same bytes on every call"
     prefix = calls[0]["messages"][:-1]
     assert prefix[0]["role"] == "system"
@@ -59,9 +66,13 @@ def test_a_prompted_judges_requests_share_one_identical_prefix_with_balanced_exa
     assert answers[0]["prompt_tokens"] == billed_prompt_tokens(calls[0]["messages"])
 
 
-def test_the_examples_are_chosen_the_same_way_every_time(judges_handler, judge_handler, openai, openai_standin, examples_file):
+def test_the_examples_are_chosen_the_same_way_every_time(
+    judges_handler, judge_handler, openai, openai_standin, examples_file
+):
     for name in ("one", "two"):
-        judge = create_judge(judges_handler, name=name, style="prompted", model="gpt-4o-mini", examples_file_id=examples_file)
+        judge = create_judge(
+            judges_handler, name=name, style="prompted", model="gpt-4o-mini", examples_file_id=examples_file
+        )
         activate(judges_handler, judge["id"])
         post(judge_handler, "/comments/judge", {"comment": COMMENTS[0]})
 
@@ -71,10 +82,17 @@ def test_the_examples_are_chosen_the_same_way_every_time(judges_handler, judge_h
     assert labels.count("good") == labels.count("bad") == 5
 
 
-def test_a_long_prefix_is_served_from_the_providers_cache_and_reported(judges_handler, judge_handler, openai, openai_standin, examples_file):
+def test_a_long_prefix_is_served_from_the_providers_cache_and_reported(
+    judges_handler, judge_handler, openai, openai_standin, examples_file
+):
     instructions = "Judge the comment. " + "A good comment is a sincere real-use review. " * 150
     judge = create_judge(
-        judges_handler, name="long", style="prompted", model="gpt-4o-mini", examples_file_id=examples_file, instructions=instructions
+        judges_handler,
+        name="long",
+        style="prompted",
+        model="gpt-4o-mini",
+        examples_file_id=examples_file,
+        instructions=instructions,
     )
     activate(judges_handler, judge["id"])
 
@@ -90,8 +108,12 @@ def test_a_long_prefix_is_served_from_the_providers_cache_and_reported(judges_ha
     assert second["prompt_tokens"] == billed_prompt_tokens(chat_calls(openai_standin)[1]["messages"])
 
 
-def test_a_reasoning_model_gets_structured_output_and_no_sampling_settings(judges_handler, judge_handler, openai, openai_standin, examples_file):
-    judge = create_judge(judges_handler, name="o4", style="prompted", model="o4-mini", examples_file_id=examples_file, example_count=4)
+def test_a_reasoning_model_gets_structured_output_and_no_sampling_settings(
+    judges_handler, judge_handler, openai, openai_standin, examples_file
+):
+    judge = create_judge(
+        judges_handler, name="o4", style="prompted", model="o4-mini", examples_file_id=examples_file, example_count=4
+    )
     assert (judge["output"], judge["reasoning_effort"]) == ("structured", "low")
     activate(judges_handler, judge["id"])
 
@@ -103,7 +125,9 @@ def test_a_reasoning_model_gets_structured_output_and_no_sampling_settings(judge
     schema = call["response_format"]["json_schema"]["schema"]
     assert schema["properties"]["verdict"]["enum"] == ["good", "bad"]
     assert call["reasoning_effort"] == "low"
-    assert not {"logit_bias", "logprobs", "top_logprobs", "temperature", "max_tokens", "max_completion_tokens"} & set(call)
+    assert not {"logit_bias", "logprobs", "top_logprobs", "temperature", "max_tokens", "max_completion_tokens"} & set(
+        call
+    )
     assert json.loads(call["messages"][2]["content"]) in ({"verdict": "good"}, {"verdict": "bad"})
     assert answer.json["verdict"] == "good"
     # OpenAI bills the reasoning among the completion tokens
@@ -118,7 +142,9 @@ def _tokens(text: str) -> int:
 
 
 def test_gpt5_gets_its_lowest_reasoning_effort(judges_handler, openai, examples_file):
-    judge = create_judge(judges_handler, name="g5", style="prompted", model="gpt-5-mini", examples_file_id=examples_file)
+    judge = create_judge(
+        judges_handler, name="g5", style="prompted", model="gpt-5-mini", examples_file_id=examples_file
+    )
 
     assert (judge["output"], judge["reasoning_effort"]) == ("structured", "minimal")
 
@@ -126,7 +152,9 @@ def test_gpt5_gets_its_lowest_reasoning_effort(judges_handler, openai, examples_
 def test_a_prompted_and_a_fine_tuned_judge_on_one_model_never_share_verdicts(
     judges_handler, judge_handler, openai, openai_standin, examples_file
 ):
-    prompted = create_judge(judges_handler, name="p", style="prompted", model="gpt-4o-mini", examples_file_id=examples_file)
+    prompted = create_judge(
+        judges_handler, name="p", style="prompted", model="gpt-4o-mini", examples_file_id=examples_file
+    )
     plain = create_judge(judges_handler, name="f", style="fine_tuned", model="gpt-4o-mini")
     activate(judges_handler, prompted["id"])
     post(judge_handler, "/comments/judge", {"comment": COMMENTS[0]})
@@ -143,12 +171,30 @@ def test_a_prompted_and_a_fine_tuned_judge_on_one_model_never_share_verdicts(
     [
         pytest.param({"style": "prompted", "model": "gpt-4o-mini"}, "examples_file_id", id="prompted-without-examples"),
         pytest.param({"style": "fine_tuned", "model": "m", "endpoint": "nowhere"}, "endpoint", id="unknown-endpoint"),
-        pytest.param({"style": "fine_tuned", "model": "m", "instructions": "be nice"}, "instructions", id="fine-tuned-with-instructions"),
-        pytest.param({"style": "prompted", "model": "o3", "examples_file_id": "X", "output": "label_token"}, "logit_bias", id="reasoning-label-token"),
-        pytest.param({"style": "prompted", "model": "gpt-4o-mini", "examples_file_id": "file-none"}, "examples_file_id", id="unknown-file"),
-        pytest.param({"style": "prompted", "model": "gpt-4o-mini", "examples_file_id": "X", "example_count": 40}, "example_count", id="too-many-examples"),
+        pytest.param(
+            {"style": "fine_tuned", "model": "m", "instructions": "be nice"},
+            "instructions",
+            id="fine-tuned-with-instructions",
+        ),
+        pytest.param(
+            {"style": "prompted", "model": "o3", "examples_file_id": "X", "output": "label_token"},
+            "logit_bias",
+            id="reasoning-label-token",
+        ),
+        pytest.param(
+            {"style": "prompted", "model": "gpt-4o-mini", "examples_file_id": "file-none"},
+            "examples_file_id",
+            id="unknown-file",
+        ),
+        pytest.param(
+            {"style": "prompted", "model": "gpt-4o-mini", "examples_file_id": "X", "example_count": 40},
+            "example_count",
+            id="too-many-examples",
+        ),
         pytest.param({"style": "judgy", "model": "m"}, "style", id="unknown-style"),
-        pytest.param({"style": "fine_tuned", "model": "m", "prices": {"input": -1, "output": 1}}, "prices", id="negative-price"),
+        pytest.param(
+            {"style": "fine_tuned", "model": "m", "prices": {"input": -1, "output": 1}}, "prices", id="negative-price"
+        ),
     ],
 )
 def test_invalid_judges_are_422(judges_handler, openai, examples_file, body, field):
@@ -172,7 +218,9 @@ def test_a_duplicate_name_is_409_naming_the_existing_judge(judges_handler, opena
 
 
 def test_judges_are_listed_and_read_back(judges_handler, openai, examples_file):
-    one = create_judge(judges_handler, name="one", style="fine_tuned", model="gpt-4o-mini", prices={"input": 0.3, "output": 1.2})
+    one = create_judge(
+        judges_handler, name="one", style="fine_tuned", model="gpt-4o-mini", prices={"input": 0.3, "output": 1.2}
+    )
     create_judge(judges_handler, name="two", style="prompted", model="gpt-4o-mini", examples_file_id=examples_file)
 
     listed = post(judges_handler, "/judges", None)  # POST without a body is invalid
@@ -180,13 +228,22 @@ def test_judges_are_listed_and_read_back(judges_handler, openai, examples_file):
     from tests.judges.conftest import get
 
     judges = get(judges_handler, "/judges").json["judges"]
-    assert [(j["name"], j["status"], j["latest_evaluation"]) for j in judges] == [("one", "candidate", None), ("two", "candidate", None)]
-    assert get(judges_handler, f"/judges/{one['id']}").json["prices"] == {"input": 0.3, "cached_input": 0.3, "output": 1.2}
+    assert [(j["name"], j["status"], j["latest_evaluation"]) for j in judges] == [
+        ("one", "candidate", None),
+        ("two", "candidate", None),
+    ]
+    assert get(judges_handler, f"/judges/{one['id']}").json["prices"] == {
+        "input": 0.3,
+        "cached_input": 0.3,
+        "output": 1.2,
+    }
     assert get(judges_handler, "/judges/999").status == 404
     assert get(judges_handler, "/judges/abc").status == 422
 
 
-def test_a_judge_on_another_endpoint_calls_that_endpoint_with_its_key(judges_handler, judge_handler, monkeypatch, openai):
+def test_a_judge_on_another_endpoint_calls_that_endpoint_with_its_key(
+    judges_handler, judge_handler, monkeypatch, openai
+):
     from tests.judging.chat_standin import ChatScript
     from tests.support.openai_standin import OpenAIStandIn
 
@@ -196,7 +253,9 @@ def test_a_judge_on_another_endpoint_calls_that_endpoint_with_its_key(judges_han
         other.behave(ChatScript(label="bad", says_shutdown_dates=False))
         endpoints = {"selfhosted": {"base_url": other.base_url, "api_key_env": "SELFHOSTED_KEY"}}
         use_settings(monkeypatch, JUDGE_ENDPOINTS=json.dumps(endpoints), SELFHOSTED_KEY="sk-selfhosted")
-        judge = create_judge(judges_handler, name="local-llm", style="fine_tuned", model="llama-judge", endpoint="selfhosted")
+        judge = create_judge(
+            judges_handler, name="local-llm", style="fine_tuned", model="llama-judge", endpoint="selfhosted"
+        )
         activate(judges_handler, judge["id"])
 
         answer = post(judge_handler, "/comments/judge", {"comment": GOOD[0]}).json

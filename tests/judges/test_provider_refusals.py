@@ -34,13 +34,19 @@ def test_the_fallback_judge_answers_when_the_active_judges_model_is_gone(
     openai.retired_models = {"gpt-4o-mini-2024-07-18"}
     make_active_judge(RETIRED)
     file_id = keep_examples(upload_handler)
-    create_judge(judges_handler, name="prompted-fallback", style="prompted", model="gpt-4.1-mini", examples_file_id=file_id)
+    create_judge(
+        judges_handler, name="prompted-fallback", style="prompted", model="gpt-4.1-mini", examples_file_id=file_id
+    )
     use_settings(monkeypatch, JUDGE_FALLBACK="prompted-fallback")
 
     answer = post(judge_handler, "/comments/judge", {"comment": GOOD[0]})
 
     assert answer.status == 200, answer.json
-    assert (answer.json["judge"], answer.json["model"], answer.json["verdict"]) == ("prompted-fallback", "gpt-4.1-mini", "good")
+    assert (answer.json["judge"], answer.json["model"], answer.json["verdict"]) == (
+        "prompted-fallback",
+        "gpt-4.1-mini",
+        "good",
+    )
     again = post(judge_handler, "/comments/judge", {"comment": GOOD[0]}).json
     assert (again["judge"], again["cached"]) == ("prompted-fallback", True)
 
@@ -55,26 +61,42 @@ def test_a_queued_batch_goes_to_the_fallback_judge_when_the_active_judges_model_
     queue_handler = load_handler(ROOT / "functions" / "judge_comment", "app.queue_handler")
     openai.retired_models = {"gpt-4o-mini-2024-07-18"}
     make_active_judge(RETIRED)
-    event = batch([json.dumps({"comment": GOOD[0]}), json.dumps({"comment": GOOD[1]}), json.dumps({"comment": GOOD[0]})])
+    event = batch(
+        [json.dumps({"comment": GOOD[0]}), json.dumps({"comment": GOOD[1]}), json.dumps({"comment": GOOD[0]})]
+    )
 
     # Without a fallback every record waits for a retry, and nothing is stored
     assert sorted(failed_ids(queue_handler(event, LocalContext()))) == sorted(r["messageId"] for r in event["Records"])
 
     file_id = keep_examples(upload_handler)
-    create_judge(judges_handler, name="prompted-fallback", style="prompted", model="gpt-4.1-mini", examples_file_id=file_id)
+    create_judge(
+        judges_handler, name="prompted-fallback", style="prompted", model="gpt-4.1-mini", examples_file_id=file_id
+    )
     use_settings(monkeypatch, JUDGE_FALLBACK="prompted-fallback")
     # With one, the fallback judge answers the batch, each text once
     assert queue_handler(event, LocalContext()) == {"batchItemFailures": []}
     with db.connect() as connection:
-        stored = connection.execute(sa.text("SELECT j.name FROM judgements JOIN judges j ON j.id = judgements.judge_id")).scalars().all()
+        stored = (
+            connection.execute(sa.text("SELECT j.name FROM judgements JOIN judges j ON j.id = judgements.judge_id"))
+            .scalars()
+            .all()
+        )
     assert stored == ["prompted-fallback", "prompted-fallback"]
 
 
 def test_fine_tuning_refused_by_the_provider_is_502_with_the_way_on_and_no_job(
     upload_handler, jobs_handler, openai, openai_standin, db
 ):
-    training = call_http(upload_handler, "POST", "/training-files", body=jsonl([(t, "good") for t in GOOD[:6]] + [("별로네요", "bad"), ("좋아요", "bad"), ("배송 언제요?", "bad"), ("예뻐요", "bad")]),
-                         headers={"content-type": "application/jsonl"})
+    training = call_http(
+        upload_handler,
+        "POST",
+        "/training-files",
+        body=jsonl(
+            [(t, "good") for t in GOOD[:6]]
+            + [("별로네요", "bad"), ("좋아요", "bad"), ("배송 언제요?", "bad"), ("예뻐요", "bad")]
+        ),
+        headers={"content-type": "application/jsonl"},
+    )
     assert training.status == 201, training.json
     openai.fine_tuning_refused = True
 
@@ -88,10 +110,19 @@ def test_fine_tuning_refused_by_the_provider_is_502_with_the_way_on_and_no_job(
         assert connection.scalar(sa.text("SELECT count(*) FROM fine_tuning_jobs")) == 0
 
 
-def test_a_kept_file_is_never_sent_to_openai_and_cannot_start_a_job(upload_handler, jobs_handler, openai, openai_standin, db):
+def test_a_kept_file_is_never_sent_to_openai_and_cannot_start_a_job(
+    upload_handler, jobs_handler, openai, openai_standin, db
+):
     file_id = keep_examples(upload_handler)
 
-    again = call_http(upload_handler, "POST", "/training-files", body=jsonl(_training()), headers={"content-type": "application/jsonl"}, query="upload=false")
+    again = call_http(
+        upload_handler,
+        "POST",
+        "/training-files",
+        body=jsonl(_training()),
+        headers={"content-type": "application/jsonl"},
+        query="upload=false",
+    )
     job = post(jobs_handler, "/fine-tuning/jobs", {"training_file_id": file_id})
 
     assert (again.status, again.json["id"], again.json["uploaded"]) == (200, file_id, False)
@@ -99,13 +130,23 @@ def test_a_kept_file_is_never_sent_to_openai_and_cannot_start_a_job(upload_handl
     assert openai_standin.requests == []
     with db.connect() as connection:
         rows = connection.execute(sa.text("SELECT line, text, label FROM training_examples ORDER BY line")).all()
-    assert [(line, text, label) for line, text, label in rows] == [(n, text, label) for n, (text, label) in enumerate(_training(), start=1)]
+    assert [(line, text, label) for line, text, label in rows] == [
+        (n, text, label) for n, (text, label) in enumerate(_training(), start=1)
+    ]
 
 
-def test_a_kept_file_uploaded_later_keeps_its_examples_and_local_id(upload_handler, judges_handler, openai, openai_standin):
+def test_a_kept_file_uploaded_later_keeps_its_examples_and_local_id(
+    upload_handler, judges_handler, openai, openai_standin
+):
     local_id = keep_examples(upload_handler)
 
-    uploaded = call_http(upload_handler, "POST", "/training-files", body=jsonl(_training()), headers={"content-type": "application/jsonl"})
+    uploaded = call_http(
+        upload_handler,
+        "POST",
+        "/training-files",
+        body=jsonl(_training()),
+        headers={"content-type": "application/jsonl"},
+    )
 
     assert uploaded.status == 201 and uploaded.json["id"].startswith("file-") and uploaded.json["uploaded"] is True
     assert len(openai_standin.requests_to("POST", "/files")) == 1
@@ -114,7 +155,14 @@ def test_a_kept_file_uploaded_later_keeps_its_examples_and_local_id(upload_handl
 
 
 def test_upload_must_be_true_or_false(upload_handler, openai_standin):
-    result = call_http(upload_handler, "POST", "/training-files", body=jsonl(_training()), headers={"content-type": "application/jsonl"}, query="upload=maybe")
+    result = call_http(
+        upload_handler,
+        "POST",
+        "/training-files",
+        body=jsonl(_training()),
+        headers={"content-type": "application/jsonl"},
+        query="upload=maybe",
+    )
 
     assert result.status == 422
     assert openai_standin.requests == []

@@ -107,11 +107,17 @@ def another_request_paying_for(db, model: str, comment: str, verdict: str = "bad
     sha = text_sha256(comment)
     with db.connect() as holder:
         transaction = holder.begin()
-        holder.execute(sa.text("SELECT pg_advisory_xact_lock(:n, :k)"),
-                       {"n": JUDGEMENT_LOCK_NAMESPACE, "k": lock_key(judgement_lock(judge_id, sha))})
-        holder.execute(sa.text(
-            "INSERT INTO judgements (judge_id, text_sha256, model, verdict, comment_tokens, prompt_tokens, completion_tokens) "
-            "VALUES (:judge, :sha, :model, :verdict, 9, 16, 1)"), {"judge": judge_id, "sha": sha, "model": model, "verdict": verdict})
+        holder.execute(
+            sa.text("SELECT pg_advisory_xact_lock(:n, :k)"),
+            {"n": JUDGEMENT_LOCK_NAMESPACE, "k": lock_key(judgement_lock(judge_id, sha))},
+        )
+        holder.execute(
+            sa.text(
+                "INSERT INTO judgements (judge_id, text_sha256, model, verdict, comment_tokens, prompt_tokens, completion_tokens) "
+                "VALUES (:judge, :sha, :model, :verdict, 9, 16, 1)"
+            ),
+            {"judge": judge_id, "sha": sha, "model": model, "verdict": verdict},
+        )
         try:
             yield
         finally:

@@ -96,7 +96,10 @@ def test_a_poison_message_reaches_the_dead_letter_queue_and_the_rest_are_judged_
             ).get("Messages", [])
             if not received:
                 break
-            failed = {f["itemIdentifier"] for f in queue_handler(lambda_event(received, queue_arn), LocalContext())["batchItemFailures"]}
+            failed = {
+                f["itemIdentifier"]
+                for f in queue_handler(lambda_event(received, queue_arn), LocalContext())["batchItemFailures"]
+            }
             for message in received:
                 if message["MessageId"] not in failed:
                     sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])

@@ -27,7 +27,12 @@ def judged_post(handler, chat, active_model, post_id):
     """A post with three good comments (confidence 0.6, 0.95, 0.8) and one bad one."""
     chat.labels_by_comment = {"순대국 좋아하세요?": "bad"}
     for n, (text, p_good) in enumerate(
-        [("핏이 예뻐요, 두 번 샀어요", 0.6), ("원단이 좋고 세탁해도 그대로예요", 0.95), ("순대국 좋아하세요?", 0.3), ("배송 빠르고 사이즈 정확해요", 0.8)]
+        [
+            ("핏이 예뻐요, 두 번 샀어요", 0.6),
+            ("원단이 좋고 세탁해도 그대로예요", 0.95),
+            ("순대국 좋아하세요?", 0.3),
+            ("배송 빠르고 사이즈 정확해요", 0.8),
+        ]
     ):
         chat.probabilities = {"good": p_good, "bad": 1 - p_good}
         judge(handler, text, post_id, f"c-{n}")
@@ -40,7 +45,11 @@ def test_good_comments_are_the_posts_good_ones_most_confident_first(handler, jud
     assert result.status == 200
     assert result.json["post_id"] == judged_post
     listed = result.json["comments"]
-    assert [c["comment"] for c in listed] == ["원단이 좋고 세탁해도 그대로예요", "배송 빠르고 사이즈 정확해요", "핏이 예뻐요, 두 번 샀어요"]
+    assert [c["comment"] for c in listed] == [
+        "원단이 좋고 세탁해도 그대로예요",
+        "배송 빠르고 사이즈 정확해요",
+        "핏이 예뻐요, 두 번 샀어요",
+    ]
     assert [c["confidence"] for c in listed] == [pytest.approx(0.95), pytest.approx(0.8), pytest.approx(0.6)]
     assert listed[0]["instagram_comment_id"] == "c-1"
 

@@ -110,7 +110,9 @@ def test_a_dropped_connection_is_503_with_retry_after(handler, fast_openai, acti
         pytest.param(None, id="no-content"),
     ],
 )
-def test_any_reply_that_is_not_exactly_one_label_is_502_unexpected_label(handler, fast_openai, active_model, db, content):
+def test_any_reply_that_is_not_exactly_one_label_is_502_unexpected_label(
+    handler, fast_openai, active_model, db, content
+):
     fast_openai.on("POST", CHAT_PATH, answering(content))
 
     result = judge(handler)
@@ -160,7 +162,9 @@ def test_after_a_failure_the_same_comment_is_judged_once_openai_is_back(handler,
     ],
 )
 def test_an_unreadable_reply_is_502_not_a_crash(handler, fast_openai, active_model, reply):
-    fast_openai.on("POST", CHAT_PATH, lambda request, match: Reply(reply.status, reply.json, reply.body, dict(reply.headers)))
+    fast_openai.on(
+        "POST", CHAT_PATH, lambda request, match: Reply(reply.status, reply.json, reply.body, dict(reply.headers))
+    )
 
     result = judge(handler)
 
@@ -184,8 +188,9 @@ def test_a_completion_without_a_readable_label_is_502_unexpected_label(handler, 
     assert (result.status, result.json["error"]["code"]) == (502, "unexpected_label")
 
 
-def test_a_retry_after_longer_than_the_retry_budget_is_passed_back_not_slept(handler, openai_standin, monkeypatch,
-                                                                           active_model):
+def test_a_retry_after_longer_than_the_retry_budget_is_passed_back_not_slept(
+    handler, openai_standin, monkeypatch, active_model
+):
     # Given retries allowed, and OpenAI asking for a pause far longer than a 29 s API Gateway request
     use_settings(monkeypatch, OPENAI_MAX_RETRIES="2", OPENAI_MAX_RETRY_WAIT_SECONDS="2")
     openai_standin.on("POST", CHAT_PATH, error_reply(429, {"retry-after": "45"}))
@@ -214,12 +219,19 @@ def test_a_short_retry_after_within_the_budget_is_retried(handler, openai_standi
     ("choice", "confidence"),
     [
         pytest.param({"logprobs": {"content": "good"}}, None, id="logprobs-content-not-a-list"),
-        pytest.param({"logprobs": {"content": [{"token": "good", "logprob": "high"}]}}, None, id="logprob-not-a-number"),
-        pytest.param({"logprobs": {"content": [{"token": "good", "logprob": 0.0, "top_logprobs": ["good", 7]}]}}, 1.0,
-                     id="alternatives-not-objects"),
+        pytest.param(
+            {"logprobs": {"content": [{"token": "good", "logprob": "high"}]}}, None, id="logprob-not-a-number"
+        ),
+        pytest.param(
+            {"logprobs": {"content": [{"token": "good", "logprob": 0.0, "top_logprobs": ["good", 7]}]}},
+            1.0,
+            id="alternatives-not-objects",
+        ),
     ],
 )
-def test_unreadable_logprobs_and_usage_leave_what_they_would_tell_unknown(handler, fast_openai, active_model, choice, confidence):
+def test_unreadable_logprobs_and_usage_leave_what_they_would_tell_unknown(
+    handler, fast_openai, active_model, choice, confidence
+):
     def odd(request, match):
         body = request.json()
         reply = completion_body(body["model"], body["messages"], "good")
@@ -231,4 +243,8 @@ def test_unreadable_logprobs_and_usage_leave_what_they_would_tell_unknown(handle
     result = judge(handler)
 
     assert result.status == 200
-    assert (result.json["verdict"], result.json["confidence"], result.json["completion_tokens"]) == ("good", confidence, 1)
+    assert (result.json["verdict"], result.json["confidence"], result.json["completion_tokens"]) == (
+        "good",
+        confidence,
+        1,
+    )

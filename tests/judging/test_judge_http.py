@@ -123,7 +123,9 @@ def test_a_known_instagram_comment_is_answered_from_the_database(handler, chat, 
     assert len(rows(db, "SELECT * FROM judgements")) == 1
 
 
-def test_another_text_under_a_known_instagram_comment_id_is_409_and_nothing_changes(handler, chat, active_model, openai_standin, db):
+def test_another_text_under_a_known_instagram_comment_id_is_409_and_nothing_changes(
+    handler, chat, active_model, openai_standin, db
+):
     judge(handler, {"comment": "별로예요", "instagram_comment_id": "c-1"})
     before = rows(db, "SELECT * FROM instagram_comments")
 
@@ -139,18 +141,27 @@ def test_another_text_under_a_known_instagram_comment_id_is_409_and_nothing_chan
     assert (same.status, same.json["cached"]) == (200, True)
 
 
-def test_a_comment_from_instagram_keeps_instagrams_text_and_its_post(handler, chat, active_model, openai_standin, db, post_id):
+def test_a_comment_from_instagram_keeps_instagrams_text_and_its_post(
+    handler, chat, active_model, openai_standin, db, post_id
+):
     """Measured before: a caller with the judge scope replaced a customer's question with invented praise."""
     question = "이거 언제 재입고 되나요?"
     with db.begin() as connection:
-        other_post = connection.execute(sa.text("INSERT INTO instagram_posts (instagram_media_id) VALUES ('media-2') RETURNING id")).scalar()
+        other_post = connection.execute(
+            sa.text("INSERT INTO instagram_posts (instagram_media_id) VALUES ('media-2') RETURNING id")
+        ).scalar()
         connection.execute(
-            sa.text("INSERT INTO instagram_comments (instagram_comment_id, post_id, text, text_sha256, author_username, source) "
-                    "VALUES ('17858893269000001', :post, :text, encode(sha256(convert_to(:text, 'UTF8')), 'hex'), 'curious', 'webhook')"),
+            sa.text(
+                "INSERT INTO instagram_comments (instagram_comment_id, post_id, text, text_sha256, author_username, source) "
+                "VALUES ('17858893269000001', :post, :text, encode(sha256(convert_to(:text, 'UTF8')), 'hex'), 'curious', 'webhook')"
+            ),
             {"post": post_id, "text": question},
         )
 
-    praise = judge(handler, {"comment": "최고의 셔츠! 모두 사세요!", "instagram_comment_id": "17858893269000001", "post_id": post_id})
+    praise = judge(
+        handler,
+        {"comment": "최고의 셔츠! 모두 사세요!", "instagram_comment_id": "17858893269000001", "post_id": post_id},
+    )
     moved = judge(handler, {"comment": question, "instagram_comment_id": "17858893269000001", "post_id": other_post})
 
     assert (praise.status, praise.json["error"]["code"]) == (409, "comment_text_mismatch")
@@ -161,7 +172,9 @@ def test_a_comment_from_instagram_keeps_instagrams_text_and_its_post(handler, ch
     # Its own text, on its own post (or naming no post), is judged.
     judged = judge(handler, {"comment": question, "instagram_comment_id": "17858893269000001"})
     assert judged.status == 200
-    assert rows(db, "SELECT text, post_id, judgement_id IS NOT NULL FROM instagram_comments") == [(question, post_id, True)]
+    assert rows(db, "SELECT text, post_id, judgement_id IS NOT NULL FROM instagram_comments") == [
+        (question, post_id, True)
+    ]
 
 
 def test_the_cache_is_per_model(handler, chat, active_model, openai_standin, monkeypatch):
@@ -315,7 +328,9 @@ def test_a_cached_judgement_is_one_statement_and_a_fresh_one_four(handler, chat,
     assert len(cached) == 1 and cached[0] == fresh[0]
 
 
-def test_a_text_whose_lock_another_request_holds_is_answered_by_it_unpaid(handler, chat, active_model, db, openai_standin):
+def test_a_text_whose_lock_another_request_holds_is_answered_by_it_unpaid(
+    handler, chat, active_model, db, openai_standin
+):
     comment = "먼저 온 요청이 계산 중인 후기"
     tried = threading.Event()
 

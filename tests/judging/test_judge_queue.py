@@ -39,14 +39,18 @@ def batch(bodies: list[str]) -> dict[str, Any]:
 
 
 def comments(count: int) -> list[str]:
-    return [json.dumps({"comment": f"{n}번째 후기: 재질이 좋아요", "instagram_comment_id": f"c-{n}"}) for n in range(count)]
+    return [
+        json.dumps({"comment": f"{n}번째 후기: 재질이 좋아요", "instagram_comment_id": f"c-{n}"}) for n in range(count)
+    ]
 
 
 def failed_ids(response: dict[str, Any]) -> list[str]:
     return [failure["itemIdentifier"] for failure in response["batchItemFailures"]]
 
 
-def test_a_poisoned_record_fails_alone_and_redelivery_pays_nothing_twice(queue_handler, chat, active_model, db, openai_standin):
+def test_a_poisoned_record_fails_alone_and_redelivery_pays_nothing_twice(
+    queue_handler, chat, active_model, db, openai_standin
+):
     # Given a batch of 10 records, one of which is not a judge request
     bodies = comments(9)
     bodies.insert(4, '{"comment": ')
@@ -70,7 +74,9 @@ def test_a_poisoned_record_fails_alone_and_redelivery_pays_nothing_twice(queue_h
     assert len(rows(db, "SELECT * FROM judgements")) == 9
 
 
-def test_invalid_judge_requests_are_batch_item_failures_never_dropped(queue_handler, chat, active_model, openai_standin):
+def test_invalid_judge_requests_are_batch_item_failures_never_dropped(
+    queue_handler, chat, active_model, openai_standin
+):
     bodies = [
         "not json at all",
         json.dumps({"comment": "   "}),
@@ -86,7 +92,9 @@ def test_invalid_judge_requests_are_batch_item_failures_never_dropped(queue_hand
     assert openai_standin.requests == []
 
 
-def test_a_record_openai_fails_is_retried_while_its_siblings_are_kept(queue_handler, fast_openai, chat, active_model, db):
+def test_a_record_openai_fails_is_retried_while_its_siblings_are_kept(
+    queue_handler, fast_openai, chat, active_model, db
+):
     event = batch(comments(3))
     flaky = json.loads(event["Records"][1]["body"])["comment"]
 

@@ -57,14 +57,22 @@ def test_a_delivery_is_judged_on_the_local_queue_and_a_failed_record_alone_is_re
 ):
     script = FailsOnceFor(FLAKY)
     fast_openai.on("POST", CHAT_PATH, script)
-    texts = ["린넨 셔츠 구김이 덜 가서 여름 내내 입었어요", FLAKY, "엄마 선물로 드렸는데 너무 좋아하세요", "이거 언제 재입고 되나요?"]
+    texts = [
+        "린넨 셔츠 구김이 덜 가서 여름 내내 입었어요",
+        FLAKY,
+        "엄마 선물로 드렸는데 너무 좋아하세요",
+        "이거 언제 재입고 되나요?",
+    ]
     raw = delivery(*(comment_change(f"1785889326900200{n}", text, user_id=f"1784{n}") for n, text in enumerate(texts)))
 
     received = post_delivery(handler_of("instagram_comments"), raw, sign(raw))
 
     assert received.json == {"received": 4, "new": 4, "queued": 4, "refused": []}
     deadline = time.monotonic() + WAIT_SECONDS
-    while rows(db, "SELECT count(*) FROM instagram_comments WHERE judgement_id IS NULL")[0][0] and time.monotonic() < deadline:
+    while (
+        rows(db, "SELECT count(*) FROM instagram_comments WHERE judgement_id IS NULL")[0][0]
+        and time.monotonic() < deadline
+    ):
         time.sleep(0.1)
     assert rows(db, "SELECT count(*) FROM instagram_comments WHERE judgement_id IS NOT NULL")[0][0] == 4
     # Each text paid once, the flaky one twice (its first reply was unusable); nothing in the dead letters.

@@ -25,7 +25,9 @@ SECRET = "비밀후기-아무도-로그에서-보면-안-되는-문장"
     ],
     ids=["too-long", "unknown-key", "bad-post-id", "nul"],
 )
-def test_a_rejected_queue_message_is_logged_without_its_comment(body, queue_handler, chat, active_model, capsys, caplog):
+def test_a_rejected_queue_message_is_logged_without_its_comment(
+    body, queue_handler, chat, active_model, capsys, caplog
+):
     with caplog.at_level(logging.DEBUG):
         answer = queue_handler(batch([body]), LocalContext())
 

@@ -78,7 +78,9 @@ def test_a_paid_judgement_of_a_judge_with_prices_emits_its_cost(handler, chat, d
     assert paid["JudgeCostUSD"] > 0
 
 
-def test_the_first_invocation_of_an_environment_emits_the_cold_start_metric(handler, chat, active_model, capsys, monkeypatch):
+def test_the_first_invocation_of_an_environment_emits_the_cold_start_metric(
+    handler, chat, active_model, capsys, monkeypatch
+):
     from aws_lambda_powertools.metrics.provider import cold_start
 
     monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)

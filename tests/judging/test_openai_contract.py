@@ -54,7 +54,9 @@ def test_the_chat_stand_ins_answer_is_a_valid_chat_completion(handler, chat, act
     call_http(handler, "POST", "/comments/judge", json={"comment": SEED_COMMENT})
     [request] = openai_standin.requests_to("POST", CHAT_PATH)
     replay = urllib.request.Request(
-        f"{openai_standin.base_url}/chat/completions", data=request.body, method="POST",
+        f"{openai_standin.base_url}/chat/completions",
+        data=request.body,
+        method="POST",
         headers={"content-type": "application/json", "authorization": "Bearer sk-test"},
     )
     with urllib.request.urlopen(replay, timeout=30) as reply:  # noqa: S310 - loopback

@@ -103,7 +103,9 @@ IMPORTED_HEAVY_MODULES = """
 
 
 def test_link_banner_imports_neither_tiktoken_nor_openai(database_url):
-    result = run_python(IMPORTED_HEAVY_MODULES.format(root=str(ROOT), function="link_banner"), DATABASE_URL=database_url)
+    result = run_python(
+        IMPORTED_HEAVY_MODULES.format(root=str(ROOT), function="link_banner"), DATABASE_URL=database_url
+    )
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
@@ -111,7 +113,9 @@ def test_link_banner_imports_neither_tiktoken_nor_openai(database_url):
 
 def test_the_judge_is_the_one_that_imports_them(database_url):
     # The same probe, on a function that does use them, shows the probe can see them.
-    result = run_python(IMPORTED_HEAVY_MODULES.format(root=str(ROOT), function="judge_comment"), DATABASE_URL=database_url)
+    result = run_python(
+        IMPORTED_HEAVY_MODULES.format(root=str(ROOT), function="judge_comment"), DATABASE_URL=database_url
+    )
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "['openai', 'tiktoken']"

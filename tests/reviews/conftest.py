@@ -40,23 +40,47 @@ class Shop:
         return self._insert(
             "INSERT INTO judgements (judge_id, text_sha256, model, verdict, confidence, comment_tokens, prompt_tokens, completion_tokens) "
             "VALUES (:j, :sha, :m, :v, :c, 5, 12, 1)",
-            j=judge_id, sha=sha(text), m=MODEL, v=verdict, c=confidence,
+            j=judge_id,
+            sha=sha(text),
+            m=MODEL,
+            v=verdict,
+            c=confidence,
         )
 
-    def comment(self, post_id: int | None, text: str, *, judgement_id: int | None = None, ig_id: str | None = None,
-                username: str | None = None, author_id: str | None = None, by_shop: bool = False) -> int:
+    def comment(
+        self,
+        post_id: int | None,
+        text: str,
+        *,
+        judgement_id: int | None = None,
+        ig_id: str | None = None,
+        username: str | None = None,
+        author_id: str | None = None,
+        by_shop: bool = False,
+    ) -> int:
         return self._insert(
             "INSERT INTO instagram_comments (instagram_comment_id, post_id, text, text_sha256, judgement_id, author_id, author_username, by_shop, source) "
             "VALUES (:ig, :p, :t, :sha, :j, :a, :u, :s, 'webhook')",
-            ig=ig_id, p=post_id, t=text, sha=sha(text), j=judgement_id, a=author_id or username, u=username, s=by_shop,
+            ig=ig_id,
+            p=post_id,
+            t=text,
+            sha=sha(text),
+            j=judgement_id,
+            a=author_id or username,
+            u=username,
+            s=by_shop,
         )
 
-    def judged(self, post_id: int, judge_id: int, text: str, verdict: str, confidence: float | None = 0.9, **values) -> int:
+    def judged(
+        self, post_id: int, judge_id: int, text: str, verdict: str, confidence: float | None = 0.9, **values
+    ) -> int:
         return self.comment(post_id, text, judgement_id=self.judgement(judge_id, text, verdict, confidence), **values)
 
     def reviews(self) -> list:
         with self.db.connect() as connection:
-            return list(connection.execute(sa.text("SELECT comment_id, label, note, reviewer FROM comment_reviews ORDER BY id")))
+            return list(
+                connection.execute(sa.text("SELECT comment_id, label, note, reviewer FROM comment_reviews ORDER BY id"))
+            )
 
 
 @pytest.fixture
@@ -83,7 +107,9 @@ def review(handler, comment_id: int, label, note=None, *, subject: str | None = 
         return call_http(handler, "PUT", f"/comments/{comment_id}/review", json=body)
     import json
 
-    event = api_gateway_event("PUT", f"/comments/{comment_id}/review", body=json.dumps(body), headers={"content-type": "application/json"})
+    event = api_gateway_event(
+        "PUT", f"/comments/{comment_id}/review", body=json.dumps(body), headers={"content-type": "application/json"}
+    )
     event["requestContext"]["authorizer"] = with_subject(subject)
     return result_of(handler(event, LocalContext()))
 

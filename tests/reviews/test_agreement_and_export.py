@@ -22,13 +22,13 @@ def test_agreement_counts_each_judges_verdicts_against_the_reviewers_labels(revi
     fine_tuned, prompted, unused = shop.judge("fine-tuned"), shop.judge("prompted"), shop.judge("never-reviewed")
     # (text, fine-tuned's verdict, prompted's verdict or None, the reviewer's label or None)
     cases = [
-        ("a", "good", "good", "good"),   # ft tp, pr tp
-        ("b", "good", "bad", "good"),    # ft tp, pr fn
-        ("c", "good", "good", "bad"),    # ft fp, pr fp
-        ("d", "bad", "bad", "bad"),      # ft tn, pr tn
-        ("e", "bad", None, "good"),      # ft fn; prompted never judged it
-        ("f", "bad", "good", "bad"),     # ft tn, pr fp
-        ("g", "good", "good", None),     # not reviewed: counts for no judge
+        ("a", "good", "good", "good"),  # ft tp, pr tp
+        ("b", "good", "bad", "good"),  # ft tp, pr fn
+        ("c", "good", "good", "bad"),  # ft fp, pr fp
+        ("d", "bad", "bad", "bad"),  # ft tn, pr tn
+        ("e", "bad", None, "good"),  # ft fn; prompted never judged it
+        ("f", "bad", "good", "bad"),  # ft tn, pr fp
+        ("g", "good", "good", None),  # not reviewed: counts for no judge
     ]
     for text, ft_verdict, pr_verdict, label in cases:
         comment = shop.judged(post, fine_tuned, f"comment {text}", ft_verdict)
@@ -54,7 +54,12 @@ def test_agreement_counts_each_judges_verdicts_against_the_reviewers_labels(revi
     # One judge asked for by id; one with nothing reviewed is listed with zeros; an unknown one is 404.
     assert agreement(reviews, f"judge_id={prompted}") == [pr]
     [empty] = agreement(reviews, f"judge_id={unused}")
-    assert (empty["reviewed"], empty["confusion"], empty["precision_good"], empty["f1_good"]) == (0, {"tp": 0, "fp": 0, "fn": 0, "tn": 0}, None, None)
+    assert (empty["reviewed"], empty["confusion"], empty["precision_good"], empty["f1_good"]) == (
+        0,
+        {"tp": 0, "fp": 0, "fn": 0, "tn": 0},
+        None,
+        None,
+    )
     assert call_http(reviews, "GET", "/reviews/agreement", query="judge_id=999999").status == 404
     assert call_http(reviews, "GET", "/reviews/agreement", query="judge_id=zero").status == 422
 
@@ -66,7 +71,10 @@ def test_agreement_with_no_reviews_lists_no_judges(reviews, shop):
 
 
 def labelled(texts_and_labels):
-    return [(json.loads(line)["messages"][0]["content"], json.loads(line)["messages"][1]["content"]) for line in texts_and_labels]
+    return [
+        (json.loads(line)["messages"][0]["content"], json.loads(line)["messages"][1]["content"])
+        for line in texts_and_labels
+    ]
 
 
 def test_the_export_is_the_reviewers_labels_in_the_training_format_and_round_trips_into_a_golden_set(reviews, shop):
@@ -87,10 +95,17 @@ def test_the_export_is_the_reviewers_labels_in_the_training_format_and_round_tri
     assert exported.status == 200
     assert exported.headers["Content-Type"].startswith("application/jsonl")
     lines = exported.body.decode("utf-8").splitlines()
-    assert json.loads(lines[0]) == {"messages": [{"role": "user", "content": "리뷰 0번: 배송이 너무 늦어요"}, {"role": "assistant", "content": "bad"}]}
+    assert json.loads(lines[0]) == {
+        "messages": [
+            {"role": "user", "content": "리뷰 0번: 배송이 너무 늦어요"},
+            {"role": "assistant", "content": "bad"},
+        ]
+    }
     assert dict(labelled(lines)) == expected and len(lines) == 24
 
-    golden = call_http(handler_of("judges"), "POST", "/golden-sets", body=exported.body, headers={"content-type": "application/jsonl"})
+    golden = call_http(
+        handler_of("judges"), "POST", "/golden-sets", body=exported.body, headers={"content-type": "application/jsonl"}
+    )
 
     assert golden.status == 201, golden.body
     assert (golden.json["examples"], golden.json["labels"]) == (24, {"good": 16, "bad": 8})
@@ -107,10 +122,16 @@ def test_the_export_takes_since_keeps_one_line_per_text_and_is_empty_without_rev
     for comment, label in ((old, "good"), (twin_a, "good"), (twin_b, "bad")):
         assert review(reviews, comment, label).status == 200
     with db.begin() as connection:
-        connection.execute(sa.text("UPDATE comment_reviews SET updated_at = '2026-01-01T00:00:00Z' WHERE comment_id = :c"), {"c": old})
+        connection.execute(
+            sa.text("UPDATE comment_reviews SET updated_at = '2026-01-01T00:00:00Z' WHERE comment_id = :c"), {"c": old}
+        )
 
     everything = labelled(call_http(reviews, "GET", "/reviews/export").body.decode().splitlines())
-    recent = labelled(call_http(reviews, "GET", "/reviews/export", query="since=2026-06-01T00:00:00%2B09:00").body.decode().splitlines())
+    recent = labelled(
+        call_http(reviews, "GET", "/reviews/export", query="since=2026-06-01T00:00:00%2B09:00")
+        .body.decode()
+        .splitlines()
+    )
 
     # One text, one label: the newest review's.
     assert everything == [("old review", "good"), ("same words", "bad")]
@@ -127,6 +148,17 @@ def test_the_description_names_the_exports_media_type_and_the_comment_shapes(dat
     export = spec["paths"]["/reviews/export"]["get"]["responses"]["200"]["content"]
     assert list(export) == ["application/jsonl"]
     queue = spec["components"]["schemas"]["QueuedCommentOut"]["properties"]
-    assert {"id", "instagram_comment_id", "text", "username", "verdict", "confidence", "judge", "review", "label", "post_id"} == set(queue)
+    assert {
+        "id",
+        "instagram_comment_id",
+        "text",
+        "username",
+        "verdict",
+        "confidence",
+        "judge",
+        "review",
+        "label",
+        "post_id",
+    } == set(queue)
     assert "409" not in spec["paths"]["/comments/{comment_id}/review"]["put"]["responses"]
     assert "404" in spec["paths"]["/comments/{comment_id}/review"]["delete"]["responses"]

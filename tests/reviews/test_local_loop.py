@@ -27,9 +27,13 @@ APP_SECRET = "local-app-secret"
 DELIVERY = ROOT / "examples" / "instagram-delivery.json"
 
 
-def call(base: str, method: str, path: str, body: object = None, *, raw: bytes | None = None, headers: dict | None = None):
+def call(
+    base: str, method: str, path: str, body: object = None, *, raw: bytes | None = None, headers: dict | None = None
+):
     data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-    request = urllib.request.Request(base + path, data=data, method=method, headers={"Content-Type": "application/json", **(headers or {})})
+    request = urllib.request.Request(
+        base + path, data=data, method=method, headers={"Content-Type": "application/json", **(headers or {})}
+    )
     try:
         with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 - loopback
             return response.status, json.loads(response.read() or b"null")
@@ -41,12 +45,32 @@ def call(base: str, method: str, path: str, body: object = None, *, raw: bytes |
 def make_local(db, database_url, tmp_path):
     """`make local PORT=<a free port>` on the test database, with no OpenAI key and no queue URLs."""
     port = free_port()
-    environment = {k: v for k, v in os.environ.items()
-                   if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "EVALUATION_QUEUE_URL", "JUDGE_QUEUE_URL", "ACTIVE_MODEL_TTL_SECONDS", "JUDGE_MODEL", "PORT", "MAKEFLAGS")}
-    environment.update(DATABASE_URL=database_url, INSTAGRAM_APP_SECRET=APP_SECRET, BANNER_IMAGES_DIR=str(tmp_path / "banner-images"))
+    environment = {
+        k: v
+        for k, v in os.environ.items()
+        if k
+        not in (
+            "OPENAI_API_KEY",
+            "OPENAI_BASE_URL",
+            "EVALUATION_QUEUE_URL",
+            "JUDGE_QUEUE_URL",
+            "ACTIVE_MODEL_TTL_SECONDS",
+            "JUDGE_MODEL",
+            "PORT",
+            "MAKEFLAGS",
+        )
+    }
+    environment.update(
+        DATABASE_URL=database_url, INSTAGRAM_APP_SECRET=APP_SECRET, BANNER_IMAGES_DIR=str(tmp_path / "banner-images")
+    )
     process = subprocess.Popen(
         ["make", "--no-print-directory", "local", f"PORT={port}"],
-        cwd=ROOT, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        cwd=ROOT,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
     )
     lines: list[str] = []
     serving = threading.Event()
@@ -88,9 +112,16 @@ def test_a_signed_delivery_is_judged_on_the_local_run_and_becomes_banners(make_l
     assert any(f"serving on http://127.0.0.1:{base.rsplit(':', 1)[1]}" in line for line in started)
     assert any("comments to judge: judged in the background by this process" in line for line in started)
 
-    status, judge = call(base, "POST", "/judges", {"name": "ft-4o-mini", "style": "fine_tuned", "model": "ft:gpt-4o-mini-2024-07-18:shop::judge01"})
+    status, judge = call(
+        base,
+        "POST",
+        "/judges",
+        {"name": "ft-4o-mini", "style": "fine_tuned", "model": "ft:gpt-4o-mini-2024-07-18:shop::judge01"},
+    )
     assert status == 201, judge
-    status, active = call(base, "POST", f"/judges/{judge['id']}/activate", {"force": True, "reason": "the shop's judge"})
+    status, active = call(
+        base, "POST", f"/judges/{judge['id']}/activate", {"force": True, "reason": "the shop's judge"}
+    )
     assert (status, active["status"]) == (200, "active"), active
     status, store = call(base, "POST", "/stores", {"name": "Sundae Closet", "naver_store_id": "sundae-closet"})
     assert status == 201
@@ -106,8 +137,10 @@ def test_a_signed_delivery_is_judged_on_the_local_run_and_becomes_banners(make_l
 
     verdicts = {c["instagram_comment_id"]: (c["verdict"], c["judge"]) for c in comments}
     assert verdicts == {
-        "17858893269001001": ("good", "ft-4o-mini"), "17858893269001002": ("good", "ft-4o-mini"),
-        "17858893269001003": ("good", "ft-4o-mini"), "17858893269001004": ("bad", "ft-4o-mini"),
+        "17858893269001001": ("good", "ft-4o-mini"),
+        "17858893269001002": ("good", "ft-4o-mini"),
+        "17858893269001003": ("good", "ft-4o-mini"),
+        "17858893269001004": ("bad", "ft-4o-mini"),
     }
     status, good = call(base, "GET", f"/instagram-posts/{post_id}/good-comments")
     assert status == 200 and len(good["comments"]) == 3
@@ -118,17 +151,34 @@ def test_a_signed_delivery_is_judged_on_the_local_run_and_becomes_banners(make_l
 
     # A reviewer takes the question for a real review, and one good comment out: banners follow.
     by_ig = {c["instagram_comment_id"]: c["id"] for c in comments}
-    assert call(base, "PUT", f"/comments/{by_ig['17858893269001001']}/review", {"label": "bad", "note": "a competitor's bag"})[0] == 200
+    assert (
+        call(
+            base,
+            "PUT",
+            f"/comments/{by_ig['17858893269001001']}/review",
+            {"label": "bad", "note": "a competitor's bag"},
+        )[0]
+        == 200
+    )
     assert call(base, "PUT", f"/comments/{by_ig['17858893269001004']}/review", {"label": "good"})[0] == 200
-    status, made = call(base, "POST", f"/instagram-posts/{post_id}/banner-images", {"store_id": store["id"], "count": 3})
+    status, made = call(
+        base, "POST", f"/instagram-posts/{post_id}/banner-images", {"store_id": store["id"], "count": 3}
+    )
     assert status == 201, made
     assert [banner["title"].split(" — ")[0] for banner in made["banners"]] == ["@curious", "@minji.k", "@daily.look"]
     image = urllib.request.urlopen(made["banners"][0]["image_url"], timeout=60)  # noqa: S310 - loopback
     assert image.headers["Content-Type"] == "image/png"
 
     # Another judge activated: the very next judgement is its own.
-    status, other = call(base, "POST", "/judges", {"name": "ft-4o-mini-02", "style": "fine_tuned", "model": "ft:gpt-4o-mini-2024-07-18:shop::judge02"})
+    status, other = call(
+        base,
+        "POST",
+        "/judges",
+        {"name": "ft-4o-mini-02", "style": "fine_tuned", "model": "ft:gpt-4o-mini-2024-07-18:shop::judge02"},
+    )
     assert status == 201, other
     assert call(base, "POST", f"/judges/{other['id']}/activate", {"force": True, "reason": "newer data"})[0] == 200
-    status, answer = call(base, "POST", "/comments/judge", {"comment": "바지 허리가 넉넉해서 밥 먹고도 편해요. 기장도 딱 맞아요."})
+    status, answer = call(
+        base, "POST", "/comments/judge", {"comment": "바지 허리가 넉넉해서 밥 먹고도 편해요. 기장도 딱 맞아요."}
+    )
     assert (status, answer["judge"]) == (200, "ft-4o-mini-02"), answer

@@ -21,9 +21,27 @@ def post_with_comments(shop):
     judge = shop.judge("fine-tuned-4o-mini")
     post = shop.post()
     ids = {
-        "good_a": shop.judged(post, judge, "린넨 셔츠 구김이 덜 가서 여름 내내 입었어요", "good", 0.97, ig_id="17858893269000001", username="linen_lover"),
-        "good_b": shop.judged(post, judge, "사이즈 추천대로 M 샀는데 딱 맞아요", "good", 0.91, ig_id="17858893269000002", username="minji.k"),
-        "bad": shop.judged(post, judge, "품절이라 못 샀어요 😭", "bad", 0.8, ig_id="17858893269000003", username="grumpy"),
+        "good_a": shop.judged(
+            post,
+            judge,
+            "린넨 셔츠 구김이 덜 가서 여름 내내 입었어요",
+            "good",
+            0.97,
+            ig_id="17858893269000001",
+            username="linen_lover",
+        ),
+        "good_b": shop.judged(
+            post,
+            judge,
+            "사이즈 추천대로 M 샀는데 딱 맞아요",
+            "good",
+            0.91,
+            ig_id="17858893269000002",
+            username="minji.k",
+        ),
+        "bad": shop.judged(
+            post, judge, "품절이라 못 샀어요 😭", "bad", 0.8, ig_id="17858893269000003", username="grumpy"
+        ),
         "unjudged": shop.comment(post, "배송 언제 와요?", ig_id="17858893269000004", username="waiting"),
     }
     return {"post": post, "judge": judge, **ids}
@@ -48,7 +66,9 @@ def test_a_posts_comments_show_verdict_confidence_judge_review_and_label_newest_
     listed = comments_of(reviews, post_with_comments["post"])
 
     assert listed["next_cursor"] is None
-    assert [c["id"] for c in listed["comments"]] == [post_with_comments[k] for k in ("unjudged", "bad", "good_b", "good_a")]
+    assert [c["id"] for c in listed["comments"]] == [
+        post_with_comments[k] for k in ("unjudged", "bad", "good_b", "good_a")
+    ]
     newest_judged = listed["comments"][1]
     assert newest_judged == {
         "id": post_with_comments["bad"],
@@ -62,7 +82,12 @@ def test_a_posts_comments_show_verdict_confidence_judge_review_and_label_newest_
         "label": "bad",
     }
     unjudged = listed["comments"][0]
-    assert (unjudged["verdict"], unjudged["judge"], unjudged["confidence"], unjudged["label"]) == (None, None, None, None)
+    assert (unjudged["verdict"], unjudged["judge"], unjudged["confidence"], unjudged["label"]) == (
+        None,
+        None,
+        None,
+        None,
+    )
 
 
 def test_pages_follow_the_cursor_and_filters_narrow_the_list(reviews, post_with_comments):
@@ -74,7 +99,10 @@ def test_pages_follow_the_cursor_and_filters_narrow_the_list(reviews, post_with_
     assert [c["id"] for c in second["comments"]] == [post_with_comments["good_a"]]
     assert second["next_cursor"] is None
 
-    assert [c["id"] for c in comments_of(reviews, post, "verdict=good")["comments"]] == [post_with_comments["good_b"], post_with_comments["good_a"]]
+    assert [c["id"] for c in comments_of(reviews, post, "verdict=good")["comments"]] == [
+        post_with_comments["good_b"],
+        post_with_comments["good_a"],
+    ]
     assert review(reviews, post_with_comments["good_b"], "bad").status == 200
     assert [c["id"] for c in comments_of(reviews, post, "reviewed=true")["comments"]] == [post_with_comments["good_b"]]
     assert len(comments_of(reviews, post, "reviewed=false")["comments"]) == 3
@@ -94,13 +122,19 @@ def test_unknown_posts_are_404_and_bad_queries_422(reviews, post_with_comments):
 # --- setting and clearing a review -----------------------------------------------------------------
 
 
-def test_a_review_sets_the_label_names_the_tokens_subject_and_clearing_it_restores_the_verdict(reviews, shop, post_with_comments):
+def test_a_review_sets_the_label_names_the_tokens_subject_and_clearing_it_restores_the_verdict(
+    reviews, shop, post_with_comments
+):
     comment = post_with_comments["good_a"]
 
     reviewed = review(reviews, comment, "bad", "a competitor's logo in the photo", subject="c0ffee-reviewer-sub")
 
     assert reviewed.status == 200, reviewed.body
-    assert (reviewed.json["verdict"], reviewed.json["label"], reviewed.json["post_id"]) == ("good", "bad", post_with_comments["post"])
+    assert (reviewed.json["verdict"], reviewed.json["label"], reviewed.json["post_id"]) == (
+        "good",
+        "bad",
+        post_with_comments["post"],
+    )
     assert reviewed.json["review"]["label"] == "bad"
     assert reviewed.json["review"]["note"] == "a competitor's logo in the photo"
     assert reviewed.json["review"]["reviewer"] == "c0ffee-reviewer-sub"
@@ -124,7 +158,15 @@ def test_a_review_sets_the_label_names_the_tokens_subject_and_clearing_it_restor
 
 def test_other_labels_are_422_and_unknown_comments_404_with_nothing_stored(reviews, shop, post_with_comments):
     comment = post_with_comments["bad"]
-    for body in ({"label": "meh"}, {"label": "Good"}, {"label": None}, {}, {"label": "good", "extra": 1}, {"label": True}, {"label": "good", "note": "x" * 2001}):
+    for body in (
+        {"label": "meh"},
+        {"label": "Good"},
+        {"label": None},
+        {},
+        {"label": "good", "extra": 1},
+        {"label": True},
+        {"label": "good", "note": "x" * 2001},
+    ):
         result = call_http(reviews, "PUT", f"/comments/{comment}/review", json=body)
         assert result.status == 422, body
         assert result.json["error"]["code"] == "validation_error"
@@ -179,11 +221,15 @@ def test_banner_images_follow_the_label(reviews, shop, post_with_comments, banne
     assert review(reviews, post_with_comments["good_a"], "bad").status == 200
     assert review(reviews, post_with_comments["bad"], "good").status == 200
 
-    made = call_http(banner_images, "POST", f"/instagram-posts/{post}/banner-images", json={"store_id": store, "count": 2})
+    made = call_http(
+        banner_images, "POST", f"/instagram-posts/{post}/banner-images", json={"store_id": store, "count": 2}
+    )
 
     assert made.status == 201, made.body
     assert [banner["title"].split(" — ")[0] for banner in made.json["banners"]] == ["@grumpy", "@minji.k"]
-    refused = call_http(banner_images, "POST", f"/instagram-posts/{post}/banner-images", json={"store_id": store, "count": 3})
+    refused = call_http(
+        banner_images, "POST", f"/instagram-posts/{post}/banner-images", json={"store_id": store, "count": 3}
+    )
     assert refused.status == 409
     assert refused.json["error"]["code"] == "not_enough_good_comments"
 
@@ -194,14 +240,18 @@ def test_banner_images_follow_the_label(reviews, shop, post_with_comments, banne
 def test_the_review_queue_lists_the_newest_comments_across_posts_unreviewed_first(reviews, shop, post_with_comments):
     other_post = shop.post("17990000000000002")
     judge = post_with_comments["judge"]
-    newest = shop.judged(other_post, judge, "색감이 사진이랑 똑같아요", "good", 0.88, ig_id="17858893269000010", username="daily.look")
+    newest = shop.judged(
+        other_post, judge, "색감이 사진이랑 똑같아요", "good", 0.88, ig_id="17858893269000010", username="daily.look"
+    )
     shop.comment(other_post, "감사합니다 고객님!", ig_id="17858893269000011", username="sundae_closet", by_shop=True)
     shop.comment(None, "a comment judged by hand, of no post")
     assert review(reviews, post_with_comments["good_b"], "good").status == 200
 
     pages, cursor = [], None
     while True:
-        result = call_http(reviews, "GET", "/comments/review-queue", query="limit=2" + (f"&cursor={cursor}" if cursor else ""))
+        result = call_http(
+            reviews, "GET", "/comments/review-queue", query="limit=2" + (f"&cursor={cursor}" if cursor else "")
+        )
         assert result.status == 200, result.body
         pages.append(result.json["comments"])
         cursor = result.json["next_cursor"]
@@ -210,13 +260,34 @@ def test_the_review_queue_lists_the_newest_comments_across_posts_unreviewed_firs
 
     queue = [comment for page in pages for comment in page]
     assert [c["id"] for c in queue] == [
-        newest, post_with_comments["unjudged"], post_with_comments["bad"], post_with_comments["good_a"], post_with_comments["good_b"],
+        newest,
+        post_with_comments["unjudged"],
+        post_with_comments["bad"],
+        post_with_comments["good_a"],
+        post_with_comments["good_b"],
     ]
     assert [len(page) for page in pages] == [2, 2, 1]
-    assert queue[0]["post_id"] == other_post and queue[0]["verdict"] == "good" and queue[0]["judge"] == "fine-tuned-4o-mini"
+    assert (
+        queue[0]["post_id"] == other_post
+        and queue[0]["verdict"] == "good"
+        and queue[0]["judge"] == "fine-tuned-4o-mini"
+    )
     assert queue[-1]["review"]["label"] == "good"
-    assert set(queue[0]) == {"id", "instagram_comment_id", "text", "username", "verdict", "confidence", "judge", "review", "label", "post_id"}
-    only_unreviewed = call_http(reviews, "GET", "/comments/review-queue", query="reviewed=false&verdict=good").json["comments"]
+    assert set(queue[0]) == {
+        "id",
+        "instagram_comment_id",
+        "text",
+        "username",
+        "verdict",
+        "confidence",
+        "judge",
+        "review",
+        "label",
+        "post_id",
+    }
+    only_unreviewed = call_http(reviews, "GET", "/comments/review-queue", query="reviewed=false&verdict=good").json[
+        "comments"
+    ]
     assert [c["id"] for c in only_unreviewed] == [newest, post_with_comments["good_a"]]
 
 
@@ -247,7 +318,9 @@ def test_concurrent_reviews_of_one_comment_leave_one_review_the_last(db, shop, p
 
         def later() -> None:
             try:
-                service.set_review(second, comment, service.ReviewRequest(label="bad", note="second look"), "second-reviewer")
+                service.set_review(
+                    second, comment, service.ReviewRequest(label="bad", note="second look"), "second-reviewer"
+                )
                 second.commit()
                 outcome["done"] = True
             except Exception as error:  # noqa: BLE001 - reported below
@@ -257,7 +330,10 @@ def test_concurrent_reviews_of_one_comment_leave_one_review_the_last(db, shop, p
         thread.start()
         # The second waits at the first's uncommitted row (PostgreSQL says so), then the first commits.
         with db.connect() as observer:
-            while thread.is_alive() and not observer.execute(sa.text("SELECT pg_blocking_pids(:pid)"), {"pid": second_pid}).scalar():
+            while (
+                thread.is_alive()
+                and not observer.execute(sa.text("SELECT pg_blocking_pids(:pid)"), {"pid": second_pid}).scalar()
+            ):
                 thread.join(0.05)
         first.commit()
         thread.join(60)
@@ -267,4 +343,6 @@ def test_concurrent_reviews_of_one_comment_leave_one_review_the_last(db, shop, p
             session.rollback()
             session.close()
 
-    assert [(row.label, row.note, row.reviewer) for row in shop.reviews()] == [("bad", "second look", "second-reviewer")]
+    assert [(row.label, row.note, row.reviewer) for row in shop.reviews()] == [
+        ("bad", "second look", "second-reviewer")
+    ]

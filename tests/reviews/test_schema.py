@@ -25,10 +25,15 @@ def test_migration_and_models_agree(db):
 def test_one_review_per_comment_a_known_label_and_the_review_goes_with_its_comment(db, shop):
     comment = shop.comment(shop.post(), "좋아요")
     with db.begin() as connection:
-        connection.execute(sa.text("INSERT INTO comment_reviews (comment_id, label, reviewer) VALUES (:c, 'good', 'a')"), {"c": comment})
+        connection.execute(
+            sa.text("INSERT INTO comment_reviews (comment_id, label, reviewer) VALUES (:c, 'good', 'a')"),
+            {"c": comment},
+        )
 
     with pytest.raises(sa.exc.IntegrityError, match="uq_comment_reviews_comment_id"), db.begin() as connection:
-        connection.execute(sa.text("INSERT INTO comment_reviews (comment_id, label, reviewer) VALUES (:c, 'bad', 'b')"), {"c": comment})
+        connection.execute(
+            sa.text("INSERT INTO comment_reviews (comment_id, label, reviewer) VALUES (:c, 'bad', 'b')"), {"c": comment}
+        )
     with pytest.raises(sa.exc.DBAPIError, match="ck_comment_reviews_label"), db.begin() as connection:
         connection.execute(sa.text("UPDATE comment_reviews SET label = 'meh'"))
 

@@ -61,10 +61,22 @@ class HostedSignIn:
                     return self._send(404)
                 query = {k: v[0] for k, v in parse_qs(parts.query).items()}
                 standin.authorize_requests.append(query)
-                if query.get("client_id") != standin.client_id or query.get("redirect_uri") not in standin.callback_urls:
+                if (
+                    query.get("client_id") != standin.client_id
+                    or query.get("redirect_uri") not in standin.callback_urls
+                ):
                     return self._send(400, b"invalid_request", {"Content-Type": "text/plain"})
-                if query.get("response_type") != "code" or query.get("code_challenge_method") != "S256" or not query.get("code_challenge"):
-                    return self._send(302, headers={"Location": f"{query['redirect_uri']}?{urlencode({'error': 'invalid_request', 'state': query.get('state', '')})}"})
+                if (
+                    query.get("response_type") != "code"
+                    or query.get("code_challenge_method") != "S256"
+                    or not query.get("code_challenge")
+                ):
+                    return self._send(
+                        302,
+                        headers={
+                            "Location": f"{query['redirect_uri']}?{urlencode({'error': 'invalid_request', 'state': query.get('state', '')})}"
+                        },
+                    )
                 code = secrets.token_urlsafe(16)
                 with standin._lock:
                     standin._codes[code] = query
@@ -77,7 +89,10 @@ class HostedSignIn:
                 length = int(self.headers.get("Content-Length") or 0)
                 form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
                 standin.token_requests.append(form)
-                cors = {"Access-Control-Allow-Origin": self.headers.get("Origin", "*"), "Content-Type": "application/json"}
+                cors = {
+                    "Access-Control-Allow-Origin": self.headers.get("Origin", "*"),
+                    "Content-Type": "application/json",
+                }
                 with standin._lock:
                     asked = standin._codes.pop(form.get("code", ""), None)
                 verifier = form.get("code_verifier", "")

@@ -134,22 +134,40 @@ class InstagramGraphStandIn:
             self.requests.append(GraphRequest(parts.path, query, target, authorization))
             answered = len(self.requests) - 1
             if self.rate_limit_after is not None and answered >= self.rate_limit_after:
-                usage = {"17841400000000000": [{"type": "instagram", "call_count": 100, "total_cputime": 12,
-                                                "total_time": 15, "estimated_time_to_regain_access": self.regain_access_minutes}]}
+                usage = {
+                    "17841400000000000": [
+                        {
+                            "type": "instagram",
+                            "call_count": 100,
+                            "total_cputime": 12,
+                            "total_time": 15,
+                            "estimated_time_to_regain_access": self.regain_access_minutes,
+                        }
+                    ]
+                }
                 if self.rate_limit_code == 4:
                     return self._error(
-                        403, "(#4) Application request limit reached", "OAuthException", 4,
+                        403,
+                        "(#4) Application request limit reached",
+                        "OAuthException",
+                        4,
                         headers={"X-App-Usage": json.dumps({"call_count": 100, "total_cputime": 20, "total_time": 30})},
                     )
                 return self._error(
-                    403, "(#32) Page request limit reached", "OAuthException", self.rate_limit_code,
+                    403,
+                    "(#32) Page request limit reached",
+                    "OAuthException",
+                    self.rate_limit_code,
                     headers={"X-Business-Use-Case-Usage": json.dumps(usage)},
                 )
             media = dict(self.media)
         if token != self.access_token:
             return self._error(
-                400, "Error validating access token: Session has expired on Friday, 20-Nov-26 10:00:00 PST.",
-                "OAuthException", 190, 463,
+                400,
+                "Error validating access token: Session has expired on Friday, 20-Nov-26 10:00:00 PST.",
+                "OAuthException",
+                190,
+                463,
             )
         segments = [segment for segment in parts.path.split("/") if segment]
         if len(segments) != 3 or segments[0] != VERSION or segments[2] != "comments":
@@ -160,7 +178,9 @@ class InstagramGraphStandIn:
                 400,
                 f"Unsupported get request. Object with ID '{media_id}' does not exist, cannot be loaded due to "
                 "missing permissions, or does not support this operation.",
-                "GraphMethodException", 100, 33,
+                "GraphMethodException",
+                100,
+                33,
             )
         comments = media[media_id]
         limit = max(1, min(int(query.get("limit") or DEFAULT_LIMIT), 100))
@@ -175,6 +195,11 @@ class InstagramGraphStandIn:
             }
             body["paging"] = {"cursors": cursors}
             if start + len(page) < len(comments):
-                following = {k: v for k, v in query.items() if k != "before"} | {"after": cursors["after"], "access_token": token}
-                body["paging"]["next"] = f"{self.next_base_url or self.base_url}/{media_id}/comments?{urlencode(following)}"
+                following = {k: v for k, v in query.items() if k != "before"} | {
+                    "after": cursors["after"],
+                    "access_token": token,
+                }
+                body["paging"]["next"] = (
+                    f"{self.next_base_url or self.base_url}/{media_id}/comments?{urlencode(following)}"
+                )
         return 200, body, {}

@@ -55,7 +55,6 @@ class OpenAIStandIn:
         standin = self
 
         class Handler(LoopbackHandler):
-
             def log_message(self, *args: Any) -> None:  # keep test output clean
                 pass
 
@@ -105,7 +104,9 @@ class OpenAIStandIn:
 
     def requests_to(self, method: str, path_pattern: str) -> list[Recorded]:
         pattern = re.compile(path_pattern)
-        return [r for r in self.requests if r.method == method.upper() and pattern.fullmatch(r.path.removeprefix("/v1"))]
+        return [
+            r for r in self.requests if r.method == method.upper() and pattern.fullmatch(r.path.removeprefix("/v1"))
+        ]
 
     def _dispatch(self, recorded: Recorded) -> Reply:
         with self._lock:
@@ -119,7 +120,10 @@ class OpenAIStandIn:
         if self.behaviour is not None:
             answer = self.behaviour.handle(recorded.method, recorded.path, recorded.headers, recorded.body)
             return Reply(answer.status, answer.json)
-        return Reply(404, {"error": {"message": f"no stand-in route for {recorded.method} {path}", "type": "invalid_request_error"}})
+        return Reply(
+            404,
+            {"error": {"message": f"no stand-in route for {recorded.method} {path}", "type": "invalid_request_error"}},
+        )
 
     def start(self) -> OpenAIStandIn:
         self._thread.start()

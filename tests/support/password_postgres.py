@@ -37,7 +37,11 @@ def password_postgres() -> Iterator[tuple[int, str]]:
         os.chown(directory, user.pw_uid, user.pw_gid)
         run_as = {"user": pwd.getpwuid(user.pw_uid).pw_name}
     pgdata = directory / "data"
-    initdb(["--auth-host=scram-sha-256", "--auth-local=trust", "--encoding=utf8", "-U", "postgres"], pgdata=pgdata, **run_as)
+    initdb(
+        ["--auth-host=scram-sha-256", "--auth-local=trust", "--encoding=utf8", "-U", "postgres"],
+        pgdata=pgdata,
+        **run_as,
+    )
     port = free_port()
     pg_ctl(
         ["-w", "-o", f"-h 127.0.0.1 -p {port} -k {directory}", "-l", str(directory / "log"), "start"],

@@ -84,12 +84,19 @@ def upgrade() -> None:
         ),
     )
     # Exactly one active judge: every active row has the same indexed value.
-    op.create_index("uq_judges_one_active", "judges", ["status"], unique=True, postgresql_where=sa.text("status = 'active'"))
+    op.create_index(
+        "uq_judges_one_active", "judges", ["status"], unique=True, postgresql_where=sa.text("status = 'active'")
+    )
     op.create_index("ix_judges_model", "judges", ["model"])
     op.create_table(
         "judge_activations",
         _id(),
-        sa.Column("judge_id", sa.BigInteger, sa.ForeignKey("judges.id", ondelete="CASCADE", name="fk_judge_activations_judge_id"), nullable=False),
+        sa.Column(
+            "judge_id",
+            sa.BigInteger,
+            sa.ForeignKey("judges.id", ondelete="CASCADE", name="fk_judge_activations_judge_id"),
+            nullable=False,
+        ),
         sa.Column(
             "previous_judge_id",
             sa.BigInteger,
@@ -138,7 +145,12 @@ def upgrade() -> None:
     # --- judgements keyed by judge ----------------------------------------------------------------
     op.add_column(
         "judgements",
-        sa.Column("judge_id", sa.BigInteger, sa.ForeignKey("judges.id", ondelete="CASCADE", name="fk_judgements_judge_id"), nullable=True),
+        sa.Column(
+            "judge_id",
+            sa.BigInteger,
+            sa.ForeignKey("judges.id", ondelete="CASCADE", name="fk_judgements_judge_id"),
+            nullable=True,
+        ),
     )
     op.add_column("judgements", sa.Column("cached_prompt_tokens", sa.Integer, server_default="0", nullable=False))
     op.add_column("judgements", sa.Column("latency_ms", sa.Integer, nullable=True))
@@ -167,7 +179,12 @@ def upgrade() -> None:
     op.create_table(
         "golden_examples",
         _id(),
-        sa.Column("golden_set_id", sa.BigInteger, sa.ForeignKey("golden_sets.id", ondelete="CASCADE", name="fk_golden_examples_golden_set_id"), nullable=False),
+        sa.Column(
+            "golden_set_id",
+            sa.BigInteger,
+            sa.ForeignKey("golden_sets.id", ondelete="CASCADE", name="fk_golden_examples_golden_set_id"),
+            nullable=False,
+        ),
         sa.Column("line", sa.Integer, nullable=False),
         sa.Column("text", sa.Text, nullable=False),
         sa.Column("text_sha256", sa.String(64), nullable=False),
@@ -183,8 +200,18 @@ def upgrade() -> None:
     op.create_table(
         "evaluations",
         _id(),
-        sa.Column("judge_id", sa.BigInteger, sa.ForeignKey("judges.id", ondelete="CASCADE", name="fk_evaluations_judge_id"), nullable=False),
-        sa.Column("golden_set_id", sa.BigInteger, sa.ForeignKey("golden_sets.id", ondelete="CASCADE", name="fk_evaluations_golden_set_id"), nullable=False),
+        sa.Column(
+            "judge_id",
+            sa.BigInteger,
+            sa.ForeignKey("judges.id", ondelete="CASCADE", name="fk_evaluations_judge_id"),
+            nullable=False,
+        ),
+        sa.Column(
+            "golden_set_id",
+            sa.BigInteger,
+            sa.ForeignKey("golden_sets.id", ondelete="CASCADE", name="fk_evaluations_golden_set_id"),
+            nullable=False,
+        ),
         sa.Column("status", sa.String(20), server_default="queued", nullable=False),
         sa.Column("total", sa.Integer, nullable=False),
         sa.Column("judged", sa.Integer, server_default="0", nullable=False),
@@ -199,16 +226,33 @@ def upgrade() -> None:
         sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
         _created_at(),
         sa.PrimaryKeyConstraint("id", name="pk_evaluations"),
-        sa.CheckConstraint("status IN ('queued', 'running', 'succeeded', 'failed')", name=op.f("ck_evaluations_status")),
+        sa.CheckConstraint(
+            "status IN ('queued', 'running', 'succeeded', 'failed')", name=op.f("ck_evaluations_status")
+        ),
     )
     op.create_index("ix_evaluations_judge_id", "evaluations", ["judge_id"])
     op.create_foreign_key(
-        "fk_judge_activations_evaluation_id", "judge_activations", "evaluations", ["evaluation_id"], ["id"], ondelete="SET NULL"
+        "fk_judge_activations_evaluation_id",
+        "judge_activations",
+        "evaluations",
+        ["evaluation_id"],
+        ["id"],
+        ondelete="SET NULL",
     )
     op.create_table(
         "evaluation_items",
-        sa.Column("evaluation_id", sa.BigInteger, sa.ForeignKey("evaluations.id", ondelete="CASCADE", name="fk_evaluation_items_evaluation_id"), nullable=False),
-        sa.Column("golden_example_id", sa.BigInteger, sa.ForeignKey("golden_examples.id", ondelete="CASCADE", name="fk_evaluation_items_golden_example_id"), nullable=False),
+        sa.Column(
+            "evaluation_id",
+            sa.BigInteger,
+            sa.ForeignKey("evaluations.id", ondelete="CASCADE", name="fk_evaluation_items_evaluation_id"),
+            nullable=False,
+        ),
+        sa.Column(
+            "golden_example_id",
+            sa.BigInteger,
+            sa.ForeignKey("golden_examples.id", ondelete="CASCADE", name="fk_evaluation_items_golden_example_id"),
+            nullable=False,
+        ),
         sa.Column("status", sa.String(10), server_default="pending", nullable=False),
         sa.Column("verdict", sa.String(4), nullable=True),
         sa.Column(
@@ -251,7 +295,9 @@ def downgrade() -> None:
         """
     )
     # Verdicts of other judges cannot be keyed by model alone: only fine_tuned ones are kept.
-    op.execute("DELETE FROM judgements WHERE judge_id IN (SELECT id FROM judges WHERE style <> 'fine_tuned' OR endpoint <> 'openai')")
+    op.execute(
+        "DELETE FROM judgements WHERE judge_id IN (SELECT id FROM judges WHERE style <> 'fine_tuned' OR endpoint <> 'openai')"
+    )
     op.execute(
         "DELETE FROM judgements a USING judgements b"
         " WHERE a.model = b.model AND a.text_sha256 = b.text_sha256 AND a.id > b.id"

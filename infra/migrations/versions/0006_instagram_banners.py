@@ -65,5 +65,14 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("banner_images")
-    for column in ("queued_at", "source", "by_shop", "like_count", "commented_at", "parent_id", "author_username", "author_id"):
+    for column in (
+        "queued_at",
+        "source",
+        "by_shop",
+        "like_count",
+        "commented_at",
+        "parent_id",
+        "author_username",
+        "author_id",
+    ):
         op.drop_column("instagram_comments", column)

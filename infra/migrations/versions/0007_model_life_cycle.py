@@ -39,9 +39,7 @@ def upgrade() -> None:
     op.add_column(
         "judge_activations", sa.Column("automatic", sa.Boolean, server_default=sa.text("false"), nullable=False)
     )
-    op.add_column(
-        "fine_tuning_jobs", sa.Column("endpoint", sa.String(64), server_default="openai", nullable=False)
-    )
+    op.add_column("fine_tuning_jobs", sa.Column("endpoint", sa.String(64), server_default="openai", nullable=False))
     op.add_column("fine_tuning_jobs", sa.Column("endpoint_file_id", sa.String(100), nullable=True))
 
 

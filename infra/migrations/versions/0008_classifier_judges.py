@@ -22,11 +22,17 @@ def _replace_check(name: str, condition: str) -> None:
 def upgrade() -> None:
     _replace_check("style", "style IN ('fine_tuned', 'prompted', 'classifier')")
     _replace_check("output", "output IN ('label_token', 'structured', 'probability')")
-    _replace_check("prompted_has_examples", "style <> 'prompted' OR (examples_file_id IS NOT NULL AND example_count > 0)")
+    _replace_check(
+        "prompted_has_examples", "style <> 'prompted' OR (examples_file_id IS NOT NULL AND example_count > 0)"
+    )
     op.create_table(
         "judge_classifiers",
-        sa.Column("judge_id", sa.BigInteger, sa.ForeignKey("judges.id", ondelete="CASCADE", name="fk_judge_classifiers_judge_id"),
-                  nullable=False),
+        sa.Column(
+            "judge_id",
+            sa.BigInteger,
+            sa.ForeignKey("judges.id", ondelete="CASCADE", name="fk_judge_classifiers_judge_id"),
+            nullable=False,
+        ),
         sa.Column("dimensions", sa.Integer, nullable=False),
         sa.Column("weights", ARRAY(sa.Double), nullable=False),
         sa.Column("bias", sa.Double, nullable=False),
@@ -42,7 +48,9 @@ def upgrade() -> None:
         sa.Column("embedding_tokens", sa.Integer, nullable=False),
         sa.Column("training_ms", sa.Integer, nullable=False),
         sa.PrimaryKeyConstraint("judge_id", name="pk_judge_classifiers"),
-        sa.CheckConstraint("cardinality(weights) = dimensions", name=op.f("ck_judge_classifiers_weights_match_dimensions")),
+        sa.CheckConstraint(
+            "cardinality(weights) = dimensions", name=op.f("ck_judge_classifiers_weights_match_dimensions")
+        ),
         sa.CheckConstraint("good_examples > 0 AND bad_examples > 0", name=op.f("ck_judge_classifiers_both_labels")),
     )
 
@@ -50,6 +58,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("judge_classifiers")
     op.execute("DELETE FROM judges WHERE style = 'classifier'")
-    _replace_check("prompted_has_examples", "style = 'fine_tuned' OR (examples_file_id IS NOT NULL AND example_count > 0)")
+    _replace_check(
+        "prompted_has_examples", "style = 'fine_tuned' OR (examples_file_id IS NOT NULL AND example_count > 0)"
+    )
     _replace_check("output", "output IN ('label_token', 'structured')")
     _replace_check("style", "style IN ('fine_tuned', 'prompted')")

@@ -224,7 +224,9 @@ class BannerRenderer:
         pitch = round(line_height(size) * 1.2)
         block = (len(lines) - 1) * pitch + line_height(size)
         top = self.text_box.top + (self.text_box.height - block) // 2
-        placed = tuple(self._centred(line, size, self.text_box, top + index * pitch) for index, line in enumerate(lines))
+        placed = tuple(
+            self._centred(line, size, self.text_box, top + index * pitch) for index, line in enumerate(lines)
+        )
 
         def footer_line(value: str, box: Box, align_right: bool) -> PlacedLine | None:
             if not value:
@@ -253,7 +255,9 @@ class BannerRenderer:
         draw = ImageDraw.Draw(image)
         draw.rectangle((0, 0, max(6, self.width // 100) - 1, self.height - 1), fill=ACCENT)
         draw.rectangle(self.rule, fill=RULE)
-        draw.text((self.text_box.left, self.margin // 2), "\u201c", font=font(self.quote_size), fill=ACCENT, anchor="la")
+        draw.text(
+            (self.text_box.left, self.margin // 2), "\u201c", font=font(self.quote_size), fill=ACCENT, anchor="la"
+        )
         return image
 
     def render(self, text: str, handle: str, store: str) -> RenderedBanner:
@@ -263,9 +267,21 @@ class BannerRenderer:
         for line in layout.lines:
             draw.text((line.x, line.y), line.text, font=font(line.size), fill=TEXT, anchor="la")
         if layout.handle is not None:
-            draw.text((layout.handle.x, layout.handle.y), layout.handle.text, font=font(layout.handle.size), fill=ACCENT, anchor="la")
+            draw.text(
+                (layout.handle.x, layout.handle.y),
+                layout.handle.text,
+                font=font(layout.handle.size),
+                fill=ACCENT,
+                anchor="la",
+            )
         if layout.store is not None:
-            draw.text((layout.store.x, layout.store.y), layout.store.text, font=font(layout.store.size), fill=MUTED, anchor="la")
+            draw.text(
+                (layout.store.x, layout.store.y),
+                layout.store.text,
+                font=font(layout.store.size),
+                fill=MUTED,
+                anchor="la",
+            )
         buffer = io.BytesIO()
         image.save(buffer, format="PNG", optimize=True)
         return RenderedBanner(png=buffer.getvalue(), layout=layout)

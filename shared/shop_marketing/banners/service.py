@@ -96,11 +96,15 @@ def _check_request(session: Session, post_id: int, request: BannerImagesRequest)
     return post, store
 
 
-def choose_comments(session: Session, post_id: int, count: int, store_name: str, renderer: BannerRenderer) -> list[Chosen]:
+def choose_comments(
+    session: Session, post_id: int, count: int, store_name: str, renderer: BannerRenderer
+) -> list[Chosen]:
     """The post's best comments labelled good (reviewed good first, then most confident), one per
     author, drawable."""
     # Good by label: a reviewer's label wins over the judge's verdict, both ways.
-    query = select(InstagramComment.id, InstagramComment.text, InstagramComment.author_id, InstagramComment.author_username)
+    query = select(
+        InstagramComment.id, InstagramComment.text, InstagramComment.author_id, InstagramComment.author_username
+    )
     rows = session.execute(
         good_comments_of_post(query, post_id).where(~InstagramComment.by_shop).limit(CANDIDATE_LIMIT)
     ).all()
@@ -136,20 +140,31 @@ def _lock_for_share(session: Session, model: type[IdMixin], id_: int, label: str
         raise NotFound(f"{label} {id_} does not exist.")
 
 
-def _banner_for(session: Session, post_id: int, request: BannerImagesRequest, item: Chosen, url: str) -> tuple[int, bool]:
+def _banner_for(
+    session: Session, post_id: int, request: BannerImagesRequest, item: Chosen, url: str
+) -> tuple[int, bool]:
     existing = session.scalar(
-        select(BannerImage.banner_id).where(BannerImage.store_id == request.store_id, BannerImage.image_key == item.image_key)
+        select(BannerImage.banner_id).where(
+            BannerImage.store_id == request.store_id, BannerImage.image_key == item.image_key
+        )
     )
     created = existing is None
     if existing is None:
         banner = NaverImageBanner(
-            store_id=request.store_id, product_id=request.product_id, image_url=url, title=_title(item.text, item.handle)
+            store_id=request.store_id,
+            product_id=request.product_id,
+            image_url=url,
+            title=_title(item.text, item.handle),
         )
         session.add(banner)
         session.flush()
         session.add(
             BannerImage(
-                banner_id=banner.id, store_id=request.store_id, image_key=item.image_key, comment_id=item.comment_id, post_id=post_id
+                banner_id=banner.id,
+                store_id=request.store_id,
+                image_key=item.image_key,
+                comment_id=item.comment_id,
+                post_id=post_id,
             )
         )
         banner_id = banner.id
@@ -196,7 +211,10 @@ def create_banner_images(
 
     with sessions() as session:
         # Serialise banner creation per store: two identical requests make one set of banners.
-        session.execute(text("SELECT pg_advisory_xact_lock(:namespace, :store)"), {"namespace": LOCK_NAMESPACE, "store": request.store_id % 2**31})
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(:namespace, :store)"),
+            {"namespace": LOCK_NAMESPACE, "store": request.store_id % 2**31},
+        )
         _lock_for_share(session, NaverStore, request.store_id, "Store")
         _lock_for_share(session, InstagramPost, post_id, "Instagram post")
         if request.product_id is not None:

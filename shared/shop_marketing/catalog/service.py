@@ -212,9 +212,7 @@ def create_product(session: Session, store_id: int, *, naver_product_no: str, na
         ["store_id", "naver_product_no"],
     )
     if not created:
-        raise Duplicate(
-            f"Store {store_id} already has product number {naver_product_no!r}.", existing_id=product.id
-        )
+        raise Duplicate(f"Store {store_id} already has product number {naver_product_no!r}.", existing_id=product.id)
     return _product_view(product)
 
 
@@ -295,7 +293,10 @@ def _both_ends_statement(other: Table, lock: bool, write: _Write | None) -> Sele
     """The statement of :func:`_both_ends`, built once per kind (its ids are parameters), so a request
     pays neither for building it nor for compiling it."""
     ends: list[CTE] = []
-    ids: tuple[tuple[Table, BindParameter[Any]], ...] = ((_BANNERS, bindparam("banner_id")), (other, bindparam("other_id")))
+    ids: tuple[tuple[Table, BindParameter[Any]], ...] = (
+        (_BANNERS, bindparam("banner_id")),
+        (other, bindparam("other_id")),
+    )
     for table, id_ in ids:
         end = select(table.c.id, table.c.store_id if "store_id" in table.c else literal(None).label("store_id"))
         end = end.where(table.c.id == id_)
@@ -313,7 +314,13 @@ def _both_ends_statement(other: Table, lock: bool, write: _Write | None) -> Sele
 
 
 def _both_ends(
-    session: Session, banner_id: int, other: Table, other_id: int, other_label: str, *, lock: bool,
+    session: Session,
+    banner_id: int,
+    other: Table,
+    other_id: int,
+    other_label: str,
+    *,
+    lock: bool,
     write: _Write | None = None,
 ) -> Row[Any, Any, Any, Any]:
     """Check (and lock, ``FOR KEY SHARE``) the banner and the other end in one statement, running
@@ -322,7 +329,9 @@ def _both_ends(
     ``write`` makes a data-modifying statement (the link's insert or delete) that runs as part of the
     same statement; it changes nothing when either end is missing, and then the caller's 404 rolls it back.
     """
-    found = session.execute(_both_ends_statement(other, lock, write), {"banner_id": banner_id, "other_id": other_id}).one()
+    found = session.execute(
+        _both_ends_statement(other, lock, write), {"banner_id": banner_id, "other_id": other_id}
+    ).one()
     if found.banner is None:
         raise NotFound(f"Banner {banner_id} does not exist.")
     if found.other is None:
@@ -342,7 +351,9 @@ def link_banner_product(session: Session, banner_id: int, product_id: int) -> di
 
 def unlink_banner_product(session: Session, banner_id: int) -> dict[str, Any]:
     # The update locks the banner row itself; no banner, no row.
-    unlinked = cast(CursorResult[Any], session.execute(update(_BANNERS).where(_BANNERS.c.id == banner_id).values(product_id=None)))
+    unlinked = cast(
+        CursorResult[Any], session.execute(update(_BANNERS).where(_BANNERS.c.id == banner_id).values(product_id=None))
+    )
     if unlinked.rowcount == 0:
         raise NotFound(f"Banner {banner_id} does not exist.")
     return banner_view(session, banner_id)

@@ -65,9 +65,9 @@ def _short(value: str | None) -> str | None:
 def register_post(session: Session, media_id: str) -> int:
     """The post with this media id, inserted when it is new (concurrent twins meet at ON CONFLICT)."""
     session.execute(
-        insert(InstagramPost).values(instagram_media_id=media_id).on_conflict_do_nothing(
-            index_elements=[InstagramPost.instagram_media_id]
-        )
+        insert(InstagramPost)
+        .values(instagram_media_id=media_id)
+        .on_conflict_do_nothing(index_elements=[InstagramPost.instagram_media_id])
     )
     return session.scalars(select(InstagramPost.id).where(InstagramPost.instagram_media_id == media_id)).one()
 
@@ -152,7 +152,9 @@ def queue_unjudged(
         logger.info("no judge queue configured: comments stored, not queued")
         return 0
     with sessions() as session:
-        query = select(InstagramComment.id, InstagramComment.instagram_comment_id, InstagramComment.text, InstagramComment.post_id).where(
+        query = select(
+            InstagramComment.id, InstagramComment.instagram_comment_id, InstagramComment.text, InstagramComment.post_id
+        ).where(
             InstagramComment.queued_at.is_(None),
             InstagramComment.judgement_id.is_(None),
             ~InstagramComment.by_shop,

@@ -177,7 +177,11 @@ class GraphClient:
     def _get(self, url: str) -> dict[str, Any]:
         try:
             response = self.http.request(
-                "GET", url, headers={"Authorization": f"Bearer {self.access_token}"}, timeout=self.timeout, retries=False,
+                "GET",
+                url,
+                headers={"Authorization": f"Bearer {self.access_token}"},
+                timeout=self.timeout,
+                retries=False,
                 redirect=False,
             )
         except urllib3.exceptions.TimeoutError:
@@ -203,8 +207,10 @@ class GraphClient:
         except ValueError:
             origin = None
         if origin != self._origin:
-            logger.warning("instagram paging.next leaves the graph host; not followed",
-                           extra={"next_origin": f"{origin[0]}://{parts.hostname}" if origin else "unparseable"})
+            logger.warning(
+                "instagram paging.next leaves the graph host; not followed",
+                extra={"next_origin": f"{origin[0]}://{parts.hostname}" if origin else "unparseable"},
+            )
             return None
         return _without_token(following)
 

@@ -40,7 +40,11 @@ class Refused:
     reason: str
 
     def as_dict(self) -> dict[str, Any]:
-        return {"instagram_comment_id": self.instagram_comment_id, "reason": self.reason, "message": REASONS[self.reason]}
+        return {
+            "instagram_comment_id": self.instagram_comment_id,
+            "reason": self.reason,
+            "message": REASONS[self.reason],
+        }
 
 
 def shown_id(value: Any) -> str | None:

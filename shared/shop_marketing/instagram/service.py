@@ -64,7 +64,10 @@ def receive_delivery(
 
 def _log_refused(refused: list[Refused], where: str) -> None:
     for item in refused:
-        logger.warning("instagram comment refused", extra={"from": where, "instagram_comment_id": item.instagram_comment_id, "reason": item.reason})
+        logger.warning(
+            "instagram comment refused",
+            extra={"from": where, "instagram_comment_id": item.instagram_comment_id, "reason": item.reason},
+        )
 
 
 def graph_client(settings: Settings) -> GraphClient:
@@ -116,7 +119,10 @@ def fetch_post_comments(
     queued = queue_unjudged(sessions, settings.judge_queue_url, post_id=post_id)
     result = {"fetched": len(read) + len(refused), "new": stored.new, "queued": queued}
     _log_refused(refused, "fetch")
-    logger.info("instagram comments fetched", extra={"post_id": post_id, **result, "refused": len(refused), "complete": failure is None})
+    logger.info(
+        "instagram comments fetched",
+        extra={"post_id": post_id, **result, "refused": len(refused), "complete": failure is None},
+    )
     if failure is not None:
         raise failure
     return {**result, "refused": report(refused)}
@@ -135,7 +141,15 @@ def fetch_recent_posts(
         post_ids = recent_post_ids(
             session, days=settings.instagram_recent_post_days, limit=settings.instagram_recent_post_limit
         )
-    totals: dict[str, Any] = {"posts": 0, "fetched": 0, "new": 0, "queued": 0, "refused": 0, "failed": 0, "rate_limited": False}
+    totals: dict[str, Any] = {
+        "posts": 0,
+        "fetched": 0,
+        "new": 0,
+        "queued": 0,
+        "refused": 0,
+        "failed": 0,
+        "rate_limited": False,
+    }
     for post_id in post_ids:
         try:
             result = fetch_post_comments(post_id, graph=graph, settings=settings, sessions=sessions)

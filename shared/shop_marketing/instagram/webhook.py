@@ -50,7 +50,9 @@ def verify_signature(raw: bytes, headers: Mapping[str, str], app_secret: str | N
     if not header or not header.startswith("sha256="):
         raise Unauthorized("The delivery is not signed (X-Hub-Signature-256).")
     expected = hmac.new(app_secret.encode("utf-8"), raw, hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(header.removeprefix("sha256=").strip().lower().encode("ascii", "replace"), expected.encode()):
+    if not hmac.compare_digest(
+        header.removeprefix("sha256=").strip().lower().encode("ascii", "replace"), expected.encode()
+    ):
         raise Unauthorized("The delivery's signature does not match its body.")
 
 
@@ -79,7 +81,11 @@ def delivered_comments(raw: bytes) -> tuple[list[tuple[IncomingComment, str | No
             continue
         account = entry.get("id") if isinstance(entry.get("id"), str) else None
         for change in entry.get("changes") or []:
-            if not isinstance(change, dict) or change.get("field") != "comments" or not isinstance(change.get("value"), dict):
+            if (
+                not isinstance(change, dict)
+                or change.get("field") != "comments"
+                or not isinstance(change.get("value"), dict)
+            ):
                 continue
             comment = _comment(change["value"])
             if isinstance(comment, Refused):

@@ -73,8 +73,17 @@ Outcome = Verdict | Exception
 
 # A declarative model's __table__ is its Table (SQLAlchemy types it as any FromClause).
 _JUDGEMENTS = typing.cast(Table, Judgement.__table__)
-_ANSWER_COLUMNS = ("text_sha256", "model", "verdict", "confidence", "comment_tokens", "prompt_tokens",
-                   "cached_prompt_tokens", "completion_tokens", "latency_ms")
+_ANSWER_COLUMNS = (
+    "text_sha256",
+    "model",
+    "verdict",
+    "confidence",
+    "comment_tokens",
+    "prompt_tokens",
+    "cached_prompt_tokens",
+    "completion_tokens",
+    "latency_ms",
+)
 
 
 def _unnested(table: Table, names: tuple[str, ...]) -> TableValuedAlias:
@@ -95,7 +104,10 @@ _STORED = select(_JUDGEMENTS).where(
 _POSTS = select(InstagramPost.id).where(InstagramPost.id == bindparam("ids", type_=ARRAY(BIGINT)).any_())
 _STORE = (
     insert(_JUDGEMENTS)
-    .from_select(("judge_id", *_ANSWER_COLUMNS), select(bindparam("judge_id", type_=BIGINT), *_unnested(_JUDGEMENTS, _ANSWER_COLUMNS).c))
+    .from_select(
+        ("judge_id", *_ANSWER_COLUMNS),
+        select(bindparam("judge_id", type_=BIGINT), *_unnested(_JUDGEMENTS, _ANSWER_COLUMNS).c),
+    )
     .on_conflict_do_nothing(constraint="uq_judgements_judge_id_text_sha256")
     .returning(*_JUDGEMENTS.c)
 )
@@ -170,7 +182,10 @@ def _judge_texts(
         with sessions() as session:
             arguments = {"namespace": JUDGEMENT_LOCK_NAMESPACE, "keys": sorted(set(keys.values()))}
             locked = {row.key for row in session.execute(_TRY_LOCKS, arguments) if row.locked}
-            stored = {row.text_sha256: row for row in session.execute(_STORED, {"judge_id": spec.id, "shas": sorted(set(shas.values()))})}
+            stored = {
+                row.text_sha256: row
+                for row in session.execute(_STORED, {"judge_id": spec.id, "shas": sorted(set(shas.values()))})
+            }
             to_pay = []
             for comment, sha in shas.items():
                 if sha in stored:
@@ -184,12 +199,23 @@ def _judge_texts(
     except Exception as error:  # a verdict already made stands; every other text of the batch fails
         logger.exception("judging a batch failed", extra={"judge": spec.name, "texts": len(shas)})
         return {comment: outcomes[comment] if isinstance(outcomes.get(comment), Verdict) else error for comment in shas}
-    for answers in _as_answered(held_elsewhere, settings, lambda comment: judge_with(spec, comment, client_for=client_for, settings=settings, sessions=sessions)):
+    for answers in _as_answered(
+        held_elsewhere,
+        settings,
+        lambda comment: judge_with(spec, comment, client_for=client_for, settings=settings, sessions=sessions),
+    ):
         outcomes.update(answers)
     return outcomes
 
 
-def _pay(spec: JudgeSpec, texts: list[str], shas: dict[str, str], client_for: ClientFor, settings: Settings, sessions: SessionFactory) -> dict[str, Outcome]:
+def _pay(
+    spec: JudgeSpec,
+    texts: list[str],
+    shas: dict[str, str],
+    client_for: ClientFor,
+    settings: Settings,
+    sessions: SessionFactory,
+) -> dict[str, Outcome]:
     """Ask the judge's model about each text (bounded concurrency); store the answers as they arrive,
     whatever has arrived meanwhile in one statement, so an answer paid for is recorded right away."""
     try:
@@ -231,13 +257,20 @@ def _answers(spec: JudgeSpec, texts: list[str], client, settings: Settings) -> I
     yield from _as_answered(texts, settings, lambda comment: ask_judge(spec, comment, client))
 
 
-def _store(spec: JudgeSpec, paid: dict[str, dict[str, Any]], shas: dict[str, str], sessions: SessionFactory) -> dict[str, Outcome]:
+def _store(
+    spec: JudgeSpec, paid: dict[str, dict[str, Any]], shas: dict[str, str], sessions: SessionFactory
+) -> dict[str, Outcome]:
     answers = [{"text_sha256": shas[comment], **answer} for comment, answer in paid.items()]
     with sessions() as session:
-        inserted = {row.text_sha256: row for row in session.execute(_STORE, {"judge_id": spec.id, **_columns(answers, _ANSWER_COLUMNS)})}
+        inserted = {
+            row.text_sha256: row
+            for row in session.execute(_STORE, {"judge_id": spec.id, **_columns(answers, _ANSWER_COLUMNS)})
+        }
         if len(inserted) < len(answers):  # a twin stored outside the lock's reach: it answers
             missing = sorted({shas[comment] for comment in paid} - set(inserted))
-            inserted.update({row.text_sha256: row for row in session.execute(_STORED, {"judge_id": spec.id, "shas": missing})})
+            inserted.update(
+                {row.text_sha256: row for row in session.execute(_STORED, {"judge_id": spec.id, "shas": missing})}
+            )
     return {comment: verdict_of(inserted[shas[comment]], spec, cached=False) for comment in paid}
 
 
@@ -261,7 +294,9 @@ def _as_answered(texts: list[str], settings: Settings, work: Callable[[str], Any
             yield {pending.pop(future): future.result() for future in done}
 
 
-def _record_comments(requests: dict[str, JudgeRequest], outcomes: dict[str, Outcome], sessions: SessionFactory) -> dict[str, Outcome]:
+def _record_comments(
+    requests: dict[str, JudgeRequest], outcomes: dict[str, Outcome], sessions: SessionFactory
+) -> dict[str, Outcome]:
     """Remember the judged comments that can be named again, in one transaction: the outcomes that change
     (a post deleted meanwhile is a 404; a failed transaction fails every record it carried)."""
     rows: dict[str, dict[str, Any]] = {}
@@ -277,14 +312,24 @@ def _record_comments(requests: dict[str, JudgeRequest], outcomes: dict[str, Outc
     try:
         with sessions() as session:
             named_posts = sorted({row["post_id"] for row in rows.values() if row["post_id"] is not None})
-            held = set(session.scalars(_POSTS.with_for_update(read=True, key_share=True), {"ids": named_posts})) if named_posts else set()
+            held = (
+                set(session.scalars(_POSTS.with_for_update(read=True, key_share=True), {"ids": named_posts}))
+                if named_posts
+                else set()
+            )
             for key, row in list(rows.items()):
                 if row["post_id"] is not None and row["post_id"] not in held:
                     changed[key] = NotFound(f"Instagram post {row['post_id']} does not exist.")
                     del rows[key]
             # One statement may touch a comment once: the batch's last word on each comment stands.
-            named = {row["instagram_comment_id"]: row for row in rows.values() if row["instagram_comment_id"] is not None}
-            unnamed = {(row["post_id"], row["text_sha256"]): row for row in rows.values() if row["instagram_comment_id"] is None}
+            named = {
+                row["instagram_comment_id"]: row for row in rows.values() if row["instagram_comment_id"] is not None
+            }
+            unnamed = {
+                (row["post_id"], row["text_sha256"]): row
+                for row in rows.values()
+                if row["instagram_comment_id"] is None
+            }
             if named:
                 session.execute(_RECORD_NAMED, _columns(named.values(), COMMENT_COLUMNS))
             if unnamed:

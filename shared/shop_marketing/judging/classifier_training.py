@@ -85,8 +85,9 @@ def gather_examples(session: Session, files: list[TrainingFile]) -> Examples:
     position = {file.id: index for index, file in enumerate(files)}
     public = {file.id: file.openai_file_id for file in files}
     rows = session.execute(
-        select(TrainingExample.training_file_id, TrainingExample.line, TrainingExample.text, TrainingExample.label)
-        .where(TrainingExample.training_file_id.in_(list(position)))
+        select(
+            TrainingExample.training_file_id, TrainingExample.line, TrainingExample.text, TrainingExample.label
+        ).where(TrainingExample.training_file_id.in_(list(position)))
     ).all()
     rows.sort(key=lambda row: (position[row.training_file_id], row.line))
     first: dict[str, tuple[str, int, int]] = {}  # text -> label, file, line
@@ -96,10 +97,14 @@ def gather_examples(session: Session, files: list[TrainingFile]) -> Examples:
         if seen is None:
             first[row.text] = (row.label, row.training_file_id, row.line)
         elif seen[0] != row.label:
-            conflicts.append({
-                "file_id": public[row.training_file_id], "line": row.line, "code": "conflicting_label",
-                "message": f"Labelled {row.label!r} here and {seen[0]!r} in {public[seen[1]]} line {seen[2]}.",
-            })
+            conflicts.append(
+                {
+                    "file_id": public[row.training_file_id],
+                    "line": row.line,
+                    "code": "conflicting_label",
+                    "message": f"Labelled {row.label!r} here and {seen[0]!r} in {public[seen[1]]} line {seen[2]}.",
+                }
+            )
     if conflicts:
         raise ConflictingLabels(
             f"{len(conflicts)} example(s) carry a label that another example of the same text contradicts; fix or drop them.",
@@ -111,7 +116,11 @@ def gather_examples(session: Session, files: list[TrainingFile]) -> Examples:
         raise NotEnoughExamples(
             f"The examples hold {good} good and {bad} bad distinct texts; a classifier needs both labels, "
             f"at least {MIN_PER_LABEL} of each.",
-            details=[_detail("examples_file_ids", f"{good} good, {bad} bad", "single_label" if min(good, bad) == 0 else "too_few")],
+            details=[
+                _detail(
+                    "examples_file_ids", f"{good} good, {bad} bad", "single_label" if min(good, bad) == 0 else "too_few"
+                )
+            ],
         )
     if len(examples.texts) > MAX_EXAMPLES:
         raise TooManyExamples(
@@ -132,8 +141,12 @@ def build(session: Session, request: NewJudge) -> Judge:
     files = request_files(session, request)
     gather_examples(session, files)
     return Judge(
-        name=request.name, style="classifier", model=request.embedding_model, endpoint=request.endpoint,
-        output="probability", examples_file_id=files[0].id,
+        name=request.name,
+        style="classifier",
+        model=request.embedding_model,
+        endpoint=request.endpoint,
+        output="probability",
+        examples_file_id=files[0].id,
     )
 
 
@@ -148,17 +161,35 @@ def train(session: Session, judge: Judge, request: NewJudge, client: OpenAI) -> 
     session.add(judge)
     session.flush()
     classifier = JudgeClassifier(
-        judge_id=judge.id, dimensions=len(fit.weights), weights=fit.weights, bias=fit.bias, regularisation_c=fit.c,
-        folds=fit.folds, training_file_ids=[file.id for file in files], examples=len(examples.texts),
-        good_examples=examples.count("good"), bad_examples=examples.count("bad"), cv_f1_good=fit.f1_good,
-        cv_precision_good=fit.precision_good, cv_recall_good=fit.recall_good, embedding_tokens=embedded.tokens,
+        judge_id=judge.id,
+        dimensions=len(fit.weights),
+        weights=fit.weights,
+        bias=fit.bias,
+        regularisation_c=fit.c,
+        folds=fit.folds,
+        training_file_ids=[file.id for file in files],
+        examples=len(examples.texts),
+        good_examples=examples.count("good"),
+        bad_examples=examples.count("bad"),
+        cv_f1_good=fit.f1_good,
+        cv_precision_good=fit.precision_good,
+        cv_recall_good=fit.recall_good,
+        embedding_tokens=embedded.tokens,
         training_ms=training_ms,
     )
     session.add(classifier)
-    logger.info("classifier judge trained", extra={
-        "judge_id": judge.id, "embedding_model": judge.model, "examples": classifier.examples,
-        "embedding_calls": embedded.calls, "embedding_tokens": embedded.tokens, "training_ms": training_ms, "c": fit.c,
-    })
+    logger.info(
+        "classifier judge trained",
+        extra={
+            "judge_id": judge.id,
+            "embedding_model": judge.model,
+            "examples": classifier.examples,
+            "embedding_calls": embedded.calls,
+            "embedding_tokens": embedded.tokens,
+            "training_ms": training_ms,
+            "c": fit.c,
+        },
+    )
 
 
 def successor(session: Session, source: Judge, request: creation.SuccessorRequest) -> NewJudge:
@@ -167,7 +198,9 @@ def successor(session: Session, source: Judge, request: creation.SuccessorReques
     if request.examples_file_id is not None:
         file_ids = [request.examples_file_id]
     else:
-        files = [session.get(TrainingFile, file_id) for file_id in (stored.training_file_ids if stored is not None else [])]
+        files = [
+            session.get(TrainingFile, file_id) for file_id in (stored.training_file_ids if stored is not None else [])
+        ]
         if not files or any(file is None for file in files):
             raise InvalidInput(
                 f"The training files judge {source.id} learnt from are gone: name the examples with examples_file_id.",

@@ -82,7 +82,9 @@ def create_judge(
     predecessor: Judge | None = None,
 ) -> Judge:
     if request.endpoint not in settings.endpoint_names():
-        raise invalid_field("endpoint", f"Unknown endpoint {request.endpoint!r}; known: {', '.join(settings.endpoint_names())}.")
+        raise invalid_field(
+            "endpoint", f"Unknown endpoint {request.endpoint!r}; known: {', '.join(settings.endpoint_names())}."
+        )
     style = STYLES[request.style]
     session.execute(
         text("SELECT pg_advisory_xact_lock(:namespace, :key)"),
@@ -112,14 +114,22 @@ def create_judge(
     session.flush()
     logger.info(
         "judge created",
-        extra={"judge_id": judge.id, "style": judge.style, "model": judge.model, "output": judge.output,
-               "reasoning_effort": judge.reasoning_effort, "probe_calls": (judge.probe or {}).get("calls")},
+        extra={
+            "judge_id": judge.id,
+            "style": judge.style,
+            "model": judge.model,
+            "output": judge.output,
+            "reasoning_effort": judge.reasoning_effort,
+            "probe_calls": (judge.probe or {}).get("calls"),
+        },
     )
     return judge
 
 
 def _fine_tuned_judge(session: Session, request: NewJudge) -> Judge:
-    return Judge(name=request.name, style="fine_tuned", model=request.model, endpoint=request.endpoint, output="label_token")
+    return Judge(
+        name=request.name, style="fine_tuned", model=request.model, endpoint=request.endpoint, output="label_token"
+    )
 
 
 def _prompted_judge(session: Session, request: NewJudge) -> Judge:
@@ -183,7 +193,9 @@ class SuccessorRequest(BaseModel):
 
 def _prompted_successor(session: Session, source: Judge, request: SuccessorRequest) -> NewJudge:
     file_id = request.examples_file_id or _public_file_id(session, source.examples_file_id)
-    return _successor_request(source, request, file_id, instructions=source.instructions, example_count=source.example_count)
+    return _successor_request(
+        source, request, file_id, instructions=source.instructions, example_count=source.example_count
+    )
 
 
 def _fine_tuned_successor(session: Session, source: Judge, request: SuccessorRequest) -> NewJudge:
@@ -192,7 +204,9 @@ def _fine_tuned_successor(session: Session, source: Judge, request: SuccessorReq
     if file_id is None:
         job = session.scalar(
             select(FineTuningJob)
-            .where(or_(FineTuningJob.openai_job_id == source.source_job_id, FineTuningJob.fine_tuned_model == source.model))
+            .where(
+                or_(FineTuningJob.openai_job_id == source.source_job_id, FineTuningJob.fine_tuned_model == source.model)
+            )
             .order_by(FineTuningJob.id.desc())
             .limit(1)
         )
@@ -201,7 +215,12 @@ def _fine_tuned_successor(session: Session, source: Judge, request: SuccessorReq
 
 
 def _successor_request(
-    source: Judge, request: SuccessorRequest, file_id: str | None, *, instructions: str | None, example_count: int | None
+    source: Judge,
+    request: SuccessorRequest,
+    file_id: str | None,
+    *,
+    instructions: str | None,
+    example_count: int | None,
 ) -> NewJudge:
     if file_id is None:
         raise invalid_field(
@@ -250,7 +269,9 @@ def create_successor(
     evaluation_queue.require_queue(settings)
     judge = create_judge(session, new_request, settings, client_for=client_for, today=today, predecessor=source)
     evaluation, _ = start_evaluation(session, judge.id, golden.id, settings)
-    logger.info("successor created", extra={"judge_id": judge.id, "predecessor_id": source.id, "evaluation_id": evaluation.id})
+    logger.info(
+        "successor created", extra={"judge_id": judge.id, "predecessor_id": source.id, "evaluation_id": evaluation.id}
+    )
     return judge, evaluation
 
 

@@ -66,7 +66,12 @@ def _vector(value: object) -> array.array:
 
 
 def embed_texts(
-    client: OpenAI, model: str, texts: Sequence[str], *, action: str = "embedding texts", rejected: type[DomainError] | None = None
+    client: OpenAI,
+    model: str,
+    texts: Sequence[str],
+    *,
+    action: str = "embedding texts",
+    rejected: type[DomainError] | None = None,
 ) -> Embedded:
     """The vectors of ``texts`` (one per text, same order), in calls of at most :data:`MAX_BATCH`.
 
@@ -82,13 +87,18 @@ def embed_texts(
 
 
 def _embed(
-    client: OpenAI, model: str, texts: Sequence[str], action: str, rejected: type[DomainError] | None, done: dict[str, int]
+    client: OpenAI,
+    model: str,
+    texts: Sequence[str],
+    action: str,
+    rejected: type[DomainError] | None,
+    done: dict[str, int],
 ) -> Embedded:
     vectors: list[array.array] = []
     tokens = calls = 0
     dimensions = None
     for start in range(0, len(texts), MAX_BATCH):
-        batch = list(texts[start:start + MAX_BATCH])
+        batch = list(texts[start : start + MAX_BATCH])
         with openai_failures_as_domain_errors(action, rejected=rejected):
             try:
                 response = client.post(
@@ -100,7 +110,10 @@ def _embed(
                 if isinstance(inner, dict) and inner.get("code") == "model_not_found":
                     message = f"The endpoint does not serve the embedding model {model!r}."
                     raise EmbeddingModelUnavailable(
-                        message, details=[{"field": "embedding_model", "in": "body", "type": "model_unavailable", "message": message}]
+                        message,
+                        details=[
+                            {"field": "embedding_model", "in": "body", "type": "model_unavailable", "message": message}
+                        ],
                     ) from None
                 raise
         calls += 1
@@ -110,7 +123,9 @@ def _embed(
         done.update(tokens=tokens, calls=calls)
         data = response.get("data") if isinstance(response, dict) else None
         by_index = {
-            item.get("index"): item.get("embedding") for item in (data if isinstance(data, list) else ()) if isinstance(item, dict)
+            item.get("index"): item.get("embedding")
+            for item in (data if isinstance(data, list) else ())
+            if isinstance(item, dict)
         }
         if set(by_index) != set(range(len(batch))):
             raise UpstreamBadReply(f"The embeddings endpoint answered {len(by_index)} vectors for {len(batch)} texts.")

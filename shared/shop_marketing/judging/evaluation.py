@@ -99,7 +99,11 @@ def start_evaluation(
     evaluation_queue.require_queue(settings)
     unfinished = session.scalar(
         select(Evaluation)
-        .where(Evaluation.judge_id == judge_id, Evaluation.golden_set_id == golden.id, Evaluation.status.in_(("queued", "running")))
+        .where(
+            Evaluation.judge_id == judge_id,
+            Evaluation.golden_set_id == golden.id,
+            Evaluation.status.in_(("queued", "running")),
+        )
         .order_by(Evaluation.id.desc())
         .limit(1)
         .with_for_update()
@@ -123,14 +127,22 @@ def start_evaluation(
         )
     )
     evaluation = Evaluation(
-        judge_id=judge_id, golden_set_id=golden.id, status="queued", total=len(example_ids), promote_when_done=promote_when_done
+        judge_id=judge_id,
+        golden_set_id=golden.id,
+        status="queued",
+        total=len(example_ids),
+        promote_when_done=promote_when_done,
     )
     session.add(evaluation)
     session.flush()
-    session.add_all(EvaluationItem(evaluation_id=evaluation.id, golden_example_id=example_id) for example_id in example_ids)
+    session.add_all(
+        EvaluationItem(evaluation_id=evaluation.id, golden_example_id=example_id) for example_id in example_ids
+    )
     session.flush()
     evaluation_queue.send_after_commit(session, _messages(evaluation.id, example_ids), settings)
-    logger.info("evaluation queued", extra={"evaluation_id": evaluation.id, "judge_id": judge_id, "total": len(example_ids)})
+    logger.info(
+        "evaluation queued", extra={"evaluation_id": evaluation.id, "judge_id": judge_id, "total": len(example_ids)}
+    )
     return evaluation, True
 
 
@@ -147,7 +159,9 @@ def adopt_fine_tuned_model(
         try:
             model_calendar.apply(judge, model_calendar.look_up(client, model), settings)
         except DomainError as error:  # the provider down: the daily refresh reads it later
-            logger.warning("finished job's model calendar not read", extra={"judge_id": judge.id, "error": error.message})
+            logger.warning(
+                "finished job's model calendar not read", extra={"judge_id": judge.id, "error": error.message}
+            )
     golden = current_golden_set(session)
     if golden is None:
         activate_unevaluated(session, judge, f"fine-tuning job {job_id} succeeded; no golden set to evaluate it on")
@@ -178,7 +192,12 @@ def evaluate_item(
     """
     with sessions() as session:
         row = session.execute(
-            select(EvaluationItem.status, GoldenExample.text, Evaluation.judge_id, Evaluation.status.label("evaluation_status"))
+            select(
+                EvaluationItem.status,
+                GoldenExample.text,
+                Evaluation.judge_id,
+                Evaluation.status.label("evaluation_status"),
+            )
             .join(GoldenExample, GoldenExample.id == EvaluationItem.golden_example_id)
             .join(Evaluation, Evaluation.id == EvaluationItem.evaluation_id)
             .where(
@@ -193,19 +212,32 @@ def evaluate_item(
         spec = specs.by_id(session, row.judge_id)
         if row.evaluation_status == "queued":
             session.execute(
-                update(Evaluation).where(Evaluation.id == message.evaluation_id, Evaluation.status == "queued").values(status="running")
+                update(Evaluation)
+                .where(Evaluation.id == message.evaluation_id, Evaluation.status == "queued")
+                .values(status="running")
             )
         known = stored_verdict(session, spec, row.text)
         if known is not None:
-            _record(session, message, status="judged", verdict=known.verdict, judgement_id=known.judgement_id, paid=False)
+            _record(
+                session, message, status="judged", verdict=known.verdict, judgement_id=known.judgement_id, paid=False
+            )
             return "cached"
 
     def record_verdict(session: Session, verdict: Verdict) -> None:
         # In the judgement's own transaction: the paid answer and its item are committed together.
-        _record(session, message, status="judged", verdict=verdict.verdict, judgement_id=verdict.judgement_id, paid=not verdict.cached)
+        _record(
+            session,
+            message,
+            status="judged",
+            verdict=verdict.verdict,
+            judgement_id=verdict.judgement_id,
+            paid=not verdict.cached,
+        )
 
     try:
-        verdict = judge_with(spec, row.text, client_for=client_for, settings=settings, sessions=sessions, then=record_verdict)
+        verdict = judge_with(
+            spec, row.text, client_for=client_for, settings=settings, sessions=sessions, then=record_verdict
+        )
     except DomainError as error:
         retryable = error.status in RETRYABLE_STATUSES and not isinstance(error, JudgeModelUnavailable)
         if retryable and receive_count < settings.evaluation_max_attempts:
@@ -241,7 +273,10 @@ def _record(session: Session, message: EvaluationMessage, *, status: str, **valu
 def finish_if_done(session: Session, evaluation_id: int, settings: Settings) -> bool:
     """Compute the figures once no item is pending (once: under the evaluation's row lock)."""
     evaluation = session.scalar(
-        select(Evaluation).where(Evaluation.id == evaluation_id).with_for_update().execution_options(populate_existing=True)
+        select(Evaluation)
+        .where(Evaluation.id == evaluation_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     )
     if evaluation is None or evaluation.status not in ("queued", "running"):
         return False
@@ -252,8 +287,14 @@ def finish_if_done(session: Session, evaluation_id: int, settings: Settings) -> 
         return False
     judge = session.get(Judge, evaluation.judge_id)
     rows = session.execute(
-        select(EvaluationItem.verdict, GoldenExample.label, Judgement.prompt_tokens, Judgement.cached_prompt_tokens,
-               Judgement.completion_tokens, Judgement.latency_ms)
+        select(
+            EvaluationItem.verdict,
+            GoldenExample.label,
+            Judgement.prompt_tokens,
+            Judgement.cached_prompt_tokens,
+            Judgement.completion_tokens,
+            Judgement.latency_ms,
+        )
         .join(GoldenExample, GoldenExample.id == EvaluationItem.golden_example_id)
         .outerjoin(Judgement, Judgement.id == EvaluationItem.judgement_id)
         .where(EvaluationItem.evaluation_id == evaluation_id, EvaluationItem.status == "judged")
@@ -266,7 +307,10 @@ def finish_if_done(session: Session, evaluation_id: int, settings: Settings) -> 
     if evaluation.status == "succeeded" and evaluation.promote_when_done and judge is not None:
         session.flush()
         evaluation.outcome = promote_if_it_passes(session, judge, evaluation, settings)
-    logger.info("evaluation finished", extra={"evaluation_id": evaluation_id, "status": evaluation.status, "outcome": evaluation.outcome})
+    logger.info(
+        "evaluation finished",
+        extra={"evaluation_id": evaluation_id, "status": evaluation.status, "outcome": evaluation.outcome},
+    )
     return True
 
 
@@ -299,9 +343,18 @@ def cost(rows: Sequence[Any], prices: dict[str, float] | None) -> dict[str, Any]
     completion = sum(row.completion_tokens or 0 for row in rows)
     usd = None
     if prices and rows:
-        total = ((prompt - cached) * prices["input"] + cached * prices.get("cached_input", prices["input"]) + completion * prices["output"]) / 1_000_000
+        total = (
+            (prompt - cached) * prices["input"]
+            + cached * prices.get("cached_input", prices["input"])
+            + completion * prices["output"]
+        ) / 1_000_000
         usd = round(total / len(rows) * 1000, 6)
-    return {"prompt_tokens": prompt, "cached_prompt_tokens": cached, "completion_tokens": completion, "usd_per_1000_comments": usd}
+    return {
+        "prompt_tokens": prompt,
+        "cached_prompt_tokens": cached,
+        "completion_tokens": completion,
+        "usd_per_1000_comments": usd,
+    }
 
 
 def latency(values: list[int]) -> dict[str, int | None]:

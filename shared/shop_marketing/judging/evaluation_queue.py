@@ -51,9 +51,13 @@ def send(bodies: list[dict[str, Any]], settings: Settings) -> None:
     if settings.evaluation_queue_url:
         for start in range(0, len(texts), SQS_BATCH):
             entries = [{"Id": str(n), "MessageBody": text} for n, text in enumerate(texts[start : start + SQS_BATCH])]
-            failed = _sqs().send_message_batch(QueueUrl=settings.evaluation_queue_url, Entries=entries).get("Failed", [])
+            failed = (
+                _sqs().send_message_batch(QueueUrl=settings.evaluation_queue_url, Entries=entries).get("Failed", [])
+            )
             if failed:
-                logger.warning("evaluation messages not sent; POST /evaluations again resumes them", extra={"failed": len(failed)})
+                logger.warning(
+                    "evaluation messages not sent; POST /evaluations again resumes them", extra={"failed": len(failed)}
+                )
         return
     with _lock:
         deliver = _local_delivery

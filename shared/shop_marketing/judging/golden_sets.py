@@ -26,7 +26,9 @@ def _sha(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def create_golden_set(session: Session, data: bytes, *, filename: str | None, settings: Settings) -> tuple[GoldenSet, bool]:
+def create_golden_set(
+    session: Session, data: bytes, *, filename: str | None, settings: Settings
+) -> tuple[GoldenSet, bool]:
     """The golden set of this content (``True``: made now)."""
     report = validated(data, settings)
     if report.examples < MIN_GOLDEN_EXAMPLES:

@@ -160,7 +160,11 @@ def label_confidence(logprobs: object, label: str) -> float | None:
     """
     tokens = _member(logprobs, "content")
     # A structured answer's label is one token among the JSON's; forced labels are the only token.
-    first = next((token for token in tokens if _member(token, "token") == label), None) if isinstance(tokens, list) else None
+    first = (
+        next((token for token in tokens if _member(token, "token") == label), None)
+        if isinstance(tokens, list)
+        else None
+    )
     logprob = _member(first, "logprob")
     if _member(first, "token") != label or not isinstance(logprob, int | float):
         return None
@@ -252,7 +256,9 @@ def _lock_post(session: Session, post_id: int) -> None:
     ``FOR KEY SHARE`` (``read=True``): without it SQLAlchemy renders ``FOR NO KEY UPDATE``, which
     conflicts with itself and made every comment of one post wait for the previous one's OpenAI call.
     """
-    found = session.scalar(select(InstagramPost.id).where(InstagramPost.id == post_id).with_for_update(read=True, key_share=True))
+    found = session.scalar(
+        select(InstagramPost.id).where(InstagramPost.id == post_id).with_for_update(read=True, key_share=True)
+    )
     if found is None:
         raise NotFound(f"Instagram post {post_id} does not exist.")
 
@@ -308,10 +314,15 @@ def _stored_judgement(session: Session, judge_id: int, sha: str) -> Row[*tuple[A
 
 def _stored_or_locked(session: Session, judge_id: int, sha: str) -> tuple[Row[*tuple[Any, ...]] | None, bool]:
     """The stored judgement; else None, and whether this transaction now holds the text's lock."""
-    row = session.execute(_STORED_OR_LOCKED, {
-        "judge_id": judge_id, "sha": sha,
-        "namespace": JUDGEMENT_LOCK_NAMESPACE, "key": lock_key(judgement_lock(judge_id, sha)),
-    }).one()
+    row = session.execute(
+        _STORED_OR_LOCKED,
+        {
+            "judge_id": judge_id,
+            "sha": sha,
+            "namespace": JUDGEMENT_LOCK_NAMESPACE,
+            "key": lock_key(judgement_lock(judge_id, sha)),
+        },
+    ).one()
     return (row, False) if row.id is not None else (None, bool(row.locked))
 
 
@@ -337,7 +348,9 @@ def comment_upsert(rows: list[dict[str, Any]] | Select[*tuple[Any, ...]], *, nam
     by its post and text). One statement may not touch a row twice, so the rows must be distinct by
     that identity.
     """
-    statement = insert(cast(Table, InstagramComment.__table__))  # Core: a SELECT of rows is not the ORM's to bulk-insert
+    statement = insert(
+        cast(Table, InstagramComment.__table__)
+    )  # Core: a SELECT of rows is not the ORM's to bulk-insert
     statement = statement.values(rows) if isinstance(rows, list) else statement.from_select(COMMENT_COLUMNS, rows)
     if named:
         # A comment keeps its text and its post: only the same text is pointed at the new judgement,
@@ -462,7 +475,9 @@ def judge_with(
     its model, in one transaction that holds the (judge, text) lock while the model answers.
     ``then`` runs in that same transaction with the verdict (an evaluation records its item there)."""
     try:
-        return _judge_with(spec, comment, client_for=client_for, settings=settings, sessions=sessions, request=request, then=then)
+        return _judge_with(
+            spec, comment, client_for=client_for, settings=settings, sessions=sessions, request=request, then=then
+        )
     except JudgeModelUnavailable:
         with sessions() as session:
             model_calendar.mark_shut_down(session, spec.id)
@@ -489,7 +504,11 @@ def _judge_with(
         if stored is None:
             if not locked:  # a twin is paying for this text: wait for it
                 hold_advisory_lock(
-                    session, JUDGEMENT_LOCK_NAMESPACE, judgement_lock(spec.id, sha), wait_seconds=openai_call_budget(settings), what="comment"
+                    session,
+                    JUDGEMENT_LOCK_NAMESPACE,
+                    judgement_lock(spec.id, sha),
+                    wait_seconds=openai_call_budget(settings),
+                    what="comment",
                 )
             # Read again once the lock is ours: a twin may have committed after the first read's snapshot.
             stored = _stored_judgement(session, spec.id, sha)
@@ -532,23 +551,31 @@ def judge_comment(
         spec = judges.active(session, settings)
     for _ in range(MAX_SUCCESSIONS):
         try:
-            return judge_with(spec, request.comment, client_for=client_for, settings=settings, sessions=sessions, request=request)
+            return judge_with(
+                spec, request.comment, client_for=client_for, settings=settings, sessions=sessions, request=request
+            )
         except JudgeModelUnavailable:
             replacement = replacement_for(spec, judges=judges, settings=settings, sessions=sessions)
             if replacement is None:
                 raise
             spec = replacement
-    return judge_with(spec, request.comment, client_for=client_for, settings=settings, sessions=sessions, request=request)
+    return judge_with(
+        spec, request.comment, client_for=client_for, settings=settings, sessions=sessions, request=request
+    )
 
 
-def replacement_for(spec: JudgeSpec, *, judges: ActiveJudgeCache, settings: Settings, sessions: SessionFactory) -> JudgeSpec | None:
+def replacement_for(
+    spec: JudgeSpec, *, judges: ActiveJudgeCache, settings: Settings, sessions: SessionFactory
+) -> JudgeSpec | None:
     """Who answers instead of ``spec``, whose model the provider no longer serves: the fallback judge
     (``JUDGE_FALLBACK`` still wins), else the best evaluated candidate, made active by itself. None:
     nobody (503; the days-left metric reads 0 so the alarm fires)."""
     with sessions() as session:
         fallback = judges.fallback(session, settings)
     if fallback is not None and fallback.id != spec.id:
-        logger.warning("judge model unavailable; the fallback judge answers", extra={"judge": spec.name, "fallback": fallback.name})
+        logger.warning(
+            "judge model unavailable; the fallback judge answers", extra={"judge": spec.name, "fallback": fallback.name}
+        )
         return fallback
     if settings.judge_model:  # an override, not the active judge: nothing to succeed
         return None
@@ -559,7 +586,9 @@ def replacement_for(spec: JudgeSpec, *, judges: ActiveJudgeCache, settings: Sett
             return None
         replacement = judges.by_id(session, successor.id)
     judges.forget_active()
-    logger.warning("judge model unavailable; a successor took over", extra={"judge": spec.name, "successor": replacement.name})
+    logger.warning(
+        "judge model unavailable; a successor took over", extra={"judge": spec.name, "successor": replacement.name}
+    )
     return replacement
 
 

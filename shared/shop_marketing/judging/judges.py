@@ -87,7 +87,9 @@ def _unicode_text(value: str) -> str:
     return value
 
 
-Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$"), AfterValidator(_unicode_text)]
+Name = Annotated[
+    str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$"), AfterValidator(_unicode_text)
+]
 Text = Annotated[str, Field(min_length=1, max_length=20_000, pattern=r"^[^\x00]+$"), AfterValidator(_unicode_text)]
 
 
@@ -122,7 +124,9 @@ class NewJudge(BaseModel):
                 if getattr(self, name) is not None
             ]
             if extra:
-                raise ValueError(f"a classifier judge is trained on embeddings: {', '.join(extra)} not allowed (embedding_model names the model)")
+                raise ValueError(
+                    f"a classifier judge is trained on embeddings: {', '.join(extra)} not allowed (embedding_model names the model)"
+                )
             if self.embedding_model is None:
                 raise ValueError("a classifier judge needs embedding_model (e.g. text-embedding-3-small)")
             if (self.examples_file_id is None) == (self.examples_file_ids is None):
@@ -165,11 +169,15 @@ def training_file_by_public_id(session: Session, public_id: str | None) -> Train
     if found is None and public_id.startswith("local-") and len(public_id) > len("local-"):
         # A kept file uploaded later has a file- id now; its local id still names it.
         prefix = public_id.removeprefix("local-")
-        found = session.scalar(select(TrainingFile).where(TrainingFile.sha256.startswith(prefix, autoescape=True)).limit(1))
+        found = session.scalar(
+            select(TrainingFile).where(TrainingFile.sha256.startswith(prefix, autoescape=True)).limit(1)
+        )
     return found
 
 
-def fine_tuned_judge_for_model(session: Session, model: str, *, job_id: str | None = None, endpoint: str = "openai") -> Judge:
+def fine_tuned_judge_for_model(
+    session: Session, model: str, *, job_id: str | None = None, endpoint: str = "openai"
+) -> Judge:
     """The ``fine_tuned`` judge of ``model`` on ``endpoint``, made (as a candidate) if none exists."""
     found = session.scalar(
         select(Judge)
@@ -180,12 +188,16 @@ def fine_tuned_judge_for_model(session: Session, model: str, *, job_id: str | No
     if found is not None:
         return found
     for name in (model, f"{model} (fine_tuned)"):
-        statement = insert(Judge).values(name=name, style="fine_tuned", model=model, endpoint=endpoint, source_job_id=job_id, logprobs=True)
+        statement = insert(Judge).values(
+            name=name, style="fine_tuned", model=model, endpoint=endpoint, source_job_id=job_id, logprobs=True
+        )
         inserted = session.scalar(statement.on_conflict_do_nothing().returning(Judge.id))
         if inserted is not None:
             return session.get(Judge, inserted)
         # The name is taken: by the same judge made concurrently, or by another kind of judge.
-        twin = session.scalar(select(Judge).where(Judge.name == name, Judge.style == "fine_tuned", Judge.model == model))
+        twin = session.scalar(
+            select(Judge).where(Judge.name == name, Judge.style == "fine_tuned", Judge.model == model)
+        )
         if twin is not None:
             return twin
     raise DomainError(f"No name is free for a judge of {model!r}.")
@@ -215,7 +227,9 @@ def evaluation_summary(evaluation: Evaluation | None) -> dict[str, Any] | None:
     }
 
 
-def judge_view(session: Session, judge: Judge, latest: Evaluation | None = None, *, with_latest: bool = True) -> dict[str, Any]:
+def judge_view(
+    session: Session, judge: Judge, latest: Evaluation | None = None, *, with_latest: bool = True
+) -> dict[str, Any]:
     if with_latest and latest is None:
         latest = session.scalar(
             select(Evaluation).where(Evaluation.judge_id == judge.id).order_by(Evaluation.id.desc()).limit(1)
@@ -269,13 +283,21 @@ def classifier_training_view(classifier: JudgeClassifier) -> dict[str, Any]:
 
 def classifier_view(session: Session, judge: Judge) -> dict[str, Any]:
     classifier = session.get(JudgeClassifier, judge.id)
-    files = session.execute(
-        select(TrainingFile.id, TrainingFile.openai_file_id).where(TrainingFile.id.in_(classifier.training_file_ids))
-    ).all() if classifier is not None else []
+    files = (
+        session.execute(
+            select(TrainingFile.id, TrainingFile.openai_file_id).where(
+                TrainingFile.id.in_(classifier.training_file_ids)
+            )
+        ).all()
+        if classifier is not None
+        else []
+    )
     public = dict(files)
     return {
         "embedding_model": judge.model,
-        "examples_file_ids": [public[file_id] for file_id in classifier.training_file_ids if file_id in public] if classifier else [],
+        "examples_file_ids": [public[file_id] for file_id in classifier.training_file_ids if file_id in public]
+        if classifier
+        else [],
         "training": classifier_training_view(classifier) if classifier is not None else None,
     }
 
@@ -283,7 +305,10 @@ def classifier_view(session: Session, judge: Judge) -> dict[str, Any]:
 def list_judges(session: Session) -> list[dict[str, Any]]:
     judges = list(session.scalars(select(Judge).order_by(Judge.id)))
     latest_ids = select(func.max(Evaluation.id)).group_by(Evaluation.judge_id)
-    latest = {evaluation.judge_id: evaluation for evaluation in session.scalars(select(Evaluation).where(Evaluation.id.in_(latest_ids)))}
+    latest = {
+        evaluation.judge_id: evaluation
+        for evaluation in session.scalars(select(Evaluation).where(Evaluation.id.in_(latest_ids)))
+    }
     return [judge_view(session, judge, latest.get(judge.id), with_latest=False) for judge in judges]
 
 
@@ -400,7 +425,10 @@ class ActivateRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     force: bool = False
-    reason: Annotated[str, Field(min_length=1, max_length=2000, pattern=r"^[^\x00]+$"), AfterValidator(_unicode_text)] | None = None
+    reason: (
+        Annotated[str, Field(min_length=1, max_length=2000, pattern=r"^[^\x00]+$"), AfterValidator(_unicode_text)]
+        | None
+    ) = None
 
     @model_validator(mode="after")
     def _reason_with_force(self) -> ActivateRequest:
@@ -416,7 +444,9 @@ def current_golden_set(session: Session) -> GoldenSet | None:
 def finished_evaluation(session: Session, judge_id: int, golden_set_id: int) -> Evaluation | None:
     return session.scalar(
         select(Evaluation)
-        .where(Evaluation.judge_id == judge_id, Evaluation.golden_set_id == golden_set_id, Evaluation.status == "succeeded")
+        .where(
+            Evaluation.judge_id == judge_id, Evaluation.golden_set_id == golden_set_id, Evaluation.status == "succeeded"
+        )
         .order_by(Evaluation.id.desc())
         .limit(1)
     )
@@ -443,7 +473,11 @@ def promotion_verdict(session: Session, candidate: Judge, settings: Settings) ->
     if golden is None or evaluation is None:
         raise EvaluationRequired(
             f"Judge {candidate.id} has no finished evaluation on the current golden set"
-            + (f" ({golden.id}): POST /evaluations first." if golden else ": add one (POST /golden-sets), then POST /evaluations."),
+            + (
+                f" ({golden.id}): POST /evaluations first."
+                if golden
+                else ": add one (POST /golden-sets), then POST /evaluations."
+            ),
             golden_set_id=golden.id if golden else None,
         )
     active = session.scalar(select(Judge).where(Judge.status == "active"))
@@ -458,7 +492,9 @@ def promotion_verdict(session: Session, candidate: Judge, settings: Settings) ->
         active_f1 = (active_evaluation.metrics or {}).get("f1_good") or 0.0
         f1 = candidate_figures["f1_good"] or 0.0
         if f1 < active_f1 - settings.promotion_f1_tolerance:
-            reasons.append(f"its F1 for good ({f1:.3f}) is below the active judge's ({active_f1:.3f}) minus {settings.promotion_f1_tolerance}")
+            reasons.append(
+                f"its F1 for good ({f1:.3f}) is below the active judge's ({active_f1:.3f}) minus {settings.promotion_f1_tolerance}"
+            )
     if not reasons:
         return evaluation, None
     return evaluation, WorseThanActive(
@@ -502,7 +538,13 @@ def _make_active(
     session.flush()
     logger.info(
         "judge activated",
-        extra={"judge_id": judge.id, "previous": activation.previous_judge_id, "kind": kind, "forced": forced, "automatic": automatic},
+        extra={
+            "judge_id": judge.id,
+            "previous": activation.previous_judge_id,
+            "kind": kind,
+            "forced": forced,
+            "automatic": automatic,
+        },
     )
     return activation
 
@@ -544,7 +586,13 @@ def promote_if_it_passes(session: Session, judge: Judge, evaluation: Evaluation,
     _, objection = promotion_verdict(session, judge, settings)
     if objection is not None:
         return f"not promoted: {objection.message}"
-    _make_active(session, judge, forced=False, reason=f"evaluation {evaluation.id} passed the promotion rule", evaluation=evaluation)
+    _make_active(
+        session,
+        judge,
+        forced=False,
+        reason=f"evaluation {evaluation.id} passed the promotion rule",
+        evaluation=evaluation,
+    )
     return "promoted"
 
 
@@ -581,9 +629,15 @@ def succeed_automatically(session: Session, gone_judge_id: int, settings: Settin
         usd = cost.get("usd_per_1000_comments")
         return (-(metrics.get("f1_good") or 0.0), usd is None, usd or 0.0, row.Judge.id)
 
-    passing = [row for row in rows if ((row.Evaluation.metrics or {}).get("precision_good") or 0.0) >= settings.promotion_min_precision]
+    passing = [
+        row
+        for row in rows
+        if ((row.Evaluation.metrics or {}).get("precision_good") or 0.0) >= settings.promotion_min_precision
+    ]
     if not passing:
-        logger.warning("no candidate to succeed a shut-down judge", extra={"judge_id": gone_judge_id, "candidates": len(rows)})
+        logger.warning(
+            "no candidate to succeed a shut-down judge", extra={"judge_id": gone_judge_id, "candidates": len(rows)}
+        )
         return None
     best = min(passing, key=rank)
     gone = session.get(Judge, gone_judge_id)
@@ -610,7 +664,9 @@ def rollback(session: Session) -> Judge:
     if latest is None or previous is None:
         raise NothingToRollBack("There is no earlier judge to roll back to.")
     latest.rolled_back_at = datetime.now(UTC)
-    _make_active(session, previous, forced=False, reason=f"rollback of activation {latest.id}", evaluation=None, kind="rollback")
+    _make_active(
+        session, previous, forced=False, reason=f"rollback of activation {latest.id}", evaluation=None, kind="rollback"
+    )
     return previous
 
 

@@ -57,8 +57,15 @@ def _sigmoid(values: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * values))
 
 
-def fit_many(x: np.ndarray, y: np.ndarray, rows: np.ndarray, c: float, start: np.ndarray | None = None,
-             *, max_iterations: int = MAX_ITERATIONS) -> np.ndarray:
+def fit_many(
+    x: np.ndarray,
+    y: np.ndarray,
+    rows: np.ndarray,
+    c: float,
+    start: np.ndarray | None = None,
+    *,
+    max_iterations: int = MAX_ITERATIONS,
+) -> np.ndarray:
     """The optimum ``[w..., b]`` of each column of ``rows`` (n×k, the examples each fit learns from),
     for features ``x`` (n×d, float32, centred) and labels ``y`` (1 = good), as a (d+1)×k array.
 
@@ -162,10 +169,17 @@ def scores(predicted: np.ndarray, y: np.ndarray) -> dict[str, float]:
     precision = tp / (tp + fp) if tp + fp else 0.0
     recall = tp / (tp + fn) if tp + fn else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"f1_good": f1, "precision_good": precision, "recall_good": recall, "accuracy": float((predicted == y).mean())}
+    return {
+        "f1_good": f1,
+        "precision_good": precision,
+        "recall_good": recall,
+        "accuracy": float((predicted == y).mean()),
+    }
 
 
-def train(vectors: list[list[float]] | np.ndarray, labels: list[str], texts: list[str], c_grid: tuple[float, ...] = C_GRID) -> Fit:
+def train(
+    vectors: list[list[float]] | np.ndarray, labels: list[str], texts: list[str], c_grid: tuple[float, ...] = C_GRID
+) -> Fit:
     """Fit the classifier on the embedded examples; ``labels`` are ``good``/``bad`` (both present,
     at least two of each)."""
     x = np.asarray(vectors, dtype=np.float64)

@@ -134,7 +134,12 @@ def report_days_left(left: int) -> None:
 
 
 def refresh_judges(
-    session: Session, client_for: ClientFor, settings: Settings, *, judges: list[Judge] | None = None, today: date | None = None
+    session: Session,
+    client_for: ClientFor,
+    settings: Settings,
+    *,
+    judges: list[Judge] | None = None,
+    today: date | None = None,
 ) -> dict[str, Any]:
     """Read every judge's model calendar from its endpoint (one lookup per endpoint and model)."""
     judges = judges if judges is not None else list(session.scalars(select(Judge).order_by(Judge.id).with_for_update()))

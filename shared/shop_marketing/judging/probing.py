@@ -41,7 +41,9 @@ PROBE_COMMENT = "니트 두 번 빨았는데 늘어나지 않았어요. 어깨�
 # From least to most reasoning: the first a model accepts is its lowest.
 EFFORT_ORDER = ("none", "minimal", "low", "medium", "high")
 # Parameters only forced labels send: a refusal of one means the model wants structured output.
-LABEL_TOKEN_PARAMETERS = frozenset({"logit_bias", "max_completion_tokens", "max_tokens", "temperature", "logprobs", "top_logprobs"})
+LABEL_TOKEN_PARAMETERS = frozenset(
+    {"logit_bias", "max_completion_tokens", "max_tokens", "temperature", "logprobs", "top_logprobs"}
+)
 LOGPROB_PARAMETERS = frozenset({"logprobs", "top_logprobs"})
 _SUPPORTED_VALUES = re.compile(r"Supported values are:\s*([^.]*)")
 
@@ -81,12 +83,16 @@ class ProbeResult:
     record: dict[str, Any]
 
 
-def asked_shape(style: str, model: str, output: str | None, reasoning_effort: str | None) -> tuple[Shape, frozenset[str]]:
+def asked_shape(
+    style: str, model: str, output: str | None, reasoning_effort: str | None
+) -> tuple[Shape, frozenset[str]]:
     """The first shape to try, and which of its parts were given explicitly (never changed)."""
     if style == "fine_tuned":
         # The bare comment and one forced label token: the only recipe of a fine-tuned judge.
         return Shape("label_token", None, True), frozenset({"output", "reasoning_effort"})
-    fixed = frozenset(name for name, value in (("output", output), ("reasoning_effort", reasoning_effort)) if value is not None)
+    fixed = frozenset(
+        name for name, value in (("output", output), ("reasoning_effort", reasoning_effort)) if value is not None
+    )
     if reasoning_effort is not None:
         return Shape("structured", reasoning_effort, reasoning_effort == "none"), fixed
     if output == "label_token" or (output is None and not is_reasoning_model(model)):
@@ -156,7 +162,9 @@ def probe(spec: JudgeSpec, client: OpenAI, *, output: str | None, reasoning_effo
     tried: set[Shape] = set()
     while True:
         tried.add(shape)
-        probe_spec = dataclasses.replace(spec, output=shape.output, reasoning_effort=shape.reasoning_effort, logprobs=shape.logprobs)
+        probe_spec = dataclasses.replace(
+            spec, output=shape.output, reasoning_effort=shape.reasoning_effort, logprobs=shape.logprobs
+        )
         request = probe_spec.chat_request(PROBE_COMMENT)
         completion, refusal, latency_ms = _call(client, request)
         if refusal is None:
@@ -171,10 +179,14 @@ def probe(spec: JudgeSpec, client: OpenAI, *, output: str | None, reasoning_effo
                 "prompt_tokens": reply.billed_prompt_tokens or 0,
                 "cached_prompt_tokens": reply.cached_prompt_tokens,
                 "completion_tokens": reply.completion_tokens,
-                "usd": _usd(spec.prices, reply.billed_prompt_tokens or 0, reply.cached_prompt_tokens, reply.completion_tokens),
+                "usd": _usd(
+                    spec.prices, reply.billed_prompt_tokens or 0, reply.cached_prompt_tokens, reply.completion_tokens
+                ),
             }
             return ProbeResult(shape, record)
-        attempts.append({**shape.as_dict(), "accepted": False, "refused": refusal.param, "message": refusal.message[:500]})
+        attempts.append(
+            {**shape.as_dict(), "accepted": False, "refused": refusal.param, "message": refusal.message[:500]}
+        )
         if refusal.code == "model_not_found":
             raise ModelUnavailable(
                 f"The provider does not serve the model {spec.model!r} (model_not_found): choose a current model "
@@ -198,5 +210,9 @@ def _usd(prices: dict[str, float] | None, prompt: int, cached: int, completion: 
     if not prices:
         return None
     cached = min(cached, prompt)
-    total = (prompt - cached) * prices["input"] + cached * prices.get("cached_input", prices["input"]) + completion * prices["output"]
+    total = (
+        (prompt - cached) * prices["input"]
+        + cached * prices.get("cached_input", prices["input"])
+        + completion * prices["output"]
+    )
     return round(total / 1_000_000, 8)

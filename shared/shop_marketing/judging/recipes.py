@@ -44,7 +44,7 @@ stock, sizes), sold-out sighs, off-topic chatter, bare praise, advertising.
 세탁, 입은 상황 등). 단순히 "너무 좋아요!", "예뻐요" 같은 칭찬만으로는 부족합니다. 그 밖의 모든 댓글은 \
 "bad"입니다: 불만, 질문(배송, 재고, 사이즈), 품절 아쉬움, 상관없는 잡담, 내용 없는 칭찬, 광고."""
 
-LABEL_TOKEN_RULE = 'Answer with exactly one word: good or bad. / 정확히 한 단어로 답하세요: good 또는 bad.'
+LABEL_TOKEN_RULE = "Answer with exactly one word: good or bad. / 정확히 한 단어로 답하세요: good 또는 bad."
 STRUCTURED_RULE = 'Answer as JSON {"verdict": "good"} or {"verdict": "bad"}. / JSON으로 답하세요.'
 
 VERDICT_SCHEMA = {

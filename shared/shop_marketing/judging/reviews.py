@@ -85,7 +85,12 @@ def _comments() -> Select[Any]:
 def _view(row: Any, *, with_post: bool = False) -> dict[str, Any]:
     review = None
     if row.review_label is not None:
-        review = {"label": row.review_label, "note": row.review_note, "reviewer": row.reviewer, "at": row.reviewed_at.isoformat()}
+        review = {
+            "label": row.review_label,
+            "note": row.review_note,
+            "reviewer": row.reviewer,
+            "at": row.reviewed_at.isoformat(),
+        }
     view = {
         "id": row.id,
         "instagram_comment_id": row.instagram_comment_id,
@@ -119,13 +124,23 @@ def _decode_cursor(cursor: str, size: int) -> list[int]:
         parts = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     except (binascii.Error, ValueError, UnicodeDecodeError):
         parts = None
-    if not (isinstance(parts, list) and len(parts) == size and all(type(part) is int and 0 <= part < 2**63 for part in parts)):
+    if not (
+        isinstance(parts, list)
+        and len(parts) == size
+        and all(type(part) is int and 0 <= part < 2**63 for part in parts)
+    ):
         raise InvalidCursor("The cursor is not one this list gave; start again without it.")
     return parts
 
 
 def post_comments(
-    session: Session, post_id: int, *, verdict: Label | None = None, reviewed: bool | None = None, limit: int = 50, cursor: str | None = None
+    session: Session,
+    post_id: int,
+    *,
+    verdict: Label | None = None,
+    reviewed: bool | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
 ) -> Page:
     """A post's comments, newest first, with their verdicts and reviews."""
     if session.get(InstagramPost, post_id) is None:
@@ -141,7 +156,12 @@ def post_comments(
 
 
 def review_queue(
-    session: Session, *, verdict: Label | None = None, reviewed: bool | None = None, limit: int = 50, cursor: str | None = None
+    session: Session,
+    *,
+    verdict: Label | None = None,
+    reviewed: bool | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
 ) -> Page:
     """The newest comments across posts, unreviewed first: what a reviewer looks at next.
 
@@ -217,7 +237,11 @@ def _ratio(numerator: int, denominator: int) -> float | None:
 
 def _agreement(judge_id: int, name: str, tp: int, fp: int, fn: int, tn: int) -> dict[str, Any]:
     precision, recall = _ratio(tp, tp + fp), _ratio(tp, tp + fn)
-    f1 = None if precision is None or recall is None else (2 * precision * recall / (precision + recall) if precision + recall else 0.0)
+    f1 = (
+        None
+        if precision is None or recall is None
+        else (2 * precision * recall / (precision + recall) if precision + recall else 0.0)
+    )
     return {
         "judge_id": judge_id,
         "name": name,
@@ -239,7 +263,9 @@ def agreement(session: Session, judge_id: int | None = None) -> list[dict[str, A
         return func.count().filter(and_(Judgement.verdict == verdict, CommentReview.label == label))
 
     query = (
-        select(Judge.id, Judge.name, count("good", "good"), count("good", "bad"), count("bad", "good"), count("bad", "bad"))
+        select(
+            Judge.id, Judge.name, count("good", "good"), count("good", "bad"), count("bad", "good"), count("bad", "bad")
+        )
         .select_from(CommentReview)
         .join(InstagramComment, InstagramComment.id == CommentReview.comment_id)
         .join(Judgement, Judgement.text_sha256 == InstagramComment.text_sha256)
@@ -272,7 +298,10 @@ def export_reviews(session: Session, since: datetime | None = None) -> bytes:
             labels.pop(text, None)
             labels[text] = label
     lines = (
-        json.dumps({"messages": [{"role": "user", "content": text}, {"role": "assistant", "content": label}]}, ensure_ascii=False)
+        json.dumps(
+            {"messages": [{"role": "user", "content": text}, {"role": "assistant", "content": label}]},
+            ensure_ascii=False,
+        )
         for text, label in labels.items()
     )
     return "".join(f"{line}\n" for line in lines).encode("utf-8")

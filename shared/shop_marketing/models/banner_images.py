@@ -31,5 +31,6 @@ class BannerImage(IdMixin, CreatedAtMixin, Base):
         BigInteger, ForeignKey("instagram_posts.id", ondelete="SET NULL"), index=True
     )
 
+
 # The tables this module's foreign keys name are registered with it (the catalog's always are).
 from . import judging as _judging  # noqa: E402, F401

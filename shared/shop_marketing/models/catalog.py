@@ -84,9 +84,7 @@ class NaverImageBanner(IdMixin, CreatedAtMixin, Base):
         ),
     )
 
-    store_id: Mapped[int] = mapped_column(
-        BigInteger, ForeignKey("naver_stores.id", ondelete="CASCADE"), index=True
-    )
+    store_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("naver_stores.id", ondelete="CASCADE"), index=True)
     product_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
     image_url: Mapped[str] = mapped_column(Text)
     title: Mapped[str | None] = mapped_column(String(300))
@@ -97,7 +95,9 @@ class NaverImageBanner(IdMixin, CreatedAtMixin, Base):
         back_populates="banners", primaryjoin=_BANNER_PRODUCT, uselist=False, passive_deletes=True
     )
     instagram_posts: Mapped[list[InstagramPost]] = relationship(
-        secondary=banner_instagram_posts, back_populates="banners", passive_deletes=True,
+        secondary=banner_instagram_posts,
+        back_populates="banners",
+        passive_deletes=True,
         order_by="InstagramPost.id",
     )
 

@@ -65,7 +65,9 @@ class Judge(IdMixin, CreatedAtMixin, Base):
     model: Mapped[str] = mapped_column(String(200))
     endpoint: Mapped[str] = mapped_column(String(64), server_default="openai")
     instructions: Mapped[str | None] = mapped_column(Text)
-    examples_file_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("training_files.id", ondelete="RESTRICT"))
+    examples_file_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("training_files.id", ondelete="RESTRICT")
+    )
     example_count: Mapped[int | None] = mapped_column(Integer)
     output: Mapped[str] = mapped_column(String(20), server_default="label_token")
     reasoning_effort: Mapped[str | None] = mapped_column(String(20))
@@ -183,6 +185,7 @@ class Evaluation(IdMixin, CreatedAtMixin, Base):
     promote_when_done: Mapped[bool] = mapped_column(Boolean, server_default=false())
     outcome: Mapped[str | None] = mapped_column(Text)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
 
 # The tables this module's foreign keys name are registered with it (the catalog's always are). An
 # evaluation's items name judgements, so they live beside them (models/judging.py), not here.

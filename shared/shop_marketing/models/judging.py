@@ -106,7 +106,9 @@ class EvaluationItem(Base):
     __tablename__ = "evaluation_items"
     __table_args__ = (CheckConstraint("status IN ('pending', 'judged', 'error')", name="status"),)
 
-    evaluation_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("evaluations.id", ondelete="CASCADE"), primary_key=True)
+    evaluation_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("evaluations.id", ondelete="CASCADE"), primary_key=True
+    )
     golden_example_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("golden_examples.id", ondelete="CASCADE"), primary_key=True
     )
@@ -115,6 +117,7 @@ class EvaluationItem(Base):
     judgement_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("judgements.id", ondelete="SET NULL"))
     paid: Mapped[bool] = mapped_column(Boolean, server_default=false())
     error_code: Mapped[str | None] = mapped_column(String(64))
+
 
 # The tables this module's foreign keys name are registered with it (the catalog's always are).
 from . import judges as _judges  # noqa: E402, F401

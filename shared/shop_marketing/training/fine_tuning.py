@@ -242,7 +242,11 @@ def _copy_to_endpoint(session: Session, client: OpenAI, training_file_id: str, s
         .order_by(TrainingExample.line)
     ).all()
     data = "".join(
-        json.dumps({"messages": [{"role": "user", "content": text}, {"role": "assistant", "content": label}]}, ensure_ascii=False) + "\n"
+        json.dumps(
+            {"messages": [{"role": "user", "content": text}, {"role": "assistant", "content": label}]},
+            ensure_ascii=False,
+        )
+        + "\n"
         for text, label in examples
     ).encode()
     filename = f"training-{hashlib.sha256(data).hexdigest()[:32]}.jsonl"
@@ -264,7 +268,10 @@ def _require_known_files(session: Session, request: JobRequest) -> None:
             select(TrainingFile.openai_file_id, TrainingFile.uploaded).where(TrainingFile.openai_file_id.in_(wanted))
         ).all()
     )
-    for field_name, file_id in (("training_file_id", request.training_file_id), ("validation_file_id", request.validation_file_id)):
+    for field_name, file_id in (
+        ("training_file_id", request.training_file_id),
+        ("validation_file_id", request.validation_file_id),
+    ):
         if file_id is not None and known.get(file_id) is False and request.endpoint == "openai":
             raise InvalidInput(
                 f"Training file {file_id!r} was kept without uploading it (upload=false); upload it to fine-tune.",
@@ -298,7 +305,9 @@ def refresh_job(
         .execution_options(populate_existing=True)
     ).one()
     if STAGE.get(remote.status, IN_PROGRESS_STAGE) < STAGE.get(job.status, IN_PROGRESS_STAGE):
-        logger.info("stale job reply ignored", extra={"job_id": openai_job_id, "stored": job.status, "reply": remote.status})
+        logger.info(
+            "stale job reply ignored", extra={"job_id": openai_job_id, "stored": job.status, "reply": remote.status}
+        )
         return job
     became_successful = remote.status == "succeeded" and job.status != "succeeded"
     job.status = remote.status
@@ -309,7 +318,8 @@ def refresh_job(
     if became_successful and job.fine_tuned_model:
         judge = model_ready(session, job.fine_tuned_model, job.openai_job_id, job.endpoint, client)
         logger.info(
-            "fine-tuned model became a judge", extra={"job_id": openai_job_id, "judge_id": judge.id, "status": judge.status}
+            "fine-tuned model became a judge",
+            extra={"job_id": openai_job_id, "judge_id": judge.id, "status": judge.status},
         )
     return job
 
@@ -404,7 +414,10 @@ def verified_webhook_event(raw_body: bytes, headers: dict[str, str], *, client: 
     try:
         return WebhookEvent.model_validate_json(raw_body)
     except ValidationError as error:
-        raise InvalidInput("The webhook body is not an OpenAI event.", details=[dict(detail) for detail in error.errors(include_url=False)]) from None
+        raise InvalidInput(
+            "The webhook body is not an OpenAI event.",
+            details=[dict(detail) for detail in error.errors(include_url=False)],
+        ) from None
 
 
 def apply_webhook_event(

@@ -157,9 +157,7 @@ def _split_lines(data: bytes, report: TrainingReport) -> list[tuple[int, bytes]]
 def _note_blank_lines(blank_lines: list[int], total: int, report: TrainingReport) -> None:
     if blank_lines and len(blank_lines) < total:
         shown = ", ".join(str(number) for number in blank_lines[:20])
-        report.warnings.append(
-            Finding(blank_lines[0], "blank_lines_removed", f"Blank line(s) {shown} were removed.")
-        )
+        report.warnings.append(Finding(blank_lines[0], "blank_lines_removed", f"Blank line(s) {shown} were removed."))
 
 
 def _check_line(number: int, raw: bytes, token_limit: int, problems: list[Finding]) -> _Example | None:
@@ -211,7 +209,11 @@ def _check_message(number: int, position: int, message: Any, problems: list[Find
         problems.append(Finding(number, "missing_role", f"{where} has no 'role'."))
     elif message["role"] not in ROLES:
         problems.append(
-            Finding(number, "unknown_role", f"{where} has the role {_quoted(message['role'])}; use system, user or assistant.")
+            Finding(
+                number,
+                "unknown_role",
+                f"{where} has the role {_quoted(message['role'])}; use system, user or assistant.",
+            )
         )
     if "content" not in message or message["content"] is None:
         problems.append(Finding(number, "missing_content", f"{where} has no 'content'."))
@@ -246,11 +248,15 @@ def _labelled_example(
     wrong = [answer for answer in answers if answer not in LABELS]
     if wrong:
         problems.append(
-            Finding(number, "invalid_label", f"The assistant must answer exactly 'good' or 'bad', not {_quoted(wrong[0])}.")
+            Finding(
+                number, "invalid_label", f"The assistant must answer exactly 'good' or 'bad', not {_quoted(wrong[0])}."
+            )
         )
         return None
     # Only the text fields are tokens; 'weight' is a training flag, not text.
-    text_fields: list[dict[str, str]] = [{key: message[key] for key in ("role", "content", "name") if key in message} for message in messages]
+    text_fields: list[dict[str, str]] = [
+        {key: message[key] for key in ("role", "content", "name") if key in message} for message in messages
+    ]
     tokens = chat_prompt_tokens(text_fields)
     if tokens > token_limit:
         problems.append(

@@ -37,7 +37,7 @@ def references(node: Any) -> set[str]:
     if isinstance(node, dict):
         reference = node.get("$ref")
         if isinstance(reference, str) and reference.startswith(PREFIX):
-            found.add(reference[len(PREFIX):])
+            found.add(reference[len(PREFIX) :])
         for value in node.values():
             found |= references(value)
     elif isinstance(node, list):

@@ -534,7 +534,7 @@ class BehavingOpenAI:
             time.sleep(self.delay)
         data = []
         for index, text in enumerate(texts):
-            vector = embedding_vector(text, model, dimensions)
+            vector: list[float] | str = embedding_vector(text, model, dimensions)
             if encoding == "base64":
                 vector = base64.b64encode(struct.pack(f"<{dimensions}f", *vector)).decode()
             data.append({"object": "embedding", "index": index, "embedding": vector})

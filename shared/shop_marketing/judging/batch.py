@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from typing import Any
 
+from openai import OpenAI
 from sqlalchemy import String, Table, bindparam, cast, func, select, text
 from sqlalchemy.dialects.postgresql import ARRAY, BIGINT, insert
 from sqlalchemy.sql.selectable import TableValuedAlias
@@ -245,7 +246,7 @@ def _pay(
     return outcomes
 
 
-def _answers(spec: JudgeSpec, texts: list[str], client, settings: Settings) -> Iterator[dict[str, Any]]:
+def _answers(spec: JudgeSpec, texts: list[str], client: OpenAI, settings: Settings) -> Iterator[dict[str, Any]]:
     """The judge's answers for ``texts`` as they arrive: a ``classifier`` embeds them all in one call
     (a failure is every text's); another judge asks its model about each text."""
     if spec.style == "classifier":

@@ -67,7 +67,8 @@ def _detail(field: str, message: str, code: str = "invalid") -> dict[str, Any]:
 
 
 def resolve_files(session: Session, public_ids: list[str], field: str) -> list[TrainingFile]:
-    files, missing = [], []
+    files: list[TrainingFile] = []
+    missing: list[dict[str, Any]] = []
     for position, public_id in enumerate(public_ids):
         found = training_file_by_public_id(session, public_id)
         where = field if field == "examples_file_id" else f"{field}.{position}"
@@ -84,12 +85,14 @@ def gather_examples(session: Session, files: list[TrainingFile]) -> Examples:
     """The union of the files' examples: each distinct text once; a text labelled both ways refused."""
     position = {file.id: index for index, file in enumerate(files)}
     public = {file.id: file.openai_file_id for file in files}
-    rows = session.execute(
-        select(
-            TrainingExample.training_file_id, TrainingExample.line, TrainingExample.text, TrainingExample.label
-        ).where(TrainingExample.training_file_id.in_(list(position)))
-    ).all()
-    rows.sort(key=lambda row: (position[row.training_file_id], row.line))
+    rows = sorted(
+        session.execute(
+            select(
+                TrainingExample.training_file_id, TrainingExample.line, TrainingExample.text, TrainingExample.label
+            ).where(TrainingExample.training_file_id.in_(list(position)))
+        ).all(),
+        key=lambda row: (position[row.training_file_id], row.line),
+    )
     first: dict[str, tuple[str, int, int]] = {}  # text -> label, file, line
     conflicts = []
     for row in rows:
@@ -133,6 +136,11 @@ def gather_examples(session: Session, files: list[TrainingFile]) -> Examples:
 def request_files(session: Session, request: NewJudge) -> list[TrainingFile]:
     if request.examples_file_ids is not None:
         return resolve_files(session, request.examples_file_ids, "examples_file_ids")
+    if request.examples_file_id is None:  # NewJudge refuses a classifier without either; said again here
+        raise InvalidInput(
+            "A classifier judge needs examples_file_id or examples_file_ids.",
+            details=[_detail("examples_file_ids", "name the training files of the examples", "missing")],
+        )
     return resolve_files(session, [request.examples_file_id], "examples_file_id")
 
 
@@ -198,12 +206,12 @@ def successor(session: Session, source: Judge, request: creation.SuccessorReques
     if request.examples_file_id is not None:
         file_ids = [request.examples_file_id]
     else:
-        files = [
-            session.get(TrainingFile, file_id) for file_id in (stored.training_file_ids if stored is not None else [])
-        ]
-        if not files or any(file is None for file in files):
+        learnt_from = stored.training_file_ids if stored is not None else []
+        files = [file for file_id in learnt_from if (file := session.get(TrainingFile, file_id)) is not None]
+        if not files or len(files) != len(learnt_from):
             raise InvalidInput(
-                f"The training files judge {source.id} learnt from are gone: name the examples with examples_file_id.",
+                f"The training files judge {source.id} learnt from are gone: "
+                "name the examples with examples_file_id.",
                 details=[_detail("examples_file_id", "the predecessor's training files are gone")],
             )
         file_ids = [file.openai_file_id for file in files]

@@ -45,13 +45,13 @@ class EmbeddingModelUnavailable(DomainError):
 
 @dataclass(frozen=True)
 class Embedded:
-    vectors: list[array.array]
+    vectors: list[array.array[float]]
     # Tokens the endpoint billed, over all the calls.
     tokens: int
     calls: int
 
 
-def _vector(value: object) -> array.array:
+def _vector(value: object) -> array.array[float]:
     if isinstance(value, str):
         try:
             vector = array.array("f", base64.b64decode(value, validate=True))
@@ -94,7 +94,7 @@ def _embed(
     rejected: type[DomainError] | None,
     done: dict[str, int],
 ) -> Embedded:
-    vectors: list[array.array] = []
+    vectors: list[array.array[float]] = []
     tokens = calls = 0
     dimensions = None
     for start in range(0, len(texts), MAX_BATCH):

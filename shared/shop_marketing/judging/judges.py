@@ -292,7 +292,7 @@ def classifier_view(session: Session, judge: Judge) -> dict[str, Any]:
         if classifier is not None
         else []
     )
-    public = dict(files)
+    public: dict[int, str] = dict(files)
     return {
         "embedding_model": judge.model,
         "examples_file_ids": [public[file_id] for file_id in classifier.training_file_ids if file_id in public]

@@ -20,6 +20,7 @@ judging a comment needs none of it (:mod:`.classifier`).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -178,7 +179,7 @@ def scores(predicted: np.ndarray, y: np.ndarray) -> dict[str, float]:
 
 
 def train(
-    vectors: list[list[float]] | np.ndarray, labels: list[str], texts: list[str], c_grid: tuple[float, ...] = C_GRID
+    vectors: Sequence[Sequence[float]] | np.ndarray, labels: list[str], texts: list[str], c_grid: tuple[float, ...] = C_GRID
 ) -> Fit:
     """Fit the classifier on the embedded examples; ``labels`` are ``good``/``bad`` (both present,
     at least two of each)."""

@@ -97,7 +97,8 @@ class Context:
     def __init__(self): self.aws_request_id = os.urandom(8).hex()
     def get_remaining_time_in_millis(self): return 20000
 def trace():
-    os.environ["_X_AMZN_TRACE_ID"] = f"Root=1-{os.urandom(4).hex()}-{os.urandom(12).hex()};Parent={os.urandom(8).hex()};Sampled=1"
+    root = f"1-{os.urandom(4).hex()}-{os.urandom(12).hex()}"
+    os.environ["_X_AMZN_TRACE_ID"] = f"Root={root};Parent={os.urandom(8).hex()};Sampled=1"
 job = json.loads(sys.stdin.read())
 """
 
@@ -125,7 +126,8 @@ response = handler(job["event"], Context())
 served, served_cpu = time.perf_counter(), time.process_time()
 status = response.get("statusCode", 200) if isinstance(response, dict) else 200
 print(json.dumps({"init_ms": (imported - started) * 1000, "first_ms": (served - imported) * 1000, "status": status,
-                  "init_cpu_ms": (imported_cpu - started_cpu) * 1000, "first_cpu_ms": (served_cpu - imported_cpu) * 1000}))
+                  "init_cpu_ms": (imported_cpu - started_cpu) * 1000,
+                  "first_cpu_ms": (served_cpu - imported_cpu) * 1000}))
 """
 )
 
@@ -141,7 +143,8 @@ for name in job["modules"]:
         tiktoken.get_encoding("o200k_base")
     else:
         importlib.import_module(name)
-print(json.dumps({"floor_ms": (time.perf_counter() - started) * 1000, "floor_cpu_ms": (time.process_time() - started_cpu) * 1000}))
+print(json.dumps({"floor_ms": (time.perf_counter() - started) * 1000,
+                  "floor_cpu_ms": (time.process_time() - started_cpu) * 1000}))
 """
 )
 
@@ -153,7 +156,9 @@ from infra import openai_standin
 delay = float(sys.argv[1])
 # The stand-in's clock on a day the bench's fine-tuned model is served, whatever day the bench runs.
 server = openai_standin.make_server(
-    openai_standin.BehavingOpenAI(label="good", probabilities={"good": 0.93, "bad": 0.07}, delay=delay, today=date(2026, 12, 6)),
+    openai_standin.BehavingOpenAI(
+        label="good", probabilities={"good": 0.93, "bad": 0.07}, delay=delay, today=date(2026, 12, 6)
+    ),
     port=0,
 )
 print(server.server_address[1], flush=True)
@@ -918,16 +923,19 @@ def report(seed, child_environment, catalog, judge, meter, slow_openai) -> None:
     for name, row in warm.items():
         met = row["p50"] <= GOAL_WARM_P50_MS and row["p99"] <= GOAL_WARM_P99_MS
         print(
-            f"  {name:18} {row['p50']:7.2f} {row['p99']:7.2f} {row['statements']:11d} {row['round_trips']:12d}  {verdict(met)}"
+            f"  {name:18} {row['p50']:7.2f} {row['p99']:7.2f} {row['statements']:11d} {row['round_trips']:12d}  "
+            f"{verdict(met)}"
         )
 
     queue = queue_throughput(seed, slow_openai, meter)
     print(
-        f"\n3. one queue invocation, 100 comments, OpenAI answering in 100 ms (goal ≤ {GOAL_QUEUE_S} s, every record stored)"
+        "\n3. one queue invocation, 100 comments, OpenAI answering in 100 ms "
+        f"(goal ≤ {GOAL_QUEUE_S} s, every record stored)"
     )
     print("  OpenAI's floor: 100 calls of 100 ms, at most `concurrency` at once, take ceil(100 / concurrency) x 0.1 s")
     print(
-        f"  {'concurrency':>11} {'records':26} {'wall s':>7} {'floor s':>8} {'CPU ms/rec':>11} {'stmts/rec':>10} {'trips/rec':>10} {'stored':>7}"
+        f"  {'concurrency':>11} {'records':26} {'wall s':>7} {'floor s':>8} {'CPU ms/rec':>11} "
+        f"{'stmts/rec':>10} {'trips/rec':>10} {'stored':>7}"
     )
     for (concurrency, variant), row in queue.items():
         floor = math.ceil(100 / concurrency) * 0.1
@@ -944,21 +952,25 @@ def report(seed, child_environment, catalog, judge, meter, slow_openai) -> None:
         f"  fine-tuned judge: {tokens['bare_prompt']} prompt + {tokens['bare_completion']} completion "
         f"(comment alone: {tokens['comment']})"
     )
+    instructed = tokens["instructed_prompt"] + tokens["instructed_completion"]
     print(
-        f"  seed's instruction way: {tokens['instructed_prompt']} prompt + {tokens['instructed_completion']} completion "
-        f"-> {(tokens['instructed_prompt'] + tokens['instructed_completion']) / (tokens['bare_prompt'] + 1):.1f}x the tokens"
+        f"  seed's instruction way: {tokens['instructed_prompt']} prompt "
+        f"+ {tokens['instructed_completion']} completion -> {instructed / (tokens['bare_prompt'] + 1):.1f}x the tokens"
     )
 
     classifier = classifier_figures(meter)
     print(
-        "\n5. classifier judges (POST /judges, text-embedding-3-small from the stand-in, 1,536 dimensions, 8% of labels wrong)"
+        "\n5. classifier judges (POST /judges, text-embedding-3-small from the stand-in, 1,536 dimensions, "
+        "8% of labels wrong)"
     )
     print(
-        f"  {'examples':>8} {'fit s':>6} {'request s':>10} {'waiting s':>10} {'CV F1':>6} {'C':>5}   (fit: the folds' fits along the C path, then the final fit)"
+        f"  {'examples':>8} {'fit s':>6} {'request s':>10} {'waiting s':>10} {'CV F1':>6} {'C':>5}   "
+        "(fit: the folds' fits along the C path, then the final fit)"
     )
     for count, row in classifier["training"].items():
         print(
-            f"  {count:8d} {row['fit_s']:6.2f} {row['request_s']:10.2f} {row['waiting_s']:10.2f} {row['cv_f1']:6.3f} {row['c']:5g}"
+            f"  {count:8d} {row['fit_s']:6.2f} {row['request_s']:10.2f} {row['waiting_s']:10.2f} "
+            f"{row['cv_f1']:6.3f} {row['c']:5g}"
         )
     print("  waiting: PostgreSQL's and the stand-in's own time (it hashes the n-grams of every text in Python)")
     print(f"  a fresh judgement beyond its OpenAI call and PostgreSQL's time ({JUDGEMENTS} each, interleaved), ms:")

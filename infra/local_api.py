@@ -561,7 +561,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"  {route.method:6} {route.path}  ->  {route.function}  [{access}]", flush=True)
     if auth is None:
         print(
-            "authentication: OFF - every route is open (LOCAL_AUTH=enforce and LOCAL_AUTH_SECRET apply the template's JWT scopes)",
+            "authentication: OFF - every route is open "
+            "(LOCAL_AUTH=enforce and LOCAL_AUTH_SECRET apply the template's JWT scopes)",
             flush=True,
         )
     else:

@@ -6,9 +6,9 @@ OpenAI's published API description and answers the way the real service does, re
 
 - ``GET /v1/models/{id}`` and ``GET /v1/models``: the provider's calendar (:data:`CATALOG`, OpenAI's
   deprecations page as of December 2026): each model with its ``shutdown_date`` (a fine-tuned model's
-  own object says null: it shares its base's). From its shutdown date on (by the stand-in's clock, which a demonstration can
-  move: ``POST /v1/standin/clock {"today": "2027-01-15"}``) a model answers 404 ``model_not_found``
-  everywhere.
+  own object says null: it shares its base's). From its shutdown date on (by the stand-in's clock,
+  which a demonstration can move: ``POST /v1/standin/clock {"today": "2027-01-15"}``) a model
+  answers 404 ``model_not_found`` everywhere.
 - ``POST /v1/chat/completions``: a label for the last user message (``labels_by_comment``, else
   ``label``, else a simple reading of the comment), as plain text, or as JSON for a ``json_schema``
   response format. Each generation keeps its own rules, refusals worded as OpenAI words them:

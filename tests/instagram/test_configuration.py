@@ -130,21 +130,25 @@ def listed(value):
 
 def test_each_instagram_function_reads_only_its_secrets_and_sends_only_to_the_judge_queue():
     webhook, fetcher = statements("InstagramWebhookFunction"), statements("InstagramCommentsFunction")
+
     # A secret is the created one or the given one: !If [Create..., !Ref Secret, !Ref Parameter]; the
     # database's is the application role's, which the stack always creates.
-    secret_arns = lambda policies: {
-        r["If"][2]["Ref"] if "If" in r else r["Ref"]
-        for s in policies
-        if s["Action"] == "secretsmanager:GetSecretValue"
-        for r in s["Resource"]
-    }  # noqa: E731
-    queues = lambda policies: {
-        (a, r["GetAtt"])
-        for s in policies
-        for a in listed(s["Action"])
-        if a.startswith("sqs:")
-        for r in listed(s["Resource"])
-    }  # noqa: E731
+    def secret_arns(policies):
+        return {
+            r["If"][2]["Ref"] if "If" in r else r["Ref"]
+            for s in policies
+            if s["Action"] == "secretsmanager:GetSecretValue"
+            for r in s["Resource"]
+        }
+
+    def queues(policies):
+        return {
+            (a, r["GetAtt"])
+            for s in policies
+            for a in listed(s["Action"])
+            if a.startswith("sqs:")
+            for r in listed(s["Resource"])
+        }
 
     assert secret_arns(webhook) == {"DatabaseApplicationSecret", "InstagramAppSecretArn", "InstagramVerifyTokenArn"}
     assert secret_arns(fetcher) == {"DatabaseApplicationSecret", "InstagramAccessTokenArn"}

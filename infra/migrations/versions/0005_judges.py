@@ -155,7 +155,8 @@ def upgrade() -> None:
     op.add_column("judgements", sa.Column("cached_prompt_tokens", sa.Integer, server_default="0", nullable=False))
     op.add_column("judgements", sa.Column("latency_ms", sa.Integer, nullable=True))
     op.execute(
-        "UPDATE judgements SET judge_id = judges.id FROM judges WHERE judges.name = judgements.model AND judges.style = 'fine_tuned'"
+        "UPDATE judgements SET judge_id = judges.id FROM judges "
+        "WHERE judges.name = judgements.model AND judges.style = 'fine_tuned'"
     )
     op.alter_column("judgements", "judge_id", nullable=False)
     op.drop_constraint("uq_judgements_text_sha256_model", "judgements", type_="unique")
@@ -296,7 +297,8 @@ def downgrade() -> None:
     )
     # Verdicts of other judges cannot be keyed by model alone: only fine_tuned ones are kept.
     op.execute(
-        "DELETE FROM judgements WHERE judge_id IN (SELECT id FROM judges WHERE style <> 'fine_tuned' OR endpoint <> 'openai')"
+        "DELETE FROM judgements "
+        "WHERE judge_id IN (SELECT id FROM judges WHERE style <> 'fine_tuned' OR endpoint <> 'openai')"
     )
     op.execute(
         "DELETE FROM judgements a USING judgements b"

@@ -343,7 +343,8 @@ def link_banner_product(session: Session, banner_id: int, product_id: int) -> di
     found = _both_ends(session, banner_id, _PRODUCTS, product_id, "Product", lock=True)
     if found.other_store != found.banner_store:
         raise StoreMismatch(
-            f"Product {product_id} belongs to store {found.other_store}, banner {banner_id} to store {found.banner_store}."
+            f"Product {product_id} belongs to store {found.other_store}, "
+            f"banner {banner_id} to store {found.banner_store}."
         )
     session.execute(update(_BANNERS).where(_BANNERS.c.id == banner_id).values(product_id=product_id))
     return banner_view(session, banner_id)

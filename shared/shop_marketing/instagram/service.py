@@ -74,7 +74,8 @@ def graph_client(settings: Settings) -> GraphClient:
     token = secret_setting(settings, "instagram_access_token")
     if not token:
         raise InstagramNotConfigured(
-            "Instagram comments cannot be fetched: INSTAGRAM_ACCESS_TOKEN (INSTAGRAM_ACCESS_TOKEN_SECRET_ARN in AWS) is not set."
+            "Instagram comments cannot be fetched: "
+            "INSTAGRAM_ACCESS_TOKEN (INSTAGRAM_ACCESS_TOKEN_SECRET_ARN in AWS) is not set."
         )
     return GraphClient(settings.instagram_graph_url, token, timeout=settings.instagram_timeout_seconds)
 

@@ -14,10 +14,10 @@ connection held across its OpenAI call). A batch pays a handful of statements on
    arrived meanwhile in one statement and a transaction of its own), so a paid answer is recorded
    at once, even if the invocation then runs out of time; a store that fails is tried again with the
    next answers and once more at the end, so a passing fault costs no second payment; the locks are
-   released when every answer is stored. A text whose lock another request or invocation holds is judged after that, the way a
-   single request is (:func:`.judge.judge_with`): it waits at the lock, then finds the holder's
-   answer (or pays, if the holder failed). Nothing waits while holding a lock another waits for, so
-   two batches with texts in common cannot deadlock.
+   released when every answer is stored. A text whose lock another request or invocation holds is
+   judged after that, the way a single request is (:func:`.judge.judge_with`): it waits at the
+   lock, then finds the holder's answer (or pays, if the holder failed). Nothing waits while holding
+   a lock another waits for, so two batches with texts in common cannot deadlock.
 4. The comments that can be named again are recorded in one more transaction: their posts held
    ``FOR KEY SHARE`` and one upsert. It is separate so that a failure there costs no paid judgement.
 

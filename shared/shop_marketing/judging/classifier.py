@@ -32,7 +32,8 @@ class ClassifierModelUnavailable(Exception):
 def probability_good(spec: JudgeSpec, vector: Sequence[float]) -> float:
     if len(vector) != len(spec.weights):
         raise UpstreamBadReply(
-            f"The embedding model {spec.model!r} answered {len(vector)} dimensions; judge {spec.name!r} was trained on {len(spec.weights)}."
+            f"The embedding model {spec.model!r} answered {len(vector)} dimensions; "
+            f"judge {spec.name!r} was trained on {len(spec.weights)}."
         )
     margin = math.sumprod(spec.weights, vector) + spec.bias
     return 0.5 * (1.0 + math.tanh(0.5 * margin))

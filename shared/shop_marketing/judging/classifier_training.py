@@ -110,7 +110,8 @@ def gather_examples(session: Session, files: list[TrainingFile]) -> Examples:
             )
     if conflicts:
         raise ConflictingLabels(
-            f"{len(conflicts)} example(s) carry a label that another example of the same text contradicts; fix or drop them.",
+            f"{len(conflicts)} example(s) carry a label that another example of the same text contradicts; "
+            "fix or drop them.",
             details=conflicts,
         )
     examples = Examples(texts=list(first), labels=[label for label, _, _ in first.values()])
@@ -127,7 +128,8 @@ def gather_examples(session: Session, files: list[TrainingFile]) -> Examples:
         )
     if len(examples.texts) > MAX_EXAMPLES:
         raise TooManyExamples(
-            f"{len(examples.texts)} distinct examples; a classifier is trained on at most {MAX_EXAMPLES} in one request.",
+            f"{len(examples.texts)} distinct examples; "
+            f"a classifier is trained on at most {MAX_EXAMPLES} in one request.",
             details=[_detail("examples_file_ids", f"{len(examples.texts)} examples", "too_many")],
         )
     return examples
@@ -210,8 +212,7 @@ def successor(session: Session, source: Judge, request: creation.SuccessorReques
         files = [file for file_id in learnt_from if (file := session.get(TrainingFile, file_id)) is not None]
         if not files or len(files) != len(learnt_from):
             raise InvalidInput(
-                f"The training files judge {source.id} learnt from are gone: "
-                "name the examples with examples_file_id.",
+                f"The training files judge {source.id} learnt from are gone: name the examples with examples_file_id.",
                 details=[_detail("examples_file_id", "the predecessor's training files are gone")],
             )
         file_ids = [file.openai_file_id for file in files]

@@ -105,7 +105,8 @@ def create_judge(
     if judge.model_status == "shut_down":
         shown = f" on {judge.model_shutdown_date.isoformat()}" if judge.model_shutdown_date else ""
         raise ModelUnavailable(
-            f"The provider does not serve the model {judge.model!r} any more (shut down{shown}): choose a current model.",
+            f"The provider does not serve the model {judge.model!r} any more (shut down{shown}): "
+            "choose a current model.",
             model=judge.model,
             model_shutdown_date=judge.model_shutdown_date.isoformat() if judge.model_shutdown_date else None,
         )

@@ -283,7 +283,8 @@ def _check_known_comment(session: Session, request: JudgeRequest, sha: str) -> N
         )
     if request.post_id is not None and known.post_id is not None and known.post_id != request.post_id:
         raise CommentPostMismatch(
-            f"Instagram comment {request.instagram_comment_id!r} belongs to post {known.post_id}, not post {request.post_id}."
+            f"Instagram comment {request.instagram_comment_id!r} belongs to post {known.post_id}, "
+            f"not post {request.post_id}."
         )
 
 

@@ -125,7 +125,8 @@ class NewJudge(BaseModel):
             ]
             if extra:
                 raise ValueError(
-                    f"a classifier judge is trained on embeddings: {', '.join(extra)} not allowed (embedding_model names the model)"
+                    f"a classifier judge is trained on embeddings: {', '.join(extra)} not allowed "
+                    "(embedding_model names the model)"
                 )
             if self.embedding_model is None:
                 raise ValueError("a classifier judge needs embedding_model (e.g. text-embedding-3-small)")
@@ -493,7 +494,8 @@ def promotion_verdict(session: Session, candidate: Judge, settings: Settings) ->
         f1 = candidate_figures["f1_good"] or 0.0
         if f1 < active_f1 - settings.promotion_f1_tolerance:
             reasons.append(
-                f"its F1 for good ({f1:.3f}) is below the active judge's ({active_f1:.3f}) minus {settings.promotion_f1_tolerance}"
+                f"its F1 for good ({f1:.3f}) is below the active judge's ({active_f1:.3f}) "
+                f"minus {settings.promotion_f1_tolerance}"
             )
     if not reasons:
         return evaluation, None

@@ -179,7 +179,10 @@ def scores(predicted: np.ndarray, y: np.ndarray) -> dict[str, float]:
 
 
 def train(
-    vectors: Sequence[Sequence[float]] | np.ndarray, labels: list[str], texts: list[str], c_grid: tuple[float, ...] = C_GRID
+    vectors: Sequence[Sequence[float]] | np.ndarray,
+    labels: list[str],
+    texts: list[str],
+    c_grid: tuple[float, ...] = C_GRID,
 ) -> Fit:
     """Fit the classifier on the embedded examples; ``labels`` are ``good``/``bad`` (both present,
     at least two of each)."""

@@ -33,20 +33,24 @@ BAD = [("c7", "u6", "grumpy", 0.95, "품절이라 못 샀어요 😭")]
 def judged_comment(connection, post_id, comment_id, author_id, username, confidence, text, verdict, by_shop=False):
     judge = connection.execute(
         sa.text(
-            "INSERT INTO judges (name, style, model) VALUES ('fixture-judge', 'fine_tuned', 'ft:gpt-4o-mini-2024-07-18:shop::judge01') "
+            "INSERT INTO judges (name, style, model) "
+            "VALUES ('fixture-judge', 'fine_tuned', 'ft:gpt-4o-mini-2024-07-18:shop::judge01') "
             "ON CONFLICT (name) DO UPDATE SET model = EXCLUDED.model RETURNING id"
         )
     ).scalar()
     judgement = connection.execute(
         sa.text(
-            "INSERT INTO judgements (judge_id, text_sha256, model, verdict, confidence, comment_tokens, prompt_tokens, completion_tokens) "
-            "VALUES (:judge, :sha, 'ft:gpt-4o-mini-2024-07-18:shop::judge01', :verdict, :confidence, 10, 17, 1) RETURNING id"
+            "INSERT INTO judgements (judge_id, text_sha256, model, verdict, confidence, "
+            "comment_tokens, prompt_tokens, completion_tokens) "
+            "VALUES (:judge, :sha, 'ft:gpt-4o-mini-2024-07-18:shop::judge01', :verdict, :confidence, 10, 17, 1) "
+            "RETURNING id"
         ),
         {"judge": judge, "sha": comment_id.ljust(64, "0"), "verdict": verdict, "confidence": confidence},
     ).scalar()
     connection.execute(
         sa.text(
-            "INSERT INTO instagram_comments (instagram_comment_id, post_id, text, text_sha256, judgement_id, author_id, author_username, by_shop) "
+            "INSERT INTO instagram_comments (instagram_comment_id, post_id, text, text_sha256, "
+            "judgement_id, author_id, author_username, by_shop) "
             "VALUES (:id, :post, :text, :sha, :judgement, :author, :username, :by_shop)"
         ),
         {

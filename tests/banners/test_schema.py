@@ -31,13 +31,15 @@ def test_one_banner_per_image_key_in_a_store_and_the_links_it_keeps(db):
         store = insert("INSERT INTO naver_stores (naver_store_id, name) VALUES ('s', 'S')")
         post = insert("INSERT INTO instagram_posts (instagram_media_id) VALUES ('m')")
         comment = insert(
-            "INSERT INTO instagram_comments (instagram_comment_id, post_id, text, text_sha256) VALUES ('c', :p, 't', 'x')",
+            "INSERT INTO instagram_comments (instagram_comment_id, post_id, text, text_sha256) "
+            "VALUES ('c', :p, 't', 'x')",
             p=post,
         )
         first = insert("INSERT INTO naver_image_banners (store_id, image_url) VALUES (:s, 'u')", s=store)
         second = insert("INSERT INTO naver_image_banners (store_id, image_url) VALUES (:s, 'u')", s=store)
         insert(
-            "INSERT INTO banner_images (banner_id, store_id, image_key, comment_id, post_id) VALUES (:b, :s, 'k.png', :c, :p)",
+            "INSERT INTO banner_images (banner_id, store_id, image_key, comment_id, post_id) "
+            "VALUES (:b, :s, 'k.png', :c, :p)",
             b=first,
             s=store,
             c=comment,

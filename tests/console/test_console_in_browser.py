@@ -101,8 +101,8 @@ def test_page_size_and_first_render_are_measured(console, seeded, capsys):
     timings = console.page.evaluate("""() => {
         const paint = Object.fromEntries(performance.getEntriesByType('paint').map(p => [p.name, p.startTime]));
         const navigation = performance.getEntriesByType('navigation')[0];
-        return {first_contentful_paint: paint['first-contentful-paint'], dom_content_loaded: navigation.domContentLoadedEventEnd,
-                queue_shown: performance.now()};
+        return {first_contentful_paint: paint['first-contentful-paint'],
+                dom_content_loaded: navigation.domContentLoadedEventEnd, queue_shown: performance.now()};
     }""")
     figures = {
         "viewport": console.viewport,
@@ -116,7 +116,8 @@ def test_page_size_and_first_render_are_measured(console, seeded, capsys):
         print(
             f"\nreview console ({console.viewport}, local run): script+styles+page {figures['total_kb']} KB "
             f"(budget 200 KB); first contentful paint {figures['first_contentful_paint']} ms, "
-            f"DOM ready {figures['dom_content_loaded']} ms, review queue shown by {figures['queue_shown']} ms (target < 1,000 ms)"
+            f"DOM ready {figures['dom_content_loaded']} ms, "
+            f"review queue shown by {figures['queue_shown']} ms (target < 1,000 ms)"
         )
 
 

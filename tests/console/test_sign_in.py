@@ -113,7 +113,8 @@ def test_a_token_the_api_refuses_sends_the_person_to_sign_in_again(console, sign
     visits = len(hosted.authorize_requests)
     forged = LocalAuth(secret="another-secret-entirely-0123456789abcdef").token(["shop/review"])
     console.page.evaluate(
-        "token => sessionStorage.setItem('console.token', JSON.stringify({access_token: token, expires_at: Date.now() + 3600000}))",
+        "token => sessionStorage.setItem("
+        "'console.token', JSON.stringify({access_token: token, expires_at: Date.now() + 3600000}))",
         forged,
     )
 

@@ -269,7 +269,8 @@ def test_reviews_need_the_review_scope_and_the_reviewer_is_the_tokens_subject(en
         ).scalar()
         comment = connection.execute(
             sa.text(
-                "INSERT INTO instagram_comments (instagram_comment_id, post_id, text, text_sha256) VALUES ('1785', :p, '좋아요', 'x') RETURNING id"
+                "INSERT INTO instagram_comments (instagram_comment_id, post_id, text, text_sha256) "
+                "VALUES ('1785', :p, '좋아요', 'x') RETURNING id"
             ),
             {"p": post},
         ).scalar()

@@ -179,7 +179,8 @@ def deployment(password_server, monkeypatch):
 
 
 def function_engine(secrets, application_arn: str) -> sa.Engine:
-    """An engine as every other function builds it (another process: no cached secret): DB_SECRET_ARN is the application secret."""
+    """An engine as every other function builds it (another process: no cached secret): DB_SECRET_ARN
+    is the application secret."""
     from aws_lambda_powertools.utilities import parameters
 
     parameters.clear_caches()

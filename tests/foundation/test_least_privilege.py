@@ -32,7 +32,8 @@ QUEUE_ACCESS = {
         ("sqs:ChangeMessageVisibility", "CommentsToJudgeQueue"),
     },
     "UploadTrainingFileFunction": {("sqs:SendMessage", "AsyncFailuresQueue")},
-    # A finished job's judge is evaluated through EvaluationsQueue; failed scheduled refreshes wait in AsyncFailuresQueue.
+    # A finished job's judge is evaluated through EvaluationsQueue; failed scheduled refreshes wait in
+    # AsyncFailuresQueue.
     "FineTuningJobsFunction": {("sqs:SendMessage", "AsyncFailuresQueue"), ("sqs:SendMessage", "EvaluationsQueue")},
     # Evaluations are queued by the judges' routes and consumed, example by example, by their consumer;
     # the daily model calendar refresh's failures wait in AsyncFailuresQueue.

@@ -52,7 +52,9 @@ import shop_marketing.models.judging
 named = sorted(bare.metadata.tables)
 order = [table.name for table in bare.metadata.sorted_tables]  # resolves every foreign key
 from shop_marketing.models import Base, Judge
-print(json.dumps({"named": named, "ordered": len(order), "all": sorted(Base.metadata.tables), "judge": Judge.__tablename__}))
+print(json.dumps(
+    {"named": named, "ordered": len(order), "all": sorted(Base.metadata.tables), "judge": Judge.__tablename__}
+))
 """)
 
     assert {"judgements", "judges", "instagram_comments", "training_files"} <= set(loaded["named"])

@@ -64,7 +64,8 @@ def test_the_reviews_sample_event_runs_through_the_handler_and_names_the_tokens_
         ).scalar()
         connection.execute(
             sa.text(
-                "INSERT INTO instagram_comments (instagram_comment_id, post_id, text, text_sha256) VALUES ('17858893269000001', :p, '좋아요', 'x')"
+                "INSERT INTO instagram_comments (instagram_comment_id, post_id, text, text_sha256) "
+                "VALUES ('17858893269000001', :p, '좋아요', 'x')"
             ),
             {"p": post},
         )

@@ -53,7 +53,8 @@ def test_a_fetch_reads_every_page_and_queues_the_new_comments(instagram, graph, 
     assert requests[0].query["fields"] == "id,text,username,timestamp,like_count,from"
     stored = rows(
         db,
-        "SELECT author_id, author_username, like_count, commented_at, source, by_shop FROM instagram_comments WHERE instagram_comment_id = '178600000000005'",
+        "SELECT author_id, author_username, like_count, commented_at, source, by_shop "
+        "FROM instagram_comments WHERE instagram_comment_id = '178600000000005'",
     )
     assert stored == [("9000005", "customer5", 1, stored[0].commented_at, "fetch", False)]
     assert stored[0].commented_at.isoformat() == "2026-11-20T09:30:00+00:00"

@@ -77,7 +77,8 @@ def test_a_signed_delivery_stores_the_comment_registers_the_post_and_queues_it_o
     assert media_id == "17990000000000001"
     [comment] = rows(
         db,
-        "SELECT instagram_comment_id, post_id, author_id, author_username, by_shop, source, queued_at FROM instagram_comments",
+        "SELECT instagram_comment_id, post_id, author_id, author_username, by_shop, source, queued_at "
+        "FROM instagram_comments",
     )
     assert comment[:6] == ("17858893269000001", post_id, "1784001", "linen_lover", False, "webhook")
     assert comment.queued_at is not None
@@ -264,7 +265,8 @@ def test_a_comment_already_judged_by_hand_learns_its_author_and_is_not_queued_ag
         ).scalar()
         judgement = connection.execute(
             sa.text(
-                "INSERT INTO judgements (judge_id, text_sha256, model, verdict, confidence, comment_tokens, prompt_tokens, completion_tokens) "
+                "INSERT INTO judgements (judge_id, text_sha256, model, verdict, confidence, "
+                "comment_tokens, prompt_tokens, completion_tokens) "
                 "VALUES (:judge, :sha, 'ft:model', 'good', 0.9, 5, 12, 1) RETURNING id"
             ),
             {"judge": judge, "sha": SHA_OF_HAND_TEXT},
@@ -297,7 +299,8 @@ def test_instagrams_text_replaces_other_words_judged_by_hand_under_its_id_and_is
         ).scalar()
         judgement = connection.execute(
             sa.text(
-                "INSERT INTO judgements (judge_id, text_sha256, model, verdict, confidence, comment_tokens, prompt_tokens, completion_tokens) "
+                "INSERT INTO judgements (judge_id, text_sha256, model, verdict, confidence, "
+                "comment_tokens, prompt_tokens, completion_tokens) "
                 "VALUES (:judge, :sha, 'ft:model', 'good', 0.9, 5, 12, 1) RETURNING id"
             ),
             {"judge": judge, "sha": SHA_OF_HAND_TEXT},

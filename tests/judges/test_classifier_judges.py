@@ -227,9 +227,10 @@ def test_a_file_without_both_labels_is_refused_before_anything_is_paid(judges_ha
     with db.begin() as connection:
         file_id = connection.execute(
             sa.text(
-                "INSERT INTO training_files (openai_file_id, sha256, filename, bytes, examples, tokens, good_examples, bad_examples,"
-                " estimated_training_tokens, source, uploaded) VALUES ('local-onelabel', :sha, 'old.jsonl', 1, 12, 1, 12, 0, 1, 'api', false)"
-                " RETURNING id"
+                "INSERT INTO training_files (openai_file_id, sha256, filename, bytes, examples, tokens, "
+                "good_examples, bad_examples, estimated_training_tokens, source, uploaded) "
+                "VALUES ('local-onelabel', :sha, 'old.jsonl', 1, 12, 1, 12, 0, 1, 'api', false) "
+                "RETURNING id"
             ),
             {"sha": "f" * 64},
         ).scalar()

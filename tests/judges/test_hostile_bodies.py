@@ -11,7 +11,9 @@ from tests.judges.conftest import GOLDEN, TRAINING, jsonl, post
 from tests.support.lambda_invoke import call_http
 
 BROKEN_LINES = {
-    "lone-surrogate": '{"messages": [{"role": "user", "content": "\\ud800 후기"}, {"role": "assistant", "content": "good"}]}\n',
+    "lone-surrogate": (
+        '{"messages": [{"role": "user", "content": "\\ud800 후기"}, {"role": "assistant", "content": "good"}]}\n'
+    ),
     "nul": '{"messages": [{"role": "user", "content": "후기\\u0000"}, {"role": "assistant", "content": "good"}]}\n',
 }
 

@@ -311,9 +311,10 @@ def test_the_readme_walk_through_of_the_judge_the_shop_owns(local_run):
     print("\njudge                 F1    precision  prompt tokens/comment  USD per 1,000 comments")
     for name, result in results.items():
         assert result["status"] == "succeeded" and (result["judged"], result["errors"]) == (24, 0), result
+        prompt_tokens = result["cost"]["prompt_tokens"] / result["judged"]
         print(
             f"{name:20}  {result['metrics']['f1_good']:.2f}  {result['metrics']['precision_good']:.2f}"
-            f"       {result['cost']['prompt_tokens'] / result['judged']:8.0f}               {result['cost']['usd_per_1000_comments']:.4f}"
+            f"       {prompt_tokens:8.0f}               {result['cost']['usd_per_1000_comments']:.4f}"
         )
     mine = results["own-3-small"]
     assert mine["metrics"]["f1_good"] >= 0.95 and mine["metrics"]["precision_good"] >= 0.9

@@ -25,8 +25,10 @@ def test_old_active_models_become_judges_and_their_verdicts_follow(empty_databas
         )
         connection.execute(
             sa.text(
-                "INSERT INTO judgements (text_sha256, model, verdict, comment_tokens, prompt_tokens, completion_tokens) VALUES "
-                "('a', 'ft:old', 'good', 1, 8, 1), ('a', 'ft:new', 'bad', 1, 8, 1), ('b', 'gpt-override', 'good', 1, 8, 1)"
+                "INSERT INTO judgements (text_sha256, model, verdict, "
+                "comment_tokens, prompt_tokens, completion_tokens) VALUES "
+                "('a', 'ft:old', 'good', 1, 8, 1), ('a', 'ft:new', 'bad', 1, 8, 1), "
+                "('b', 'gpt-override', 'good', 1, 8, 1)"
             )
         )
         connection.commit()
@@ -39,7 +41,8 @@ def test_old_active_models_become_judges_and_their_verdicts_follow(empty_databas
         ).all()
         keyed = connection.execute(
             sa.text(
-                "SELECT judges.name, judgements.text_sha256 FROM judgements JOIN judges ON judges.id = judgements.judge_id ORDER BY 1, 2"
+                "SELECT judges.name, judgements.text_sha256 "
+                "FROM judgements JOIN judges ON judges.id = judgements.judge_id ORDER BY 1, 2"
             )
         ).all()
         activations = connection.execute(sa.text("SELECT count(*) FROM judge_activations")).scalar()
@@ -71,12 +74,14 @@ def test_migration_0007_gives_every_judge_an_unknown_calendar_and_keeps_forced_l
         connection.execute(
             sa.text(
                 "INSERT INTO training_files (openai_file_id, sha256, filename, bytes, examples, tokens, good_examples, "
-                "bad_examples, estimated_training_tokens, source) VALUES ('local-1', 'a', 'f.jsonl', 1, 2, 2, 1, 1, 2, 'api')"
+                "bad_examples, estimated_training_tokens, source) "
+                "VALUES ('local-1', 'a', 'f.jsonl', 1, 2, 2, 1, 1, 2, 'api')"
             )
         )
         connection.execute(
             sa.text(
-                "INSERT INTO judges (name, style, model, output, reasoning_effort, examples_file_id, example_count) VALUES "
+                "INSERT INTO judges "
+                "(name, style, model, output, reasoning_effort, examples_file_id, example_count) VALUES "
                 "('ft', 'fine_tuned', 'ft:gpt-4o-mini-2024-07-18:shop::a', 'label_token', NULL, NULL, NULL), "
                 "('o4', 'prompted', 'o4-mini', 'structured', 'low', 1, 2)"
             )

@@ -113,7 +113,8 @@ def another_request_paying_for(db, model: str, comment: str, verdict: str = "bad
         )
         holder.execute(
             sa.text(
-                "INSERT INTO judgements (judge_id, text_sha256, model, verdict, comment_tokens, prompt_tokens, completion_tokens) "
+                "INSERT INTO judgements (judge_id, text_sha256, model, verdict, "
+                "comment_tokens, prompt_tokens, completion_tokens) "
                 "VALUES (:judge, :sha, :model, :verdict, 9, 16, 1)"
             ),
             {"judge": judge_id, "sha": sha, "model": model, "verdict": verdict},

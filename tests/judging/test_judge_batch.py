@@ -110,7 +110,8 @@ def test_a_text_another_transaction_is_paying_for_is_answered_by_it_and_not_paid
     assert sent_comments(openai_standin) == ["세 번째 후기: 좋아요"]
     held = rows(
         db,
-        "SELECT j.verdict FROM instagram_comments c JOIN judgements j ON j.id = c.judgement_id WHERE c.instagram_comment_id = 'held'",
+        "SELECT j.verdict FROM instagram_comments c JOIN judgements j ON j.id = c.judgement_id "
+        "WHERE c.instagram_comment_id = 'held'",
     )
     assert [row.verdict for row in held] == ["bad"]  # the holder's answer, not a second one
 
@@ -147,12 +148,14 @@ def test_a_failure_recording_comments_keeps_the_judgements_and_the_retry_pays_no
         connection.execute(
             sa.text(
                 "CREATE FUNCTION refuse_boom() RETURNS trigger LANGUAGE plpgsql AS "
-                "$$ BEGIN IF NEW.instagram_comment_id = 'boom' THEN RAISE EXCEPTION 'refused'; END IF; RETURN NEW; END $$"
+                "$$ BEGIN IF NEW.instagram_comment_id = 'boom' THEN "
+                "RAISE EXCEPTION 'refused'; END IF; RETURN NEW; END $$"
             )
         )
         connection.execute(
             sa.text(
-                "CREATE TRIGGER refuse_boom BEFORE INSERT ON instagram_comments FOR EACH ROW EXECUTE FUNCTION refuse_boom()"
+                "CREATE TRIGGER refuse_boom BEFORE INSERT ON instagram_comments "
+                "FOR EACH ROW EXECUTE FUNCTION refuse_boom()"
             )
         )
     bodies = [
@@ -239,7 +242,8 @@ def test_a_paid_answer_whose_store_fails_is_stored_later_and_never_paid_again(
         )
         connection.execute(
             sa.text(
-                "CREATE TRIGGER refuse_one_store BEFORE INSERT ON judgements FOR EACH ROW EXECUTE FUNCTION refuse_one_store()"
+                "CREATE TRIGGER refuse_one_store BEFORE INSERT ON judgements "
+                "FOR EACH ROW EXECUTE FUNCTION refuse_one_store()"
             )
         )
     bodies = [json.dumps({"comment": comment}) for comment in comments]
@@ -268,7 +272,8 @@ def test_a_queued_comment_keeps_its_stored_text_and_post(queue_handler, chat, ac
         connection.execute(
             sa.text(
                 "INSERT INTO instagram_comments (instagram_comment_id, post_id, text, text_sha256, source) "
-                "VALUES ('kept', :post, '원래 댓글이에요 잘 입고 있어요', encode(sha256(convert_to('원래 댓글이에요 잘 입고 있어요', 'UTF8')), 'hex'), 'webhook')"
+                "VALUES ('kept', :post, '원래 댓글이에요 잘 입고 있어요', "
+                "encode(sha256(convert_to('원래 댓글이에요 잘 입고 있어요', 'UTF8')), 'hex'), 'webhook')"
             ),
             {"post": post_id},
         )
@@ -287,6 +292,7 @@ def test_a_queued_comment_keeps_its_stored_text_and_post(queue_handler, chat, ac
     # Only the judgement of its own text is its verdict; it stays on its post.
     [(text, post, verdict_text)] = rows(
         db,
-        "SELECT c.text, c.post_id, j.text_sha256 = c.text_sha256 FROM instagram_comments c JOIN judgements j ON j.id = c.judgement_id",
+        "SELECT c.text, c.post_id, j.text_sha256 = c.text_sha256 FROM instagram_comments c "
+        "JOIN judgements j ON j.id = c.judgement_id",
     )
     assert (text, post, verdict_text) == ("원래 댓글이에요 잘 입고 있어요", post_id, True)

@@ -152,8 +152,10 @@ def test_a_comment_from_instagram_keeps_instagrams_text_and_its_post(
         ).scalar()
         connection.execute(
             sa.text(
-                "INSERT INTO instagram_comments (instagram_comment_id, post_id, text, text_sha256, author_username, source) "
-                "VALUES ('17858893269000001', :post, :text, encode(sha256(convert_to(:text, 'UTF8')), 'hex'), 'curious', 'webhook')"
+                "INSERT INTO instagram_comments "
+                "(instagram_comment_id, post_id, text, text_sha256, author_username, source) "
+                "VALUES ('17858893269000001', :post, :text, "
+                "encode(sha256(convert_to(:text, 'UTF8')), 'hex'), 'curious', 'webhook')"
             ),
             {"post": post_id, "text": question},
         )

@@ -38,7 +38,8 @@ class Shop:
 
     def judgement(self, judge_id: int, text: str, verdict: str, confidence: float | None = 0.9) -> int:
         return self._insert(
-            "INSERT INTO judgements (judge_id, text_sha256, model, verdict, confidence, comment_tokens, prompt_tokens, completion_tokens) "
+            "INSERT INTO judgements (judge_id, text_sha256, model, verdict, confidence, "
+            "comment_tokens, prompt_tokens, completion_tokens) "
             "VALUES (:j, :sha, :m, :v, :c, 5, 12, 1)",
             j=judge_id,
             sha=sha(text),
@@ -59,7 +60,8 @@ class Shop:
         by_shop: bool = False,
     ) -> int:
         return self._insert(
-            "INSERT INTO instagram_comments (instagram_comment_id, post_id, text, text_sha256, judgement_id, author_id, author_username, by_shop, source) "
+            "INSERT INTO instagram_comments (instagram_comment_id, post_id, text, text_sha256, judgement_id, "
+            "author_id, author_username, by_shop, source) "
             "VALUES (:ig, :p, :t, :sha, :j, :a, :u, :s, 'webhook')",
             ig=ig_id,
             p=post_id,

@@ -71,12 +71,8 @@ class HostedSignIn:
                     or query.get("code_challenge_method") != "S256"
                     or not query.get("code_challenge")
                 ):
-                    return self._send(
-                        302,
-                        headers={
-                            "Location": f"{query['redirect_uri']}?{urlencode({'error': 'invalid_request', 'state': query.get('state', '')})}"
-                        },
-                    )
+                    refusal = urlencode({"error": "invalid_request", "state": query.get("state", "")})
+                    return self._send(302, headers={"Location": f"{query['redirect_uri']}?{refusal}"})
                 code = secrets.token_urlsafe(16)
                 with standin._lock:
                     standin._codes[code] = query

@@ -101,7 +101,8 @@ def another_request_paying_for(db, model: str, comment: str, verdict: str = "bad
     """Another request holds the active judge's (judge, text) lock while its OpenAI call runs, and has
     stored its answer; both become visible when the block ends (its commit)."""
     from shop_marketing.advisory_lock import lock_key
-    from shop_marketing.judging.judge import JUDGEMENT_LOCK_NAMESPACE, judgement_lock, text_sha256
+    from shop_marketing.hashing import text_sha256
+    from shop_marketing.judging.judge import JUDGEMENT_LOCK_NAMESPACE, judgement_lock
 
     judge_id = rows(db, "SELECT id FROM judges WHERE status = 'active'")[0].id
     sha = text_sha256(comment)

@@ -222,7 +222,7 @@ def test_a_paid_answer_is_stored_as_it_arrives_not_when_the_whole_batch_is_done(
 def test_a_paid_answer_whose_store_fails_is_stored_later_and_never_paid_again(
     queue_handler, chat, active_model, db, openai_standin, monkeypatch, refused, master_engine
 ):
-    from shop_marketing.judging.judge import text_sha256
+    from shop_marketing.hashing import text_sha256
 
     # Answers arrive one at a time, and the database refuses the first insert of one of them (a
     # sequence counts the refusals: it is not rolled back with the refused statement)

@@ -13,7 +13,6 @@ The same request again renders nothing, writes nothing new and answers the same 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections.abc import Callable
@@ -28,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from ..catalog.service import banner_view
 from ..errors import DomainError, NotFound, StoreMismatch
+from ..hashing import text_sha256
 from ..models import MAX_ID, InstagramPost, NaverImageBanner, NaverProduct, NaverStore, banner_instagram_posts
 from ..models.banner_images import BannerImage
 from ..models.base import IdMixin
@@ -71,7 +71,7 @@ class Chosen:
 def image_key(text: str, handle: str, store_name: str, width: int, height: int) -> str:
     """The key of the image showing exactly this: same content, same key, one object."""
     content = json.dumps([LAYOUT_VERSION, width, height, text, handle, store_name], ensure_ascii=False)
-    return hashlib.sha256(content.encode("utf-8")).hexdigest() + ".png"
+    return text_sha256(content) + ".png"
 
 
 def _title(text_: str, handle: str) -> str:

@@ -13,7 +13,6 @@ Both roads — Meta's webhook and a fetch from the Graph API — end here:
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from ..errors import NotFound
+from ..hashing import text_sha256
 from ..judge_queue import JudgeMessage, judge_queue_available, send_to_judge
 from ..models import InstagramPost
 from ..models.judging import InstagramComment
@@ -54,10 +54,6 @@ class Stored:
     new: int
 
 
-def _text_sha256(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
 def _short(value: str | None) -> str | None:
     return value[:MAX_ID_LENGTH] if value else None
 
@@ -84,7 +80,7 @@ def store_comments(session: Session, comments: Iterable[IncomingComment], shop_a
             instagram_comment_id=comment.instagram_comment_id,
             post_id=posts[comment.media_id],
             text=comment.text,
-            text_sha256=_text_sha256(comment.text),
+            text_sha256=text_sha256(comment.text),
             author_id=_short(comment.author_id),
             author_username=_short(comment.author_username),
             parent_id=_short(comment.parent_id),

@@ -43,6 +43,7 @@ from ..advisory_lock import lock_key
 from ..config import ConfigurationError, Settings
 from ..db import session_scope
 from ..errors import NotFound, ServiceUnavailable
+from ..hashing import text_sha256
 from ..models import InstagramPost
 from ..models.judging import InstagramComment, Judgement
 from ..observability import logger
@@ -63,7 +64,6 @@ from .judge import (
     judge_with,
     judgement_lock,
     replacement_for,
-    text_sha256,
     verdict_of,
 )
 from .judges import ActiveJudgeCache

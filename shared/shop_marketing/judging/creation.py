@@ -15,7 +15,6 @@ judge's style carries over), probed, and its evaluation on the current golden se
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -29,6 +28,7 @@ from sqlalchemy.orm import Session
 from ..advisory_lock import lock_key
 from ..config import ConfigurationError, Settings
 from ..errors import DomainError, Duplicate, ServiceUnavailable
+from ..hashing import text_sha256
 from ..models import Evaluation, FineTuningJob, Judge, TrainingExample, TrainingFile
 from ..observability import logger
 from . import evaluation_queue, model_calendar
@@ -88,7 +88,7 @@ def create_judge(
     style = STYLES[request.style]
     session.execute(
         text("SELECT pg_advisory_xact_lock(:namespace, :key)"),
-        {"namespace": JUDGE_NAME_LOCK_NAMESPACE, "key": lock_key(hashlib.sha256(request.name.encode()).hexdigest())},
+        {"namespace": JUDGE_NAME_LOCK_NAMESPACE, "key": lock_key(text_sha256(request.name))},
     )
     existing = session.scalar(select(Judge.id).where(Judge.name == request.name))
     if existing is not None:

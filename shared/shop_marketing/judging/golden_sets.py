@@ -16,14 +16,11 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from ..config import Settings
+from ..hashing import text_sha256
 from ..models import GoldenExample, GoldenSet, TrainingExample, TrainingFile
 from ..training.files import InvalidTrainingFile, validated
 
 MIN_GOLDEN_EXAMPLES = 20
-
-
-def _sha(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def create_golden_set(
@@ -46,7 +43,7 @@ def create_golden_set(
     existing = session.scalar(select(GoldenSet).where(GoldenSet.sha256 == sha256))
     if existing is not None:
         return existing, False
-    examples = [(line, text, label, _sha(text)) for line, text, label in report.labelled]
+    examples = [(line, text, label, text_sha256(text)) for line, text, label in report.labelled]
     in_training: dict[str, str] = dict(
         session.execute(
             select(TrainingExample.text_sha256, func.min(TrainingFile.openai_file_id))

@@ -18,7 +18,6 @@ Imported only by the functions that judge: it pulls in the openai SDK and tiktok
 
 from __future__ import annotations
 
-import hashlib
 import math
 import time
 from collections.abc import Callable
@@ -37,6 +36,7 @@ from ..advisory_lock import hold_advisory_lock, lock_key
 from ..config import ConfigurationError, Settings, get_settings
 from ..db import session_scope
 from ..errors import DomainError, NotFound, ServiceUnavailable, UpstreamBadReply
+from ..hashing import text_sha256
 from ..models import InstagramPost
 from ..models.base import StrictId
 from ..models.judging import InstagramComment, Judgement
@@ -240,14 +240,10 @@ def ask_model(client: OpenAI, request: dict[str, Any], *, structured: bool = Fal
 # --- storage --------------------------------------------------------------------------------------
 
 
-def text_sha256(comment: str) -> str:
-    return hashlib.sha256(comment.encode("utf-8")).hexdigest()
-
-
 def judgement_lock(judge_id: int, sha: str) -> str:
     """The digest whose advisory lock (namespace :data:`JUDGEMENT_LOCK_NAMESPACE`) guards one judge's
     judgement of one text: whoever holds it is the one paying for that judgement."""
-    return hashlib.sha256(f"{judge_id}:{sha}".encode()).hexdigest()
+    return text_sha256(f"{judge_id}:{sha}")
 
 
 def _lock_post(session: Session, post_id: int) -> None:

@@ -19,11 +19,12 @@ judging a comment needs none of it (:mod:`.classifier`).
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from ..hashing import text_sha256
 
 C_GRID = (0.25, 1.0, 4.0, 16.0, 64.0)
 MAX_FOLDS = 5
@@ -157,7 +158,7 @@ def folds_of(texts: list[str], labels: np.ndarray, folds: int) -> np.ndarray:
     fold = np.empty(len(texts), dtype=np.int64)
     for label in (0, 1):
         members = [i for i in range(len(texts)) if labels[i] == label]
-        members.sort(key=lambda i: hashlib.sha256(texts[i].encode("utf-8")).hexdigest())
+        members.sort(key=lambda i: text_sha256(texts[i]))
         for position, index in enumerate(members):
             fold[index] = position % folds
     return fold

@@ -19,13 +19,13 @@ Pure: no database, no network. Imported by the functions that judge (it needs ti
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from ..hashing import text_sha256
 from ..tokens import single_token_id
 
 LABELS = ("good", "bad")
@@ -161,7 +161,7 @@ def choose_shots(examples: Iterable[tuple[str, str]], count: int) -> tuple[Shot,
             seen.add(text)
             by_label[label].append(text)
     for texts in by_label.values():
-        texts.sort(key=lambda text: hashlib.sha256(text.encode("utf-8")).hexdigest())
+        texts.sort(key=text_sha256)
     wanted = {"good": (count + 1) // 2, "bad": count // 2}
     # A label short of its share leaves its places to the other.
     for label, other in (("good", "bad"), ("bad", "good")):

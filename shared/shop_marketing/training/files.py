@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from ..advisory_lock import hold_advisory_lock
 from ..config import Settings
 from ..errors import InvalidInput, NotFound, UpstreamError
+from ..hashing import text_sha256
 from ..models import TrainingExample, TrainingFile, TrainingFileRejection
 from ..observability import logger
 from ..openai_failures import openai_call_budget, openai_failures_as_domain_errors
@@ -208,7 +209,7 @@ def _keep_examples(session: Session, file_id: int, labelled: list[tuple[int, str
                 "training_file_id": file_id,
                 "line": line,
                 "text": text,
-                "text_sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
+                "text_sha256": text_sha256(text),
                 "label": label,
             }
             for line, text, label in labelled

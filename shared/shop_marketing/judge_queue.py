@@ -14,12 +14,11 @@ import json
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
+from .aws_clients import aws_client
 from .errors import ServiceUnavailable
 
 _lock = threading.Lock()
-_client: Any = None
 _local_delivery: Callable[[list[str]], None] | None = None
 SQS_BATCH_LIMIT = 10
 
@@ -41,24 +40,6 @@ class JudgeMessage:
             {"comment": self.comment, "instagram_comment_id": self.instagram_comment_id, "post_id": self.post_id},
             ensure_ascii=False,
         )
-
-
-def _sqs() -> Any:
-    global _client
-    if _client is None:
-        with _lock:
-            if _client is None:
-                import boto3
-
-                _client = boto3.client("sqs")
-    return _client
-
-
-def reset_judge_queue_client() -> None:
-    """Forget the client (tests use this inside a fresh moto mock)."""
-    global _client
-    with _lock:
-        _client = None
 
 
 def set_local_delivery(deliver: Callable[[list[str]], None] | None) -> None:
@@ -90,7 +71,7 @@ def send_to_judge(queue_url: str | None, messages: Sequence[JudgeMessage]) -> se
         chunk = messages[start : start + SQS_BATCH_LIMIT]
         entries = [{"Id": str(index), "MessageBody": message.body()} for index, message in enumerate(chunk)]
         try:
-            reply = _sqs().send_message_batch(QueueUrl=queue_url, Entries=entries)
+            reply = aws_client("sqs").send_message_batch(QueueUrl=queue_url, Entries=entries)
         except (BotoCoreError, ClientError) as error:
             raise JudgeQueueUnavailable(
                 f"The queue of comments to judge is unavailable: {error}", retry_after=30

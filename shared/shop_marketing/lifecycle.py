@@ -60,6 +60,9 @@ def forget_connections_and_secrets() -> None:
     openai_client = sys.modules.get(f"{__package__}.openai_client")
     if openai_client is not None:
         openai_client.reset_openai_client()
+    aws_clients = sys.modules.get(f"{__package__}.aws_clients")
+    if aws_clients is not None:
+        aws_clients.forget_aws_clients()
     parameters = sys.modules.get("aws_lambda_powertools.utilities.parameters.base")
     if parameters is not None:
         # Cached secret values and the boto3 clients that fetched them.

@@ -30,8 +30,8 @@ def test_catalog_sample_events_run_through_the_handler(db):
 def test_instagram_webhook_sample_events_run_through_the_handler(db, monkeypatch):
     from moto import mock_aws
 
+    from shop_marketing.aws_clients import forget_aws_clients
     from shop_marketing.config import get_settings
-    from shop_marketing.judge_queue import reset_judge_queue_client
 
     # The samples are signed with, and ask for, these (README: "Instagram comments in").
     monkeypatch.setenv("INSTAGRAM_APP_SECRET", "sample-app-secret")
@@ -41,13 +41,13 @@ def test_instagram_webhook_sample_events_run_through_the_handler(db, monkeypatch
 
         monkeypatch.setenv("JUDGE_QUEUE_URL", boto3.client("sqs").create_queue(QueueName="judge")["QueueUrl"])
         get_settings.cache_clear()
-        reset_judge_queue_client()
+        forget_aws_clients()
         handler = handler_of("instagram_comments")
 
         handshake = result_of(handler(sample_event("instagram_webhook_handshake.json"), LocalContext()))
         delivered = result_of(handler(sample_event("instagram_webhook_comment.json"), LocalContext()))
 
-    reset_judge_queue_client()
+    forget_aws_clients()
     monkeypatch.undo()
     get_settings.cache_clear()
     assert (handshake.status, handshake.body) == (200, b"1158201444")

@@ -48,14 +48,14 @@ class JudgeQueue:
 
 @pytest.fixture
 def judge_queue(monkeypatch):
-    from shop_marketing.judge_queue import reset_judge_queue_client
+    from shop_marketing.aws_clients import forget_aws_clients
 
     with mock_aws():
-        reset_judge_queue_client()
+        forget_aws_clients()
         url = boto3.client("sqs").create_queue(QueueName="comments-to-judge")["QueueUrl"]
         configure(monkeypatch, JUDGE_QUEUE_URL=url)
         yield JudgeQueue(url)
-    reset_judge_queue_client()
+    forget_aws_clients()
 
 
 @pytest.fixture

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import os
 import tempfile
-import threading
 from pathlib import Path
 from typing import Any, Protocol
 
+from ..aws_clients import aws_client
 from ..config import Settings
 from ..errors import ServiceUnavailable
 
@@ -44,17 +44,10 @@ class S3ImageStore:
         self.bucket = bucket
         self.base_url = base_url.rstrip("/")
         self._client = client
-        self._lock = threading.Lock()
 
     @property
     def client(self) -> Any:
-        if self._client is None:
-            with self._lock:
-                if self._client is None:
-                    import boto3
-
-                    self._client = boto3.client("s3")
-        return self._client
+        return self._client if self._client is not None else aws_client("s3")
 
     def put(self, key: str, png: bytes) -> None:
         from botocore.exceptions import BotoCoreError, ClientError

@@ -11,12 +11,12 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
-from functools import cache
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from ..aws_clients import aws_client
 from ..config import Settings
 from ..errors import ServiceUnavailable
 from ..observability import logger
@@ -39,20 +39,15 @@ def require_queue(settings: Settings) -> None:
         raise ServiceUnavailable("Evaluations are not configured (EVALUATION_QUEUE_URL).")
 
 
-@cache
-def _sqs() -> Any:
-    import boto3
-
-    return boto3.client("sqs")
-
-
 def send(bodies: list[dict[str, Any]], settings: Settings) -> None:
     texts = [json.dumps(body, separators=(",", ":")) for body in bodies]
     if settings.evaluation_queue_url:
         for start in range(0, len(texts), SQS_BATCH):
             entries = [{"Id": str(n), "MessageBody": text} for n, text in enumerate(texts[start : start + SQS_BATCH])]
             failed = (
-                _sqs().send_message_batch(QueueUrl=settings.evaluation_queue_url, Entries=entries).get("Failed", [])
+                aws_client("sqs")
+                .send_message_batch(QueueUrl=settings.evaluation_queue_url, Entries=entries)
+                .get("Failed", [])
             )
             if failed:
                 logger.warning(

@@ -23,6 +23,7 @@ from shop_marketing.http import create_http_app, errors, json_response, success
 from shop_marketing.judging.evaluation import adopt_fine_tuned_model
 from shop_marketing.observability import CORRELATION_ID_PATH, logger, metrics, tracer
 from shop_marketing.openai_client import get_endpoint_client, get_openai_client
+from shop_marketing.schedules import is_schedule
 from shop_marketing.training import fine_tuning
 from shop_marketing.training.fine_tuning import JobRequest
 
@@ -121,14 +122,10 @@ def refresh_unfinished_jobs() -> dict[str, Any]:
     return summary
 
 
-def _is_schedule(event: dict[str, Any]) -> bool:
-    return event.get("source") == "aws.events" and event.get("detail-type") == "Scheduled Event"
-
-
 @logger.inject_lambda_context(correlation_id_path=CORRELATION_ID_PATH)
 @tracer.capture_lambda_handler
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    if _is_schedule(event):
+    if is_schedule(event):
         return refresh_unfinished_jobs()
     return app.resolve(event, context)

@@ -10,7 +10,7 @@ Declared as two functions in template.yaml, each with only the secrets it reads:
 from __future__ import annotations
 
 import base64
-from typing import Any, Literal
+from typing import Literal
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
@@ -21,6 +21,7 @@ from shop_marketing.config import get_settings, load_or_exit
 from shop_marketing.http import Id, create_http_app, errors, json_response, success
 from shop_marketing.instagram import service as instagram
 from shop_marketing.observability import CORRELATION_ID_PATH, logger, metrics, tracer
+from shop_marketing.schedules import is_schedule
 
 # Instagram settings are checked when they are needed: the webhook answers 401 and a fetch 503
 # (naming the variable) until they are set.
@@ -76,15 +77,11 @@ def fetch_comments(post_id: Id):
     return json_response(200, result)
 
 
-def _is_schedule(event: dict[str, Any]) -> bool:
-    return event.get("source") == "aws.events" or event.get("detail-type") == "Scheduled Event"
-
-
 @logger.inject_lambda_context(correlation_id_path=CORRELATION_ID_PATH)
 @tracer.capture_lambda_handler
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    if _is_schedule(event):
+    if is_schedule(event):
         settings = get_settings()
         return instagram.fetch_recent_posts(graph=instagram.graph_client(settings), settings=settings)
     return app.resolve(event, context)

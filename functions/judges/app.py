@@ -20,12 +20,13 @@ from pydantic import BaseModel, ValidationError
 
 from shop_marketing.config import get_settings, load_or_exit
 from shop_marketing.db import session_scope
-from shop_marketing.errors import InvalidInput
+from shop_marketing.errors import InvalidInput, validation_details
 from shop_marketing.http import Id, create_http_app, error_response, errors, json_response, media_type
 from shop_marketing.judging import creation, evaluation, golden_sets, judges, model_calendar
 from shop_marketing.models import MAX_ID
 from shop_marketing.observability import CORRELATION_ID_PATH, logger, metrics, tracer
 from shop_marketing.openai_client import get_endpoint_client
+from shop_marketing.schedules import is_schedule
 from shop_marketing.training.files import checked_filename
 
 if TYPE_CHECKING:
@@ -60,15 +61,9 @@ def _body_as[T: BaseModel](model: type[T], *, empty_allowed: bool = False) -> T:
     try:
         return model.model_validate_json(raw or "")
     except ValidationError as error:
-        details = [
-            {
-                "field": ".".join(str(part) for part in problem["loc"]) or "body",
-                "in": "body",
-                "type": problem["type"],
-                "message": problem["msg"].removeprefix("Value error, "),
-            }
-            for problem in error.errors(include_url=False)
-        ]
+        details = validation_details(error.errors(include_url=False), where="body")
+        for detail in details:  # a validator's own sentence, without pydantic's prefix
+            detail["message"] = detail["message"].removeprefix("Value error, ")
         code = "invalid_json" if any(d["type"] == "json_invalid" for d in details) else "validation_error"
         raise _Invalid(code, details) from None
 
@@ -204,13 +199,9 @@ def list_evaluations(judge_id: JudgeFilter = None):
 @tracer.capture_lambda_handler
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    if _is_schedule(event):
+    if is_schedule(event):
         return refresh_model_calendar()
     return app.resolve(event, context)
-
-
-def _is_schedule(event: dict[str, Any]) -> bool:
-    return event.get("source") == "aws.events" and event.get("detail-type") == "Scheduled Event"
 
 
 def refresh_model_calendar() -> dict[str, Any]:

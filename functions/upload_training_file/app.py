@@ -12,19 +12,18 @@ Two triggers, one rule set (product.md "Fine-tuning" and "Event-driven"):
 from __future__ import annotations
 
 import base64
-from functools import cache
 from typing import Annotated, Any
 from urllib.parse import unquote_plus
 
-import boto3
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from shop_marketing.aws_clients import aws_client
 from shop_marketing.config import get_settings, load_or_exit
 from shop_marketing.db import session_scope
-from shop_marketing.errors import InvalidInput, ServiceUnavailable
+from shop_marketing.errors import InvalidInput, ServiceUnavailable, validation_details
 from shop_marketing.http import create_http_app, error_response, errors, json_response, media_type, success
 from shop_marketing.observability import CORRELATION_ID_PATH, logger, metrics, tracer
 from shop_marketing.openai_client import get_openai_client
@@ -87,11 +86,6 @@ TRAINING_FILE_BODY = {
 }
 
 
-@cache
-def s3_client() -> Any:
-    return boto3.client("s3")
-
-
 @app.post(
     "/training-files",
     responses=success(TrainingFileOut, 201) | success(TrainingFileOut, 200) | errors(404, 409, 502, 504),
@@ -107,7 +101,7 @@ def upload_training_file():
         filename = training_files.checked_filename(filename)
     elif body_type == "application/json":
         key = _s3_key(_raw_body(event))
-        data = training_files.read_training_object(s3_client(), _training_bucket(), key)
+        data = training_files.read_training_object(aws_client("s3"), _training_bucket(), key)
         filename = (
             training_files.filename_from_key(key) if filename is None else training_files.checked_filename(filename)
         )
@@ -163,15 +157,7 @@ def _s3_key(body: bytes) -> str:
     try:
         return S3KeyRequest.model_validate_json(body).s3_key
     except ValidationError as error:
-        details = [
-            {
-                "field": ".".join(str(part) for part in problem["loc"]) or "body",
-                "in": "body",
-                "type": problem["type"],
-                "message": problem["msg"],
-            }
-            for problem in error.errors(include_url=False)
-        ]
+        details = validation_details(error.errors(include_url=False), where="body")
         raise InvalidInput('The body must be JSON {"s3_key": "..."}.', details=details) from None
 
 
@@ -214,7 +200,7 @@ def _ingest_object(bucket: str, key: str, uploader: str | None) -> dict[str, Any
     data = b""
     with session_scope() as session:
         try:
-            data = training_files.read_training_object(s3_client(), bucket, key)
+            data = training_files.read_training_object(aws_client("s3"), bucket, key)
             uploaded = training_files.upload_training_file(
                 session,
                 data,

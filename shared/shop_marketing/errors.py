@@ -2,10 +2,36 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 # product.md §2: an error lists at most this many details, and says how many more there were.
 MAX_DETAILS = 100
+
+
+def validation_details(problems: Iterable[Mapping[str, Any]], *, where: str | None = None) -> list[dict[str, Any]]:
+    """pydantic's problems (``ValidationError.errors()``) as the product's details: one
+    ``{"field", "in", "type", "message"}`` each, never the value that was refused.
+
+    ``where`` names the part of the request the model read (``"body"``); without it the first part of
+    each problem's location does, as Powertools' request validation locates a problem
+    (``("body" | "path" | "query", field, ...)``)."""
+    details = []
+    for problem in problems:
+        location = [str(part) for part in problem.get("loc", ())]
+        if where is None:
+            part, *field = location or ["request"]
+        else:
+            part, field = where, location
+        details.append(
+            {
+                "field": ".".join(field) or part,
+                "in": part,
+                "type": problem.get("type", "invalid"),
+                "message": problem.get("msg", "invalid value"),
+            }
+        )
+    return details
 
 
 def error_object(code: str, message: str, details: list[dict[str, Any]] | None = None, **extra: Any) -> dict[str, Any]:

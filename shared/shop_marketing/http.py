@@ -37,7 +37,7 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from pydantic import BaseModel, ConfigDict, Field
 
 from . import safe_json
-from .errors import DatabaseUnavailable, DomainError, error_object
+from .errors import DatabaseUnavailable, DomainError, error_object, validation_details
 from .models.base import MAX_ID
 from .observability import logger
 
@@ -250,22 +250,6 @@ def _retry_when_the_database_drops(app: APIGatewayHttpResolver, next_middleware:
         return next_middleware(app)
 
 
-def _validation_details(error: RequestValidationError) -> list[dict[str, Any]]:
-    details = []
-    for problem in error.errors():
-        # Powertools locates a problem as ("body" | "path" | "query", field, ...).
-        where, *field = [str(part) for part in problem.get("loc", ())] or ["request"]
-        details.append(
-            {
-                "field": ".".join(field) or where,
-                "in": where,
-                "type": problem.get("type", "invalid"),
-                "message": problem.get("msg", "invalid value"),
-            }
-        )
-    return details
-
-
 def create_http_app(*, max_body_bytes: int = MAX_BODY_BYTES) -> ShopHttpResolver:
     """A resolver with request validation, the body checks, documented error answers, the retry of
     idempotent requests on a dropped database connection, and the product's error translation."""
@@ -292,7 +276,7 @@ def create_http_app(*, max_body_bytes: int = MAX_BODY_BYTES) -> ShopHttpResolver
         # (a bare `curl -d` sends a form) instead of listing the form's missing fields.
         if media_type(app.current_event) in FORM_TYPES:
             return _unsupported_type(error)
-        details = _validation_details(error)
+        details = validation_details(error.errors())
         if any(detail["type"] == "json_invalid" for detail in details):
             return error_response(422, "invalid_json", "The request body is not valid JSON.", details)
         return error_response(422, "validation_error", "The request is not valid.", details)

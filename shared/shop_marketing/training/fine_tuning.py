@@ -33,7 +33,15 @@ from sqlalchemy.orm import Session
 
 from ..advisory_lock import hold_advisory_lock
 from ..config import ConfigurationError, Settings
-from ..errors import DomainError, InvalidInput, NotFound, ServiceUnavailable, Unauthorized, UpstreamError
+from ..errors import (
+    DomainError,
+    InvalidInput,
+    NotFound,
+    ServiceUnavailable,
+    Unauthorized,
+    UpstreamError,
+    validation_details,
+)
 from ..models import FineTuningJob, TrainingExample, TrainingFile
 from ..models.fine_tuning import FINISHED_JOB_STATUSES, RETRYABLE_JOB_STATUSES
 from ..observability import logger
@@ -416,7 +424,7 @@ def verified_webhook_event(raw_body: bytes, headers: dict[str, str], *, client: 
     except ValidationError as error:
         raise InvalidInput(
             "The webhook body is not an OpenAI event.",
-            details=[dict(detail) for detail in error.errors(include_url=False)],
+            details=validation_details(error.errors(include_url=False), where="body"),
         ) from None
 
 

@@ -266,22 +266,9 @@ class BannerRenderer:
         draw = ImageDraw.Draw(image)
         for line in layout.lines:
             draw.text((line.x, line.y), line.text, font=font(line.size), fill=TEXT, anchor="la")
-        if layout.handle is not None:
-            draw.text(
-                (layout.handle.x, layout.handle.y),
-                layout.handle.text,
-                font=font(layout.handle.size),
-                fill=ACCENT,
-                anchor="la",
-            )
-        if layout.store is not None:
-            draw.text(
-                (layout.store.x, layout.store.y),
-                layout.store.text,
-                font=font(layout.store.size),
-                fill=MUTED,
-                anchor="la",
-            )
+        for footer, colour in ((layout.handle, ACCENT), (layout.store, MUTED)):
+            if footer is not None:
+                draw.text((footer.x, footer.y), footer.text, font=font(footer.size), fill=colour, anchor="la")
         buffer = io.BytesIO()
         image.save(buffer, format="PNG", optimize=True)
         return RenderedBanner(png=buffer.getvalue(), layout=layout)

@@ -510,20 +510,16 @@ def _judge_with(
             # Read again once the lock is ours: a twin may have committed after the first read's snapshot.
             stored = _stored_judgement(session, spec.id, sha)
         if stored is not None:
-            if request is not None:
-                _record_comment(session, request, sha, stored.id)
-            verdict = verdict_of(stored, spec, cached=True)
-            if then is not None:
-                then(session, verdict)
-            return verdict
-        try:
-            client = client_for(spec.endpoint)
-        except ConfigurationError as error:
-            raise ServiceUnavailable(str(error)) from None
-        judgement = _store_judgement(session, spec.id, sha, ask_judge(spec, comment, client))
+            judgement, cached = stored, True
+        else:
+            try:
+                client = client_for(spec.endpoint)
+            except ConfigurationError as error:
+                raise ServiceUnavailable(str(error)) from None
+            judgement, cached = _store_judgement(session, spec.id, sha, ask_judge(spec, comment, client)), False
         if request is not None:
             _record_comment(session, request, sha, judgement.id)
-        verdict = verdict_of(judgement, spec, cached=False)
+        verdict = verdict_of(judgement, spec, cached=cached)
         if then is not None:
             then(session, verdict)
         return verdict

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-# product.md §2: an error lists at most this many details, and says how many more there were.
+# docs/walkthrough.md "Errors": an error lists at most this many details, and says how many more there were.
 MAX_DETAILS = 100
 
 

@@ -5,6 +5,7 @@ the code that exist, and no committed file that points at files outside the repo
 from __future__ import annotations
 
 import re
+import shlex
 from pathlib import Path
 
 from infra.local_api import load_template
@@ -127,3 +128,33 @@ def test_the_alarms_the_operations_page_lists_are_the_templates():
     resources = load_template()["Resources"]
     alarms = {name for name, resource in resources.items() if resource["Type"] == "AWS::CloudWatch::Alarm"}
     assert listed == alarms
+
+
+def test_every_curl_in_the_docs_calls_a_route_the_api_serves():
+    """Every curl of every page, walk-throughs included, calls a route template.yaml declares (or a page
+    `make local` adds), with that route's method: a renamed or removed route cannot stay documented."""
+    from infra.local_api import routes_from_template
+
+    routes = routes_from_template()
+    local_pages = ("/openapi.json", "/docs", "/console/", "/banner-images/")
+    called, unknown = 0, []
+    for path in pages():
+        for block in re.findall(r"^```sh\n(.*?)^```", path.read_text(encoding="utf-8"), flags=re.S | re.M):
+            tokens = [token.rstrip(";") for token in shlex.split(block.replace("\\\n", " "), comments=True)]
+            starts = [i for i, token in enumerate(tokens) if token == "curl"] + [len(tokens)]
+            for start, end in zip(starts, starts[1:], strict=False):
+                command = tokens[start:end]
+                url = next((t for t in command if t.startswith(("$api/", "http://127.0.0.1:3000/"))), None)
+                if url is None:
+                    continue  # another server's URL (a token endpoint, the stand-in's clock)
+                route = "/" + url.split("/", 3 if url.startswith("http") else 1)[-1].split("?")[0]
+                explicit = command[command.index("-X") + 1] if "-X" in command else None
+                sends = any(t in ("-d", "--data-binary") for t in command)
+                method = explicit or ("POST" if sends else "GET")
+                called += 1
+                if route.startswith(local_pages) and method == "GET":
+                    continue
+                if not any(r.method == method and r.pattern.match(route) for r in routes):
+                    unknown.append(f"{path.relative_to(ROOT)}: {method} {route}")
+    assert not unknown, "\n".join(unknown)
+    assert called >= 60

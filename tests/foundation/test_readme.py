@@ -61,3 +61,12 @@ def test_the_walk_through_says_how_to_start_from_an_empty_database():
     assert "rm -rf .local/postgres" in WALKTHROUGH
     assert 'default=ROOT / ".local" / "postgres"' in (ROOT / "infra" / "local_api.py").read_text()
     assert default_data_dir.relative_to(ROOT).as_posix() == ".local/postgres"
+
+
+def test_every_setting_the_functions_read_is_on_the_configuration_page():
+    from shop_marketing.config import Settings
+
+    documented = set(re.findall(r"`([A-Z][A-Z0-9_]+)`", CONFIGURATION))
+    names = {(field.alias or name).upper() for name, field in Settings.model_fields.items()}
+    assert len(names) > 40
+    assert not names - documented, f"settings docs/configuration.md does not name: {sorted(names - documented)}"

@@ -492,7 +492,7 @@ async function render() {
 async function start() {
   try {
     const response = await fetch("config.json", { cache: "no-store" });
-    if (!response.ok) throw new ApiError(response.status, "no_config", "The console's config.json is missing: publish the console with its configuration (see docs/instagram-and-banners.md, "Review console").");
+    if (!response.ok) throw new ApiError(response.status, "no_config", "The console's config.json is missing: publish the console with its configuration (see the section Review console of docs/instagram-and-banners.md).");
     state.config = await response.json();
     const query = new URLSearchParams(location.search);
     if (state.config.auth && query.get("code")) await finishSignIn(query.get("code"), query.get("state"));

@@ -1,4 +1,4 @@
-// The review console: the marketing team's page over the product's API (product.md "Review console").
+// The review console: the marketing team's page over the product's API (docs/instagram-and-banners.md "Review console").
 // Written by hand, no framework and no build step. Everything shown comes from the API; text from
 // Instagram is only ever set as textContent, never parsed as HTML.
 //
@@ -492,7 +492,7 @@ async function render() {
 async function start() {
   try {
     const response = await fetch("config.json", { cache: "no-store" });
-    if (!response.ok) throw new ApiError(response.status, "no_config", "The console's config.json is missing: publish the console with its configuration (see the README).");
+    if (!response.ok) throw new ApiError(response.status, "no_config", "The console's config.json is missing: publish the console with its configuration (see the section Review console of docs/instagram-and-banners.md).");
     state.config = await response.json();
     const query = new URLSearchParams(location.search);
     if (state.config.auth && query.get("code")) await finishSignIn(query.get("code"), query.get("state"));

@@ -58,7 +58,7 @@ def _judge(request: judge.JudgeRequest) -> judge.Verdict:
 
 
 class VerdictOut(BaseModel):
-    """A judgement (product.md §2, "Comment judging")."""
+    """A judgement: the verdict, what it cost in tokens, the judge and model that gave it."""
 
     verdict: Literal["good", "bad"]
     comment_tokens: int

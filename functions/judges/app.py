@@ -81,7 +81,7 @@ class _Invalid(InvalidInput):
 
 
 def answers(
-    *statuses: int, described: str = 'A JSON object (product.md, "Judges", "Golden sets and evaluations")'
+    *statuses: int, described: str = "A JSON object: a judge, golden set or evaluation, or a list of them"
 ) -> dict[int, Any]:
     """Documented successes of a route: a JSON object each."""
     return {

@@ -1,7 +1,7 @@
 """Link or unlink banner: the Naver/Instagram catalog and the links between banners, products and posts.
 
-Routes (product.md §2, "Catalog and links") parse and validate the request, call one catalog service
-function in one transaction, and shape the answer. Errors are translated in shop_marketing.http.
+Routes (docs/walkthrough.md "A walk through the seed scenario") parse and validate the request, call one
+catalog service function in one transaction, and shape the answer. Errors are translated in shop_marketing.http.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Reviews: people see what the judge decided and have the last word (product.md "Reviews").
+"""Reviews: people see what the judge decided and have the last word (docs/instagram-and-banners.md "Reviews").
 
 - ``GET /instagram-posts/{post_id}/comments``: a post's comments with verdicts, confidence, judge and review.
 - ``GET /comments/review-queue``: the newest comments across posts, unreviewed first (the review console opens on it).

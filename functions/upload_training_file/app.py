@@ -1,6 +1,6 @@
 """Upload training file: validate a JSONL training file and upload it to OpenAI once per content.
 
-Two triggers, one rule set (product.md "Fine-tuning" and "Event-driven"):
+Two triggers, one rule set (docs/training.md "Fine-tuning the judge"):
 - ``POST /training-files`` with the JSONL itself (``application/jsonl``, ``application/x-ndjson`` or
   ``text/plain``; optional ``?filename=``) or JSON ``{"s3_key"}`` naming an object in the training-data
   bucket. 201 new file, 200 the same content uploaded before, 422 with every problem.

@@ -1,7 +1,7 @@
 """Who may call which route: the product's OAuth scopes and the one rule that assigns them.
 
-In AWS an HTTP API JWT authorizer checks every route but the webhooks (product.md "Access"); the scopes
-each route demands are written in template.yaml, and a test holds the template to :data:`ROUTE_SCOPES`.
+In AWS an HTTP API JWT authorizer checks every route but the webhooks (docs/deploy-and-access.md "Deploy",
+step 3); the scopes each route demands are written in template.yaml, and a test holds the template to :data:`ROUTE_SCOPES`.
 The local run enforces the same template rules when asked to (``LOCAL_AUTH=enforce``).
 """
 
@@ -24,8 +24,8 @@ SCOPES = {
     REVIEW: "Review judged comments (a post's comments, the review queue, reviews), agreement and the labelled export.",
 }
 
-# People get scopes by role (product.md "Access"): the Cognito groups the stack creates and what each
-# grants. A person's access token carries the union of their groups' scopes and nothing more
+# People get scopes by role (docs/deploy-and-access.md "Deploy", step 4): the Cognito groups the stack creates
+# and what each grants. A person's access token carries the union of their groups' scopes and nothing more
 # (functions/people_scopes, Cognito's pre token generation trigger); machines keep their client's scopes.
 VIEWERS, REVIEWERS, MARKETERS, ADMINS = "viewers", "reviewers", "marketers", "admins"
 GROUP_SCOPES: dict[str, frozenset[str]] = {

@@ -1,7 +1,7 @@
 """The database's roles: the application role every function signs in as, and what it may do.
 
-Only the migration step signs in with the master credentials (product.md "Access"). The schema's
-migration ``0010_application_role`` creates, per database, a group role ``<database>_application``
+Only the migration step signs in with the master credentials (docs/deploy-and-access.md "The database's
+roles"). The schema's migration ``0010_application_role`` creates, per database, a group role ``<database>_application``
 (no login) that may read and write the product's rows and nothing else:
 
 - ``SELECT, INSERT, UPDATE, DELETE`` on the tables of schema ``public`` and the use of their identity

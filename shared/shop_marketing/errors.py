@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-# product.md §2: an error lists at most this many details, and says how many more there were.
+# docs/walkthrough.md "Errors": an error lists at most this many details, and says how many more there were.
 MAX_DETAILS = 100
 
 

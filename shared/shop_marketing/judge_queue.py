@@ -29,7 +29,7 @@ class JudgeQueueUnavailable(ServiceUnavailable):
 
 @dataclass(frozen=True)
 class JudgeMessage:
-    """One comment to judge: the judge request body (product.md "Comment judging")."""
+    """One comment to judge: the judge request body (docs/judging.md "Judging comments")."""
 
     comment: str
     instagram_comment_id: str

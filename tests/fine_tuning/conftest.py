@@ -17,7 +17,7 @@ from tests.support.lambda_invoke import handler_of
 from tests.support.settings import use_settings
 
 BUCKET = "shop-marketing-training-123456789012"
-BASE_MODEL_DEFAULT = "gpt-4o-mini-2024-07-18"  # product.md: the default base model of a job
+BASE_MODEL_DEFAULT = "gpt-4o-mini-2024-07-18"  # docs/training.md "Fine-tuning the judge": the default base model
 WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"fine-tuning-webhook-test-secret!").decode()
 
 # The seed's two examples (seed-summary Part 2), then eight more comments from the same shop.

@@ -451,7 +451,8 @@ def test_webhook_secret_is_read_from_secrets_manager_in_aws(jobs_handler, openai
 def test_webhook_answers_401_until_the_signing_secret_is_put_in_the_stacks_secret(
     jobs_handler, openai, training_file, monkeypatch
 ):
-    """README "Deploy": the stack creates the secret unset; OpenAI issues whsec_ only once the URL exists."""
+    """docs/deploy-and-access.md "Deploy": the stack creates the secret unset; OpenAI issues whsec_ only once
+    the URL exists."""
     import boto3
     from aws_lambda_powertools.utilities import parameters
     from moto import mock_aws

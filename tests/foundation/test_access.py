@@ -1,4 +1,5 @@
-"""Access (product.md "Access"): a JWT with the route's scope on every route but the webhooks.
+"""Access (docs/deploy-and-access.md "Deploy", step 3): a JWT with the route's scope on every route but the
+webhooks.
 
 The rule lives in shop_marketing.access; template.yaml writes each route's scope; these tests hold the
 SAM-translated template (what API Gateway receives) to the rule, and show the local run enforcing the
@@ -23,7 +24,7 @@ from shop_marketing.access import CATALOG_READ, CATALOG_WRITE, JUDGE, MODELS_ADM
 
 WEBHOOKS = {("POST", "/webhooks/openai"), ("GET", "/webhooks/instagram"), ("POST", "/webhooks/instagram")}
 
-# Every route of product.md, including those being added beside this work, with the scope it names.
+# Every route of the API, with the scope that template.yaml and shop_marketing/access.py give it.
 PRODUCT_ROUTES = {
     ("POST", "/stores"): CATALOG_WRITE,
     ("GET", "/stores/{store_id}"): CATALOG_READ,

@@ -1,4 +1,4 @@
-"""The application database role (product.md "Access"): rows yes, schema never.
+"""The application database role (docs/deploy-and-access.md "The database's roles"): rows yes, schema never.
 
 The whole suite runs as the application role (tests/conftest.py: the master creates and migrates the
 session's database, the tests sign in as a login role of the application group); these tests show

@@ -1,4 +1,5 @@
-"""DB_SECRET_ARN (product.md §1): both secret shapes connect, and a rotated password needs no restart.
+"""DB_SECRET_ARN (docs/configuration.md "Environment variables"): both secret shapes connect, and a rotated
+password needs no restart.
 
 Against a real PostgreSQL that checks passwords, with the secret in moto's Secrets Manager.
 """

@@ -1,4 +1,5 @@
-"""People by role (product.md "Access"): Cognito groups, and a token that carries only their groups' scopes.
+"""People by role (docs/deploy-and-access.md "Deploy", step 4): Cognito groups, and a token that carries only
+their groups' scopes.
 
 The user pool's pre token generation trigger (functions/people_scopes) is run on Cognito's own event
 shape (events/people_scopes_pre_token_generation.json); the local run's enforcement then meets the

@@ -33,7 +33,7 @@ def test_instagram_webhook_sample_events_run_through_the_handler(db, monkeypatch
     from shop_marketing.aws_clients import forget_aws_clients
     from shop_marketing.config import get_settings
 
-    # The samples are signed with, and ask for, these (README: "Instagram comments in").
+    # The samples are signed with, and ask for, these (docs/instagram-and-banners.md "Instagram comments in").
     monkeypatch.setenv("INSTAGRAM_APP_SECRET", "sample-app-secret")
     monkeypatch.setenv("INSTAGRAM_VERIFY_TOKEN", "sample-verify-token")
     with mock_aws():

@@ -1,4 +1,4 @@
-"""README "When fine-tuning is not available", run against `make local` with no OpenAI key: keep the
+"""docs/walkthrough.md "When fine-tuning is not available", run against `make local` with no OpenAI key: keep the
 examples, create a prompted judge, add a golden set, evaluate it and the fine-tuned judge, compare
 their cost per 1,000 comments, promote the prompted judge, judge with it."""
 
@@ -166,7 +166,7 @@ def test_the_readme_walk_through_without_fine_tuning(local_run):
 
 
 def test_the_readme_walk_through_of_a_judge_outliving_its_model(local_run):
-    """README "Judges that outlive their models": the calendar, a successor, and an automatic succession
+    """docs/walkthrough.md "Judges that outlive their models": the calendar, a successor, and an automatic succession
     once the stand-in's clock passes the fine-tuned judge's base model's shutdown date (2027-01-14)."""
     from datetime import UTC, date, datetime
 
@@ -256,7 +256,7 @@ def test_the_readme_walk_through_of_a_judge_outliving_its_model(local_run):
 
 
 def test_the_readme_walk_through_of_the_judge_the_shop_owns(local_run):
-    """README "The judge the shop owns": a classifier trained on the kept examples, compared with a
+    """docs/walkthrough.md "The judge the shop owns": a classifier trained on the kept examples, compared with a
     prompted judge on the golden set, promoted, judging; then retrained on more labelled comments."""
     base, _ = local_run
     files = []

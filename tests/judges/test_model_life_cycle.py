@@ -1,4 +1,4 @@
-"""Judges that outlive their models (product.md "Model life cycle"): request shapes discovered by
+"""Judges that outlive their models (docs/judging.md "Model life cycle"): request shapes discovered by
 probing, the provider's calendar, successors, automatic succession.
 
 OpenAI is the project's behaving stand-in (infra/openai_standin.py) on loopback, with the gpt-6

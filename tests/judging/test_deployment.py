@@ -114,7 +114,8 @@ def test_a_poison_message_reaches_the_dead_letter_queue_and_the_rest_are_judged_
 
 @pytest.fixture
 def standin_server():
-    """infra/openai_standin.py, the stand-in the README tells developers to run, on a free port."""
+    """infra/openai_standin.py, the stand-in docs/walkthrough.md "Locally, with no OpenAI key" describes, on a
+    free port."""
     behaviour = openai_standin.BehavingOpenAI(label="bad", probabilities={"good": 0.2, "bad": 0.8})
     server, base_url = openai_standin.start_in_background(behaviour)
     yield base_url
@@ -145,7 +146,7 @@ def test_the_local_api_judges_a_comment_with_the_openai_stand_in(local_api, stan
     # Given `make local` with OPENAI_BASE_URL pointed at `python -m infra.openai_standin --label bad`
     use_settings(monkeypatch, OPENAI_BASE_URL=standin_server, JUDGE_MODEL="ft:gpt-4o-mini-2024-07-18:local::demo")
 
-    # When a comment is judged over real HTTP, as the README's curl does
+    # When a comment is judged over real HTTP, as the curl of docs/judging.md "Judging comments" does
     status, answer = post_json(f"{local_api}/comments/judge", {"comment": SEED_COMMENT})
 
     # Then the seed's verdict and token counts come back

@@ -1,4 +1,5 @@
-"""How OpenAI's failures reach the caller: the codes of product.md, and nothing stored or half-paid."""
+"""How OpenAI's failures reach the caller: the codes docs/judging.md "Judging comments" names, and nothing
+stored or half-paid."""
 
 from __future__ import annotations
 

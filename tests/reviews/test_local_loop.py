@@ -21,7 +21,7 @@ import pytest
 from infra.local_api import ROOT
 from tests.support.network import free_port
 
-# The README's walk through ("From a comment to a banner, on the local run") uses this secret and file:
+# The walk-through docs/walkthrough.md "From a comment to a banner, on the local run" uses this secret and file:
 # four comments, the last a question (the stand-in reads it as "bad").
 APP_SECRET = "local-app-secret"
 DELIVERY = ROOT / "examples" / "instagram-delivery.json"

@@ -1,4 +1,4 @@
-"""Reviews (product.md "Reviews — people have the last word"): a post's comments with verdicts and
+"""Reviews (docs/instagram-and-banners.md "Reviews"): a post's comments with verdicts and
 reviews, setting and clearing reviews, good comments and banner images following the label, the
 review queue, and concurrent reviews of one comment."""
 

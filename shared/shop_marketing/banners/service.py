@@ -1,4 +1,5 @@
-"""Banner images (product.md): a post's best good comments become banners of a store.
+"""Banner images (docs/instagram-and-banners.md "Banner images"): a post's best good comments become banners
+of a store.
 
 1. In one short transaction: the post, the store and the product (when given) are checked, and the
    post's comments labelled ``good`` are read (a review's label, else the latest verdict), best first,

@@ -1,4 +1,5 @@
-"""Instagram comments in (product.md): the webhook's deliveries and fetches from the Graph API.
+"""Instagram comments in (docs/instagram-and-banners.md "Instagram comments in"): the webhook's deliveries
+and fetches from the Graph API.
 
 Each entry point verifies or authenticates, stores the comments once and queues the new ones for
 judging, and reports the comments Instagram's limits refuse (:mod:`.limits`); handlers call exactly

@@ -1,4 +1,4 @@
-"""Training ``classifier`` judges (product.md "Classifier judges — the judge the shop owns").
+"""Training ``classifier`` judges (docs/judging.md "Classifier judges").
 
 - The examples are the union of the kept training files named (each distinct text once, in the order
   the files are named, then by line). A text labelled both ways is refused: 422

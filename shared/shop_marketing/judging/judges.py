@@ -4,8 +4,8 @@
 - Exactly one judge is active (a partial unique index); every change of the active judge takes a
   transaction-scoped advisory lock, so two promotions at once are serialised, and is recorded in
   ``judge_activations`` with the metrics it was made on.
-- The promotion rule (product.md): a finished evaluation on the current golden set is required; the
-  candidate's precision for ``good`` must reach ``PROMOTION_MIN_PRECISION`` and its F1 must not be
+- The promotion rule (docs/judging.md "Promotion on evidence"): a finished evaluation on the current golden
+  set is required; the candidate's precision for ``good`` must reach ``PROMOTION_MIN_PRECISION`` and its F1 must not be
   below the active judge's minus ``PROMOTION_F1_TOLERANCE``. ``force`` skips the rule, with a reason.
 - Readers find the active judge through :class:`ActiveJudgeCache` (``ACTIVE_MODEL_TTL_SECONDS``), so
   judging follows a change without a redeploy and without a query per request.

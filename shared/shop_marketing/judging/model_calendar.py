@@ -1,4 +1,4 @@
-"""The provider's calendar: when each judge's model shuts down (product.md "Model life cycle").
+"""The provider's calendar: when each judge's model shuts down (docs/judging.md "Model life cycle").
 
 The product knows the calendar from the provider, never from a list in its code: OpenAI's
 ``GET /v1/models/{id}`` carries ``shutdown_date`` (YYYY-MM-DD, or null when none is announced). A

@@ -1,4 +1,4 @@
-"""Request shapes discovered, not guessed from a model's name (product.md "Model life cycle").
+"""Request shapes discovered, not guessed from a model's name (docs/judging.md "Judges").
 
 A chat judge is created with one probe judgement: the recipe asked for, or, where ``output`` and
 ``reasoning_effort`` are not given, the cheapest shape the model accepts —

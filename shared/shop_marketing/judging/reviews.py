@@ -1,4 +1,4 @@
-"""Reviews — people have the last word (product.md "Reviews").
+"""Reviews — people have the last word (docs/instagram-and-banners.md "Reviews").
 
 A reviewer sees what the judge decided and sets a label of their own; a comment's ``label`` is its
 review's label where there is one, else its latest verdict, and every list that picks good comments

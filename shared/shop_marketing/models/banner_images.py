@@ -1,4 +1,4 @@
-"""Banner images rendered from good comments (product.md "Banner images").
+"""Banner images rendered from good comments (docs/instagram-and-banners.md "Banner images").
 
 A rendered image is named by a key derived from what it shows (text, author, store name, size, layout
 version). One store holds at most one banner per image key — unique ``(store_id, image_key)`` — so the

@@ -1,4 +1,4 @@
-"""Judges, their activations, golden sets and evaluations (product.md "Judges", "Golden sets and
+"""Judges, their activations, golden sets and evaluations (docs/judging.md "Judges" and "Golden sets and
 evaluations").
 
 - A judge is an immutable recipe (style, model, endpoint, examples, output); only its ``status``
@@ -82,7 +82,7 @@ class Judge(IdMixin, CreatedAtMixin, Base):
     probe: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     # The judge this one was made to succeed (POST /judges/{id}/successor).
     predecessor_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("judges.id", ondelete="SET NULL"))
-    # The provider's calendar for the judge's model (product.md "Model life cycle").
+    # The provider's calendar for the judge's model (docs/judging.md "Model life cycle").
     model_shutdown_date: Mapped[date | None] = mapped_column(Date)
     model_status: Mapped[str] = mapped_column(String(20), server_default="unknown")
     model_checked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -1,4 +1,4 @@
-"""Instagram comments and the judge's verdicts on them (product.md "Comment judging").
+"""Instagram comments and the judge's verdicts on them (docs/judging.md "Judging comments").
 
 - A judgement is a paid OpenAI answer about one text by one judge, keyed by ``(judge_id, text_sha256)``:
   the same text judged by the same judge is found again and never paid for twice.

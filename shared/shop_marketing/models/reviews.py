@@ -1,4 +1,5 @@
-"""Reviews: a person's label on a comment, which overrides the judge's verdict (product.md "Reviews").
+"""Reviews: a person's label on a comment, which overrides the judge's verdict (docs/instagram-and-banners.md
+"Reviews").
 
 - One review per comment (unique ``comment_id``): setting it again replaces it, so concurrent
   reviews of one comment leave one row, the last.

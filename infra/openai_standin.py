@@ -40,15 +40,17 @@ from __future__ import annotations
 
 import argparse
 import base64
+import dataclasses
 import hashlib
 import itertools
 import json
 import math
+import os
 import re
 import struct
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from email.message import Message
@@ -112,6 +114,29 @@ CATALOG: dict[str, ModelCard] = {
     "text-embedding-3-large": ModelCard("embedding"),
     "text-embedding-ada-002": ModelCard("embedding"),
 }
+# The day the catalog above was read from OpenAI's deprecations page.
+CATALOG_AS_OF = date(2026, 12, 6)
+# The local run's environment variable for ``--calendar-as-of``.
+CALENDAR_AS_OF_VARIABLE = "OPENAI_STANDIN_CALENDAR_AS_OF"
+
+
+def calendar_from(today: date, as_of: date = CATALOG_AS_OF) -> tuple[dict[str, ModelCard], date]:
+    """OpenAI's calendar laid out as it lay on ``as_of``, relative to ``today``: every shutdown date and
+    the fine-tuning cut-off moved by ``today - as_of``, so they lie as far ahead of ``today`` as they
+    lay ahead of ``as_of``. Whoever uses it (the tests, ``make local --calendar-as-of``) never depends
+    on the day it runs. Returns the models and the fine-tuning cut-off."""
+    shift = today - as_of
+    models = {
+        name: dataclasses.replace(card, shutdown_date=card.shutdown_date + shift if card.shutdown_date else None)
+        for name, card in CATALOG.items()
+    }
+    return models, FINE_TUNING_CUTOFF + shift
+
+
+def today_utc() -> date:
+    return datetime.now(UTC).date()
+
+
 # A model the catalog does not list (when ``known_models_only`` is off): served with the oldest rules.
 UNLISTED = ModelCard("chat")
 # The embedding models served, with their native dimensions.
@@ -417,7 +442,7 @@ class BehavingOpenAI:
         structured = (request.get("response_format") or {}).get("type") == "json_schema"
         content = json.dumps({_schema_field(request): label}) if structured and label is not None else label
         logprobs = None
-        probabilities = self.probabilities
+        probabilities = answering(self.probabilities, label)
         if request.get("logprobs") and probabilities is not None and content is not None and label in probabilities:
             top = [
                 {"token": token, "logprob": math.log(p), "bytes": list(token.encode())}
@@ -674,6 +699,19 @@ class BehavingOpenAI:
         }
 
 
+def answering(probabilities: dict[str, float] | None, label: str | None) -> dict[str, float] | None:
+    """The label probabilities as the model that answered ``label`` reports them: the label answered is
+    the most probable (a model answers its most probable label), so when the configured probabilities
+    favour another label, the label's and the favourite's are exchanged (``bad`` answered with
+    {"good": 0.9, "bad": 0.1} reports {"good": 0.1, "bad": 0.9})."""
+    if probabilities is None or label not in probabilities:
+        return probabilities
+    favourite = max(probabilities, key=lambda name: probabilities[name])
+    if probabilities[label] >= probabilities[favourite]:
+        return probabilities
+    return {**probabilities, label: probabilities[favourite], favourite: probabilities[label]}
+
+
 def _certain(token: str) -> dict[str, Any]:
     return {"token": token, "logprob": 0.0, "bytes": list(token.encode()), "top_logprobs": []}
 
@@ -707,6 +745,30 @@ def _page(items: list[dict[str, Any]], query: dict[str, list[str]]) -> Answer:
 
 def _job_not_found(job_id: str) -> Answer:
     return Answer(404, error_body(f"No such job: {job_id}", param="fine_tune_id", code="fine_tune_not_found"))
+
+
+def local_behaviour(
+    calendar_as_of: date | None = None, *, relative_to: date | None = None, **options: Any
+) -> BehavingOpenAI:
+    """The stand-in as the local run serves it: only the models OpenAI's catalog lists, each until its
+    shutdown date. ``calendar_as_of`` lays the calendar out as it lay on that day relative to
+    ``relative_to`` (default: the real date; see :func:`calendar_from`); None serves OpenAI's own dates.
+    ``options`` are :class:`BehavingOpenAI`'s (``today`` is its clock)."""
+    behaviour = BehavingOpenAI(known_models_only=True, **options)
+    if calendar_as_of is not None:
+        behaviour.models, behaviour.fine_tuning_cutoff = calendar_from(relative_to or today_utc(), calendar_as_of)
+    return behaviour
+
+
+def calendar_as_of_from_environment(environ: Mapping[str, str] | None = None) -> date | None:
+    """``OPENAI_STANDIN_CALENDAR_AS_OF`` (YYYY-MM-DD), or None when unset."""
+    value = (os.environ if environ is None else environ).get(CALENDAR_AS_OF_VARIABLE, "").strip()
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise SystemExit(f"{CALENDAR_AS_OF_VARIABLE}={value!r}: expected a day as YYYY-MM-DD") from None
 
 
 def make_server(behaviour: BehavingOpenAI, host: str = "127.0.0.1", port: int = 8080) -> ThreadingHTTPServer:
@@ -759,13 +821,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--today", type=date.fromisoformat, default=None, help="the stand-in's clock (YYYY-MM-DD; default: today)"
     )
+    parser.add_argument(
+        "--calendar-as-of",
+        type=date.fromisoformat,
+        default=None,
+        help=f"lay OpenAI's calendar out as it lay on this day (YYYY-MM-DD), relative to today: every shutdown "
+        f"date and the fine-tuning cut-off moved by (today - that day); default: ${CALENDAR_AS_OF_VARIABLE}, "
+        "else OpenAI's own dates",
+    )
     arguments = parser.parse_args(argv)
-    behaviour = BehavingOpenAI(
+    behaviour = local_behaviour(
+        arguments.calendar_as_of or calendar_as_of_from_environment(),
         label=arguments.label,
         retired_models=set(arguments.retired),
         fine_tuning_refused=arguments.refuse_fine_tuning,
         today=arguments.today,
-        known_models_only=True,
     )
     server = make_server(behaviour, arguments.host, arguments.port)
     print(f"OpenAI stand-in on http://{arguments.host}:{arguments.port}/v1", flush=True)

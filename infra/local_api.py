@@ -568,7 +568,9 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("BANNER_IMAGES_BASE_URL", f"http://{arguments.host}:{arguments.port}/banner-images")
     from infra.openai_standin import calendar_as_of_from_environment
 
-    standin = prepare_openai(arguments.calendar_as_of or calendar_as_of_from_environment())  # before anything reads the settings (they are read once)
+    standin = prepare_openai(
+        arguments.calendar_as_of or calendar_as_of_from_environment()
+    )  # before anything reads the settings (they are read once)
     server = prepare_database(arguments.data_dir)
     prepare_evaluations_queue()
     prepare_judge_queue()

@@ -401,7 +401,9 @@ def test_the_walkthroughs_calendar_does_not_depend_on_the_day_they_run(today):
         b'--b\r\nContent-Disposition: form-data; name="purpose"\r\n\r\nfine-tune\r\n'
         b'--b\r\nContent-Disposition: form-data; name="file"; filename="t.jsonl"\r\n\r\n{}\r\n--b--\r\n',
     )
-    job = standin.create_job(json.dumps({"model": "gpt-4o-mini-2024-07-18", "training_file": upload.json["id"]}).encode())
+    job = standin.create_job(
+        json.dumps({"model": "gpt-4o-mini-2024-07-18", "training_file": upload.json["id"]}).encode()
+    )
     assert job.status == 200, job.json
 
     standin.move_clock(shutdown - timedelta(days=1))

@@ -1,7 +1,8 @@
 """The project's OpenAI stand-in: a loopback HTTP server that behaves like OpenAI's current API.
 
-``make local`` starts it in-process when no OpenAI key is set (and says so); the tests serve the same
-behaviour through their scriptable server (``tests/support/openai_standin.py``). It is built from
+``make local`` starts it in-process when no OpenAI key is set (and says so); the tests and the bench
+serve it too, each configured its own way (:class:`BehavingOpenAI`'s options, a subclass, or a
+route scripted on :class:`OpenAIStandIn`, which records every request for the tests). It is built from
 OpenAI's published API description and answers the way the real service does, refusals included:
 
 - ``GET /v1/models/{id}`` and ``GET /v1/models``: the provider's calendar (:data:`CATALOG`, OpenAI's
@@ -771,27 +772,144 @@ def calendar_as_of_from_environment(environ: Mapping[str, str] | None = None) ->
         raise SystemExit(f"{CALENDAR_AS_OF_VARIABLE}={value!r}: expected a day as YYYY-MM-DD") from None
 
 
+@dataclass
+class Recorded:
+    """One request the stand-in received, as it came: method, path (with ``/v1``), query, headers
+    (lower-cased names) and raw body."""
+
+    method: str
+    path: str
+    query: str
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class Reply:
+    """An answer a test scripts: a status and JSON (or raw ``body``), extra headers, a ``delay`` before
+    answering, or ``drop``: the connection closed without an answer (the work done, the reply lost)."""
+
+    status: int = 200
+    json: Any = None
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+    drop: bool = False
+
+
+Responder = Callable[[Recorded, "re.Match[str]"], Reply]
+
+
+class OpenAIStandIn:
+    """The stand-in's loopback HTTP server. Every request is answered by ``behaviour``
+    (:class:`BehavingOpenAI`; None: 404 for anything a test has not scripted), unless a test scripts
+    its route with :meth:`on`. With ``record`` on (the tests'), every request is kept in ``requests``."""
+
+    def __init__(
+        self,
+        behaviour: BehavingOpenAI | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        record: bool = True,
+    ) -> None:
+        self.behaviour = behaviour
+        self.record = record
+        self.requests: list[Recorded] = []
+        self._routes: list[tuple[str, re.Pattern[str], Responder]] = []
+        self._lock = threading.Lock()
+        standin = self
+
+        class Handler(LoopbackHandler):
+            def log_message(self, *args: Any) -> None:  # the local run and the tests print their own lines
+                pass
+
+            def _serve(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                path, _, query = self.path.partition("?")
+                recorded = Recorded(self.command, path, query, {k.lower(): v for k, v in self.headers.items()}, body)
+                reply = standin.dispatch(recorded)
+                if reply.delay:
+                    time.sleep(reply.delay)
+                if reply.drop:
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return
+                payload = json.dumps(reply.json, ensure_ascii=False).encode() if reply.json is not None else reply.body
+                headers = dict(reply.headers)
+                self.send_response(reply.status)
+                self.send_header("Content-Type", headers.pop("Content-Type", "application/json"))
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = do_POST = do_DELETE = do_PUT = _serve
+
+        self.server = ThreadingHTTPServer((host, port), Handler)
+        self.server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        host, port = self.server.server_address[:2]
+        assert isinstance(host, str)  # an AF_INET server's address: (host, port)
+        return f"http://{host}:{port}/v1"
+
+    def on(self, method: str, path_pattern: str, responder: Responder) -> None:
+        """Answer ``method`` requests whose path fully matches the regex ``path_pattern`` (without the
+        ``/v1`` prefix) with ``responder``. Later registrations win over earlier ones."""
+        with self._lock:
+            self._routes.insert(0, (method.upper(), re.compile(path_pattern), responder))
+
+    def behave(self, behaviour: BehavingOpenAI) -> BehavingOpenAI:
+        """Answer every request no route scripts with ``behaviour``."""
+        self.behaviour = behaviour
+        return behaviour
+
+    def requests_to(self, method: str, path_pattern: str) -> list[Recorded]:
+        pattern = re.compile(path_pattern)
+        return [
+            r for r in self.requests if r.method == method.upper() and pattern.fullmatch(r.path.removeprefix("/v1"))
+        ]
+
+    def dispatch(self, recorded: Recorded) -> Reply:
+        with self._lock:
+            if self.record:
+                self.requests.append(recorded)
+            routes = list(self._routes)
+        path = recorded.path.removeprefix("/v1")
+        for method, pattern, responder in routes:
+            match = pattern.fullmatch(path)
+            if method == recorded.method and match:
+                return responder(recorded, match)
+        if self.behaviour is not None:
+            target = recorded.path + (f"?{recorded.query}" if recorded.query else "")
+            answer = self.behaviour.handle(recorded.method, target, recorded.headers, recorded.body)
+            return Reply(answer.status, answer.json)
+        return Reply(404, error_body(f"no stand-in route for {recorded.method} {path}"))
+
+    def start(self) -> OpenAIStandIn:
+        """Serve on a thread of this process (a short poll interval: ``stop`` waits for it)."""
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, args=(0.02,), name="openai-standin", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
 def make_server(behaviour: BehavingOpenAI, host: str = "127.0.0.1", port: int = 8080) -> ThreadingHTTPServer:
-    class Handler(LoopbackHandler):
-        def log_message(self, *args: Any) -> None:  # the local run prints its own lines
-            pass
-
-        def _serve(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
-            answer = behaviour.handle(self.command, self.path, dict(self.headers.items()), raw)
-            body = json.dumps(answer.json, ensure_ascii=False).encode()
-            self.send_response(answer.status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        do_GET = do_POST = do_DELETE = _serve
-
-    server = ThreadingHTTPServer((host, port), Handler)
-    server.daemon_threads = True
-    return server
+    """The stand-in's server answering with ``behaviour`` alone, recording nothing (a long local run)."""
+    return OpenAIStandIn(behaviour, host, port, record=False).server
 
 
 def _payload(part: Message) -> bytes:
@@ -803,12 +921,10 @@ def _payload(part: Message) -> bytes:
 def start_in_background(
     behaviour: BehavingOpenAI | None = None, host: str = "127.0.0.1", port: int = 0
 ) -> tuple[ThreadingHTTPServer, str]:
-    """Serve the stand-in on a thread of this process; returns the server and its ``/v1`` base URL."""
-    server = make_server(behaviour or BehavingOpenAI(), host, port)
-    threading.Thread(target=server.serve_forever, name="openai-standin", daemon=True).start()
-    bound_host, bound_port = server.server_address[:2]
-    assert isinstance(bound_host, str)  # an AF_INET server's address: (host, port)
-    return server, f"http://{bound_host}:{bound_port}/v1"
+    """Serve the stand-in on a thread of this process, recording nothing; returns the server and its
+    ``/v1`` base URL."""
+    standin = OpenAIStandIn(behaviour or BehavingOpenAI(), host, port, record=False).start()
+    return standin.server, standin.base_url
 
 
 def main(argv: list[str] | None = None) -> None:

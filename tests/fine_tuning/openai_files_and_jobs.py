@@ -18,7 +18,7 @@ from email.policy import HTTP
 from typing import Any
 from urllib.parse import parse_qs
 
-from tests.support.openai_standin import OpenAIStandIn, Recorded, Reply
+from infra.openai_standin import OpenAIStandIn, Recorded, Reply
 
 
 @dataclass

@@ -14,7 +14,7 @@ from infra.local_api import LocalContext, load_handler
 from tests.judges.conftest import BAD, GOLDEN, GOOD, ROOT, add_golden_set, evaluate, get, keep_examples, post
 from tests.judging.chat_standin import text_tokens
 from tests.judging.test_judge_queue import batch
-from tests.support.openai_standin import Reply
+from infra.openai_standin import Reply
 
 EMBEDDINGS = "/embeddings"
 LABELLED = [(text, "good") for text in GOOD] + [(text, "bad") for text in BAD]

@@ -105,7 +105,7 @@ def test_an_outage_is_retried_and_the_evaluation_resumes_where_it_stopped(
     judges_handler, openai, openai_standin, queue
 ):
     # Given an OpenAI that fails every request for a while
-    from tests.support.openai_standin import Reply
+    from infra.openai_standin import Reply
 
     add_golden_set(judges_handler)
     judge = create_judge(judges_handler, name="ft-judge", style="fine_tuned", model=FINE_TUNED)
@@ -136,7 +136,7 @@ def test_an_outage_is_retried_and_the_evaluation_resumes_where_it_stopped(
 
 
 def _answer(openai, request):
-    from tests.support.openai_standin import Reply
+    from infra.openai_standin import Reply
 
     answer = openai.chat(request.body)
     return Reply(answer.status, answer.json)

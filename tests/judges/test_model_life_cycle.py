@@ -28,7 +28,7 @@ from tests.judges.conftest import (
     use_settings,
 )
 from tests.judging.chat_standin import SMALL_MODELS_DAYS_LEFT, billed_prompt_tokens
-from tests.support.openai_standin import Reply
+from infra.openai_standin import Reply
 
 TODAY = datetime.now(UTC).date()
 SOON = TODAY + timedelta(
@@ -642,7 +642,7 @@ def test_a_named_endpoint_serves_fine_tuning_with_the_kept_examples(
     upload_handler, jobs_handler, judges_handler, openai, openai_standin, monkeypatch, db
 ):
     from infra.openai_standin import BehavingOpenAI
-    from tests.support.openai_standin import OpenAIStandIn
+    from infra.openai_standin import OpenAIStandIn
 
     # Given OpenAI past its cut-off, and another endpoint (Azure OpenAI's v1 API takes the same files and jobs)
     openai.move_clock(openai.fine_tuning_cutoff + timedelta(days=1))

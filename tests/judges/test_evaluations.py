@@ -56,7 +56,7 @@ def test_an_evaluation_reports_the_exact_confusion_matrix_metrics_and_cost(
     # And the cost is what the stand-in billed, priced per 1,000 comments
     usages = [call.json() for call in chat_calls(openai_standin)]
     assert len(usages) == 24
-    from tests.judging.chat_standin import billed_prompt_tokens
+    from infra.openai_standin import billed_prompt_tokens
 
     prompt = sum(billed_prompt_tokens(body["messages"]) for body in usages)
     assert result["cost"]["prompt_tokens"] == prompt

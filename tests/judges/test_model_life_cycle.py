@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from infra.openai_standin import ModelCard, Reply
+from infra.openai_standin import SMALL_MODELS_DAYS_LEFT, ModelCard, Reply, billed_prompt_tokens
 from tests.judges.conftest import (
     GOLDEN,
     add_golden_set,
@@ -27,7 +27,6 @@ from tests.judges.conftest import (
     probe_calls,
     use_settings,
 )
-from tests.judging.chat_standin import SMALL_MODELS_DAYS_LEFT, billed_prompt_tokens
 
 TODAY = datetime.now(UTC).date()
 SOON = TODAY + timedelta(

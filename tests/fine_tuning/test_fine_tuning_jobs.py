@@ -130,7 +130,7 @@ def test_same_request_twice_makes_one_job(jobs_handler, openai, training_file, d
 
 
 def test_identical_requests_at_once_make_one_job(jobs_handler, openai, training_file, db):
-    openai.standin.on("POST", r"/fine_tuning/jobs", _slowly(openai._create_job, 0.5))
+    openai.standin.on("POST", r"/fine_tuning/jobs", _slowly(openai.respond, 0.5))
     results = []
     threads = [
         threading.Thread(target=lambda: results.append(start(jobs_handler, training_file_id=training_file)))

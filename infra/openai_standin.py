@@ -34,7 +34,12 @@ OpenAI's published API description and answers the way the real service does, re
   a job one step on (``validating_files`` → ``queued`` → ``running`` → ``succeeded`` with an
   ``ft:`` model) — list events, cancel.
 
-    python -m infra.openai_standin --port 8080
+The calendar can be laid out as it lay on another day, relative to today (``--calendar-as-of
+2026-12-06``, or ``OPENAI_STANDIN_CALENDAR_AS_OF`` for ``make local``): every shutdown date and the
+fine-tuning cut-off move by (today - that day), so a walkthrough written that day runs the same on any
+day (:func:`calendar_from`; the tests' :class:`ScriptedOpenAI` always moves it to today).
+
+    python -m infra.openai_standin --port 8080 [--calendar-as-of 2026-12-06]
 """
 
 from __future__ import annotations

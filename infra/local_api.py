@@ -22,7 +22,7 @@ import sys
 import threading
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -473,16 +473,18 @@ def prepare_database(data_dir: Path) -> Any:
     return server
 
 
-def prepare_openai() -> Any:
+def prepare_openai(calendar_as_of: date | None = None) -> Any:
     """No OpenAI key: serve the project's OpenAI stand-in in this process and point the SDK at it.
-    Returns the stand-in's server (None when the real API is used)."""
+    ``calendar_as_of`` lays its calendar out as it lay on that day, relative to today (see
+    ``infra.openai_standin.calendar_from``). Returns the stand-in's server (None when the real API is used)."""
     if os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_API_KEY_SECRET_ARN"):
         print(f"OpenAI: {os.environ.get('OPENAI_BASE_URL') or 'the real API'}", flush=True)
         return None
-    from infra.openai_standin import BehavingOpenAI, start_in_background
+    from infra.openai_standin import local_behaviour, start_in_background
 
     # Only the models OpenAI's catalog lists are served, each until its shutdown date.
-    server, base_url = start_in_background(BehavingOpenAI(known_models_only=True))
+    behaviour = local_behaviour(calendar_as_of)
+    server, base_url = start_in_background(behaviour)
     os.environ["OPENAI_BASE_URL"] = base_url
     os.environ["OPENAI_API_KEY"] = "sk-local-standin"
     print(
@@ -492,6 +494,14 @@ def prepare_openai() -> Any:
         flush=True,
     )
     print(f'the stand-in\'s clock: {base_url}/standin/clock (POST {{"today": "YYYY-MM-DD"}} moves it)', flush=True)
+    if calendar_as_of is not None and behaviour.fine_tuning_cutoff is not None:
+        dates = sorted({card.shutdown_date for card in behaviour.models.values() if card.shutdown_date})
+        print(
+            f"the stand-in's calendar as it lay on {calendar_as_of.isoformat()}, moved to today: shutdown dates "
+            f"{', '.join(day.isoformat() for day in dates)}; no fine-tuning job after "
+            f"{behaviour.fine_tuning_cutoff.isoformat()}",
+            flush=True,
+        )
     return server
 
 
@@ -535,6 +545,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=3000)
     parser.add_argument("--data-dir", type=Path, default=ROOT / ".local" / "postgres")
+    parser.add_argument(
+        "--calendar-as-of",
+        type=date.fromisoformat,
+        default=None,
+        help="the OpenAI stand-in's calendar as it lay on this day (YYYY-MM-DD), relative to today: every shutdown "
+        "date and the fine-tuning cut-off moved by (today - that day); default: $OPENAI_STANDIN_CALENDAR_AS_OF, "
+        "else OpenAI's own dates",
+    )
     arguments = parser.parse_args(argv)
 
     os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "shop-marketing-local")
@@ -548,7 +566,11 @@ def main(argv: list[str] | None = None) -> None:
     auth = LocalAuth.from_environment()
     os.environ.setdefault("BANNER_IMAGES_DIR", str(ROOT / ".local" / "banner-images"))
     os.environ.setdefault("BANNER_IMAGES_BASE_URL", f"http://{arguments.host}:{arguments.port}/banner-images")
-    standin = prepare_openai()  # before anything reads the settings (they are read once)
+    from infra.openai_standin import calendar_as_of_from_environment
+
+    standin = prepare_openai(
+        arguments.calendar_as_of or calendar_as_of_from_environment()
+    )  # before anything reads the settings (they are read once)
     server = prepare_database(arguments.data_dir)
     prepare_evaluations_queue()
     prepare_judge_queue()

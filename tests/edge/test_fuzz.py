@@ -22,8 +22,7 @@ import pytest
 from moto import mock_aws
 
 from infra.local_api import LocalApi, make_server, routes_from_template
-from tests.fine_tuning.openai_files_and_jobs import FilesAndJobs
-from tests.judging.chat_standin import CHAT_PATH, ChatScript
+from infra.openai_standin import CHAT_PATH, ScriptedFineTuning, ScriptedOpenAI
 from tests.support.instagram_graph_standin import InstagramGraphStandIn, StandInComment
 
 EXAMPLES_PER_OPERATION = 100
@@ -58,8 +57,8 @@ def local_run(db, openai_standin, training_bucket, graph, monkeypatch, tmp_path)
     from shop_marketing.config import get_settings
     from shop_marketing.openai_client import reset_openai_client
 
-    openai_standin.on("POST", CHAT_PATH, ChatScript())
-    FilesAndJobs(openai_standin).install()
+    openai_standin.on("POST", CHAT_PATH, ScriptedOpenAI())
+    ScriptedFineTuning(standin=openai_standin).install()
     for name, value in {
         "JUDGE_MODEL": "ft:gpt-4o-mini-2024-07-18:shop::fuzz",
         "OPENAI_WEBHOOK_SECRET": "whsec_" + "A" * 32,

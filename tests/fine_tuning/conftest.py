@@ -12,7 +12,7 @@ import time
 import pytest
 from moto import mock_aws
 
-from tests.fine_tuning.openai_files_and_jobs import FilesAndJobs
+from infra.openai_standin import ScriptedFineTuning
 from tests.support.lambda_invoke import handler_of
 from tests.support.settings import use_settings
 
@@ -69,8 +69,8 @@ def fine_tuning_settings(monkeypatch):
 
 
 @pytest.fixture
-def openai(openai_standin) -> FilesAndJobs:
-    return FilesAndJobs(openai_standin).install()
+def openai(openai_standin) -> ScriptedFineTuning:
+    return ScriptedFineTuning(standin=openai_standin).install()
 
 
 @pytest.fixture

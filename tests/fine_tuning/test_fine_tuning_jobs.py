@@ -130,7 +130,7 @@ def test_same_request_twice_makes_one_job(jobs_handler, openai, training_file, d
 
 
 def test_identical_requests_at_once_make_one_job(jobs_handler, openai, training_file, db):
-    openai.standin.on("POST", r"/fine_tuning/jobs", _slowly(openai._create_job, 0.5))
+    openai.standin.on("POST", r"/fine_tuning/jobs", _slowly(openai.respond, 0.5))
     results = []
     threads = [
         threading.Thread(target=lambda: results.append(start(jobs_handler, training_file_id=training_file)))
@@ -210,7 +210,7 @@ def test_invalid_job_request_is_422_before_openai(jobs_handler, openai, request_
 
 
 def test_openai_refusing_the_job_is_422_with_its_message_and_no_job(jobs_handler, openai, training_file, db):
-    from tests.support.openai_standin import Reply
+    from infra.openai_standin import Reply
 
     openai.standin.on(
         "POST",
@@ -300,7 +300,7 @@ def test_schedule_refreshes_unfinished_jobs_and_activates_the_model(jobs_handler
 
 
 def test_schedule_keeps_going_when_openai_fails_for_one_job(jobs_handler, openai, training_file):
-    from tests.support.openai_standin import Reply
+    from infra.openai_standin import Reply
 
     broken = start(jobs_handler, training_file_id=training_file).json["id"]
     healthy = start(jobs_handler, training_file_id=training_file, suffix="b").json["id"]

@@ -14,8 +14,8 @@ import urllib.request
 
 import pytest
 
+from infra.openai_standin import multipart_fields
 from tests.fine_tuning.conftest import training_jsonl
-from tests.fine_tuning.openai_files_and_jobs import multipart_fields
 from tests.support.lambda_invoke import call_http
 from tests.support.openai_api import problems as schema_problems
 

@@ -11,10 +11,9 @@ import pytest
 import sqlalchemy as sa
 
 from infra.local_api import LocalContext
+from infra.openai_standin import Reply, multipart_fields
 from tests.fine_tuning.conftest import BUCKET, EXAMPLES, example_line, training_jsonl, use_settings
-from tests.fine_tuning.openai_files_and_jobs import multipart_fields
 from tests.support.lambda_invoke import call_http, result_of, sample_event
-from tests.support.openai_standin import Reply
 
 JSONL = {"content-type": "application/jsonl"}
 

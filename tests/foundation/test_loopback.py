@@ -58,11 +58,11 @@ def test_headers_and_body_leave_together_when_the_handler_returns(server):
 
 def _servers():
     from infra import local_api, openai_standin
-    from tests.support.openai_standin import OpenAIStandIn
+    from infra.openai_standin import OpenAIStandIn
 
     yield openai_standin.make_server(openai_standin.BehavingOpenAI(), port=0)
     yield local_api.make_server(local_api.LocalApi([]), port=0)
-    yield OpenAIStandIn()._server  # noqa: SLF001 - the stand-in's own server
+    yield OpenAIStandIn().server
 
 
 def test_every_loopback_server_builds_on_the_shared_handler():

@@ -5,8 +5,6 @@ on its internals has been checked against the new release (and its VERIFIED_RELE
 from __future__ import annotations
 
 import ast
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import openai
@@ -16,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 from aws_lambda_powertools.shared.version import VERSION as POWERTOOLS_VERSION
 
+from infra.openai_standin import CHAT_PATH, OpenAIStandIn, Recorded, Reply
 from shop_marketing import http, openai_client, pg_driver
 from tests.catalog.conftest import CatalogApi
 from tests.support.settings import use_settings
@@ -121,36 +120,21 @@ def test_on_an_unverified_pg8000_the_engine_connects_with_pg8000s_own_connection
         engine.dispose()
 
 
-class _TooManyRequests(BaseHTTPRequestHandler):
+def _too_many_requests(request: Recorded, _) -> Reply:
     """Every request: 429 with a Retry-After longer than the client's bounded wait."""
-
-    requests = 0
-
-    def do_POST(self):  # noqa: N802 - http.server's name
-        type(self).requests += 1
-        self.rfile.read(int(self.headers.get("content-length") or 0))
-        body = b'{"error": {"message": "Rate limit reached", "type": "requests", "code": "rate_limit_exceeded"}}'
-        self.send_response(429)
-        self.send_header("content-type", "application/json")
-        self.send_header("retry-after", "1")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
+    error = {"message": "Rate limit reached", "type": "requests", "param": None, "code": "rate_limit_exceeded"}
+    return Reply(429, {"error": error}, headers={"retry-after": "1"})
 
 
 @pytest.mark.parametrize(("fits", "requests"), [(True, 1), (False, 2)])
 def test_the_bounded_retry_wait_applies_only_on_a_verified_openai(monkeypatch, fits, requests):
-    server = ThreadingHTTPServer(("127.0.0.1", 0), type("Handler", (_TooManyRequests,), {"requests": 0}))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    standin = OpenAIStandIn().start()
+    standin.on("POST", CHAT_PATH, _too_many_requests)
     try:
         monkeypatch.setattr(openai_client, "BOUNDED_RETRY_FITS", fits)
         use_settings(
             monkeypatch,
-            OPENAI_BASE_URL=f"http://127.0.0.1:{server.server_port}/v1",
+            OPENAI_BASE_URL=standin.base_url,
             OPENAI_MAX_RETRIES="1",
             OPENAI_MAX_RETRY_WAIT_SECONDS="0.5",
         )
@@ -158,11 +142,9 @@ def test_the_bounded_retry_wait_applies_only_on_a_verified_openai(monkeypatch, f
         with pytest.raises(openai.RateLimitError):
             client.chat.completions.create(model="gpt-6-luna", messages=[{"role": "user", "content": "hi"}])
         # Verified: a Retry-After past the bound is passed back at once. Unverified: the SDK's own retry.
-        assert server.RequestHandlerClass.requests == requests
+        assert len(standin.requests_to("POST", CHAT_PATH)) == requests
     finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
+        standin.stop()
         openai_client.reset_openai_client()
 
 

@@ -12,8 +12,7 @@ from typing import Any
 import pytest
 
 from infra.local_api import LocalContext, load_handler
-from infra.openai_standin import BehavingOpenAI
-from tests.judging.chat_standin import ChatScript
+from infra.openai_standin import BehavingOpenAI, ScriptedOpenAI
 from tests.support.lambda_invoke import ROOT, call_http, handler_of
 from tests.support.settings import use_settings
 
@@ -153,7 +152,7 @@ def fresh_settings(monkeypatch):
     use_settings(monkeypatch)
 
 
-class ReadingChat(ChatScript):
+class ReadingChat(ScriptedOpenAI):
     """The behaving stand-in, reading each comment (unless ``labels_by_comment`` or ``label`` say)."""
 
     def choose_label(self, comment: str, model: str = "") -> str | None:

@@ -11,10 +11,9 @@ import pytest
 import sqlalchemy as sa
 
 from infra.local_api import LocalContext, load_handler
+from infra.openai_standin import Reply, o200k_tokens
 from tests.judges.conftest import BAD, GOLDEN, GOOD, ROOT, add_golden_set, evaluate, get, keep_examples, post
-from tests.judging.chat_standin import text_tokens
 from tests.judging.test_judge_queue import batch
-from tests.support.openai_standin import Reply
 
 EMBEDDINGS = "/embeddings"
 LABELLED = [(text, "good") for text in GOOD] + [(text, "bad") for text in BAD]
@@ -93,7 +92,7 @@ def test_a_classifier_learns_the_shops_labels_and_one_trained_on_random_labels_d
     calls = embedding_calls(openai_standin)
     assert [len(call["input"]) for call in calls] == [len(LABELLED), len(LABELLED)]
     assert calls[0]["model"] == "text-embedding-3-small" and calls[0]["encoding_format"] == "base64"
-    assert training["embedding_tokens"] == sum(text_tokens(text) for text, _ in LABELLED)
+    assert training["embedding_tokens"] == sum(o200k_tokens(text) for text, _ in LABELLED)
     assert get(judges_handler, f"/judges/{judge['id']}").json["training"] == training
 
     # And on the golden set it reaches the stated F1 and precision; the random one does measurably worse
@@ -127,7 +126,7 @@ def test_judging_a_comment_is_one_embeddings_call_its_probability_and_billed_tok
     )
     assert 0.5 <= answer["confidence"] <= 1
     assert (
-        answer["prompt_tokens"] == text_tokens(comment)
+        answer["prompt_tokens"] == o200k_tokens(comment)
         and answer["completion_tokens"] == answer["cached_prompt_tokens"] == 0
     )
     calls = embedding_calls(openai_standin)[trained_calls:]
@@ -157,7 +156,7 @@ def test_a_queue_batch_of_20_distinct_comments_is_one_embeddings_call_billed_exa
             sa.text("SELECT prompt_tokens, completion_tokens FROM judgements WHERE judge_id = :id"), {"id": judge["id"]}
         ).all()
     assert len(stored) == 20 and all(row.completion_tokens == 0 and row.prompt_tokens > 0 for row in stored)
-    assert sum(row.prompt_tokens for row in stored) == sum(text_tokens(comment) for comment in comments)
+    assert sum(row.prompt_tokens for row in stored) == sum(o200k_tokens(comment) for comment in comments)
 
 
 def test_a_classifiers_cost_per_1000_comments_is_its_billed_embedding_tokens_and_under_a_tenth_of_a_prompted_judges(
@@ -181,7 +180,7 @@ def test_a_classifiers_cost_per_1000_comments_is_its_billed_embedding_tokens_and
     prompted_cost = evaluate(judges_handler, queue, prompted.json["id"])["cost"]
     own = evaluate(judges_handler, queue, classifier["id"])
 
-    tokens = sum(text_tokens(text) for text, _ in GOLDEN)
+    tokens = sum(o200k_tokens(text) for text, _ in GOLDEN)
     assert own["cost"]["prompt_tokens"] == tokens and own["cost"]["completion_tokens"] == 0
     assert own["cost"]["usd_per_1000_comments"] == round(tokens * 0.02 / 1e6 / len(GOLDEN) * 1000, 6)
     assert own["cost"]["usd_per_1000_comments"] <= prompted_cost["usd_per_1000_comments"] / 10

@@ -56,7 +56,7 @@ def test_an_evaluation_reports_the_exact_confusion_matrix_metrics_and_cost(
     # And the cost is what the stand-in billed, priced per 1,000 comments
     usages = [call.json() for call in chat_calls(openai_standin)]
     assert len(usages) == 24
-    from tests.judging.chat_standin import billed_prompt_tokens
+    from infra.openai_standin import billed_prompt_tokens
 
     prompt = sum(billed_prompt_tokens(body["messages"]) for body in usages)
     assert result["cost"]["prompt_tokens"] == prompt
@@ -105,7 +105,7 @@ def test_an_outage_is_retried_and_the_evaluation_resumes_where_it_stopped(
     judges_handler, openai, openai_standin, queue
 ):
     # Given an OpenAI that fails every request for a while
-    from tests.support.openai_standin import Reply
+    from infra.openai_standin import Reply
 
     add_golden_set(judges_handler)
     judge = create_judge(judges_handler, name="ft-judge", style="fine_tuned", model=FINE_TUNED)
@@ -136,7 +136,7 @@ def test_an_outage_is_retried_and_the_evaluation_resumes_where_it_stopped(
 
 
 def _answer(openai, request):
-    from tests.support.openai_standin import Reply
+    from infra.openai_standin import Reply
 
     answer = openai.chat(request.body)
     return Reply(answer.status, answer.json)

@@ -12,14 +12,27 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from datetime import date, timedelta
 
 import pytest
 
 from infra.local_api import ROOT
+from infra.openai_standin import CALENDAR_AS_OF_VARIABLE, calendar_from, local_behaviour, today_utc
 from tests.support.network import free_port
 
 EXAMPLES = ROOT / "examples"
 FINE_TUNED = "ft:gpt-4o-mini-2024-07-18:shop::judge01"
+# The walkthroughs run against the stand-in's calendar as it lay on this day (the walkthrough page's day), moved
+# to the day they run: gpt-4o-mini's shutdown always 39 days ahead, the fine-tuning cut-off 31.
+CALENDAR_AS_OF = date(2026, 12, 6)
+
+
+def small_models_shutdown(today: date) -> date:
+    """gpt-4o-mini's (and its fine-tunes') shutdown date on the walkthroughs' calendar, run on ``today``."""
+    models, _ = calendar_from(today, CALENDAR_AS_OF)
+    shutdown = models["gpt-4o-mini-2024-07-18"].shutdown_date
+    assert shutdown is not None
+    return shutdown
 
 
 def call(base: str, method: str, path: str, body: object = None, *, jsonl: bytes | None = None):
@@ -44,6 +57,8 @@ def local_run(db, database_url):
         k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "EVALUATION_QUEUE_URL")
     }
     environment["DATABASE_URL"] = database_url
+    # OpenAI's calendar as it lay on the walkthrough page's day, moved to today: the walkthroughs never depend on the day
+    environment[CALENDAR_AS_OF_VARIABLE] = CALENDAR_AS_OF.isoformat()
     process = subprocess.Popen(
         [sys.executable, "-m", "infra.local_api", "--port", str(port)],
         cwd=ROOT,
@@ -166,11 +181,12 @@ def test_the_readme_walk_through_without_fine_tuning(local_run):
 
 
 def test_the_readme_walk_through_of_a_judge_outliving_its_model(local_run):
-    """docs/walkthrough.md "Judges that outlive their models": the calendar, a successor, and an automatic succession
-    once the stand-in's clock passes the fine-tuned judge's base model's shutdown date (2027-01-14)."""
-    from datetime import UTC, date, datetime
-
+    """docs/walkthrough.md "Judges that outlive their models": the calendar, a successor, and an automatic
+    succession once the stand-in's clock passes the fine-tuned judge's base model's shutdown date (2027-01-14
+    on the page's day; 39 days after the day the test runs)."""
     base, started = local_run
+    shutdown = small_models_shutdown(today_utc()).isoformat()
+    assert any(f"the stand-in's calendar as it lay on {CALENDAR_AS_OF.isoformat()}" in line for line in started)
     [clock] = [
         line.split("the stand-in's clock: ")[1].split(" ")[0] for line in started if "the stand-in's clock: " in line
     ]
@@ -194,15 +210,14 @@ def test_the_readme_walk_through_of_a_judge_outliving_its_model(local_run):
         },
     )
     assert status == 201, fine_tuned
-    days_left = (date(2027, 1, 14) - datetime.now(UTC).date()).days
-    assert fine_tuned["model_shutdown_date"] == "2027-01-14"
-    assert fine_tuned["model_status"] == ("retiring" if days_left <= 60 else "available")
+    assert fine_tuned["model_shutdown_date"] == shutdown
+    assert fine_tuned["model_status"] == "retiring"  # 39 days left, within the 60 days' warning
     status, evaluation = call(base, "POST", "/evaluations", {"judge_id": fine_tuned["id"]})
     assert wait_for(base, evaluation["id"])["status"] == "succeeded"
     status, active = call(base, "POST", f"/judges/{fine_tuned['id']}/activate")
     assert (status, active["status"]) == (200, "active")
     status, refreshed = call(base, "POST", "/judges/refresh-models")
-    assert status == 200 and refreshed["judges"][0]["model_shutdown_date"] == "2027-01-14"
+    assert status == 200 and refreshed["judges"][0]["model_shutdown_date"] == shutdown
 
     # 2. A successor on gpt-6-luna: same examples, probed, its evaluation started, in one call
     status, made = call(
@@ -230,12 +245,13 @@ def test_the_readme_walk_through_of_a_judge_outliving_its_model(local_run):
         1.0,
     )
 
-    # 3. The stand-in's clock past 2027-01-14: the next comment finds the model gone, and the successor answers
+    # 3. The stand-in's clock past the shutdown date: the next comment finds the model gone, and the successor answers
+    past = (date.fromisoformat(shutdown) + timedelta(days=1)).isoformat()
     request = urllib.request.Request(
-        clock, data=b'{"today": "2027-01-15"}', method="POST", headers={"Content-Type": "application/json"}
+        clock, data=json.dumps({"today": past}).encode(), method="POST", headers={"Content-Type": "application/json"}
     )
     with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - loopback
-        assert json.loads(response.read()) == {"today": "2027-01-15"}
+        assert json.loads(response.read()) == {"today": past}
     status, answer = call(
         base, "POST", "/comments/judge", {"comment": "바지 허리가 넉넉해서 밥 먹고도 편해요. 기장도 딱 맞아요."}
     )
@@ -365,3 +381,47 @@ def test_the_readme_walk_through_of_the_judge_the_shop_owns(local_run):
         succession["judge"]["predecessor_id"],
     ) == ("classifier", "text-embedding-3-large", own["id"])
     assert wait_for(base, succession["evaluation"]["id"])["status"] == "succeeded"
+
+
+@pytest.mark.parametrize("today", [date(2026, 12, 6), date(2027, 2, 1), date(2031, 7, 19)])
+def test_the_walkthroughs_calendar_does_not_depend_on_the_day_they_run(today):
+    """The stand-in as `make local` serves it with the walkthroughs' calendar, on days before and long
+    after OpenAI's real dates: the walkthroughs' models are served, gpt-4o-mini and its fine-tunes shut
+    down 39 days later and no earlier, fine-tuning stays open 31 days; OpenAI's own dates would have
+    shut them down by 2027-02-01."""
+    standin = local_behaviour(CALENDAR_AS_OF, relative_to=today, today=today)
+    shutdown = small_models_shutdown(today)
+    assert shutdown == today + timedelta(days=39)
+    for model in (FINE_TUNED, "gpt-4o-mini", "gpt-4.1-mini", "gpt-6-luna", "text-embedding-3-small"):
+        assert standin.serves(model), model
+    assert standin.retrieve_model("gpt-4o-mini-2024-07-18").json["shutdown_date"] == shutdown.isoformat()
+    assert standin.retrieve_model("gpt-5-mini").json["shutdown_date"] == (today + timedelta(days=5)).isoformat()
+    assert standin.fine_tuning_cutoff == today + timedelta(days=31)
+    upload = standin.create_file(
+        {"Content-Type": "multipart/form-data; boundary=b"},
+        b'--b\r\nContent-Disposition: form-data; name="purpose"\r\n\r\nfine-tune\r\n'
+        b'--b\r\nContent-Disposition: form-data; name="file"; filename="t.jsonl"\r\n\r\n{}\r\n--b--\r\n',
+    )
+    job = standin.create_job(
+        json.dumps({"model": "gpt-4o-mini-2024-07-18", "training_file": upload.json["id"]}).encode()
+    )
+    assert job.status == 200, job.json
+
+    standin.move_clock(shutdown - timedelta(days=1))
+    assert standin.serves(FINE_TUNED)
+    standin.move_clock(shutdown)
+    assert not standin.serves(FINE_TUNED) and not standin.serves("gpt-4o-mini")
+    assert standin.serves("gpt-6-luna")
+
+    # Without the option, the stand-in serves OpenAI's own dates: by 2027-02-01 the walkthrough's models are gone.
+    real = local_behaviour(None, today=date(2027, 2, 1))
+    assert not real.serves(FINE_TUNED) and real.fine_tuning_cutoff == date(2027, 1, 6)
+
+
+def test_the_calendar_day_is_read_from_the_environment():
+    from infra.openai_standin import calendar_as_of_from_environment
+
+    assert calendar_as_of_from_environment({CALENDAR_AS_OF_VARIABLE: "2026-12-06"}) == date(2026, 12, 6)
+    assert calendar_as_of_from_environment({}) is None
+    with pytest.raises(SystemExit, match="YYYY-MM-DD"):
+        calendar_as_of_from_environment({CALENDAR_AS_OF_VARIABLE: "next tuesday"})

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from infra.openai_standin import ModelCard
+from infra.openai_standin import SMALL_MODELS_DAYS_LEFT, ModelCard, Reply, billed_prompt_tokens
 from tests.judges.conftest import (
     GOLDEN,
     add_golden_set,
@@ -27,8 +27,6 @@ from tests.judges.conftest import (
     probe_calls,
     use_settings,
 )
-from tests.judging.chat_standin import SMALL_MODELS_DAYS_LEFT, billed_prompt_tokens
-from tests.support.openai_standin import Reply
 
 TODAY = datetime.now(UTC).date()
 SOON = TODAY + timedelta(
@@ -641,8 +639,7 @@ def test_after_the_fine_tuning_cut_off_a_job_is_502_naming_the_way_on(
 def test_a_named_endpoint_serves_fine_tuning_with_the_kept_examples(
     upload_handler, jobs_handler, judges_handler, openai, openai_standin, monkeypatch, db
 ):
-    from infra.openai_standin import BehavingOpenAI
-    from tests.support.openai_standin import OpenAIStandIn
+    from infra.openai_standin import BehavingOpenAI, OpenAIStandIn
 
     # Given OpenAI past its cut-off, and another endpoint (Azure OpenAI's v1 API takes the same files and jobs)
     openai.move_clock(openai.fine_tuning_cutoff + timedelta(days=1))

@@ -107,6 +107,39 @@ def test_a_model_that_takes_forced_labels_answers_one_label_token_with_logprobs(
     assert completion.usage.completion_tokens_details.reasoning_tokens == 0
 
 
+@pytest.mark.parametrize(
+    ("comment", "label"),
+    [
+        ("니트 세 번 빨았는데 보풀 하나 없어요. 어깨선도 딱 맞아요.", "good"),
+        ("언제 재입고 되나요?", "bad"),
+    ],
+)
+@pytest.mark.parametrize("structured", [False, True])
+def test_the_logprobs_agree_with_the_label_answered(standin, comment, label, structured):
+    """Whatever the stand-in answers, the label's token is the most probable of its alternatives: a `bad`
+    verdict is not reported with the probability of `good`."""
+    import math
+
+    _, client = standin
+    arguments = {"response_format": SCHEMA} if structured else {"max_completion_tokens": 1, "temperature": 0}
+    completion = client.chat.completions.create(
+        model="gpt-4o-mini",
+        messages=[{"role": "user", "content": comment}],
+        logprobs=True,
+        top_logprobs=2,
+        **arguments,
+    )
+
+    content = completion.choices[0].message.content
+    assert (json.loads(content)["verdict"] if structured else content) == label
+    [token] = [token for token in completion.choices[0].logprobs.content if token.token == label]
+    alternatives = {alternative.token: alternative.logprob for alternative in token.top_logprobs}
+    assert set(alternatives) == {"good", "bad"}
+    assert alternatives[label] == token.logprob == max(alternatives.values())
+    assert math.exp(token.logprob) > 0.5
+    assert math.isclose(sum(math.exp(logprob) for logprob in alternatives.values()), 1.0)
+
+
 def test_a_retired_model_answers_404_model_not_found(standin):
     behaviour, client = standin
     behaviour.retired_models = {"gpt-4o-mini-2024-07-18"}

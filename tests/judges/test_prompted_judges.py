@@ -7,8 +7,8 @@ import json
 
 import pytest
 
+from infra.openai_standin import billed_prompt_tokens
 from tests.judges.conftest import GOOD, create_judge, judging_calls, keep_examples, post, use_settings
-from tests.judging.chat_standin import billed_prompt_tokens
 
 COMMENTS = [
     "블라우스 소재가 시원해서 한여름에도 땀이 안 차요. 세탁 후에도 구김이 적어요.",
@@ -136,9 +136,9 @@ def test_a_reasoning_model_gets_structured_output_and_no_sampling_settings(
 
 
 def _tokens(text: str) -> int:
-    from tests.judging.chat_standin import text_tokens
+    from infra.openai_standin import o200k_tokens
 
-    return text_tokens(text)
+    return o200k_tokens(text)
 
 
 def test_gpt5_gets_its_lowest_reasoning_effort(judges_handler, openai, examples_file):
@@ -244,13 +244,12 @@ def test_judges_are_listed_and_read_back(judges_handler, openai, examples_file):
 def test_a_judge_on_another_endpoint_calls_that_endpoint_with_its_key(
     judges_handler, judge_handler, monkeypatch, openai
 ):
-    from tests.judging.chat_standin import ChatScript
-    from tests.support.openai_standin import OpenAIStandIn
+    from infra.openai_standin import OpenAIStandIn, ScriptedOpenAI
 
     other = OpenAIStandIn().start()
     try:
         # A self-hosted server: it serves its own model, and its models route says nothing of shutdowns.
-        other.behave(ChatScript(label="bad", says_shutdown_dates=False))
+        other.behave(ScriptedOpenAI(label="bad", says_shutdown_dates=False))
         endpoints = {"selfhosted": {"base_url": other.base_url, "api_key_env": "SELFHOSTED_KEY"}}
         use_settings(monkeypatch, JUDGE_ENDPOINTS=json.dumps(endpoints), SELFHOSTED_KEY="sk-selfhosted")
         judge = create_judge(

@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from infra.local_api import load_handler
-from tests.judging.chat_standin import CHAT_PATH, ChatScript
+from infra.openai_standin import CHAT_PATH, ScriptedOpenAI
 from tests.support.lambda_invoke import ROOT, handler_of
 from tests.support.settings import use_settings
 
@@ -57,8 +57,8 @@ def fast_openai(openai_standin, monkeypatch):
 
 
 @pytest.fixture
-def chat(fast_openai) -> ChatScript:
-    script = ChatScript()
+def chat(fast_openai) -> ScriptedOpenAI:
+    script = ScriptedOpenAI()
     fast_openai.on("POST", CHAT_PATH, script)
     return script
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.judging.chat_standin import CHAT_PATH, ChatScript, completion_body
+from infra.openai_standin import CHAT_PATH, Reply, ScriptedOpenAI, completion_body
 from tests.judging.conftest import rows, use_settings
 from tests.support.lambda_invoke import call_http
-from tests.support.openai_standin import Reply
 
 
 def judge(handler, comment="좋아요, 또 살게요"):
@@ -71,7 +70,7 @@ def test_the_sdk_retries_a_bounded_number_of_times_before_503(handler, fast_open
 
 def test_a_passing_rate_limit_is_absorbed_by_the_sdks_retry(handler, fast_openai, active_model, monkeypatch):
     use_settings(monkeypatch, OPENAI_MAX_RETRIES="1")
-    answers = [error_reply(429, {"retry-after-ms": "10"}), ChatScript()]
+    answers = [error_reply(429, {"retry-after-ms": "10"}), ScriptedOpenAI()]
     fast_openai.on("POST", CHAT_PATH, lambda request, match: answers.pop(0)(request, match))
 
     result = judge(handler)
@@ -81,7 +80,7 @@ def test_a_passing_rate_limit_is_absorbed_by_the_sdks_retry(handler, fast_openai
 
 def test_a_slow_openai_is_504(handler, fast_openai, active_model, monkeypatch, db):
     use_settings(monkeypatch, OPENAI_TIMEOUT_SECONDS="0.3")
-    fast_openai.on("POST", CHAT_PATH, ChatScript(delay=1.0))
+    fast_openai.on("POST", CHAT_PATH, ScriptedOpenAI(delay=1.0))
 
     result = judge(handler)
 
@@ -148,7 +147,7 @@ def test_after_a_failure_the_same_comment_is_judged_once_openai_is_back(handler,
     fast_openai.on("POST", CHAT_PATH, error_reply(503))
     assert judge(handler).status == 503
 
-    fast_openai.on("POST", CHAT_PATH, ChatScript(label="bad", probabilities={"good": 0.4, "bad": 0.6}))
+    fast_openai.on("POST", CHAT_PATH, ScriptedOpenAI(label="bad", probabilities={"good": 0.4, "bad": 0.6}))
     answer = judge(handler).json
 
     assert (answer["verdict"], answer["cached"]) == ("bad", False)

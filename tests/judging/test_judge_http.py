@@ -7,7 +7,7 @@ import threading
 import pytest
 import sqlalchemy as sa
 
-from tests.judging.chat_standin import CHAT_PATH, billed_prompt_tokens
+from infra.openai_standin import CHAT_PATH, billed_prompt_tokens
 from tests.judging.conftest import (
     FINE_TUNED,
     SEED_COMMENT,

@@ -8,10 +8,9 @@ import uuid
 from typing import Any
 
 from infra.local_api import LocalContext
-from tests.judging.chat_standin import CHAT_PATH
+from infra.openai_standin import CHAT_PATH, Reply
 from tests.judging.conftest import SEED_COMMENT, rows, use_settings
 from tests.support.lambda_invoke import sample_event
-from tests.support.openai_standin import Reply
 
 
 def sqs_record(body: str, message_id: str | None = None) -> dict[str, Any]:

@@ -11,9 +11,9 @@ import pytest
 
 from infra.local_api import ROOT, LocalContext, load_handler
 from infra.local_queue import LocalQueue
+from infra.openai_standin import CHAT_PATH, ScriptedOpenAI
 from tests.instagram.conftest import comment_change, configure, delivery, post_delivery
 from tests.instagram.test_webhook import sign
-from tests.judging.chat_standin import CHAT_PATH, ChatScript
 from tests.judging.conftest import rows
 from tests.support.lambda_invoke import handler_of
 
@@ -21,7 +21,7 @@ FLAKY = "사이즈 추천대로 M 샀는데 딱 맞아요. 두께감도 좋아�
 WAIT_SECONDS = 60  # a deadline against hanging, not a speed requirement
 
 
-class FailsOnceFor(ChatScript):
+class FailsOnceFor(ScriptedOpenAI):
     """Answers like OpenAI, except the first request for one comment, which gets an unusable reply."""
 
     def __init__(self, comment: str):

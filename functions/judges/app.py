@@ -159,7 +159,8 @@ def activate(judge_id: Id):
 # --- golden sets and evaluations ------------------------------------------------------------------
 
 
-@app.post("/golden-sets", responses=answers(201, 200))
+# The body is JSONL: a JSON route's media type would be refused (415) before the route reads it.
+@app.route("/golden-sets", "POST", responses=answers(201, 200), body_types=JSONL_TYPES)
 def create_golden_set():
     event = app.current_event
     if media_type(event) not in JSONL_TYPES:

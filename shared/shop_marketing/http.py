@@ -316,13 +316,29 @@ def refused_body(event: Mapping[str, Any], max_body_bytes: int) -> tuple[int, st
 def _retry_when_the_database_drops(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response[Any]:
     """A request a client may repeat is repeated once, on a fresh connection, when the database
     dropped the connection it used (nothing was committed: :mod:`.db` makes sure of that)."""
+    method = app.current_event.http_method.upper()
     try:
         return next_middleware(app)
-    except DatabaseUnavailable:
-        if app.current_event.http_method.upper() not in IDEMPOTENT_METHODS:
+    except DatabaseUnavailable as error:
+        drop = {"method": method, "path": app.current_event.path, "cause": _cause(error)}
+        if method not in IDEMPOTENT_METHODS:
+            logger.warning("database connection lost; answered 503, nothing saved", extra=drop)
             raise
-        logger.info("database connection lost; retrying the request once")
+        logger.info("database connection lost; retrying the request once", extra=drop)
+    try:
         return next_middleware(app)
+    except DatabaseUnavailable as error:
+        logger.warning("database connection lost again; answered 503", extra={**drop, "cause": _cause(error)})
+        raise
+
+
+def _cause(error: BaseException) -> str:
+    """The driver's error under a :class:`DatabaseUnavailable` (by name: one log field, no traceback)."""
+    while error.__cause__ is not None and not isinstance(error, OSError):
+        error = error.__cause__
+        if type(error).__module__.startswith("pg8000"):
+            break
+    return type(error).__name__
 
 
 def _validation_details(error: RequestValidationError) -> list[dict[str, Any]]:

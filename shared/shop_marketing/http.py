@@ -28,11 +28,11 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.api_gateway import Route
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
-from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
 )
+from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
@@ -157,7 +157,10 @@ def security_of(methods: str | list[str] | tuple[str, ...], rule: str) -> list[d
     """The OpenAPI ``security`` of a route: the JWT with the scope :mod:`.access` assigns (the scope
     template.yaml writes; a test holds the two together), or none for a signed webhook."""
     path = api_path(rule)
-    each = [access.openapi_security(method, path, SECURITY_SCHEME) for method in ([methods] if isinstance(methods, str) else methods)]
+    each = [
+        access.openapi_security(method, path, SECURITY_SCHEME)
+        for method in ([methods] if isinstance(methods, str) else methods)
+    ]
     if any(security != each[0] for security in each):
         raise ValueError(f"{path}: methods of one route demanding different scopes")
     return each[0]

@@ -62,7 +62,12 @@ Id = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 def media_type(event: APIGatewayProxyEventV2) -> str:
     """The request's media type, lower-case, without parameters (``charset``, ``boundary``)."""
-    return (event.headers.get("content-type") or "").split(";")[0].strip().lower()
+    return bare_media_type(event.headers.get("content-type"))
+
+
+def bare_media_type(content_type: str | None) -> str:
+    """A Content-Type header's media type, lower-case, without parameters."""
+    return (content_type or "").split(";")[0].strip().lower()
 
 
 def json_response(status: int, payload: Any = None, headers: dict[str, str] | None = None) -> Response[Any]:
@@ -238,7 +243,7 @@ class ShopHttpResolver(APIGatewayHttpResolver):
     def _refused_media_type(self, event: Mapping[str, Any]) -> tuple[int, str, str] | None:
         """415 for a body the route does not read (a JSON route sent ``text/plain``), before any route reads
         it. A body without a media type is read as JSON; webhooks check their sender's signature first."""
-        kind = media_type_of(event)
+        kind = bare_media_type((event.get("headers") or {}).get("content-type"))
         if not event.get("body") or not kind or _signed(event):
             return None
         http = (event.get("requestContext") or {}).get("http", {})
@@ -254,11 +259,6 @@ class ShopHttpResolver(APIGatewayHttpResolver):
 
 def _rule_pattern(rule: str) -> re.Pattern[str]:
     return re.compile("^" + _RULE_PARAMETER.sub("[^/]+", re.escape(rule)) + "$")
-
-
-def media_type_of(event: Mapping[str, Any]) -> str:
-    """A raw event's media type, lower-case, without parameters."""
-    return ((event.get("headers") or {}).get("content-type") or "").split(";")[0].strip().lower()
 
 
 def _normalised(event: Mapping[str, Any]) -> dict[str, Any]:
@@ -289,7 +289,7 @@ def _signed(event: Mapping[str, Any]) -> bool:
 def refused_body(event: Mapping[str, Any], max_body_bytes: int) -> tuple[int, str, str] | None:
     """``(status, code, message)`` when the body must not reach a route, else ``None``."""
     headers = event.get("headers") or {}
-    kind = (headers.get("content-type") or "").split(";")[0].strip()
+    kind = bare_media_type(headers.get("content-type"))
     if not event.get("body"):
         return None
     if len(event["body"]) > max_body_bytes * 4 // 3 + 4:  # cheap bound before decoding anything
@@ -325,7 +325,7 @@ def _retry_when_the_database_drops(app: APIGatewayHttpResolver, next_middleware:
     except DatabaseUnavailable as error:
         drop = {"method": method, "path": app.current_event.path, "cause": _cause(error)}
         if method not in IDEMPOTENT_METHODS:
-            logger.warning("database connection lost; answered 503, nothing saved", extra=drop)
+            logger.warning("database connection lost; answered 503", extra={**drop, "detail": str(error)})
             raise
         logger.info("database connection lost; retrying the request once", extra=drop)
     try:

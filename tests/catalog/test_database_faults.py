@@ -270,6 +270,7 @@ def test_a_write_answered_503_on_a_dropped_connection_is_one_json_log_line(api, 
     logged = json_lines(log_lines())
     drops = [line for line in logged if "database" in line["message"]]
     assert [(line["level"], line["message"]) for line in drops] == [
-        ("WARNING", "database connection lost; answered 503, nothing saved")
+        ("WARNING", "database connection lost; answered 503")
     ]
     assert drops[0]["method"] == "POST" and drops[0]["cause"] == "InterfaceError"
+    assert "nothing was saved" in drops[0]["detail"]

@@ -118,7 +118,7 @@ def test_the_docs_page_shows_the_description_offline(local):
 def test_the_description_declares_the_jwt_the_authorizer_checks():
     from infra.local_api import load_template
 
-    scheme = json.loads(json.dumps(merged_security_schemes()))["ShopJwt"]
+    scheme = generated_security_schemes()["ShopJwt"]
     authorizer = load_template()["Resources"]["HttpApi"]["Properties"]["Auth"]
 
     assert authorizer["DefaultAuthorizer"] == "ShopJwt"
@@ -126,7 +126,7 @@ def test_the_description_declares_the_jwt_the_authorizer_checks():
     assert scheme["type"] == "http" and scheme["scheme"] == "bearer" and scheme["bearerFormat"] == "JWT"
 
 
-def merged_security_schemes() -> dict:
+def generated_security_schemes() -> dict:
     from shop_marketing.http import create_http_app
 
     app = create_http_app()

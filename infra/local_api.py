@@ -211,7 +211,8 @@ def merged_openapi(apps: list[Any], title: str = API_TITLE) -> dict[str, Any]:
             "version": "1.0.0",
             "description": (
                 'Every error answer is {"error": {"code", "message", "details"?, "details_truncated"?}}; '
-                "see the contract for each code."
+                "see the contract for each code. A method a path does not list is answered 405 "
+                "(method_not_allowed) with an Allow header naming those it does."
             ),
         },
         "paths": {},
@@ -222,6 +223,9 @@ def merged_openapi(apps: list[Any], title: str = API_TITLE) -> dict[str, Any]:
         for path, operations in part.get("paths", {}).items():
             merged["paths"].setdefault(path, {}).update(operations)
         merged["components"]["schemas"].update(part.get("components", {}).get("schemas", {}))
+        merged["components"].setdefault("securitySchemes", {}).update(
+            part.get("components", {}).get("securitySchemes", {})
+        )
     merged["paths"] = dict(sorted(merged["paths"].items()))
     merged["components"]["schemas"] = dict(sorted(merged["components"]["schemas"].items()))
     return merged

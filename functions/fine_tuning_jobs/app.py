@@ -73,7 +73,24 @@ class WebhookOut(BaseModel):
 WEBHOOK_BODY = {
     "requestBody": {
         "required": True,
-        "content": {"application/json": {"schema": {"type": "object", "description": "An OpenAI webhook event"}}},
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "description": (
+                        "An OpenAI webhook event (Standard Webhooks: its signature headers are checked first)"
+                    ),
+                    "required": ["id", "type", "data"],
+                    "properties": {
+                        "id": {"type": "string"},
+                        "object": {"type": "string", "const": "event"},
+                        "type": {"type": "string", "description": "fine_tuning.job.succeeded, ..."},
+                        "created_at": {"type": "integer"},
+                        "data": {"type": "object", "properties": {"id": {"type": "string"}}},
+                    },
+                }
+            }
+        },
     }
 }
 

@@ -62,7 +62,43 @@ def verify_subscription():
     return Response(status_code=200, content_type=content_types.TEXT_PLAIN, body=challenge)
 
 
-@app.post("/webhooks/instagram", responses=success(DeliveryOut) | errors(401))
+# A delivery as Meta sends it; X-Hub-Signature-256 over its bytes is checked before anything reads it.
+DELIVERY_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "description": "Instagram's webhook delivery: comments of the account's media",
+                    "properties": {
+                        "object": {"type": "string", "const": "instagram"},
+                        "entry": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "properties": {
+                                    "id": {"type": "string"},
+                                    "time": {"type": "integer"},
+                                    "changes": {
+                                        "type": "array",
+                                        "items": {
+                                            "type": "object",
+                                            "properties": {"field": {"type": "string"}, "value": {"type": "object"}},
+                                        },
+                                    },
+                                },
+                            },
+                        },
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+@app.post("/webhooks/instagram", responses=success(DeliveryOut) | errors(401), openapi_extensions=DELIVERY_BODY)
 def receive_comments():
     event = app.current_event
     # The signature covers the bytes Meta sent: use them exactly, never a re-serialised body.
@@ -70,7 +106,7 @@ def receive_comments():
     return json_response(200, instagram.receive_delivery(raw, dict(event.headers), settings=get_settings()))
 
 
-@app.post("/instagram-posts/<post_id>/comments/fetch", responses=success(FetchOut) | errors(502))
+@app.post("/instagram-posts/<post_id>/comments/fetch", responses=success(FetchOut) | errors(502, 504))
 def fetch_comments(post_id: Id):
     settings = get_settings()
     result = instagram.fetch_post_comments(post_id, graph=instagram.graph_client(settings), settings=settings)

@@ -21,8 +21,17 @@ from pydantic import BaseModel, ValidationError
 from shop_marketing.config import get_settings, load_or_exit
 from shop_marketing.db import session_scope
 from shop_marketing.errors import InvalidInput, validation_details
-from shop_marketing.http import Id, create_http_app, error_response, errors, json_response, media_type
+from shop_marketing.http import Id, create_http_app, error_response, errors, json_response, media_type, success
 from shop_marketing.judging import creation, evaluation, golden_sets, judges, model_calendar
+from shop_marketing.judging.answers import (
+    ActivationsOut,
+    EvaluationOut,
+    EvaluationsOut,
+    GoldenSetOut,
+    JudgeOut,
+    JudgesOut,
+    SuccessionOut,
+)
 from shop_marketing.models import MAX_ID
 from shop_marketing.observability import CORRELATION_ID_PATH, logger, metrics, tracer
 from shop_marketing.openai_client import get_endpoint_client
@@ -80,24 +89,32 @@ class _Invalid(InvalidInput):
 # --- judges ---------------------------------------------------------------------------------------
 
 
-def answers(
-    *statuses: int, described: str = "A JSON object: a judge, golden set or evaluation, or a list of them"
-) -> dict[int, Any]:
-    """Documented successes of a route: a JSON object each."""
-    return {
-        status: {"description": described, "content": {"application/json": {"schema": {"type": "object"}}}}
-        for status in statuses
+# The bodies the routes read themselves (not through a parameter): a JSONL upload, an optional JSON body.
+GOLDEN_SET_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            kind: {"schema": {"type": "string", "description": 'JSONL: one {"text", "label"} example per line'}}
+            for kind in sorted(JSONL_TYPES)
+        },
     }
+}
+ACTIVATE_BODY = {
+    "requestBody": {
+        "required": False,
+        "content": {"application/json": {"schema": judges.ActivateRequest.model_json_schema()}},
+    }
+}
 
 
-@app.post("/judges", responses=answers(201) | errors(409, 502, 503, 504))
+@app.post("/judges", responses=success(JudgeOut, 201) | errors(409, 502, 503, 504))
 def create_judge(request: judges.NewJudge):
     with session_scope() as session:
         judge = creation.create_judge(session, request, get_settings(), client_for=get_endpoint_client)
         return json_response(201, judges.judge_view(session, judge))
 
 
-@app.post("/judges/refresh-models", responses=answers(200) | errors(502, 504))
+@app.post("/judges/refresh-models", responses=success(JudgesOut) | errors(502, 504))
 def refresh_models():
     with session_scope() as session:
         model_calendar.refresh_judges(session, get_endpoint_client, get_settings())
@@ -105,7 +122,7 @@ def refresh_models():
         return json_response(200, {"judges": judges.list_judges(session)})
 
 
-@app.post("/judges/<judge_id>/successor", responses=answers(201) | errors(409, 502, 504))
+@app.post("/judges/<judge_id>/successor", responses=success(SuccessionOut, 201) | errors(409, 502, 504))
 def create_successor(judge_id: Id, request: creation.SuccessorRequest):
     with session_scope() as session:
         judge, started = creation.create_successor(
@@ -115,19 +132,19 @@ def create_successor(judge_id: Id, request: creation.SuccessorRequest):
     return json_response(201, view)
 
 
-@app.get("/judges", responses=answers(200))
+@app.get("/judges", responses=success(JudgesOut))
 def list_judges():
     with session_scope() as session:
         return json_response(200, {"judges": judges.list_judges(session)})
 
 
-@app.get("/judges/activations", responses=answers(200))
+@app.get("/judges/activations", responses=success(ActivationsOut))
 def list_activations():
     with session_scope() as session:
         return json_response(200, {"activations": judges.activations(session)})
 
 
-@app.post("/judges/rollback", responses=answers(200) | errors(409))
+@app.post("/judges/rollback", responses=success(JudgeOut) | errors(409))
 def rollback():
     with session_scope() as session:
         judge = judges.rollback(session)
@@ -136,13 +153,13 @@ def rollback():
     return json_response(200, view)
 
 
-@app.get("/judges/<judge_id>", responses=answers(200))
+@app.get("/judges/<judge_id>", responses=success(JudgeOut))
 def get_judge(judge_id: Id):
     with session_scope() as session:
         return json_response(200, judges.judge_view(session, judges.get_judge(session, judge_id)))
 
 
-@app.post("/judges/<judge_id>/activate", responses=answers(200) | errors(409))
+@app.post("/judges/<judge_id>/activate", responses=success(JudgeOut) | errors(409), openapi_extensions=ACTIVATE_BODY)
 def activate(judge_id: Id):
     request = _body_as(judges.ActivateRequest, empty_allowed=True)
     with session_scope() as session:
@@ -154,7 +171,14 @@ def activate(judge_id: Id):
 # --- golden sets and evaluations ------------------------------------------------------------------
 
 
-@app.post("/golden-sets", responses=answers(201, 200))
+# The body is JSONL: a JSON route's media type would be refused (415) before the route reads it.
+@app.route(
+    "/golden-sets",
+    "POST",
+    responses=success(GoldenSetOut, 201) | success(GoldenSetOut, 200, "The same golden set, uploaded before"),
+    openapi_extensions=GOLDEN_SET_BODY,
+    body_types=JSONL_TYPES,
+)
 def create_golden_set():
     event = app.current_event
     if media_type(event) not in JSONL_TYPES:
@@ -175,7 +199,7 @@ def create_golden_set():
     return json_response(201 if created else 200, view)
 
 
-@app.post("/evaluations", responses=answers(202) | errors(404, 409))
+@app.post("/evaluations", responses=success(EvaluationOut, 202) | errors(404, 409))
 def start_evaluation(request: evaluation.NewEvaluation):
     with session_scope() as session:
         started, _ = evaluation.start_evaluation(session, request.judge_id, request.golden_set_id, get_settings())
@@ -183,13 +207,13 @@ def start_evaluation(request: evaluation.NewEvaluation):
     return json_response(202, view)
 
 
-@app.get("/evaluations/<evaluation_id>", responses=answers(200))
+@app.get("/evaluations/<evaluation_id>", responses=success(EvaluationOut))
 def get_evaluation(evaluation_id: Id):
     with session_scope() as session:
         return json_response(200, evaluation.evaluation_view(evaluation.get_evaluation(session, evaluation_id)))
 
 
-@app.get("/evaluations", responses=answers(200) | errors(404))
+@app.get("/evaluations", responses=success(EvaluationsOut) | errors(404))
 def list_evaluations(judge_id: JudgeFilter = None):
     with session_scope() as session:
         return json_response(200, {"evaluations": evaluation.list_evaluations(session, judge_id)})

@@ -86,10 +86,12 @@ TRAINING_FILE_BODY = {
 }
 
 
-@app.post(
+@app.route(
     "/training-files",
+    "POST",
     responses=success(TrainingFileOut, 201) | success(TrainingFileOut, 200) | errors(404, 409, 502, 504),
     openapi_extensions=TRAINING_FILE_BODY,
+    body_types=JSONL_TYPES | {"application/json"},
 )
 def upload_training_file():
     event = app.current_event

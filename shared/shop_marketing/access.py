@@ -1,7 +1,8 @@
 """Who may call which route: the product's OAuth scopes and the one rule that assigns them.
 
 In AWS an HTTP API JWT authorizer checks every route but the webhooks (docs/deploy-and-access.md "Deploy",
-step 3); the scopes each route demands are written in template.yaml, and a test holds the template to :data:`ROUTE_SCOPES`.
+step 3); the scopes each route demands are written in template.yaml, and a test holds the template to
+:data:`ROUTE_SCOPES`.
 The local run enforces the same template rules when asked to (``LOCAL_AUTH=enforce``).
 """
 

@@ -19,7 +19,8 @@ import base64
 import binascii
 import inspect
 import json
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Callable, Collection, Mapping
 from http import HTTPStatus
 from typing import Annotated, Any, TypeVar
 
@@ -31,12 +32,13 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
 )
+from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from pydantic import BaseModel, ConfigDict, Field
 
-from . import safe_json
+from . import access, safe_json
 from .errors import DatabaseUnavailable, DomainError, error_object, validation_details
 from .models.base import MAX_ID
 from .observability import logger
@@ -60,7 +62,12 @@ Id = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 def media_type(event: APIGatewayProxyEventV2) -> str:
     """The request's media type, lower-case, without parameters (``charset``, ``boundary``)."""
-    return (event.headers.get("content-type") or "").split(";")[0].strip().lower()
+    return bare_media_type(event.headers.get("content-type"))
+
+
+def bare_media_type(content_type: str | None) -> str:
+    """A Content-Type header's media type, lower-case, without parameters."""
+    return (content_type or "").split(";")[0].strip().lower()
 
 
 def json_response(status: int, payload: Any = None, headers: dict[str, str] | None = None) -> Response[Any]:
@@ -107,8 +114,8 @@ class ErrorBody(BaseModel):
 
 ERROR_DESCRIPTIONS = {
     400: "Bad request",
-    401: "Missing, invalid or stale signature",
-    403: "Refused",
+    401: "No valid token (the API's JWT authorizer), or a webhook's missing, invalid or stale signature",
+    403: "Refused: the token lacks the route's scope, or the action is not allowed",
     404: "Not found",
     409: "Conflict with the current state",
     413: "Body too large",
@@ -120,6 +127,12 @@ ERROR_DESCRIPTIONS = {
 }
 # What any route can answer, whatever it does: a refused body, invalid input, the database gone.
 EVERY_ROUTE_ERRORS = (413, 415, 422, 503)
+# What a route behind the API's JWT authorizer can answer besides: no valid token, or not its scope.
+TOKEN_ERRORS = (401, 403)
+# The API's JWT authorizer (template.yaml: HttpApi's DefaultAuthorizer), as the description names it.
+SECURITY_SCHEME = "ShopJwt"
+# A path parameter of a Powertools rule (``<judge_id>``) and its API Gateway form (``{judge_id}``).
+_RULE_PARAMETER = re.compile(r"<(\w+)>")
 
 
 def errors(*statuses: int) -> dict[int, OpenAPIResponse]:
@@ -140,14 +153,47 @@ def success(model: Any = None, status: int = 200, description: str | None = None
     return {status: response}
 
 
-def documented(rule: str, declared: Mapping[int, Any] | None, status_code: int) -> dict[int, Any]:
-    """A route's responses: the errors every route can give, 404 where the path names something,
-    then what the route declares (which wins). Without a declared success, any JSON is documented."""
-    statuses = [*EVERY_ROUTE_ERRORS, *([404] if "<" in rule else [])]
+def api_path(rule: str) -> str:
+    """A Powertools rule in API Gateway's (and OpenAPI's) form: ``/judges/<judge_id>`` → ``/judges/{judge_id}``."""
+    return _RULE_PARAMETER.sub(r"{\1}", rule)
+
+
+def security_of(methods: str | list[str] | tuple[str, ...], rule: str) -> list[dict[str, list[str]]]:
+    """The OpenAPI ``security`` of a route: the JWT with the scope :mod:`.access` assigns (the scope
+    template.yaml writes; a test holds the two together), or none for a signed webhook."""
+    path = api_path(rule)
+    each = [
+        access.openapi_security(method, path, SECURITY_SCHEME)
+        for method in ([methods] if isinstance(methods, str) else methods)
+    ]
+    if any(security != each[0] for security in each):
+        raise ValueError(f"{path}: methods of one route demanding different scopes")
+    return each[0]
+
+
+def documented(
+    rule: str, declared: Mapping[int, Any] | None, status_code: int, *, token: bool = False
+) -> dict[int, Any]:
+    """A route's responses: the errors every route can give, 404 where the path names something, 401 and
+    403 behind the JWT (``token``), then what the route declares (which wins). Without a declared
+    success, any JSON is documented."""
+    statuses = [*EVERY_ROUTE_ERRORS, *([404] if "<" in rule else []), *(TOKEN_ERRORS if token else ())]
     responses: dict[int, Any] = {**errors(*sorted(statuses)), **(declared or {})}
     if not any(200 <= int(status) < 300 for status in responses):
         responses[status_code] = {"description": HTTPStatus(status_code).phrase, "content": {JSON_TYPE: {"schema": {}}}}
     return responses
+
+
+def security_schemes() -> dict[str, Any]:
+    """The description's security scheme: the bearer JWT that HttpApi's JWT authorizer checks (its issuer
+    and audiences are the stack's: Cognito's user pool or AuthIssuerUrl/AuthAudience)."""
+    return {
+        SECURITY_SCHEME: HTTPBearer(
+            bearerFormat="JWT",
+            description="An access token (Authorization: Bearer ...) from the stack's issuer, carrying the "
+            "route's scope: " + "; ".join(f"{scope}: {text}" for scope, text in access.SCOPES.items()),
+        )
+    }
 
 
 class ShopHttpResolver(APIGatewayHttpResolver):
@@ -156,20 +202,32 @@ class ShopHttpResolver(APIGatewayHttpResolver):
     def __init__(self, *, max_body_bytes: int, **options: Any):
         super().__init__(**options)
         self.max_body_bytes = max_body_bytes
+        # (methods, path pattern, media types of the bodies the route reads), one per route.
+        self.body_types: list[tuple[frozenset[str], re.Pattern[str], frozenset[str]]] = []
+        self.configure_openapi(security_schemes=security_schemes())
 
     def route(
-        self, *args: Any, **kwargs: Any
-    ) -> Callable[[_Handler], _Handler]:  # Powertools' route, responses completed
+        self, *args: Any, body_types: Collection[str] = (JSON_TYPE,), **kwargs: Any
+    ) -> Callable[[_Handler], _Handler]:  # Powertools' route, responses and security completed
+        """Powertools' route; ``body_types``: the media types of the bodies it reads (JSON unless said)."""
         bound = inspect.signature(APIGatewayHttpResolver.route).bind(self, *args, **kwargs)
         bound.apply_defaults()
         arguments = dict(bound.arguments)
         arguments.pop("self")
-        arguments["responses"] = documented(arguments["rule"], arguments["responses"], arguments["status_code"])
+        if arguments["security"] is None:
+            arguments["security"] = security_of(arguments["method"], arguments["rule"])
+        arguments["responses"] = documented(
+            arguments["rule"], arguments["responses"], arguments["status_code"], token=bool(arguments["security"])
+        )
+        methods = [arguments["method"]] if isinstance(arguments["method"], str) else arguments["method"]
+        self.body_types.append(
+            (frozenset(method.upper() for method in methods), _rule_pattern(arguments["rule"]), frozenset(body_types))
+        )
         return super().route(**arguments)
 
     def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         event = _normalised(event)
-        refusal = refused_body(event, self.max_body_bytes)
+        refusal = refused_body(event, self.max_body_bytes) or self._refused_media_type(event)
         if refusal is not None:
             status, code, message = refusal
             logger.info("request body refused", extra={"status": status, "code": code, "reason": message})
@@ -181,6 +239,26 @@ class ShopHttpResolver(APIGatewayHttpResolver):
                 "cookies": [],
             }
         return super().resolve(event, context)
+
+    def _refused_media_type(self, event: Mapping[str, Any]) -> tuple[int, str, str] | None:
+        """415 for a body the route does not read (a JSON route sent ``text/plain``), before any route reads
+        it. A body without a media type is read as JSON; webhooks check their sender's signature first."""
+        kind = bare_media_type((event.get("headers") or {}).get("content-type"))
+        if not event.get("body") or not kind or _signed(event):
+            return None
+        http = (event.get("requestContext") or {}).get("http", {})
+        method, path = str(http.get("method", "")).upper(), event.get("rawPath") or http.get("path") or ""
+        for methods, pattern, types in self.body_types:
+            if method in methods and pattern.match(path):
+                if kind in types or (JSON_TYPE in types and kind.endswith("+json")):
+                    return None
+                wanted = " or ".join(sorted(types))
+                return 415, "unsupported_media_type", f"Send the body as {wanted}."
+        return None  # no such route: 404 or 405, as the resolver answers
+
+
+def _rule_pattern(rule: str) -> re.Pattern[str]:
+    return re.compile("^" + _RULE_PARAMETER.sub("[^/]+", re.escape(rule)) + "$")
 
 
 def _normalised(event: Mapping[str, Any]) -> dict[str, Any]:
@@ -211,7 +289,7 @@ def _signed(event: Mapping[str, Any]) -> bool:
 def refused_body(event: Mapping[str, Any], max_body_bytes: int) -> tuple[int, str, str] | None:
     """``(status, code, message)`` when the body must not reach a route, else ``None``."""
     headers = event.get("headers") or {}
-    kind = (headers.get("content-type") or "").split(";")[0].strip()
+    kind = bare_media_type(headers.get("content-type"))
     if not event.get("body"):
         return None
     if len(event["body"]) > max_body_bytes * 4 // 3 + 4:  # cheap bound before decoding anything
@@ -241,13 +319,29 @@ def refused_body(event: Mapping[str, Any], max_body_bytes: int) -> tuple[int, st
 def _retry_when_the_database_drops(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response[Any]:
     """A request a client may repeat is repeated once, on a fresh connection, when the database
     dropped the connection it used (nothing was committed: :mod:`.db` makes sure of that)."""
+    method = app.current_event.http_method.upper()
     try:
         return next_middleware(app)
-    except DatabaseUnavailable:
-        if app.current_event.http_method.upper() not in IDEMPOTENT_METHODS:
+    except DatabaseUnavailable as error:
+        drop = {"method": method, "path": app.current_event.path, "cause": _cause(error)}
+        if method not in IDEMPOTENT_METHODS:
+            logger.warning("database connection lost; answered 503", extra={**drop, "detail": str(error)})
             raise
-        logger.info("database connection lost; retrying the request once")
+        logger.info("database connection lost; retrying the request once", extra=drop)
+    try:
         return next_middleware(app)
+    except DatabaseUnavailable as error:
+        logger.warning("database connection lost again; answered 503", extra={**drop, "cause": _cause(error)})
+        raise
+
+
+def _cause(error: BaseException) -> str:
+    """The driver's error under a :class:`DatabaseUnavailable` (by name: one log field, no traceback)."""
+    while error.__cause__ is not None and not isinstance(error, OSError):
+        error = error.__cause__
+        if type(error).__module__.startswith("pg8000"):
+            break
+    return type(error).__name__
 
 
 def create_http_app(*, max_body_bytes: int = MAX_BODY_BYTES) -> ShopHttpResolver:

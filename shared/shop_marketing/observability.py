@@ -13,6 +13,7 @@ the SQLAlchemy patch compiles each statement again on every execute, sampled or 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,6 +23,11 @@ from aws_lambda_powertools.metrics import MetricUnit
 TRACED_MODULES = ("botocore",)
 
 logger = Logger()
+# Every record names the function that wrote it: inject_lambda_context adds the invocation's context to
+# the records of an invocation; those written outside one (at init, a SnapStart restore) take the name
+# Lambda gives the execution environment.
+if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
+    logger.append_keys(function_name=os.environ["AWS_LAMBDA_FUNCTION_NAME"])
 tracer = Tracer(patch_modules=TRACED_MODULES)
 metrics = Metrics()
 

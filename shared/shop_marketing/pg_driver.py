@@ -195,6 +195,17 @@ class Connection(pg8000.legacy.Connection):  # type: ignore[misc]  # pg8000 is u
         self.register_in_adapter(pg8000.converters.TIMESTAMPTZ, timestamptz_in)
         self.register_in_adapter(pg8000.converters.TIMESTAMP, timestamp_in)
 
+    def close(self) -> None:
+        """Close the connection. One the server or the network already dropped is closed all the same: pg8000
+        cannot send its goodbye on the dead socket and raises, which SQLAlchemy's pool would log as an error
+        with a traceback for every connection a failover or a restart dropped (the drop itself is logged
+        once, by the HTTP edge)."""
+        try:
+            super().close()
+        except InterfaceError as error:
+            if not isinstance(error.__cause__, OSError):
+                raise
+
     @property
     def _in_transaction(self) -> bool:
         # A BEGIN written but not yet sent counts: the cursor must not ask for another.

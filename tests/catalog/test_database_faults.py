@@ -199,3 +199,78 @@ def test_a_burst_with_connections_killed_throughout_fails_no_idempotent_request_
         if method == "POST":
             assert result.status in (201, 503), result.body
             assert (f"burst-{n}" in stored) == (result.status == 201)
+
+
+# --- what a dropped connection leaves in the logs -------------------------------------------------
+
+
+@pytest.fixture
+def log_lines():
+    """What is logged while the test runs: the functions' Powertools lines, and any record another library
+    (SQLAlchemy's pool, pg8000) sends to the root logger, as Lambda's runtime would print it."""
+    import io
+    import logging
+
+    from shop_marketing.observability import logger
+
+    ours, theirs = io.StringIO(), io.StringIO()
+    previous = logger.registered_handler.setStream(ours)
+    plain = logging.StreamHandler(theirs)
+    plain.addFilter(lambda record: record.name != logger.name)  # ours reach the root too: counted once
+    logging.getLogger().addHandler(plain)
+    yield lambda: [line for line in (ours.getvalue() + theirs.getvalue()).splitlines() if line.strip()]
+    logging.getLogger().removeHandler(plain)
+    logger.registered_handler.setStream(previous)
+
+
+def json_lines(lines: list[str]) -> list[dict]:
+    import json
+
+    parsed = []
+    for line in lines:
+        assert line.startswith("{"), f"not a JSON log line: {line}"
+        parsed.append(json.loads(line))
+    return parsed
+
+
+def test_connections_dropped_between_requests_leave_no_traceback_in_the_logs(
+    api, db, idle_between_invocations, log_lines
+):
+    store = api.store()
+    held = [db.connect() for _ in range(5)]
+    for connection in held:
+        connection.exec_driver_sql("SELECT 1")
+    for connection in held:
+        connection.close()
+    assert terminate(db.url, OTHERS) >= 1
+
+    assert [api("GET", f"/stores/{store['id']}").status for _ in range(5)] == [200] * 5
+    assert not any("Traceback" in line for line in log_lines())
+    json_lines(log_lines())
+
+
+def test_a_connection_dropped_during_a_request_is_one_json_log_line(api, db, kill_on_statement, log_lines):
+    store = api.store()
+    before = len(log_lines())
+    armed = kill_on_statement("FROM naver_stores")
+
+    assert api("GET", f"/stores/{store['id']}").status == 200
+    assert armed.get("killed") == 1
+    logged = json_lines(log_lines()[before:])
+    assert [line["message"] for line in logged if "database" in line["message"]] == [
+        "database connection lost; retrying the request once"
+    ]
+
+
+def test_a_write_answered_503_on_a_dropped_connection_is_one_json_log_line(api, db, kill_on_statement, log_lines):
+    armed = kill_on_statement("INSERT INTO naver_stores")
+
+    assert api("POST", "/stores", json={"name": "S", "naver_store_id": "dropped"}).status == 503
+    assert armed.get("killed") == 1
+    logged = json_lines(log_lines())
+    drops = [line for line in logged if "database" in line["message"]]
+    assert [(line["level"], line["message"]) for line in drops] == [
+        ("WARNING", "database connection lost; answered 503")
+    ]
+    assert drops[0]["method"] == "POST" and drops[0]["cause"] == "InterfaceError"
+    assert "nothing was saved" in drops[0]["detail"]

@@ -110,3 +110,106 @@ def test_the_docs_page_shows_the_description_offline(local):
     assert "/banners/{banner_id}/instagram-posts/{post_id}" in page
     # Script and style are inlined: nothing is fetched from elsewhere.
     assert not re.search(r"<script src=|<link [^>]*href=", page)
+
+
+# --- who may call each operation, and what each takes and answers ---------------------------------
+
+
+def test_the_description_declares_the_jwt_the_authorizer_checks():
+    from infra.local_api import load_template
+
+    scheme = generated_security_schemes()["ShopJwt"]
+    authorizer = load_template()["Resources"]["HttpApi"]["Properties"]["Auth"]
+
+    assert authorizer["DefaultAuthorizer"] == "ShopJwt"
+    assert authorizer["Authorizers"]["ShopJwt"]["IdentitySource"] == "$request.header.Authorization"
+    assert scheme["type"] == "http" and scheme["scheme"] == "bearer" and scheme["bearerFormat"] == "JWT"
+
+
+def generated_security_schemes() -> dict:
+    from shop_marketing.http import create_http_app
+
+    app = create_http_app()
+
+    @app.get("/things")
+    def things():
+        return {}
+
+    return json.loads(app.get_openapi_json_schema())["components"]["securitySchemes"]
+
+
+def test_every_operation_demands_the_scope_the_template_gives_it(spec):
+    assert set(spec["components"]["securitySchemes"]) == {"ShopJwt"}
+    for route in ROUTES:
+        operation = spec["paths"][route.path][route.method.lower()]
+        declared = operation.get("security", [])
+        if route.scopes is None:  # a webhook: its sender's signature protects it, not a token
+            assert declared == [], route.route_key
+        else:
+            assert declared == [{"ShopJwt": list(route.scopes)}], route.route_key
+            assert "401" in operation["responses"] and "403" in operation["responses"], route.route_key
+
+
+def _schema_is_described(schema: dict) -> bool:
+    """A schema that says something: a reference, a type, or a combination of them (not ``{}``, not a bare
+    ``{"type": "object"}`` without properties)."""
+    if not schema:
+        return False
+    if schema.get("type") == "object":
+        return bool(schema.get("properties") or schema.get("additionalProperties"))
+    return True
+
+
+def test_every_success_answer_and_every_request_body_has_a_schema(spec):
+    bare = []
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            where = f"{method.upper()} {path}"
+            for code, response in operation["responses"].items():
+                if not code.startswith("2") or code == "204":
+                    continue
+                content = response.get("content") or {}
+                if not content or not all(_schema_is_described(kind.get("schema", {})) for kind in content.values()):
+                    bare.append(f"{where} {code}")
+            for kind, media in (operation.get("requestBody") or {}).get("content", {}).items():
+                schema = media.get("schema", {})
+                if not _schema_is_described(schema):
+                    bare.append(f"{where} request body {kind}")
+    for method, path in ROUTES_WITH_A_BODY:
+        if not spec["paths"][path][method].get("requestBody", {}).get("content"):
+            bare.append(f"{method.upper()} {path} request body")
+    assert bare == [], bare
+
+
+# Routes that read a body (the issue names the JSONL upload, the activation and the webhooks' deliveries).
+ROUTES_WITH_A_BODY = {
+    ("post", "/golden-sets"),
+    ("post", "/judges/{judge_id}/activate"),
+    ("post", "/webhooks/openai"),
+    ("post", "/webhooks/instagram"),
+    ("post", "/judges"),
+    ("post", "/judges/{judge_id}/successor"),
+    ("post", "/evaluations"),
+    ("post", "/training-files"),
+    ("post", "/stores"),
+    ("put", "/comments/{comment_id}/review"),
+}
+
+
+def test_the_answers_a_route_can_give_beyond_its_success_are_described(spec):
+    # Routes that wait on OpenAI or Instagram: either may not answer in time.
+    upstream_routes = {
+        ("post", "/judges"),
+        ("post", "/judges/{judge_id}/successor"),
+        ("post", "/judges/refresh-models"),
+        ("post", "/comments/judge"),
+        ("post", "/training-files"),
+        ("post", "/fine-tuning/jobs"),
+        ("post", "/instagram-posts/{post_id}/comments/fetch"),
+    }
+    for method, path in upstream_routes:
+        assert "504" in spec["paths"][path][method]["responses"], f"{method.upper()} {path}"
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            assert "415" in operation["responses"], f"{method.upper()} {path}"
+    assert "405" in spec["info"]["description"]

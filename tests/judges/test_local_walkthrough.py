@@ -57,7 +57,8 @@ def local_run(db, database_url):
         k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "EVALUATION_QUEUE_URL")
     }
     environment["DATABASE_URL"] = database_url
-    # OpenAI's calendar as it lay on the walkthrough page's day, moved to today: the walkthroughs never depend on the day
+    # OpenAI's calendar as it lay on the walkthrough page's day, moved to today: the walkthroughs never
+    # depend on the day they run
     environment[CALENDAR_AS_OF_VARIABLE] = CALENDAR_AS_OF.isoformat()
     process = subprocess.Popen(
         [sys.executable, "-m", "infra.local_api", "--port", str(port)],

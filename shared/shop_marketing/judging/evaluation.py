@@ -150,7 +150,8 @@ def adopt_fine_tuned_model(
     session: Session, model: str, job_id: str, settings: Settings, *, endpoint: str = "openai", client: Any = None
 ) -> Judge:
     """What a finished fine-tuning job does (docs/training.md "Fine-tuning the judge"): its model becomes a
-    ``fine_tuned`` judge, once; with a current golden set it is evaluated and promoted by the rule, else made active at once.
+    ``fine_tuned`` judge, once; with a current golden set it is evaluated and promoted by the rule, else made
+    active at once.
     With the endpoint's ``client``, the new judge's model calendar is read at once too."""
     judge = fine_tuned_judge_for_model(session, model, job_id=job_id, endpoint=endpoint)
     if judge.source_job_id is None:

@@ -517,7 +517,7 @@ def prepare_evaluations_queue() -> None:
     from shop_marketing.judging import evaluation_queue
 
     judges = ROOT / "functions" / "judges"
-    evaluation_queue.set_local_delivery(
+    evaluation_queue.deliver_without_a_queue(
         LocalQueue(
             lambda: load_handler(judges, "app.evaluation_queue_handler"),
             lambda: LocalContext(function_name="JudgesEvaluationQueueFunction"),
@@ -534,7 +534,7 @@ def prepare_judge_queue() -> None:
     from infra.local_queue import LocalQueue
     from shop_marketing import judge_queue
 
-    judge_queue.set_local_delivery(
+    judge_queue.deliver_without_a_queue(
         LocalQueue(
             lambda: load_handler(ROOT / "functions" / "judge_comment", "app.queue_handler"),
             lambda: LocalContext(function_name="JudgeCommentQueueFunction"),

@@ -4,8 +4,8 @@ Producers (the Instagram webhook, comment fetches) hand it requests; the judge's
 consumes them. One SQS client per execution environment. ``SendMessageBatch`` takes at most ten
 entries, so larger lists go in chunks; an entry SQS refuses is reported back, never dropped silently.
 
-Without a queue URL, the local run (and tests) receive the same message bodies through a delivery set
-with :func:`set_local_delivery`, which hands them to the same queue handler AWS would invoke.
+Without a queue URL, the message bodies go to a transport injected with :func:`deliver_without_a_queue`
+(the local run injects its in-process queue, which hands them to the same handler AWS would invoke).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from .aws_clients import aws_client
 from .errors import ServiceUnavailable
 
 _lock = threading.Lock()
-_local_delivery: Callable[[list[str]], None] | None = None
+_delivery_without_a_queue: Callable[[list[str]], None] | None = None
 SQS_BATCH_LIMIT = 10
 
 
@@ -42,23 +42,23 @@ class JudgeMessage:
         )
 
 
-def set_local_delivery(deliver: Callable[[list[str]], None] | None) -> None:
-    """Where message bodies go when no queue URL is set (the local run's own queue), or None."""
-    global _local_delivery
+def deliver_without_a_queue(deliver: Callable[[list[str]], None] | None) -> None:
+    """Where message bodies go when no queue URL is set, or None: a transport the caller injects."""
+    global _delivery_without_a_queue
     with _lock:
-        _local_delivery = deliver
+        _delivery_without_a_queue = deliver
 
 
 def judge_queue_available(queue_url: str | None) -> bool:
     """Whether comments can be queued: a queue URL, or the local run's delivery."""
-    return queue_url is not None or _local_delivery is not None
+    return queue_url is not None or _delivery_without_a_queue is not None
 
 
 def send_to_judge(queue_url: str | None, messages: Sequence[JudgeMessage]) -> set[str]:
     """Queue the messages; returns the ``instagram_comment_id`` of those SQS (or the local delivery) accepted."""
     if queue_url is None:
         with _lock:
-            deliver = _local_delivery
+            deliver = _delivery_without_a_queue
         if deliver is None:
             return set()
         deliver([message.body() for message in messages])

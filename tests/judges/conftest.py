@@ -199,9 +199,9 @@ def queue(db):
 
     handler = load_handler(ROOT / "functions" / "judges", "app.evaluation_queue_handler")
     delivery = Queue(handler)
-    evaluation_queue.set_local_delivery(delivery)
+    evaluation_queue.deliver_without_a_queue(delivery)
     yield delivery
-    evaluation_queue.set_local_delivery(None)
+    evaluation_queue.deliver_without_a_queue(None)
 
 
 def post(handler, path: str, body: Any = None, **kwargs):

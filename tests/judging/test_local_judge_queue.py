@@ -46,9 +46,9 @@ def local_judge_queue(app_module, monkeypatch):
         lambda: LocalContext(function_name="JudgeCommentQueueFunction"),
         name="judge",
     )
-    judge_queue.set_local_delivery(queue)
+    judge_queue.deliver_without_a_queue(queue)
     yield queue
-    judge_queue.set_local_delivery(None)
+    judge_queue.deliver_without_a_queue(None)
     configure(monkeypatch)
 
 

@@ -24,18 +24,19 @@ from ..observability import logger
 SQS_BATCH = 10
 
 _lock = threading.Lock()
-_local_delivery: Callable[[list[str]], None] | None = None
+_delivery_without_a_queue: Callable[[list[str]], None] | None = None
 
 
-def set_local_delivery(deliver: Callable[[list[str]], None] | None) -> None:
-    """The local run (and tests) receive the message bodies here when no queue URL is set."""
-    global _local_delivery
+def deliver_without_a_queue(deliver: Callable[[list[str]], None] | None) -> None:
+    """Where message bodies go when no queue URL is set, or None: a transport the caller injects (the
+    local run injects its own in-process queue)."""
+    global _delivery_without_a_queue
     with _lock:
-        _local_delivery = deliver
+        _delivery_without_a_queue = deliver
 
 
 def require_queue(settings: Settings) -> None:
-    if not settings.evaluation_queue_url and _local_delivery is None:
+    if not settings.evaluation_queue_url and _delivery_without_a_queue is None:
         raise ServiceUnavailable("Evaluations are not configured (EVALUATION_QUEUE_URL).")
 
 
@@ -55,7 +56,7 @@ def send(bodies: list[dict[str, Any]], settings: Settings) -> None:
                 )
         return
     with _lock:
-        deliver = _local_delivery
+        deliver = _delivery_without_a_queue
     if deliver is None:
         raise ServiceUnavailable("Evaluations are not configured (EVALUATION_QUEUE_URL).")
     deliver(texts)

@@ -22,7 +22,7 @@ from shop_marketing.config import get_settings, load_or_exit
 from shop_marketing.db import session_scope
 from shop_marketing.errors import InvalidInput, validation_details
 from shop_marketing.http import Id, create_http_app, error_response, errors, json_response, media_type, success
-from shop_marketing.judging import creation, evaluation, golden_sets, judges, model_calendar
+from shop_marketing.judging import creation, evaluation, golden_sets, judges, model_calendar, promotion
 from shop_marketing.judging.answers import (
     ActivationsOut,
     EvaluationOut,
@@ -102,7 +102,7 @@ GOLDEN_SET_BODY = {
 ACTIVATE_BODY = {
     "requestBody": {
         "required": False,
-        "content": {"application/json": {"schema": judges.ActivateRequest.model_json_schema()}},
+        "content": {"application/json": {"schema": promotion.ActivateRequest.model_json_schema()}},
     }
 }
 
@@ -141,13 +141,13 @@ def list_judges():
 @app.get("/judges/activations", responses=success(ActivationsOut))
 def list_activations():
     with session_scope() as session:
-        return json_response(200, {"activations": judges.activations(session)})
+        return json_response(200, {"activations": promotion.activations(session)})
 
 
 @app.post("/judges/rollback", responses=success(JudgeOut) | errors(409))
 def rollback():
     with session_scope() as session:
-        judge = judges.rollback(session)
+        judge = promotion.rollback(session)
         view = judges.judge_view(session, judge)
     specs.clear()
     return json_response(200, view)
@@ -161,9 +161,9 @@ def get_judge(judge_id: Id):
 
 @app.post("/judges/<judge_id>/activate", responses=success(JudgeOut) | errors(409), openapi_extensions=ACTIVATE_BODY)
 def activate(judge_id: Id):
-    request = _body_as(judges.ActivateRequest, empty_allowed=True)
+    request = _body_as(promotion.ActivateRequest, empty_allowed=True)
     with session_scope() as session:
-        judge = judges.activate_judge(session, judge_id, request, get_settings())
+        judge = promotion.activate_judge(session, judge_id, request, get_settings())
         view = judges.judge_view(session, judge)
     return json_response(200, view)
 

@@ -66,14 +66,14 @@ def chat(fast_openai) -> ScriptedOpenAI:
 def make_active_judge(model: str, name: str | None = None, **values) -> int:
     """A judge made active the way a finished fine-tuning job without a golden set makes it."""
     from shop_marketing.db import session_scope
-    from shop_marketing.judging import judges
+    from shop_marketing.judging import promotion
     from shop_marketing.models import Judge
 
     with session_scope() as session:
         judge = Judge(name=name or model, style=values.pop("style", "fine_tuned"), model=model, **values)
         session.add(judge)
         session.flush()
-        judges.activate_unevaluated(session, judge, "test")
+        promotion.activate_unevaluated(session, judge, "test")
         return judge.id
 
 

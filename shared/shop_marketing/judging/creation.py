@@ -38,13 +38,13 @@ from .judges import (
     Name,
     NewJudge,
     Prices,
-    current_golden_set,
     get_judge,
     invalid_field,
     load_spec,
     training_file_by_public_id,
 )
 from .probing import ModelUnavailable, probe
+from .promotion import current_golden_set
 
 ClientFor = Callable[[str], OpenAI]
 # Advisory-lock namespace of judge names: one creation per name at a time, so a probe is never paid

@@ -33,14 +33,8 @@ from ..models import MAX_ID, Evaluation, EvaluationItem, GoldenExample, GoldenSe
 from ..observability import logger
 from . import evaluation_queue, model_calendar
 from .judge import ClientFor, JudgeModelUnavailable, Verdict, judge_with, stored_verdict
-from .judges import (
-    ActiveJudgeCache,
-    activate_unevaluated,
-    current_golden_set,
-    fine_tuned_judge_for_model,
-    get_judge,
-    promote_if_it_passes,
-)
+from .judges import ActiveJudgeCache, fine_tuned_judge_for_model, get_judge
+from .promotion import activate_unevaluated, current_golden_set, promote_if_it_passes
 
 SessionFactory = Callable[[], AbstractContextManager[Session]]
 # Statuses of a failure that may pass: the record is delivered again.

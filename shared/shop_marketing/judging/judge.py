@@ -47,7 +47,8 @@ from ..safe_json import StorableStr
 from ..tokens import chat_prompt_tokens, count_tokens
 from . import model_calendar
 from .classifier import ClassifierModelUnavailable, ask_classifier
-from .judges import ActiveJudgeCache, succeed_automatically
+from .judges import ActiveJudgeCache
+from .promotion import succeed_automatically
 from .recipes import LABELS, JudgeSpec, read_structured_label
 
 # Instagram's own limit on a comment's length.

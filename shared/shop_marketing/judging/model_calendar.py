@@ -168,7 +168,7 @@ def succeed_if_shut_down(session: Session, settings: Settings) -> int | None:
     """The active judge's model has shut down (the calendar says so): its automatic successor takes
     over now, not at the next comment. Not when ``JUDGE_FALLBACK`` answers for it (it still wins).
     Returns the new active judge's id, if one took over."""
-    from .judges import succeed_automatically
+    from .promotion import succeed_automatically
 
     active = session.scalar(select(Judge).where(Judge.status == "active"))
     if active is None or active.model_status != "shut_down" or settings.judge_fallback:

@@ -17,9 +17,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from moto import mock_aws
 
-from shop_marketing import db
+from shop_marketing import database_tls
 from shop_marketing.config import Settings
-from shop_marketing.db import build_engine, database_url, verified_tls_context
+from shop_marketing.database_tls import verified_tls_context
+from shop_marketing.db import build_engine, database_url
 
 # Amazon Trust Services' roots (RDS Proxy), by their published SHA-256 fingerprints.
 AMAZON_TRUST_SERVICES = {
@@ -66,7 +67,9 @@ def test_the_ca_bundle_ships_in_the_layer_and_trusts_rds_and_rds_proxy_only(regi
     monkeypatch.delenv("AWS_REGION", raising=False)
     context = verified_tls_context(region)
 
-    every_rds_root = [common_name(root) for root in x509.load_pem_x509_certificates(db.RDS_CA_BUNDLE.read_bytes())]
+    every_rds_root = [
+        common_name(root) for root in x509.load_pem_x509_certificates(database_tls.RDS_CA_BUNDLE.read_bytes())
+    ]
     assert len(every_rds_root) >= 100
     assert authorities(context) == sorted(every_rds_root + list(AMAZON_TRUST_SERVICES))
     assert all("Amazon RDS" in name or name in AMAZON_TRUST_SERVICES for name in authorities(context))
@@ -75,7 +78,7 @@ def test_the_ca_bundle_ships_in_the_layer_and_trusts_rds_and_rds_proxy_only(regi
 
 @pytest.mark.filterwarnings("ignore:Parsed a serial number")  # Starfield G2 has serial 0, as published
 def test_the_amazon_trust_services_roots_are_the_published_ones():
-    from shop_marketing.db import AMAZON_TRUST_SERVICES_ROOTS
+    from shop_marketing.database_tls import AMAZON_TRUST_SERVICES_ROOTS
 
     pem = AMAZON_TRUST_SERVICES_ROOTS.read_bytes()
     certificates = x509.load_pem_x509_certificates(pem)
@@ -263,7 +266,7 @@ def regional_rds_roots(monkeypatch, tmp_path):
         roots[region] = certificate(f"Amazon RDS {region} Root CA RSA2048 G1", key, ca=True), key
     bundle = tmp_path / "rds-bundle.pem"
     bundle.write_bytes(b"".join(pem(root) for root, _ in roots.values()))
-    monkeypatch.setattr(db, "RDS_CA_BUNDLE", bundle)
+    monkeypatch.setattr(database_tls, "RDS_CA_BUNDLE", bundle)
     return roots["xx-test-1"]
 
 

@@ -48,12 +48,12 @@ from ..models import InstagramPost
 from ..models.judging import InstagramComment, Judgement
 from ..observability import logger
 from . import model_calendar
+from .chat_reply import JudgeModelUnavailable
 from .judge import (
     COMMENT_COLUMNS,
     JUDGEMENT_LOCK_NAMESPACE,
     MAX_SUCCESSIONS,
     ClientFor,
-    JudgeModelUnavailable,
     JudgeRequest,
     SessionFactory,
     Verdict,

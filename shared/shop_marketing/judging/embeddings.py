@@ -2,7 +2,7 @@
 
 - The real SDK's client posts ``/embeddings`` (its errors and bounded retries), at most
   :data:`MAX_BATCH` texts per call (OpenAI's limit on one request's inputs); the answers in the order
-  of the texts, whatever order the endpoint lists them in. As for chat (:func:`.judge.ask_model`),
+  of the texts, whatever order the endpoint lists them in. As for chat (:func:`.chat_reply.ask_model`),
   the request is plain JSON sent by ``client.post`` and the reply read as the JSON it is: the SDK's
   ``embeddings.create`` would walk its typed parameters and build a model object per vector, a
   millisecond per judgement that buys nothing, since every part of the reply is checked here.

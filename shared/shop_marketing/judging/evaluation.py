@@ -32,7 +32,8 @@ from ..errors import DomainError, NotFound
 from ..models import MAX_ID, Evaluation, EvaluationItem, GoldenExample, GoldenSet, Judge, Judgement
 from ..observability import logger
 from . import evaluation_queue, model_calendar
-from .judge import ClientFor, JudgeModelUnavailable, Verdict, judge_with, stored_verdict
+from .chat_reply import JudgeModelUnavailable
+from .judge import ClientFor, Verdict, judge_with, stored_verdict
 from .judges import ActiveJudgeCache, fine_tuned_judge_for_model, get_judge
 from .promotion import activate_unevaluated, current_golden_set, promote_if_it_passes
 

@@ -32,7 +32,7 @@ from openai import OpenAI
 
 from ..errors import DomainError, UpstreamBadReply
 from ..openai_failures import openai_failures_as_domain_errors
-from .judge import read_label
+from .chat_reply import read_label
 from .recipes import JudgeSpec, is_reasoning_model, lowest_reasoning_effort
 
 MAX_PROBE_CALLS = 3

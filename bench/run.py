@@ -44,7 +44,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from infra import embedded_postgres
-from infra.local_api import LocalContext, api_gateway_event
+from infra.api_gateway import api_gateway_event
+from infra.lambda_runtime import LocalContext
 from infra.migrations.migrate import upgrade
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -827,7 +828,7 @@ def layer_figures(scratch: Path, built: dict[str, Path]) -> dict:
 
 
 def load_function(function: str):
-    from infra.local_api import load_handler
+    from infra.lambda_runtime import load_handler
 
     return sys.modules[load_handler(ROOT / "functions" / function).__module__]
 

@@ -20,23 +20,17 @@ import re
 import signal
 import sys
 import threading
-import uuid
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlsplit
 
-import yaml
-
+from infra.api_gateway import ROOT, Route, api_gateway_event, routes_from_template
 from infra.lambda_runtime import LocalContext, load_handler
-from infra.local_auth import LocalAuth, authorizer_context, route_scopes
+from infra.local_auth import LocalAuth, authorizer_context
 from infra.loopback import LoopbackHandler
 
-ROOT = Path(__file__).resolve().parents[1]
-TEMPLATE = ROOT / "template.yaml"
-TEXT_TYPES = ("application/json", "application/jsonl", "text/")
 # Banner images rendered locally live under BANNER_IMAGES_DIR and are served here, like CloudFront in AWS.
 BANNER_IMAGES_PATH = "/banner-images/"
 BANNER_IMAGE_NAME = re.compile(r"^[0-9a-f]{64}\.png$")
@@ -60,146 +54,6 @@ CONSOLE_FILE = re.compile(r"^(?:fonts/)?[A-Za-z0-9_-]+\.[a-z]+$")
 API_TITLE = "Shop marketing API"
 # Connections a burst may open before the server accepts them (the socketserver default is 5).
 LISTEN_BACKLOG = 128
-
-
-class _TemplateLoader(yaml.SafeLoader):
-    """YAML loader that accepts CloudFormation's short-form tags (!Ref, !Sub, ...) as plain values."""
-
-
-def _cloudformation_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
-    if isinstance(node, yaml.ScalarNode):
-        value: Any = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        assert isinstance(node, yaml.MappingNode)  # the only other kind of node
-        value = loader.construct_mapping(node, deep=True)
-    return {suffix: value}
-
-
-_TemplateLoader.add_multi_constructor("!", _cloudformation_tag)
-
-
-def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
-    return yaml.load(path.read_text(), Loader=_TemplateLoader)  # noqa: S506 - SafeLoader subclass
-
-
-@dataclass(frozen=True)
-class Route:
-    method: str
-    path: str  # API Gateway form: /stores/{store_id}
-    function: str  # logical id in the template
-    code_dir: Path
-    handler: str  # module.function
-    pattern: re.Pattern
-    scopes: tuple[str, ...] | None = ()  # what the API's JWT authorizer demands; None: public (webhooks)
-
-    @property
-    def route_key(self) -> str:
-        return f"{self.method} {self.path}"
-
-
-def routes_from_template(template: dict[str, Any] | None = None) -> list[Route]:
-    template = template or load_template()
-    globals_ = template.get("Globals", {}).get("Function", {})
-    resources = template["Resources"]
-    routes = []
-    for logical_id, resource in template["Resources"].items():
-        if resource.get("Type") != "AWS::Serverless::Function":
-            continue
-        properties = resource["Properties"]
-        for event in properties.get("Events", {}).values():
-            if event.get("Type") != "HttpApi":
-                continue
-            path, method = event["Properties"]["Path"], event["Properties"]["Method"].upper()
-            regex = re.sub(r"\{(\w+)\+?\}", lambda m: f"(?P<{m.group(1)}>[^/]+)", path)
-            api_id = event["Properties"].get("ApiId")
-            api = resources.get(api_id["Ref"]) if isinstance(api_id, dict) and "Ref" in api_id else None
-            routes.append(
-                Route(
-                    method=method,
-                    path=path,
-                    function=logical_id,
-                    code_dir=ROOT / properties.get("CodeUri", globals_.get("CodeUri", ".")),
-                    handler=properties.get("Handler", globals_.get("Handler", "app.lambda_handler")),
-                    pattern=re.compile(f"^{regex}$"),
-                    scopes=route_scopes(api, event),
-                )
-            )
-    return routes
-
-
-def api_gateway_event(
-    method: str,
-    path: str,
-    *,
-    body: bytes | str | None = None,
-    headers: dict[str, str] | None = None,
-    query: str = "",
-    route_key: str | None = None,
-    path_parameters: dict[str, str] | None = None,
-    base64_encoded: bool | None = None,
-) -> dict[str, Any]:
-    """An API Gateway HTTP API (payload format 2.0) event, shaped as API Gateway sends it."""
-    headers = {name.lower(): value for name, value in (headers or {}).items()}
-    raw = body.encode() if isinstance(body, str) else body
-    content_type = headers.get("content-type", "application/json").lower()
-    if base64_encoded is None:
-        # As API Gateway does: a body passes as text only if it is text and decodes as UTF-8;
-        # anything else (an image, invalid UTF-8) arrives base64-encoded.
-        base64_encoded = raw is not None and not (content_type.startswith(TEXT_TYPES) and _is_utf8(raw))
-    if raw is None:
-        event_body = None
-    elif base64_encoded:
-        event_body = base64.b64encode(raw).decode()
-    else:
-        event_body = raw.decode("utf-8")
-    now = datetime.now(UTC)
-    request_id = str(uuid.uuid4())
-    event: dict[str, Any] = {
-        "version": "2.0",
-        "routeKey": route_key or f"{method.upper()} {path}",
-        "rawPath": path,
-        "rawQueryString": query,
-        "headers": {"host": "127.0.0.1:3000", "x-amzn-trace-id": f"Root=1-{request_id[:8]}", **headers},
-        "requestContext": {
-            "accountId": "123456789012",
-            "apiId": "local",
-            "domainName": "127.0.0.1",
-            "domainPrefix": "local",
-            "http": {
-                "method": method.upper(),
-                "path": path,
-                "protocol": "HTTP/1.1",
-                "sourceIp": "127.0.0.1",
-                "userAgent": headers.get("user-agent", "local"),
-            },
-            "requestId": request_id,
-            "routeKey": route_key or f"{method.upper()} {path}",
-            "stage": "$default",
-            "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
-            "timeEpoch": int(now.timestamp() * 1000),
-        },
-        "isBase64Encoded": base64_encoded,
-    }
-    if query:
-        parameters: dict[str, str] = {}
-        for name, value in parse_qsl(query, keep_blank_values=True):
-            parameters[name] = f"{parameters[name]},{value}" if name in parameters else value
-        event["queryStringParameters"] = parameters
-    if path_parameters:
-        event["pathParameters"] = path_parameters
-    if event_body is not None:
-        event["body"] = event_body
-    return event
-
-
-def _is_utf8(raw: bytes) -> bool:
-    try:
-        raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
 
 
 def merged_openapi(apps: list[Any], title: str = API_TITLE) -> dict[str, Any]:

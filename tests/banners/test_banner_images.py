@@ -15,7 +15,9 @@ import sqlalchemy as sa
 from moto import mock_aws
 from PIL import Image
 
-from infra.local_api import LocalApi, LocalContext, make_server, routes_from_template
+from infra.api_gateway import routes_from_template
+from infra.lambda_runtime import LocalContext
+from infra.local_api import LocalApi, make_server
 from tests.support.lambda_invoke import call_http, handler_of, result_of, sample_event
 
 GOOD = [

@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from infra.local_api import LocalContext, api_gateway_event
+from infra.api_gateway import api_gateway_event
+from infra.lambda_runtime import LocalContext
 from tests.support.lambda_invoke import result_of
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from infra.local_api import ROOT
+from infra.api_gateway import ROOT
 from tests.console.seed import INSTAGRAM_APP_SECRET, Seeded, seed
 from tests.support.network import free_port
 

@@ -12,7 +12,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 
-from infra.local_api import ROOT
+from infra.api_gateway import ROOT
 
 EXAMPLES = ROOT / "examples"
 FINE_TUNED = "ft:gpt-4o-mini-2024-07-18:shop::judge01"

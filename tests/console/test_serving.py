@@ -10,7 +10,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from infra.local_api import CONSOLE_DIR, LocalApi, load_template
+from infra.api_gateway import load_template
+from infra.local_api import CONSOLE_DIR, LocalApi
 from infra.publish_console import SIGN_IN_SCOPES, config_from_outputs, publish
 
 OUTPUTS = {

@@ -21,7 +21,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from infra.local_api import LocalApi, make_server, routes_from_template
+from infra.api_gateway import routes_from_template
+from infra.local_api import LocalApi, make_server
 from infra.openai_standin import CHAT_PATH, ScriptedFineTuning, ScriptedOpenAI
 from tests.support.instagram_graph_standin import InstagramGraphStandIn, StandInComment
 

@@ -13,7 +13,8 @@ import base64
 
 import pytest
 
-from infra.local_api import LocalContext, api_gateway_event, routes_from_template
+from infra.api_gateway import api_gateway_event, routes_from_template
+from infra.lambda_runtime import LocalContext
 from tests.support.lambda_invoke import handler_of, result_of
 
 ROUTES = routes_from_template()

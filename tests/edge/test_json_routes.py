@@ -8,7 +8,8 @@ import re
 
 import pytest
 
-from infra.local_api import LocalApi, routes_from_template
+from infra.api_gateway import routes_from_template
+from infra.local_api import LocalApi
 
 ROUTES = routes_from_template()
 NOT_JSON_TYPES = ("text/plain", "application/xml", "application/octet-stream", "text/csv")

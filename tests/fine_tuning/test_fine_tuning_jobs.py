@@ -11,7 +11,7 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from infra.local_api import LocalContext
+from infra.lambda_runtime import LocalContext
 from tests.fine_tuning.conftest import BASE_MODEL_DEFAULT, signed_headers, training_jsonl
 from tests.support.lambda_invoke import call_http, result_of, sample_event
 
@@ -457,7 +457,7 @@ def test_webhook_answers_401_until_the_signing_secret_is_put_in_the_stacks_secre
     from aws_lambda_powertools.utilities import parameters
     from moto import mock_aws
 
-    from infra.local_api import load_template
+    from infra.api_gateway import load_template
     from tests.fine_tuning.conftest import WEBHOOK_SECRET, use_settings
 
     created = load_template()["Resources"]["OpenAIWebhookSecret"]["Properties"]["SecretString"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from infra.local_api import load_template, routes_from_template
+from infra.api_gateway import load_template, routes_from_template
 from tests.support.iam import actions, secret_parameters, statements
 from tests.support.lambda_invoke import call_http, handler_of
 

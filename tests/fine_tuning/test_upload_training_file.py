@@ -10,7 +10,7 @@ import threading
 import pytest
 import sqlalchemy as sa
 
-from infra.local_api import LocalContext
+from infra.lambda_runtime import LocalContext
 from infra.openai_standin import Reply, multipart_fields
 from tests.fine_tuning.conftest import BUCKET, EXAMPLES, example_line, training_jsonl, use_settings
 from tests.support.lambda_invoke import call_http, result_of, sample_event

@@ -16,7 +16,8 @@ import urllib.request
 
 import pytest
 
-from infra.local_api import LocalApi, make_server, routes_from_template
+from infra.api_gateway import routes_from_template
+from infra.local_api import LocalApi, make_server
 from infra.local_auth import LocalAuth
 from infra.translate_template import translate
 from shop_marketing import access

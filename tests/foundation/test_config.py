@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from infra.local_api import ROOT
+from infra.api_gateway import ROOT
 from shop_marketing.config import ConfigurationError, Settings, get_settings
 
 

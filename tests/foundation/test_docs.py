@@ -8,7 +8,7 @@ import re
 import shlex
 from pathlib import Path
 
-from infra.local_api import load_template
+from infra.api_gateway import load_template
 from tests.support.docs import DOCS, README, ROOT, anchors, headings, page, pages, without_code
 
 # [text](target) and ![alt](target), with an optional "title".
@@ -133,7 +133,7 @@ def test_the_alarms_the_operations_page_lists_are_the_templates():
 def test_every_curl_in_the_docs_calls_a_route_the_api_serves():
     """Every curl of every page, walk-throughs included, calls a route template.yaml declares (or a page
     `make local` adds), with that route's method: a renamed or removed route cannot stay documented."""
-    from infra.local_api import routes_from_template
+    from infra.api_gateway import routes_from_template
 
     routes = routes_from_template()
     local_pages = ("/openapi.json", "/docs", "/console/", "/banner-images/")

@@ -14,7 +14,7 @@ import ast
 from collections.abc import Iterator
 from pathlib import Path
 
-from infra.local_api import ROOT
+from infra.api_gateway import ROOT
 
 SOURCES = {
     "shop_marketing": ROOT / "shared" / "shop_marketing",

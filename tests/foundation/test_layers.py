@@ -12,7 +12,7 @@ from importlib.metadata import distribution
 import pytest
 from packaging.requirements import Requirement
 
-from infra.local_api import ROOT, load_template
+from infra.api_gateway import ROOT, load_template
 
 SHARED = ROOT / "shared"
 # Lambda's python3.12 runtime ships these (boto3 and what it needs); a layer's copy would shadow them.

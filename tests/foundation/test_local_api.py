@@ -12,7 +12,8 @@ import urllib.request
 
 import pytest
 
-from infra.local_api import ROOT, LocalApi, make_server, routes_from_template
+from infra.api_gateway import ROOT, routes_from_template
+from infra.local_api import LocalApi, make_server
 from tests.support.lambda_invoke import call_http, handler_of
 from tests.support.network import free_port
 

@@ -10,7 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from infra.local_api import LocalApi, make_server, routes_from_template
+from infra.api_gateway import routes_from_template
+from infra.local_api import LocalApi, make_server
 
 
 @pytest.fixture

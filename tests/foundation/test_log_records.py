@@ -11,8 +11,8 @@ import sys
 
 import pytest
 
+from infra.api_gateway import ROOT, api_gateway_event
 from infra.lambda_runtime import LocalContext, load_handler
-from infra.local_api import ROOT, api_gateway_event
 
 
 @pytest.fixture

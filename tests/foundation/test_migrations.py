@@ -13,7 +13,7 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 
 from infra import embedded_postgres
-from infra.local_api import LocalContext
+from infra.lambda_runtime import LocalContext
 from infra.migrations import migrate
 from shop_marketing.config import get_settings
 from shop_marketing.db import dispose_engine

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from infra.local_api import ROOT
+from infra.api_gateway import ROOT
 
 CATALOG_TABLES = ["banner_instagram_posts", "instagram_posts", "naver_image_banners", "naver_products", "naver_stores"]
 

@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from infra.local_api import ROOT
+from infra.api_gateway import ROOT
 
 # A fresh interpreter with the tracer on (Lambda's environment), importing the catalog function.
 PROBE = r"""

@@ -10,7 +10,8 @@ import urllib.request
 
 import pytest
 
-from infra.local_api import LocalApi, make_server, routes_from_template
+from infra.api_gateway import routes_from_template
+from infra.local_api import LocalApi, make_server
 
 ROUTES = routes_from_template()
 
@@ -116,7 +117,7 @@ def test_the_docs_page_shows_the_description_offline(local):
 
 
 def test_the_description_declares_the_jwt_the_authorizer_checks():
-    from infra.local_api import load_template
+    from infra.api_gateway import load_template
 
     scheme = generated_security_schemes()["ShopJwt"]
     authorizer = load_template()["Resources"]["HttpApi"]["Properties"]["Auth"]

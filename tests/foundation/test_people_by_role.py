@@ -13,7 +13,7 @@ import copy
 import jwt
 import pytest
 
-from infra.local_api import LocalContext
+from infra.lambda_runtime import LocalContext
 from infra.translate_template import translate
 from shop_marketing.access import (
     ADMINS,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from infra.local_api import ROOT, load_template
+from infra.api_gateway import ROOT, load_template
 from tests.support.docs import documentation, page
 
 # The OpenAI defaults and limits are stated with the other settings; the walk-throughs say how to start over.

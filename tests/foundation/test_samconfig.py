@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import tomllib
 
-from infra.local_api import ROOT, load_template
+from infra.api_gateway import ROOT, load_template
 
 
 def test_deploy_defaults_confirm_the_change_set_and_name_no_account():

@@ -1,6 +1,6 @@
 """The events/ samples (the ones `sam local invoke -e` takes) run through the handler."""
 
-from infra.local_api import LocalContext
+from infra.lambda_runtime import LocalContext
 from tests.support.lambda_invoke import call_http, handler_of, result_of, sample_event
 
 

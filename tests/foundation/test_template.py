@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from infra.local_api import ROOT, load_template
+from infra.api_gateway import ROOT, load_template
 
 
 def sam_command():

@@ -8,7 +8,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from infra.local_api import LocalContext
+from infra.lambda_runtime import LocalContext
 from tests.support.instagram_graph_standin import InstagramGraphStandIn
 from tests.support.lambda_invoke import HttpResult, call_http, handler_of, result_of
 

@@ -8,7 +8,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from infra.local_api import load_template
+from infra.api_gateway import load_template
 from shop_marketing.config import ConfigurationError, get_settings
 from tests.instagram.conftest import comment_change, configure, delivery, post_delivery
 from tests.instagram.test_webhook import sign

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from infra.local_api import LocalContext, load_handler
+from infra.lambda_runtime import LocalContext, load_handler
 from infra.openai_standin import BehavingOpenAI, ScriptedOpenAI
 from tests.support.lambda_invoke import ROOT, call_http, handler_of
 from tests.support.settings import use_settings

@@ -10,7 +10,7 @@ import random
 import pytest
 import sqlalchemy as sa
 
-from infra.local_api import LocalContext, load_handler
+from infra.lambda_runtime import LocalContext, load_handler
 from infra.openai_standin import Reply, o200k_tokens
 from tests.judges.conftest import BAD, GOLDEN, GOOD, ROOT, add_golden_set, evaluate, get, keep_examples, post
 from tests.judging.test_judge_queue import batch

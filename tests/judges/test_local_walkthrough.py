@@ -16,7 +16,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from infra.local_api import ROOT
+from infra.api_gateway import ROOT
 from infra.openai_standin import CALENDAR_AS_OF_VARIABLE, calendar_from, local_behaviour, today_utc
 from tests.support.network import free_port
 

@@ -351,7 +351,7 @@ def test_an_endpoint_that_does_not_say_gives_unknown(judges_handler, openai, ope
 def test_the_daily_schedule_refreshes_the_calendar_and_reports_the_active_judges_days_left(
     judges_handler, openai, openai_standin, examples_file, capsys, monkeypatch
 ):
-    from infra.local_api import LocalContext
+    from infra.lambda_runtime import LocalContext
     from tests.judging.test_observability import emitted
     from tests.support.lambda_invoke import sample_event
 
@@ -561,7 +561,7 @@ def test_the_fallback_judge_still_wins_over_automatic_succession(
 
 
 def test_a_queued_comment_finds_the_successor_too(judges_handler, judge_handler, openai, retiring_service, db):
-    from infra.local_api import LocalContext, load_handler
+    from infra.lambda_runtime import LocalContext, load_handler
     from tests.judging.test_judge_queue import batch
     from tests.support.lambda_invoke import ROOT
 
@@ -681,7 +681,7 @@ def test_a_named_endpoint_serves_fine_tuning_with_the_kept_examples(
 
 
 def test_the_stack_refreshes_the_calendar_daily_and_alarms_below_the_warning_days():
-    from infra.local_api import load_template
+    from infra.api_gateway import load_template
 
     template = load_template()
     judges = template["Resources"]["JudgesFunction"]["Properties"]
@@ -709,7 +709,7 @@ def test_the_stack_refreshes_the_calendar_daily_and_alarms_below_the_warning_day
 def test_the_daily_schedule_hands_a_shut_down_active_judge_to_its_successor_before_any_comment(
     judges_handler, judge_handler, openai, retiring_service
 ):
-    from infra.local_api import LocalContext
+    from infra.lambda_runtime import LocalContext
     from tests.support.lambda_invoke import sample_event
 
     openai.move_clock(SOON + timedelta(days=1))

@@ -54,7 +54,7 @@ def test_the_fallback_judge_answers_when_the_active_judges_model_is_gone(
 def test_a_queued_batch_goes_to_the_fallback_judge_when_the_active_judges_model_is_gone(
     judge_handler, judges_handler, upload_handler, openai, openai_standin, db, monkeypatch
 ):
-    from infra.local_api import LocalContext, load_handler
+    from infra.lambda_runtime import LocalContext, load_handler
     from tests.judging.test_judge_queue import batch, failed_ids
     from tests.support.lambda_invoke import ROOT
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from infra.local_api import LocalContext, load_handler
+from infra.lambda_runtime import LocalContext, load_handler
 from tests.judges.conftest import add_golden_set, get
 from tests.support.lambda_invoke import ROOT, result_of, sample_event
 

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 import pytest
 import sqlalchemy as sa
 
-from infra.local_api import load_handler
+from infra.lambda_runtime import load_handler
 from infra.openai_standin import CHAT_PATH, ScriptedOpenAI
 from tests.support.lambda_invoke import ROOT, handler_of
 from tests.support.settings import use_settings

@@ -12,7 +12,9 @@ import pytest
 from moto import mock_aws
 
 from infra import openai_standin
-from infra.local_api import LocalApi, LocalContext, load_template, make_server, routes_from_template
+from infra.api_gateway import load_template, routes_from_template
+from infra.lambda_runtime import LocalContext
+from infra.local_api import LocalApi, make_server
 from tests.judging.conftest import SEED_COMMENT, rows, use_settings
 
 ROUTES = {("POST", "/comments/judge"), ("GET", "/instagram-posts/{post_id}/good-comments")}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from infra.local_api import LocalContext
+from infra.lambda_runtime import LocalContext
 from tests.judging.conftest import SEED_COMMENT, rows
 from tests.support.lambda_invoke import call_http, result_of, sample_event
 

@@ -10,7 +10,7 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from infra.local_api import LocalContext
+from infra.lambda_runtime import LocalContext
 from infra.openai_standin import CHAT_PATH
 from tests.judging.conftest import SEED_COMMENT, another_request_paying_for, rows, use_settings
 from tests.judging.test_judge_queue import batch, failed_ids

@@ -7,7 +7,7 @@ import json
 import uuid
 from typing import Any
 
-from infra.local_api import LocalContext
+from infra.lambda_runtime import LocalContext
 from infra.openai_standin import CHAT_PATH, Reply
 from tests.judging.conftest import SEED_COMMENT, rows, use_settings
 from tests.support.lambda_invoke import sample_event

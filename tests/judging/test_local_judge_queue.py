@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from infra.local_api import ROOT, LocalContext, load_handler
+from infra.api_gateway import ROOT
+from infra.lambda_runtime import LocalContext, load_handler
 from infra.local_queue import LocalQueue
 from infra.openai_standin import CHAT_PATH, ScriptedOpenAI
 from tests.instagram.conftest import comment_change, configure, delivery, post_delivery

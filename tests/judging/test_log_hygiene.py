@@ -9,7 +9,7 @@ import logging
 import pytest
 import sqlalchemy as sa
 
-from infra.local_api import LocalContext
+from infra.lambda_runtime import LocalContext
 from tests.judging.test_judge_queue import batch
 
 SECRET = "비밀후기-아무도-로그에서-보면-안-되는-문장"
@@ -48,7 +48,7 @@ def test_a_database_error_does_not_print_bound_parameters(db):
 
 
 def test_traces_keep_neither_responses_nor_error_messages():
-    from infra.local_api import load_template
+    from infra.api_gateway import load_template
 
     variables = load_template()["Globals"]["Function"]["Environment"]["Variables"]
 

@@ -95,7 +95,7 @@ def test_the_openai_key_comes_from_secrets_manager_when_not_in_the_environment(
 
 IMPORTED_HEAVY_MODULES = """
     import sys
-    from infra.local_api import load_handler
+    from infra.lambda_runtime import load_handler
     from pathlib import Path
     load_handler(Path({root!r}) / "functions" / {function!r})
     print(sorted(name for name in ("tiktoken", "openai") if name in sys.modules))

@@ -101,7 +101,8 @@ def with_subject(subject: str) -> dict:
 
 
 def review(handler, comment_id: int, label, note=None, *, subject: str | None = None):
-    from infra.local_api import LocalContext, api_gateway_event
+    from infra.api_gateway import api_gateway_event
+    from infra.lambda_runtime import LocalContext
     from tests.support.lambda_invoke import result_of
 
     body = {"label": label} if note is None else {"label": label, "note": note}

@@ -141,7 +141,8 @@ def test_the_export_takes_since_keeps_one_line_per_text_and_is_empty_without_rev
 
 
 def test_the_description_names_the_exports_media_type_and_the_comment_shapes(database_url):
-    from infra.local_api import LocalApi, routes_from_template
+    from infra.api_gateway import routes_from_template
+    from infra.local_api import LocalApi
 
     spec = LocalApi([r for r in routes_from_template() if r.function == "ReviewsFunction"]).load_all().openapi()
 

@@ -18,7 +18,7 @@ import urllib.request
 
 import pytest
 
-from infra.local_api import ROOT
+from infra.api_gateway import ROOT
 from tests.support.network import free_port
 
 # The walk-through docs/walkthrough.md "From a comment to a banner, on the local run" uses this secret and file:

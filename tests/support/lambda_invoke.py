@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from infra.local_api import LocalContext, api_gateway_event, load_handler
+from infra.api_gateway import api_gateway_event
+from infra.lambda_runtime import LocalContext, load_handler
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"

@@ -629,15 +629,9 @@ def keep_labelled(examples: list[tuple[str, str]]) -> str:
     from shop_marketing.config import get_settings
     from shop_marketing.db import session_scope
     from shop_marketing.training.files import Origin, upload_training_file
+    from shop_marketing.training.validation import training_jsonl
 
-    data = "".join(
-        json.dumps(
-            {"messages": [{"role": "user", "content": text}, {"role": "assistant", "content": label}]},
-            ensure_ascii=False,
-        )
-        + "\n"
-        for text, label in examples
-    ).encode()
+    data = training_jsonl(examples)
     with session_scope() as session:
         kept = upload_training_file(
             session,

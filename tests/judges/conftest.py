@@ -5,7 +5,6 @@ and the evaluations queue, delivered to the real queue handler as SQS would."""
 from __future__ import annotations
 
 import importlib
-import json
 import uuid
 from typing import Any
 
@@ -13,6 +12,7 @@ import pytest
 
 from infra.lambda_runtime import LocalContext, load_handler
 from infra.openai_standin import BehavingOpenAI, ScriptedOpenAI
+from shop_marketing.training.validation import training_jsonl
 from tests.support.lambda_invoke import ROOT, call_http, handler_of
 from tests.support.settings import use_settings
 
@@ -51,14 +51,7 @@ BAD = [
 
 
 def jsonl(examples: list[tuple[str, str]]) -> bytes:
-    return "".join(
-        json.dumps(
-            {"messages": [{"role": "user", "content": text}, {"role": "assistant", "content": label}]},
-            ensure_ascii=False,
-        )
-        + "\n"
-        for text, label in examples
-    ).encode()
+    return training_jsonl(examples)
 
 
 # Training data (kept, for a prompted judge's examples) and a golden set that shares no comment.

@@ -26,6 +26,7 @@ from ..errors import InvalidInput, NotFound
 from ..models import InstagramPost, Judge
 from ..models.reviews import CommentReview, InstagramComment, Judgement, comment_label
 from ..safe_json import StorableStr
+from ..training.validation import training_jsonl
 
 Label = Literal["good", "bad"]
 MAX_NOTE_CHARACTERS = 2_000
@@ -297,11 +298,4 @@ def export_reviews(session: Session, since: datetime | None = None) -> bytes:
         if text.strip():
             labels.pop(text, None)
             labels[text] = label
-    lines = (
-        json.dumps(
-            {"messages": [{"role": "user", "content": text}, {"role": "assistant", "content": label}]},
-            ensure_ascii=False,
-        )
-        for text, label in labels.items()
-    )
-    return "".join(f"{line}\n" for line in lines).encode("utf-8")
+    return training_jsonl(labels.items())

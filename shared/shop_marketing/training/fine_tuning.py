@@ -48,6 +48,7 @@ from ..observability import logger
 from ..openai_failures import openai_call_budget, openai_failures_as_domain_errors
 from ..safe_json import StorableStr
 from ..secret_settings import secret_setting
+from .validation import training_jsonl
 
 if TYPE_CHECKING:  # for the annotation only: the judge tables load when a job succeeds
     from ..models.judges import Judge
@@ -249,14 +250,7 @@ def _copy_to_endpoint(session: Session, client: OpenAI, training_file_id: str, s
         .where(TrainingExample.training_file_id == file.id)
         .order_by(TrainingExample.line)
     ).all()
-    data = "".join(
-        json.dumps(
-            {"messages": [{"role": "user", "content": text}, {"role": "assistant", "content": label}]},
-            ensure_ascii=False,
-        )
-        + "\n"
-        for text, label in examples
-    ).encode()
+    data = training_jsonl((text, label) for text, label in examples)
     filename = f"training-{hashlib.sha256(data).hexdigest()[:32]}.jsonl"
     with openai_failures_as_domain_errors("list files at the endpoint"):
         page = client.files.list(purpose="fine-tune", limit=100)

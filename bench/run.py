@@ -629,7 +629,7 @@ def keep_labelled(examples: list[tuple[str, str]]) -> str:
     from shop_marketing.config import get_settings
     from shop_marketing.db import session_scope
     from shop_marketing.training.files import Origin, upload_training_file
-    from shop_marketing.training.validation import training_jsonl
+    from shop_marketing.training.jsonl import training_jsonl
 
     data = training_jsonl(examples)
     with session_scope() as session:

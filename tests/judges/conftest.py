@@ -12,7 +12,7 @@ import pytest
 
 from infra.lambda_runtime import LocalContext, load_handler
 from infra.openai_standin import BehavingOpenAI, ScriptedOpenAI
-from shop_marketing.training.validation import training_jsonl
+from shop_marketing.training.jsonl import training_jsonl
 from tests.support.lambda_invoke import ROOT, call_http, handler_of
 from tests.support.settings import use_settings
 

@@ -26,7 +26,7 @@ from ..errors import InvalidInput, NotFound
 from ..models import InstagramPost, Judge
 from ..models.reviews import CommentReview, InstagramComment, Judgement, comment_label
 from ..safe_json import StorableStr
-from ..training.validation import training_jsonl
+from ..training.jsonl import training_jsonl
 
 Label = Literal["good", "bad"]
 MAX_NOTE_CHARACTERS = 2_000

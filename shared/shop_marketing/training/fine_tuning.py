@@ -48,7 +48,7 @@ from ..observability import logger
 from ..openai_failures import openai_call_budget, openai_failures_as_domain_errors
 from ..safe_json import StorableStr
 from ..secret_settings import secret_setting
-from .validation import training_jsonl
+from .jsonl import training_jsonl
 
 if TYPE_CHECKING:  # for the annotation only: the judge tables load when a job succeeds
     from ..models.judges import Judge

@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -330,15 +329,3 @@ def _warn_about_quality(examples: list[_Example], counts: Counter[str | None], r
                     f"Same comment as line {earlier.line} but labelled {example.label!r}, not {earlier.label!r}.",
                 )
             )
-
-
-def training_jsonl(examples: Iterable[tuple[str, str]]) -> bytes:
-    """Labelled comments in the training format: one ``{"messages": [user, assistant]}`` line each."""
-    return "".join(
-        json.dumps(
-            {"messages": [{"role": "user", "content": text}, {"role": "assistant", "content": label}]},
-            ensure_ascii=False,
-        )
-        + "\n"
-        for text, label in examples
-    ).encode("utf-8")

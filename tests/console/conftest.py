@@ -10,9 +10,7 @@ screenshot under .local/console/ for a person to look at.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +20,7 @@ import sqlalchemy as sa
 
 from infra.api_gateway import ROOT
 from tests.console.seed import INSTAGRAM_APP_SECRET, Seeded, seed
+from tests.support.local_run import serving
 from tests.support.network import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -69,34 +68,9 @@ def running_local_api(database_url: str, banner_dir: Path, **settings: str) -> I
         "BANNER_IMAGES_BASE_URL": f"http://127.0.0.1:{port}/banner-images",
         **settings,
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "infra.local_api", "--port", str(port)],
-        cwd=ROOT,
-        env=environment,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    lines: list[str] = []
-    serving = threading.Event()
-
-    def read_output() -> None:  # drained all along, so the server never blocks on a full pipe
-        for line in process.stdout:
-            lines.append(line)
-            if line.startswith("serving on"):
-                serving.set()
-        serving.set()
-
-    threading.Thread(target=read_output, daemon=True).start()
-    try:
-        serving.wait(timeout=180)
-        assert process.poll() is None and any(line.startswith("serving on") for line in lines), "".join(lines)
+    with serving([sys.executable, "-m", "infra.local_api", "--port", str(port)], ROOT, environment) as lines:
         assert any(line.startswith("review console: ") for line in lines)
         yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=60)
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -18,6 +16,7 @@ import pytest
 
 from infra.api_gateway import ROOT
 from infra.openai_standin import CALENDAR_AS_OF_VARIABLE, calendar_from, local_behaviour, today_utc
+from tests.support.local_run import serving
 from tests.support.network import free_port
 
 EXAMPLES = ROOT / "examples"
@@ -60,33 +59,8 @@ def local_run(db, database_url):
     # OpenAI's calendar as it lay on the walkthrough page's day, moved to today: the walkthroughs never
     # depend on the day they run
     environment[CALENDAR_AS_OF_VARIABLE] = CALENDAR_AS_OF.isoformat()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "infra.local_api", "--port", str(port)],
-        cwd=ROOT,
-        env=environment,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    lines: list[str] = []
-    serving = threading.Event()
-
-    def read_output() -> None:  # drained all along, so the server never blocks on a full pipe
-        for line in process.stdout:
-            lines.append(line)
-            if line.startswith("serving on"):
-                serving.set()
-        serving.set()
-
-    threading.Thread(target=read_output, daemon=True).start()
-    try:
-        serving.wait(timeout=180)
-        assert process.poll() is None and any(line.startswith("serving on") for line in lines), "".join(lines)
+    with serving([sys.executable, "-m", "infra.local_api", "--port", str(port)], ROOT, environment) as lines:
         yield f"http://127.0.0.1:{port}", lines
-    finally:
-        process.terminate()
-        process.wait(timeout=60)
 
 
 def wait_for(base: str, evaluation_id: int) -> dict:

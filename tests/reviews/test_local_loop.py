@@ -9,9 +9,6 @@ import hashlib
 import hmac
 import json
 import os
-import signal
-import subprocess
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -19,6 +16,7 @@ import urllib.request
 import pytest
 
 from infra.api_gateway import ROOT
+from tests.support.local_run import serving
 from tests.support.network import free_port
 
 # The walk-through docs/walkthrough.md "From a comment to a banner, on the local run" uses this secret and file:
@@ -63,33 +61,9 @@ def make_local(db, database_url, tmp_path):
     environment.update(
         DATABASE_URL=database_url, INSTAGRAM_APP_SECRET=APP_SECRET, BANNER_IMAGES_DIR=str(tmp_path / "banner-images")
     )
-    process = subprocess.Popen(
-        ["make", "--no-print-directory", "local", f"PORT={port}"],
-        cwd=ROOT,
-        env=environment,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    lines: list[str] = []
-    serving = threading.Event()
-
-    def read_output() -> None:  # drained all along, so the server never blocks on a full pipe
-        for line in process.stdout:
-            lines.append(line)
-            if line.startswith("serving on"):
-                serving.set()
-        serving.set()
-
-    threading.Thread(target=read_output, daemon=True).start()
-    try:
-        serving.wait(timeout=300)
-        assert process.poll() is None and any(line.startswith("serving on") for line in lines), "".join(lines)
+    # make and the local run it started share the process group the helper stops.
+    with serving(["make", "--no-print-directory", "local", f"PORT={port}"], ROOT, environment, 300) as lines:
         yield f"http://127.0.0.1:{port}", lines
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)  # make and the local run it started: their own group
-        process.wait(timeout=60)
 
 
 def delivery() -> bytes:

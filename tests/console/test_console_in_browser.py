@@ -98,24 +98,34 @@ def test_page_size_and_first_render_are_measured(console, seeded, capsys):
     assert total < CODE_BUDGET_BYTES, sizes  # sizes are exact: a budget, not a timing
 
     console.open()  # the review queue, the page the console opens on
-    timings = console.page.evaluate("""() => {
-        const paint = Object.fromEntries(performance.getEntriesByType('paint').map(p => [p.name, p.startTime]));
+    queue_shown = console.page.evaluate("performance.now()")
+    # The browser reports a paint once its frame is presented, which on a busy machine can come after the
+    # page is ready: wait for the entry (buffered, so one already reported counts) rather than read it early.
+    timings = console.page.evaluate("""() => new Promise(resolve => {
         const navigation = performance.getEntriesByType('navigation')[0];
-        return {first_contentful_paint: paint['first-contentful-paint'],
-                dom_content_loaded: navigation.domContentLoadedEventEnd, queue_shown: performance.now()};
-    }""")
+        const answer = paint => resolve({first_contentful_paint: paint ? paint.startTime : null,
+                                         dom_content_loaded: navigation.domContentLoadedEventEnd});
+        new PerformanceObserver((entries, observer) => {
+            const paint = entries.getEntriesByName('first-contentful-paint')[0];
+            if (paint) { observer.disconnect(); answer(paint); }
+        }).observe({type: 'paint', buffered: true});
+        setTimeout(() => answer(null), 30000);  // a figure, not an assert: never reported is said so
+    })""")
     figures = {
         "viewport": console.viewport,
         "bytes": sizes,
         "total_kb": round(total / 1024, 1),
-        **{name: round(value) for name, value in timings.items()},
+        "queue_shown": round(queue_shown),
+        **{name: None if value is None else round(value) for name, value in timings.items()},
     }
+    assert figures["dom_content_loaded"] > 0  # the document finished loading before the queue was shown
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     (SCREENSHOTS / f"figures-{console.viewport}.json").write_text(json.dumps(figures, indent=2))
+    paint = "not reported" if figures["first_contentful_paint"] is None else f"{figures['first_contentful_paint']} ms"
     with capsys.disabled():  # figures for a person to read, printed whatever pytest's capture
         print(
             f"\nreview console ({console.viewport}, local run): script+styles+page {figures['total_kb']} KB "
-            f"(budget 200 KB); first contentful paint {figures['first_contentful_paint']} ms, "
+            f"(budget 200 KB); first contentful paint {paint}, "
             f"DOM ready {figures['dom_content_loaded']} ms, "
             f"review queue shown by {figures['queue_shown']} ms (target < 1,000 ms)"
         )

@@ -8,7 +8,7 @@ PYTHON ?= $(shell for p in python3.12 python3 $(wildcard $(HOME)/.pyenv/versions
 export SAM_CLI_TELEMETRY = 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: venv lock test local build validate lint fmt bench clean
+.PHONY: venv browser lock test local build validate lint fmt bench clean
 
 # requirements.lock pins the whole environment, transitive packages and pip included: a fresh machine
 # installs exactly what CI tested. `make lock` makes it anew from pyproject.toml and the layers' pins.
@@ -32,7 +32,19 @@ lock: venv ## pin the whole environment anew (requirements.lock)
 	echo "checkov==3.3.30" | $(BIN)/uv pip compile --quiet - --python-version 3.12 \
 		--python-platform x86_64-manylinux_2_28 --no-emit-index-url -o $(CHECKOV_LOCK)
 
-test: venv ## run the test suite (DATABASE_URL unset: an embedded PostgreSQL)
+# The review console's tests (tests/console) drive Debian's chromium through Playwright (its own browser
+# download is not used): installed from Debian's packages when missing, as root or through sudo.
+browser:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+		command -v apt-get >/dev/null || { echo "The console's tests need chromium and chromedriver on PATH" \
+			"(Debian: apt-get install chromium chromium-driver)"; exit 1; }; \
+		as_root=""; [ "$$(id -u)" -eq 0 ] || as_root="sudo"; \
+		$$as_root apt-get update -qq && \
+		$$as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			chromium chromium-driver; \
+	fi
+
+test: venv browser ## run the test suite (DATABASE_URL unset: an embedded PostgreSQL; chromium installed when missing)
 	$(BIN)/pytest
 
 # `make local PORT=3100` serves on another port (3000 is the one `sam local start-api` uses).

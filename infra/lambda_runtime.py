@@ -1,23 +1,63 @@
 """What Lambda's runtime does for a function, done in this process: import a handler from its code
 directory as Lambda imports it, and the context object it is called with. The local run, its queues and
-its token trigger share it."""
+its token trigger share it.
+
+In Lambda each function has an execution environment of its own, so Powertools keeps an invocation's log
+keys (function name and request id, correlation id, cold start) process-wide. Here every function shares
+one process and several run at once, in threads: a handler loaded here keeps its invocation's keys for
+its own thread too (Powertools' thread-safe keys, which win over the process-wide ones), so each record
+names the invocation that wrote it, not whichever started last.
+"""
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+from typing import Any
+
+from aws_lambda_powertools.utilities.jmespath_utils import query
+
+from shop_marketing.observability import CORRELATION_ID_PATH, logger
+
+Handler = Callable[[Any, Any], Any]
 
 
 def load_handler(code_dir: Path, handler: str = "app.lambda_handler"):
     """Import a function's handler from its code directory, as Lambda does, under a unique name."""
     module_name, _, attribute = handler.rpartition(".")
     module = _load_module(code_dir / f"{module_name}.py", f"lambda_{code_dir.name}_{module_name}")
-    return getattr(module, attribute)
+    return with_invocation_log_keys(getattr(module, attribute))
+
+
+def with_invocation_log_keys(handler: Handler) -> Handler:
+    """``handler``, its invocations' log keys kept for the thread that runs each (see the module's text)."""
+    cold = [True]  # this function's first invocation: its own cold start, not the process's
+
+    @functools.wraps(handler)
+    def invoke(event: Any, context: Any) -> Any:
+        correlation_id = query(envelope=CORRELATION_ID_PATH, data=event) if isinstance(event, dict) else None
+        logger.thread_safe_append_keys(
+            cold_start=cold[0],
+            function_name=context.function_name,
+            function_memory_size=context.memory_limit_in_mb,
+            function_arn=context.invoked_function_arn,
+            function_request_id=context.aws_request_id,
+            correlation_id=correlation_id,
+        )
+        cold[0] = False
+        try:
+            return handler(event, context)
+        finally:
+            logger.thread_safe_clear_keys()
+
+    return invoke
 
 
 def _load_module(path: Path, name: str) -> ModuleType:

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -90,3 +91,44 @@ def test_a_record_written_at_init_names_the_function_lambda_runs():
 
     line = json.loads(run.stdout.strip().splitlines()[-1])
     assert (line["message"], line["function_name"]) == ("initialised", "shop-JudgesFunction-abc")
+
+
+def test_functions_running_at_once_on_the_local_run_each_name_their_own_records(lines):
+    """The local run's functions share one process and run in threads: a record written while another
+    function's invocation has started since still names its own function, request and correlation id."""
+    from infra.lambda_runtime import with_invocation_log_keys
+    from shop_marketing.observability import CORRELATION_ID_PATH, logger
+
+    started, resume = threading.Event(), threading.Event()
+
+    @logger.inject_lambda_context(correlation_id_path=CORRELATION_ID_PATH)
+    def slow(event, context):
+        started.set()
+        assert resume.wait(timeout=60)
+        logger.info("slow function writes")
+
+    @logger.inject_lambda_context(correlation_id_path=CORRELATION_ID_PATH)
+    def quick(event, context):
+        logger.info("quick function writes")
+
+    slow_context = LocalContext(function_name="SlowFunction")
+    quick_context = LocalContext(function_name="QuickFunction")
+    thread = threading.Thread(
+        target=with_invocation_log_keys(slow), args=({"id": "event-of-slow"}, slow_context), daemon=True
+    )
+    thread.start()
+    assert started.wait(timeout=60)
+    with_invocation_log_keys(quick)({"id": "event-of-quick"}, quick_context)  # starts while slow runs
+    resume.set()
+    thread.join(timeout=60)
+    assert not thread.is_alive()
+
+    by_message = {line["message"]: line for line in lines()}
+    slow_line, quick_line = by_message["slow function writes"], by_message["quick function writes"]
+    assert (slow_line["function_name"], slow_line["function_request_id"], slow_line["correlation_id"]) == (
+        "SlowFunction",
+        slow_context.aws_request_id,
+        "event-of-slow",
+    )
+    assert (quick_line["function_name"], quick_line["correlation_id"]) == ("QuickFunction", "event-of-quick")
+    assert slow_line["cold_start"] is True and quick_line["cold_start"] is True  # each function's first

@@ -210,3 +210,48 @@ def test_stored_vectors_are_the_bits_the_endpoint_answered(judges_handler, uploa
         assert (dimensions, vector) == (1536, answered)
         assert to_bytes(from_bytes(vector)) == vector
         assert list(from_bytes(vector)) == list(struct.unpack("<1536f", answered))
+
+
+def test_stored_vectors_of_another_size_than_the_endpoint_now_answers_are_a_502_and_no_judge(
+    judges_handler, upload_handler, openai, openai_standin, db
+):
+    # Given a vector stored when the endpoint's model answered 3 dimensions (a self-hosted model swapped)
+    labelled = keep_examples(upload_handler, LABELLED)
+    with db.begin() as connection:
+        connection.execute(
+            sa.text(
+                "INSERT INTO stored_embeddings (endpoint, model, text_sha256, dimensions, vector) "
+                "VALUES ('openai', 'text-embedding-3-small', encode(sha256(convert_to(:text, 'UTF8')), 'hex'), 3, :v)"
+            ),
+            {"text": LABELLED[0][0], "v": struct.pack("<3f", 1.0, 0.0, 0.0)},
+        )
+
+    refused = train(judges_handler, "mixed", labelled)
+
+    assert refused.status == 502 and refused.json["error"]["code"] == "bad_upstream_reply", refused.json
+    assert "1536 and 3" in refused.json["error"]["message"] or "3 and 1536" in refused.json["error"]["message"]
+    assert judge_rows(db) == 0
+
+
+def test_vectors_that_cannot_be_stored_are_logged_and_the_judge_is_still_made(
+    judges_handler, upload_handler, openai, openai_standin, master_engine, db, caplog
+):
+    from shop_marketing.database_roles import application_group
+
+    # Given a database that refuses the stored vectors (the application may not add them, for once)
+    labelled = keep_examples(upload_handler, LABELLED)
+    with master_engine.begin() as connection:
+        group = application_group(connection.scalar(sa.text("SELECT current_database()")))
+        connection.execute(sa.text(f'REVOKE INSERT ON stored_embeddings FROM "{group}"'))
+    try:
+        trained = train(judges_handler, "own-judge", labelled)
+    finally:
+        with master_engine.begin() as connection:
+            connection.execute(sa.text(f'GRANT INSERT ON stored_embeddings TO "{group}"'))
+
+    # Then the judge is made from the vectors paid for, and the operator is told they were not kept
+    assert trained.status == 201, trained.json
+    assert trained.json["training"]["embeddings"] == {"reused": 0, "embedded": len(LABELLED)}
+    assert stored(db) == {}
+    logged = [record for record in caplog.records if record.getMessage() == "paid embeddings not stored"]
+    assert [(record.texts, record.error) for record in logged] == [(len(LABELLED), "ProgrammingError")]

@@ -7,7 +7,8 @@
 - Each paid call's vectors are stored as the call returns (:func:`keeper`), **in a short transaction
   of their own** on another connection, committed at once: the request's transaction may still fail
   (its judge is then not stored) and the vectors stay. ``INSERT ... ON CONFLICT DO NOTHING``: two
-  trainings that paid for the same text at once both succeed, and the first vector stays.
+  trainings that paid for the same text at once both succeed, and the first vector stays. (The other
+  connection is the pool's: with the functions' pool of one, an overflow connection, closed after.)
 - A store that fails is logged and the training goes on with the vectors it holds: the judge still
   records what it paid, and only the next training pays again.
 - Vectors are stored as the endpoint answered them, float32 little-endian: read back, they are the

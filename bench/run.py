@@ -606,8 +606,9 @@ OTHER_WORDS = (
 )
 
 
-def labelled_comments(count: int, seed: int = 7) -> list[tuple[str, str]]:
-    """``count`` distinct synthetic comments, half of each label, 8% of the labels wrong (as people err)."""
+def labelled_comments(count: int, seed: int = 7, mark: str = "") -> list[tuple[str, str]]:
+    """``count`` distinct synthetic comments, half of each label, 8% of the labels wrong (as people err);
+    ``mark`` ends each one, so no text's vector is stored already (a training then pays for every text)."""
     import random
 
     chance = random.Random(seed)
@@ -621,7 +622,7 @@ def labelled_comments(count: int, seed: int = 7) -> list[tuple[str, str]]:
         label = "good" if good else "bad"
         if chance.random() < 0.08:
             label = "bad" if good else "good"
-        examples.append((f"{' '.join(words)} #{n}", label))
+        examples.append((f"{' '.join(words)} #{n}{mark}", label))
     return examples
 
 
@@ -658,7 +659,7 @@ def classifier_figures(meter: Meter) -> dict:
     tag = uuid.uuid4().hex[:6]
     training, made = {}, {}
     for count in (1000, 5000):
-        file_id = keep_labelled(labelled_comments(count))
+        file_id = keep_labelled(labelled_comments(count, mark=f" {tag}-{count}"))
         meter.reset()
         started = time.perf_counter()
         status, judge = api(
@@ -673,8 +674,8 @@ def classifier_figures(meter: Meter) -> dict:
             },
         )
         elapsed = time.perf_counter() - started
-        if status != 201:
-            raise RuntimeError(f"classifier training: {status} {judge}")
+        if status != 201 or judge["training"]["embeddings"]["reused"]:
+            raise RuntimeError(f"classifier training (every text paid for): {status} {judge}")
         made[count] = (judge, file_id)
         training[count] = {
             "request_s": elapsed,

@@ -103,7 +103,7 @@ def test_the_application_role_reads_and_writes_rows_and_the_schema_stays(as_appl
     with as_application.begin() as connection:
         assert connection.scalar(sa.text("SELECT name FROM naver_stores")) == "Sundae Closet"
         connection.execute(sa.text("DELETE FROM naver_stores"))
-        assert connection.scalar(sa.text("SELECT version_num FROM alembic_version")) == "0010_application_role"
+        assert connection.scalar(sa.text("SELECT version_num FROM alembic_version")) == "0011_embedding_cache"
         assert connection.scalar(sa.text("SELECT count(*) FROM naver_stores")) == 0
 
 
@@ -121,6 +121,21 @@ def test_a_table_a_later_migration_creates_is_the_applications_to_use_at_once(as
     finally:
         with master_engine.begin() as connection:
             connection.execute(sa.text("DROP TABLE later_feature"))
+
+
+def test_the_stored_embeddings_a_later_migration_made_are_the_applications_to_read_and_add(as_application, db):
+    # 0011_embedding_cache came after 0010 made the role: its table is granted by default privileges
+    with as_application.begin() as connection:
+        connection.execute(
+            sa.text(
+                "INSERT INTO stored_embeddings (endpoint, model, text_sha256, dimensions, vector) "
+                "VALUES ('openai', 'text-embedding-3-small', :sha, 1, :vector) ON CONFLICT DO NOTHING"
+            ),
+            {"sha": "a" * 64, "vector": b"\x00\x00\x80\x3f"},
+        )
+        assert connection.scalar(sa.text("SELECT vector FROM stored_embeddings")) == b"\x00\x00\x80\x3f"
+    assert refused(as_application, "TRUNCATE stored_embeddings") == INSUFFICIENT_PRIVILEGE
+    assert refused(as_application, "ALTER TABLE stored_embeddings ADD COLUMN note text") == INSUFFICIENT_PRIVILEGE
 
 
 def test_the_scram_verifier_is_postgresql_s_own_form():

@@ -28,6 +28,12 @@ def embedding_calls(openai_standin) -> list[dict]:
     return [request.json() for request in openai_standin.requests_to("POST", EMBEDDINGS)]
 
 
+def answered_by(behaviour, request) -> Reply:
+    """What the behaving stand-in answers a recorded embeddings request."""
+    answer = behaviour.handle("POST", "/v1/embeddings", request.headers, request.body)
+    return Reply(answer.status, answer.json)
+
+
 def chat_calls(openai_standin) -> list:
     return openai_standin.requests_to("POST", "/chat/completions")
 
@@ -89,10 +95,14 @@ def test_a_classifier_learns_the_shops_labels_and_one_trained_on_random_labels_d
     )
     assert training["dimensions"] == 1536
     assert chat_calls(openai_standin) == []
+    # (the same texts with other labels: their vectors were stored by the first training, not paid again)
     calls = embedding_calls(openai_standin)
-    assert [len(call["input"]) for call in calls] == [len(LABELLED), len(LABELLED)]
+    assert [len(call["input"]) for call in calls] == [len(LABELLED)]
     assert calls[0]["model"] == "text-embedding-3-small" and calls[0]["encoding_format"] == "base64"
     assert training["embedding_tokens"] == sum(o200k_tokens(text) for text, _ in LABELLED)
+    assert training["embeddings"] == {"reused": 0, "embedded": len(LABELLED)}
+    assert random_labels.json["training"]["embeddings"] == {"reused": len(LABELLED), "embedded": 0}
+    assert random_labels.json["training"]["embedding_tokens"] == 0
     assert get(judges_handler, f"/judges/{judge['id']}").json["training"] == training
 
     # And on the golden set it reaches the stated F1 and precision; the random one does measurably worse
@@ -601,4 +611,15 @@ def test_a_failure_after_a_paid_batch_stores_nothing_and_says_what_was_paid(
     assert refused.status == 503 and refused.json["error"]["code"] == "upstream_unavailable"
     assert judge_rows(db) == 0
     logged = [record for record in caplog.records if record.getMessage() == "embeddings paid before a failure"]
-    assert [(record.calls, record.tokens, record.texts) for record in logged] == [(1, answered[0], 2100)]
+    assert [(record.calls, record.tokens, record.texts, record.kept) for record in logged] == [
+        (1, answered[0], 2100, 2048)
+    ]
+
+    # And the paid batch was kept: once the endpoint is back, the retry sends only the other texts
+    openai_standin.on("POST", EMBEDDINGS, lambda request, match: answered_by(openai, request))
+    paid_before = len(embedding_calls(openai_standin))
+    retried = train(judges_handler, "outage", file_id)
+
+    assert retried.status == 201, retried.json
+    assert [len(call["input"]) for call in embedding_calls(openai_standin)[paid_before:]] == [2100 - 2048]
+    assert retried.json["training"]["embeddings"] == {"reused": 2048, "embedded": 2100 - 2048}

@@ -340,6 +340,8 @@ def test_the_readme_walk_through_of_the_judge_the_shop_owns(local_run):
         },
     )
     assert status == 201 and more["training"]["examples"] == 28, more
+    # (the first file's vectors were stored by the first training: only the second file's are paid for)
+    assert more["training"]["embeddings"] == {"reused": 14, "embedded": 14}
     status, queued = call(base, "POST", "/evaluations", {"judge_id": more["id"]})
     retrained = wait_for(base, queued["id"])
     print(f"own-3-small-28        {retrained['metrics']['f1_good']:.2f}  {retrained['metrics']['precision_good']:.2f}")

@@ -16,6 +16,8 @@ JUDGING_TABLES = {
     "evaluations",
     "evaluation_items",
     "training_examples",
+    "judge_classifiers",
+    "stored_embeddings",
 }
 
 

@@ -6,6 +6,9 @@
 - ``prompt_tokens`` is what the endpoint billed: for one text, the call's ``usage``; for several,
   the bill shared out in proportion to each text's own token count (largest remainders), so the
   judgements of a call add up to exactly what it cost. No completion tokens, nothing cached.
+- Judging reads no stored embeddings and stores none (:mod:`.embedding_store` is training's): the
+  judge's verdict on a text is cached per judge already (a repeated comment is not paid again), and an
+  evaluation must measure what judging really costs, one embeddings call per text.
 - No numpy: a dot product of one vector is ``math.sumprod``, microseconds; the fitting lives in
   :mod:`.logistic`, which only the function that trains loads.
 """

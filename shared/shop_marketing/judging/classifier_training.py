@@ -11,7 +11,12 @@
   judge is probed — embeds the examples (:mod:`.embeddings`: batches of at most 2,048, no chat call),
   fits the logistic regression with its regularisation chosen by cross-validation
   (:mod:`.logistic`) and stores the weights with the judge, in the request's transaction: a refusal
-  or failure anywhere leaves nothing behind.
+  or failure anywhere leaves no judge behind.
+- No example is paid for twice (:mod:`.embedding_store`): the vectors stored for the endpoint and
+  embedding model are reused, only the other texts are sent, and each paid call's vectors are stored
+  at once in a transaction of their own, so a request that fails afterwards loses no paid work and
+  its retry sends nothing again. ``embedding_tokens`` is what this training paid;
+  ``reused_embeddings`` how many examples it did not have to.
 - ``successor``: the same examples on another embedding model (``POST /judges/{id}/successor``
   ``{"model": <embedding model>}``), its evaluation on the current golden set started by creation:
   embedding models retire too, and a classifier outlives them.
@@ -22,6 +27,7 @@ where the style is registered.
 
 from __future__ import annotations
 
+import array
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -30,10 +36,10 @@ from openai import OpenAI
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..errors import InvalidInput
+from ..errors import InvalidInput, UpstreamBadReply
 from ..models import Judge, JudgeClassifier, TrainingExample, TrainingFile
 from ..observability import logger
-from . import creation, logistic
+from . import creation, embedding_store, logistic
 from .embeddings import embed_texts
 from .judges import NewJudge, training_file_by_public_id
 
@@ -164,9 +170,18 @@ def train(session: Session, judge: Judge, request: NewJudge, client: OpenAI) -> 
     """Embed the examples, fit, and add the judge with its weights to the session (flushed)."""
     files = request_files(session, request)
     examples = gather_examples(session, files)
-    embedded = embed_texts(client, judge.model, examples.texts, action="embedding the training examples")
+    stored = embedding_store.stored_vectors(session, judge.endpoint, judge.model, examples.texts)
+    missing = [text for text in examples.texts if text not in stored]
+    embedded = embed_texts(
+        client,
+        judge.model,
+        missing,
+        action="embedding the training examples",
+        keep=embedding_store.keeper(session, judge.endpoint, judge.model),
+    )
+    vectors = _all_vectors(judge, examples, stored, dict(zip(missing, embedded.vectors, strict=True)))
     started = time.perf_counter()
-    fit = logistic.train(embedded.vectors, examples.labels, examples.texts)
+    fit = logistic.train(vectors, examples.labels, examples.texts)
     training_ms = round((time.perf_counter() - started) * 1000)
     session.add(judge)
     session.flush()
@@ -185,6 +200,7 @@ def train(session: Session, judge: Judge, request: NewJudge, client: OpenAI) -> 
         cv_precision_good=fit.precision_good,
         cv_recall_good=fit.recall_good,
         embedding_tokens=embedded.tokens,
+        reused_embeddings=len(stored),
         training_ms=training_ms,
     )
     session.add(classifier)
@@ -196,10 +212,27 @@ def train(session: Session, judge: Judge, request: NewJudge, client: OpenAI) -> 
             "examples": classifier.examples,
             "embedding_calls": embedded.calls,
             "embedding_tokens": embedded.tokens,
+            "embeddings_reused": len(stored),
+            "embeddings_embedded": len(missing),
             "training_ms": training_ms,
             "c": fit.c,
         },
     )
+
+
+def _all_vectors(
+    judge: Judge, examples: Examples, stored: dict[str, array.array[float]], fresh: dict[str, array.array[float]]
+) -> list[array.array[float]]:
+    """Every example's vector, stored or just paid for, in the examples' order (all of one size)."""
+    vectors = [stored[text] if text in stored else fresh[text] for text in examples.texts]
+    sizes = sorted({len(vector) for vector in vectors})
+    if len(sizes) > 1:
+        raise UpstreamBadReply(
+            f"The embedding model {judge.model!r} of endpoint {judge.endpoint!r} answers vectors of "
+            f"{' and '.join(map(str, sizes))} dimensions (some were stored before): the examples cannot be learnt "
+            "together."
+        )
+    return vectors
 
 
 def successor(session: Session, source: Judge, request: creation.SuccessorRequest) -> NewJudge:

@@ -11,6 +11,9 @@
   importable, and the functions that judge must not load it.
 - ``usage.prompt_tokens`` is what the endpoint billed; a call's failure is a domain error (a model
   the endpoint does not serve: :class:`EmbeddingModelUnavailable`).
+- ``keep``, when given, receives each call's texts and vectors as soon as the call is read, before
+  the next call is made: a caller that stores them (:mod:`.embedding_store`) keeps what was paid even
+  when a later call, or the request, fails.
 
 Imported only by the functions that call OpenAI.
 """
@@ -22,7 +25,7 @@ import base64
 import binascii
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import openai
@@ -41,6 +44,11 @@ class EmbeddingModelUnavailable(DomainError):
 
     status = 422
     code = "model_unavailable"
+
+
+# Receives one call's texts and their vectors (same order), once the call's reply is read; answers
+# how many it kept.
+Keep = Callable[[Sequence[str], Sequence[array.array[float]]], int]
 
 
 @dataclass(frozen=True)
@@ -72,16 +80,18 @@ def embed_texts(
     *,
     action: str = "embedding texts",
     rejected: type[DomainError] | None = None,
+    keep: Keep | None = None,
 ) -> Embedded:
     """The vectors of ``texts`` (one per text, same order), in calls of at most :data:`MAX_BATCH`.
 
     ``rejected`` is the error for a request the endpoint refuses (see
-    :func:`..openai_failures.openai_failures_as_domain_errors`)."""
-    done = {"tokens": 0, "calls": 0}
+    :func:`..openai_failures.openai_failures_as_domain_errors`); ``keep`` receives each call's
+    vectors as the call returns."""
+    done = {"tokens": 0, "calls": 0, "kept": 0}
     try:
-        return _embed(client, model, texts, action, rejected, done)
+        return _embed(client, model, texts, action, rejected, keep, done)
     except DomainError:
-        if done["calls"]:  # paid for, and about to be lost with the request: said where an operator reads it
+        if done["calls"]:  # paid for before the failure: said where an operator reads it (and how many kept)
             logger.warning("embeddings paid before a failure", extra={"model": model, **done, "texts": len(texts)})
         raise
 
@@ -92,6 +102,7 @@ def _embed(
     texts: Sequence[str],
     action: str,
     rejected: type[DomainError] | None,
+    keep: Keep | None,
     done: dict[str, int],
 ) -> Embedded:
     vectors: list[array.array[float]] = []
@@ -136,4 +147,6 @@ def _embed(
             if not vector or len(vector) != dimensions or not all(map(math.isfinite, vector)):
                 raise UpstreamBadReply("The embeddings endpoint answered vectors of different sizes, or not numbers.")
             vectors.append(vector)
+        if keep is not None:
+            done["kept"] += keep(batch, vectors[start:])
     return Embedded(vectors=vectors, tokens=tokens, calls=calls)

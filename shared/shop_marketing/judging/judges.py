@@ -251,6 +251,11 @@ def classifier_training_view(classifier: JudgeClassifier) -> dict[str, Any]:
         "dimensions": classifier.dimensions,
         "embedding_tokens": classifier.embedding_tokens,
         "training_ms": classifier.training_ms,
+        # Examples whose stored vectors were reused, and those this training sent (and paid for).
+        "embeddings": {
+            "reused": classifier.reused_embeddings,
+            "embedded": classifier.examples - classifier.reused_embeddings,
+        },
     }
 
 

@@ -1,10 +1,11 @@
 """ORM models, SQLAlchemy 2.0 typed style.
 
 The catalog's tables are registered when this package is imported: every function uses them. The
-others (fine-tuning, judging, judges, banner images, reviews) are registered when first asked for, by name from
-this package or by importing their module, each with the tables its foreign keys name; so the catalog
-function does not pay for tables it never touches. ``Base`` asked of this package comes with every
-table registered (migrations and schema checks see the whole schema); :func:`load_all` does the same.
+others (fine-tuning, judging, judges, banner images, reviews, stored embeddings) are registered when
+first asked for, by name from this package or by importing their module, each with the tables its
+foreign keys name; so the catalog function does not pay for tables it never touches. ``Base`` asked of
+this package comes with every table registered (migrations and schema checks see the whole schema);
+:func:`load_all` does the same.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ _LATER = {
     "JudgeClassifier": "judges",
     "BannerImage": "banner_images",
     "CommentReview": "reviews",
+    "StoredEmbedding": "embeddings",
 }
 
 

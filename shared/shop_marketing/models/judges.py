@@ -116,8 +116,11 @@ class JudgeClassifier(Base):
     cv_f1_good: Mapped[float] = mapped_column(Double)
     cv_precision_good: Mapped[float] = mapped_column(Double)
     cv_recall_good: Mapped[float] = mapped_column(Double)
-    # What embedding the examples cost (billed by the endpoint), and how long fitting took.
+    # What embedding the examples cost (billed by the endpoint: the texts this training sent), and how
+    # long fitting took.
     embedding_tokens: Mapped[int] = mapped_column(Integer)
+    # Examples whose vectors were stored already (models/embeddings.py), not sent nor paid again.
+    reused_embeddings: Mapped[int] = mapped_column(Integer, server_default="0")
     training_ms: Mapped[int] = mapped_column(Integer)
 
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.judges.conftest import GOLDEN, TRAINING, jsonl, post
+from tests.judges.conftest import GOLDEN, TRAINING, get, jsonl, post
 from tests.support.lambda_invoke import call_http
 
 BROKEN_LINES = {
@@ -62,7 +62,17 @@ def test_a_hostile_judge_body_is_422(judges_handler, body):
 
 
 @pytest.mark.parametrize(
-    "body", ['{"force": true, "reason": "\\u0000"}', '{"force": "yes"}', '{"reason": "x", "surprise": 1}', "nope"]
+    "body",
+    [
+        '{"force": true, "reason": "\\u0000"}',
+        '{"force": "yes"}',
+        '{"reason": "x", "surprise": 1}',
+        "nope",
+        # Values that only look like a boolean do not force a promotion past the rule.
+        '{"force": "yes", "reason": "x"}',
+        '{"force": "true", "reason": "x"}',
+        '{"force": 1, "reason": "x"}',
+    ],
 )
 def test_a_hostile_activation_body_is_422(judges_handler, openai, body):
     created = post(judges_handler, "/judges", {"name": "a", "style": "fine_tuned", "model": "gpt-4o-mini"})
@@ -77,3 +87,5 @@ def test_a_hostile_activation_body_is_422(judges_handler, openai, body):
 
     assert result.status == 422, result.body
     assert json.loads(result.body)["error"]["code"] in ("validation_error", "invalid_json")
+    assert get(judges_handler, f"/judges/{created.json['id']}").json["status"] == "candidate"
+    assert get(judges_handler, "/judges/activations").json == {"activations": []}

@@ -52,7 +52,8 @@ class NothingToRollBack(DomainError):
 class ActivateRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    force: bool = False
+    # Strict: only JSON's true forces a promotion past the rule (``"yes"`` and ``1`` are 422).
+    force: Annotated[bool, Field(strict=True)] = False
     reason: (
         Annotated[str, Field(min_length=1, max_length=2000, pattern=r"^[^\x00]+$"), AfterValidator(unicode_text)] | None
     ) = None

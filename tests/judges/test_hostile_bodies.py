@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.judges.conftest import GOLDEN, TRAINING, get, jsonl, post
+from tests.judges.conftest import GOLDEN, TRAINING, get, jsonl, keep_examples, post
 from tests.support.lambda_invoke import call_http
 
 BROKEN_LINES = {
@@ -89,3 +89,25 @@ def test_a_hostile_activation_body_is_422(judges_handler, openai, body):
     assert json.loads(result.body)["error"]["code"] in ("validation_error", "invalid_json")
     assert get(judges_handler, f"/judges/{created.json['id']}").json["status"] == "candidate"
     assert get(judges_handler, "/judges/activations").json == {"activations": []}
+
+
+@pytest.mark.parametrize(
+    ("loose", "field"),
+    [
+        ({"example_count": "12"}, "example_count"),
+        ({"example_count": 12.0}, "example_count"),
+        ({"prices": {"input": "1.5", "output": 2}}, "prices"),
+        ({"prices": {"input": True, "output": 2}}, "prices"),
+        ({"prices": {"input": 1, "output": 2, "cached_input": "0.5"}}, "prices"),
+    ],
+    ids=["count-as-string", "count-as-float", "price-as-string", "price-as-boolean", "cached-price-as-string"],
+)
+def test_a_number_sent_as_another_type_is_422_and_makes_no_judge(judges_handler, upload_handler, openai, loose, field):
+    examples_file = keep_examples(upload_handler)
+    body = {"name": "loose", "style": "prompted", "model": "gpt-4o-mini", "examples_file_id": examples_file, **loose}
+
+    result = post(judges_handler, "/judges", body)
+
+    assert result.status == 422, result.body
+    assert result.json["error"]["details"][0]["field"].startswith(field)
+    assert get(judges_handler, "/judges").json == {"judges": []}

@@ -44,9 +44,10 @@ class Prices(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    input: Annotated[float, Field(ge=0, le=10_000)]
-    output: Annotated[float, Field(ge=0, le=10_000)] | None = None
-    cached_input: Annotated[float, Field(ge=0, le=10_000)] | None = None
+    # Strict: a JSON number (``"1.5"`` and ``true`` are 422).
+    input: Annotated[float, Field(strict=True, ge=0, le=10_000)]
+    output: Annotated[float, Field(strict=True, ge=0, le=10_000)] | None = None
+    cached_input: Annotated[float, Field(strict=True, ge=0, le=10_000)] | None = None
 
     def as_dict(self) -> dict[str, float]:
         cached = self.input if self.cached_input is None else self.cached_input
@@ -82,7 +83,8 @@ class NewJudge(BaseModel):
     endpoint: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$")] = "openai"
     instructions: Text | None = None
     examples_file_id: FileId | None = None
-    example_count: Annotated[int, Field(ge=2, le=MAX_EXAMPLE_COUNT)] | None = None
+    # Strict: ``"12"`` and ``12.0`` are not twelve examples.
+    example_count: Annotated[int, Field(strict=True, ge=2, le=MAX_EXAMPLE_COUNT)] | None = None
     output: Literal["label_token", "structured"] | None = None
     reasoning_effort: Literal["none", "minimal", "low", "medium", "high"] | None = None
     prices: Prices | None = None

@@ -7,7 +7,7 @@ import threading
 import pytest
 import sqlalchemy as sa
 
-from infra.openai_standin import CHAT_PATH, billed_prompt_tokens
+from infra.openai_standin import CHAT_PATH, Reply, billed_prompt_tokens, completion_body
 from tests.judging.conftest import (
     FINE_TUNED,
     SEED_COMMENT,
@@ -80,6 +80,25 @@ def test_the_seed_comment_costs_21_comment_tokens_and_what_openai_bills(handler,
 
     assert answer["comment_tokens"] == 21
     assert answer["prompt_tokens"] == billed_prompt_tokens([{"role": "user", "content": SEED_COMMENT}])
+
+
+@pytest.mark.parametrize("billed", [pytest.param(None, id="no-usage"), pytest.param(1000, id="another-count")])
+def test_a_fine_tuned_judges_prompt_is_the_comment_tokens_plus_7_known_before_the_call(
+    handler, fast_openai, active_model, billed
+):
+    # Given OpenAI's bill saying nothing of the prompt, or another count than the comment's frame
+    def reply(request, match):
+        body = request.json()
+        answer = completion_body(body["model"], body["messages"], "good")
+        answer["usage"] = None if billed is None else {**answer["usage"], "prompt_tokens": billed}
+        return Reply(200, answer)
+
+    fast_openai.on("POST", CHAT_PATH, reply)
+
+    answer = judge(handler, {"comment": SEED_COMMENT}).json
+
+    # Then the prompt is the bare comment's 21 tokens and the chat frame's 7
+    assert (answer["comment_tokens"], answer["prompt_tokens"]) == (21, 21 + 7)
 
 
 @pytest.mark.parametrize(

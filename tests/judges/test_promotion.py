@@ -60,6 +60,18 @@ def test_the_first_judge_needs_only_the_precision_floor(judges_handler, scripted
     assert error["rule"] == {"f1_tolerance": 0.01, "min_precision": 0.9}
 
 
+def test_the_precision_floor_is_promotion_min_precision(judges_handler, scripted, queue, monkeypatch):
+    use_settings(monkeypatch, PROMOTION_MIN_PRECISION="0.75")
+    add_golden_set(judges_handler)
+    sloppy = judge_named(judges_handler, "sloppy", "model-sloppy")
+    script(scripted, "model-sloppy", wrong_bad=3)  # precision 12/15 = 0.8 >= 0.75
+    evaluate(judges_handler, queue, sloppy["id"])
+
+    promoted = activate(judges_handler, sloppy["id"])
+
+    assert (promoted.status, promoted.json["status"]) == (200, "active")
+
+
 def test_a_worse_judge_is_refused_with_both_judges_figures_and_a_better_one_is_promoted(
     judges_handler, scripted, queue
 ):

@@ -267,6 +267,38 @@ def test_a_judge_on_another_endpoint_calls_that_endpoint_with_its_key(
         other.stop()
 
 
+def test_an_endpoints_key_comes_from_its_secrets_manager_secret(judges_handler, judge_handler, monkeypatch, openai):
+    import boto3
+    from moto import mock_aws
+
+    from infra.openai_standin import OpenAIStandIn, ScriptedOpenAI
+
+    other = OpenAIStandIn().start()
+    try:
+        other.behave(ScriptedOpenAI(label="bad", says_shutdown_dates=False))
+        with mock_aws():
+            # Given an endpoint whose key is only in Secrets Manager (as in AWS)
+            arn = boto3.client("secretsmanager", region_name="us-east-1").create_secret(
+                Name="shop-marketing/azure-key", SecretString="sk-azure-from-secrets-manager"
+            )["ARN"]
+            endpoints = {"azure": {"base_url": other.base_url, "api_key_secret_arn": arn}}
+            use_settings(monkeypatch, JUDGE_ENDPOINTS=json.dumps(endpoints))
+
+            # When a judge on it is made, activated and asked
+            judge = create_judge(
+                judges_handler, name="azure-judge", style="fine_tuned", model="gpt-4o-mini", endpoint="azure"
+            )
+            activate(judges_handler, judge["id"])
+            answer = post(judge_handler, "/comments/judge", {"comment": GOOD[0]}).json
+
+        # Then that endpoint answered, called with the secret's key
+        assert (answer["verdict"], answer["judge"]) == ("bad", "azure-judge")
+        calls = other.requests_to("POST", "/chat/completions")
+        assert calls and {call.headers["authorization"] for call in calls} == {"Bearer sk-azure-from-secrets-manager"}
+    finally:
+        other.stop()
+
+
 @pytest.mark.parametrize(
     ("value", "expected"),
     [

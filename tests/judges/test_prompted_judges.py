@@ -135,6 +135,34 @@ def test_a_reasoning_model_gets_structured_output_and_no_sampling_settings(
     assert answer.json["confidence"] is None
 
 
+def test_a_configured_reasoning_effort_is_sent_with_a_schema_whose_only_field_is_the_label(
+    judges_handler, judge_handler, openai, openai_standin, examples_file
+):
+    judge = create_judge(
+        judges_handler,
+        name="o4-high",
+        style="prompted",
+        model="o4-mini",
+        examples_file_id=examples_file,
+        output="structured",
+        reasoning_effort="high",
+    )
+    activate(judges_handler, judge["id"])
+
+    answer = post(judge_handler, "/comments/judge", {"comment": COMMENTS[0]})
+
+    assert answer.status == 200, answer.json
+    [call] = chat_calls(openai_standin)
+    assert call["reasoning_effort"] == "high"
+    schema = call["response_format"]["json_schema"]["schema"]
+    assert (set(schema["properties"]), schema["required"], schema["additionalProperties"]) == (
+        {"verdict"},
+        ["verdict"],
+        False,
+    )
+    assert schema["properties"]["verdict"]["enum"] == ["good", "bad"]
+
+
 def _tokens(text: str) -> int:
     from infra.openai_standin import o200k_tokens
 

@@ -92,7 +92,7 @@ def operations(translated: dict) -> dict[tuple[str, str], dict]:
 
 
 @pytest.mark.parametrize(("method", "path"), PRODUCT_ROUTES, ids=[f"{m} {p}" for m, p in PRODUCT_ROUTES])
-def test_the_rule_gives_every_product_route_the_scope_product_md_names(method, path):
+def test_the_rule_gives_every_product_route_the_scope_the_product_names(method, path):
     assert access.required_scope(method, path) == PRODUCT_ROUTES[method, path]
 
 

@@ -45,7 +45,7 @@ def suppressed(answer: dict) -> set[str]:
     return set(answer["response"]["claimsAndScopeOverrideDetails"]["accessTokenGeneration"]["scopesToSuppress"])
 
 
-def test_the_groups_grant_what_product_md_names():
+def test_the_groups_grant_what_the_product_names():
     assert GROUP_SCOPES == {
         VIEWERS: {CATALOG_READ},
         REVIEWERS: {CATALOG_READ, JUDGE, REVIEW},

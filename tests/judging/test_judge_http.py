@@ -254,6 +254,27 @@ def test_a_newly_activated_judge_is_used_once_the_cache_expires(handler, app_mod
     assert answer["judge"] == "ft:gpt-4o-mini-2024-07-18:shop::judge02"
 
 
+def test_judging_follows_an_activation_once_active_model_ttl_seconds_have_passed(
+    app_module, handler, chat, active_model, monkeypatch
+):
+    from shop_marketing.judging.judges import ActiveJudgeCache
+
+    # Given a warm judge whose clock the test moves, and the active judge re-read every 30 s
+    use_settings(monkeypatch, ACTIVE_MODEL_TTL_SECONDS="30")
+    now = [1000.0]
+    monkeypatch.setattr(app_module, "judges", ActiveJudgeCache(clock=lambda: now[0]))
+    assert judge(handler, {"comment": "첫 번째"}).json["model"] == FINE_TUNED
+
+    # When another judge is activated
+    make_active_judge("ft:gpt-4o-mini-2024-07-18:shop::judge02")
+
+    # Then the warm judge answers with the one it knows until the TTL has passed, and then with the new one
+    now[0] += 29
+    assert judge(handler, {"comment": "두 번째"}).json["model"] == FINE_TUNED
+    now[0] += 2
+    assert judge(handler, {"comment": "세 번째"}).json["model"] == "ft:gpt-4o-mini-2024-07-18:shop::judge02"
+
+
 @pytest.mark.parametrize(
     "body",
     [

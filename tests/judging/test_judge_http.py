@@ -318,8 +318,10 @@ def test_an_unknown_post_is_404_before_anything_is_paid(handler, chat, active_mo
     assert openai_standin.requests == []
 
 
-def test_two_identical_requests_at_once_store_one_judgement_and_one_comment(handler, chat, active_model, db, post_id):
-    # Given a slow model, so both requests miss the cache and call it
+def test_two_identical_requests_at_once_store_one_judgement_and_one_comment(
+    handler, chat, active_model, db, post_id, openai_standin
+):
+    # Given a slow model, so both requests miss the cache at first
     chat.delay = 0.3
     body = {"comment": "두 번 동시에 와도 괜찮아요", "instagram_comment_id": "c-twin", "post_id": post_id}
     results = []
@@ -336,6 +338,9 @@ def test_two_identical_requests_at_once_store_one_judgement_and_one_comment(hand
         thread.join()
 
     assert [r.status for r in results] == [200, 200]
+    # Exactly one paid call between them: the other is answered from the database
+    assert len(openai_standin.requests_to("POST", CHAT_PATH)) == 1
+    assert sorted(r.json["cached"] for r in results) == [False, True]
     assert len(rows(db, "SELECT * FROM judgements")) == 1
     assert len(rows(db, "SELECT * FROM instagram_comments")) == 1
 

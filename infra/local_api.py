@@ -161,7 +161,9 @@ class LocalApi:
         matching = [(route, match) for route in self.routes if (match := route.pattern.match(path))]
         chosen = next(((route, match) for route, match in matching if route.method == method.upper()), None)
         if chosen is None:
-            return self._no_route(method, path, {route.method for route, _ in matching})
+            # A path of its own (/judges/rollback) serves its own methods, not those of /judges/{judge_id}.
+            fixed = {route.method for route, match in matching if not match.groupdict()}
+            return self._no_route(method, path, fixed or {route.method for route, _ in matching})
         route, match = chosen
         claims = None
         if self.auth is not None:

@@ -371,6 +371,11 @@ def create_http_app(*, max_body_bytes: int = MAX_BODY_BYTES) -> ShopHttpResolver
         if media_type(app.current_event) in FORM_TYPES:
             return _unsupported_type(error)
         details = validation_details(error.errors())
+        # A path of its own (``/judges/rollback``) met by a route with a parameter (``GET /judges/<judge_id>``):
+        # the client named that path with another method, not a bad id.
+        fixed = _fixed_path_methods(app, app.current_event.path)
+        if fixed and any(detail["in"] == "path" for detail in details):
+            return _method_not_allowed(app.current_event.http_method.upper(), app.current_event.path, fixed)
         if any(detail["type"] == "json_invalid" for detail in details):
             return error_response(422, "invalid_json", "The request body is not valid JSON.", details)
         return error_response(422, "validation_error", "The request is not valid.", details)
@@ -383,17 +388,26 @@ def create_http_app(*, max_body_bytes: int = MAX_BODY_BYTES) -> ShopHttpResolver
     def _not_found(_: NotFoundError) -> Response[Any]:
         event = app.current_event
         path, method = event.path, event.http_method.upper()
-        allowed = sorted(
-            {route.method for route in _route_table(app) if route.rule.match(path) and route.method != method}
-        )
+        matching = {route.method for route in _route_table(app) if route.rule.match(path)}
+        allowed = (_fixed_path_methods(app, path) or matching) - {method}
         if allowed:
-            response = error_response(405, "method_not_allowed", f"{method} is not allowed on {path}.")
-            response.headers["Allow"] = ", ".join(allowed)
-            return response
+            return _method_not_allowed(method, path, allowed)
         logger.info("no route", extra={"method": method, "path": path})
         return error_response(404, "not_found", f"No route for {method} {path}.")
 
     return app
+
+
+def _method_not_allowed(method: str, path: str, allowed: Collection[str]) -> Response[Any]:
+    response = error_response(405, "method_not_allowed", f"{method} is not allowed on {path}.")
+    response.headers["Allow"] = ", ".join(sorted(allowed))
+    return response
+
+
+def _fixed_path_methods(resolver: APIGatewayHttpResolver, path: str) -> set[str]:
+    """The methods of the routes whose rule is ``path`` itself, without parameters (``POST /judges/rollback``):
+    such a path names its own resource, never an id for a route with a parameter (``/judges/<judge_id>``)."""
+    return {route.method for route in _route_table(resolver) if route.rule.groups == 0 and route.rule.match(path)}
 
 
 # The resolver's route table is private to Powertools; 405 (rather than 404) for a known path needs it. It

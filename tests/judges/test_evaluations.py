@@ -251,3 +251,48 @@ def test_a_judge_whose_model_is_retired_fails_its_evaluation_without_retrying_it
     assert len(chat_calls(openai_standin)) == 24  # one refused call per example, none repeated
     # and the judge's model shows shut down from the first refusal on
     assert get(judges_handler, f"/judges/{judge['id']}").json["model_status"] == "shut_down"
+
+
+def test_an_evaluation_with_no_example_left_to_score_finishes_at_once_as_failed_saying_why(
+    judges_handler, upload_handler, openai, openai_standin, queue
+):
+    # Given a golden set every example of which is in a training file (all left out of scoring)
+    keep_examples(upload_handler, GOLDEN)
+    golden = add_golden_set(judges_handler, GOLDEN[1:])
+    assert golden["overlap_with_training"] == golden["examples"] == 23
+    judge = create_judge(judges_handler, name="ft-judge", style="fine_tuned", model=FINE_TUNED)
+
+    # When it is evaluated on that set
+    started = post(judges_handler, "/evaluations", {"judge_id": judge["id"]})
+
+    # Then the evaluation does not wait for examples that will never come: it has failed, and says why
+    assert started.status == 202, started.json
+    result = get(judges_handler, f"/evaluations/{started.json['id']}").json
+    assert (result["status"], result["total"], result["metrics"]) == ("failed", 0, None)
+    assert result["finished_at"] is not None and "training file" in result["outcome"]
+    assert queue.sent == 0 and judging_calls(openai_standin) == []
+
+
+def test_an_evaluation_judged_to_the_end_but_never_finished_is_finished_by_posting_it_again(
+    judges_handler, openai, queue, db
+):
+    import sqlalchemy as sa
+
+    # Given an evaluation whose every example was judged, but whose finishing step never ran (a crash)
+    add_golden_set(judges_handler)
+    judge = create_judge(judges_handler, name="ft-judge", style="fine_tuned", model=FINE_TUNED)
+    first = evaluate(judges_handler, queue, judge["id"])
+    with db.begin() as connection:
+        connection.execute(
+            sa.text("UPDATE evaluations SET status = 'running', metrics = NULL, finished_at = NULL WHERE id = :id"),
+            {"id": first["id"]},
+        )
+
+    # When it is asked for again
+    again = post(judges_handler, "/evaluations", {"judge_id": judge["id"]})
+
+    # Then the same evaluation is finished with its figures, with nothing sent to judge again
+    assert (again.status, again.json["id"]) == (202, first["id"])
+    result = get(judges_handler, f"/evaluations/{first['id']}").json
+    assert (result["status"], result["metrics"]) == ("succeeded", first["metrics"])
+    assert queue.sent == 24

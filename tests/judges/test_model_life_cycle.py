@@ -720,3 +720,26 @@ def test_the_daily_schedule_hands_a_shut_down_active_judge_to_its_successor_befo
     latest = get(judges_handler, "/judges/activations").json["activations"][0]
     assert (latest["judge"], latest["automatic"]) == ("best", True)
     assert post(judge_handler, "/comments/judge", {"comment": REVIEW}).json["judge"] == "best"
+
+
+def test_a_probe_paid_for_but_answered_with_no_label_is_502_unexpected_label_counting_what_it_cost(
+    judges_handler, openai, openai_standin, examples_file, db, caplog
+):
+    from shop_marketing.judging.probing import PROBE_COMMENT
+
+    # Given a model that accepts the request but answers something that is not a label
+    openai.labels_by_model["gpt-4.1-mini"] = {PROBE_COMMENT: "maybe"}
+
+    body = {"name": "x", "style": "prompted", "model": "gpt-4.1-mini", "examples_file_id": examples_file}
+    result = post(judges_handler, "/judges", {**body, "prices": PRICES})
+
+    # Then no judge is made, and the answer (and the log) counts the call that was paid for
+    assert result.status == 502, result.json
+    error = result.json["error"]
+    assert error["code"] == "unexpected_label"
+    [call] = probe_calls(openai_standin)
+    assert error["probe"]["calls"] == 1
+    assert error["probe"]["prompt_tokens"] == billed_prompt_tokens(call.json()["messages"])
+    assert error["probe"]["completion_tokens"] == 1 and error["probe"]["usd"] > 0
+    assert count_judges(db) == 0
+    assert any(record.message == "probe paid for, answer unusable" for record in caplog.records)

@@ -296,3 +296,55 @@ def test_an_evaluation_judged_to_the_end_but_never_finished_is_finished_by_posti
     result = get(judges_handler, f"/evaluations/{first['id']}").json
     assert (result["status"], result["metrics"]) == ("succeeded", first["metrics"])
     assert queue.sent == 24
+
+
+def test_the_same_golden_set_posted_twice_at_once_is_one_set_and_both_are_answered(judges_handler, db, master_engine):
+    import hashlib
+    import threading
+    import time
+
+    import sqlalchemy as sa
+
+    from shop_marketing.config import get_settings
+    from shop_marketing.training.files import validated
+    from tests.judges.conftest import jsonl
+
+    data = jsonl(GOLDEN)
+    sha = hashlib.sha256(validated(data, get_settings()).normalized).hexdigest()
+    results = []
+
+    def send():
+        results.append(
+            call_http(judges_handler, "POST", "/golden-sets", body=data, headers={"content-type": "application/jsonl"})
+        )
+
+    # Given a twin request that has stored this golden set but not committed yet
+    with db.connect() as twin:
+        transaction = twin.begin()
+        twin_id = twin.scalar(
+            sa.text(
+                "INSERT INTO golden_sets (sha256, examples, good_examples, bad_examples, overlap_with_training) "
+                "VALUES (:sha, 24, 12, 12, 0) RETURNING id"
+            ),
+            {"sha": sha},
+        )
+        # When the same golden set is posted meanwhile (it waits on the twin's row)
+        thread = threading.Thread(target=send)
+        thread.start()
+        for _ in range(600):
+            with master_engine.connect() as watcher:
+                waiting = watcher.scalar(
+                    sa.text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                        "AND datname = current_database()"
+                    )
+                )
+            if waiting or not thread.is_alive():
+                break
+            time.sleep(0.05)
+        transaction.commit()
+    thread.join()
+
+    # Then it is answered with the twin's golden set, not an error
+    [result] = results
+    assert (result.status, result.json["id"]) == (200, twin_id), result.json

@@ -3,7 +3,8 @@
 A golden set is a JSONL in the training format, validated like a training file (the same problems,
 the same 422), with at least 20 examples and both labels. An example whose comment is also in a
 training file would flatter a judge that learnt it (or was shown it): it is reported with its line
-and left out of scoring. The newest golden set is the current one.
+and left out of scoring. The newest golden set is the current one. The same content posted again is
+the same golden set (also when two requests post it at the same moment).
 """
 
 from __future__ import annotations
@@ -62,17 +63,25 @@ def create_golden_set(
                     "message": f"The same comment is in training file {in_training[sha]}; it is left out of scoring.",
                 }
             )
-    golden = GoldenSet(
-        sha256=sha256,
-        filename=filename,
-        examples=report.examples,
-        good_examples=report.labels["good"],
-        bad_examples=report.labels["bad"],
-        overlap_with_training=sum(1 for *_, sha in examples if sha in in_training),
-        warnings=warnings,
+    # A twin request storing the same content at this moment: this insert waits for it and then
+    # yields, and the twin's golden set is the answer.
+    golden_id = session.scalar(
+        insert(GoldenSet)
+        .values(
+            sha256=sha256,
+            filename=filename,
+            examples=report.examples,
+            good_examples=report.labels["good"],
+            bad_examples=report.labels["bad"],
+            overlap_with_training=sum(1 for *_, sha in examples if sha in in_training),
+            warnings=warnings,
+        )
+        .on_conflict_do_nothing(index_elements=[GoldenSet.sha256])
+        .returning(GoldenSet.id)
     )
-    session.add(golden)
-    session.flush()
+    if golden_id is None:
+        return session.scalars(select(GoldenSet).where(GoldenSet.sha256 == sha256)).one(), False
+    golden = session.get_one(GoldenSet, golden_id)
     session.execute(
         insert(GoldenExample),
         [

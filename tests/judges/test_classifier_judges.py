@@ -387,6 +387,18 @@ def test_an_unknown_examples_file_is_named_in_the_422(judges_handler, openai, op
     assert openai_standin.requests_to("POST", EMBEDDINGS) == []
 
 
+def test_a_kept_files_id_cut_short_names_no_file(judges_handler, openai, openai_standin, labelled_file):
+    # Given a kept file's id, When a request names it cut short (a prefix of its hash, or none of it)
+    for cut in (labelled_file[: len("local-") + 1], labelled_file[:-1], "local-"):
+        refused = train(judges_handler, f"cut-{len(cut)}", cut)
+
+        # Then no file is taken for it
+        assert refused.status == 422, (cut, refused.json)
+        assert refused.json["error"]["details"][0]["field"] == "examples_file_id"
+    assert openai_standin.requests_to("POST", EMBEDDINGS) == []
+    assert train(judges_handler, "whole", labelled_file).status == 201
+
+
 def test_a_classifier_successor_learns_the_same_examples_on_another_embedding_model_and_its_evaluation_starts(
     judges_handler, upload_handler, openai, openai_standin, queue, labelled_file
 ):

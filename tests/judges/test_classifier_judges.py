@@ -635,3 +635,27 @@ def test_a_failure_after_a_paid_batch_stores_nothing_and_says_what_was_paid(
     assert retried.status == 201, retried.json
     assert [len(call["input"]) for call in embedding_calls(openai_standin)[paid_before:]] == [2100 - 2048]
     assert retried.json["training"]["embeddings"] == {"reused": 2048, "embedded": 2100 - 2048}
+
+
+def test_a_classifier_whose_embedding_model_shuts_down_is_succeeded_by_its_evaluated_successor(
+    judges_handler, judge_handler, openai, queue, labelled_file
+):
+    # Given an active classifier, and its successor on another embedding model, evaluated
+    add_golden_set(judges_handler)
+    judge = train(judges_handler, "own-judge", labelled_file).json
+    assert post(judges_handler, f"/judges/{judge['id']}/activate", {"force": True, "reason": "test"}).status == 200
+    made = post(judges_handler, f"/judges/{judge['id']}/successor", {"model": "text-embedding-3-large"})
+    assert made.status == 201, made.json
+    queue.drain()
+    assert get(judges_handler, f"/evaluations/{made.json['evaluation']['id']}").json["status"] == "succeeded"
+
+    # When the active classifier's embedding model is gone
+    openai.retired_models.add("text-embedding-3-small")
+    answer = post(judge_handler, "/comments/judge", {"comment": "바지 기장이 딱 맞아요. 두 번 빨아도 색이 그대로예요."})
+
+    # Then its successor answers, made active by itself, and the old classifier shows its model shut down
+    assert answer.status == 200, answer.json
+    assert (answer.json["judge"], answer.json["model"]) == (made.json["judge"]["name"], "text-embedding-3-large")
+    latest = get(judges_handler, "/judges/activations").json["activations"][0]
+    assert (latest["judge_id"], latest["automatic"]) == (made.json["judge"]["id"], True)
+    assert get(judges_handler, f"/judges/{judge['id']}").json["model_status"] == "shut_down"

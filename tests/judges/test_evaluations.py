@@ -179,6 +179,20 @@ def test_a_golden_set_is_validated_like_training_data(judges_handler, openai_sta
     assert openai_standin.requests == []
 
 
+def test_a_golden_set_too_small_for_training_data_too_is_told_the_golden_sets_minimum(judges_handler, openai_standin):
+    from tests.judges.conftest import jsonl
+
+    examples = GOLDEN[:5] + GOLDEN[12:16]  # 9: fewer than training data's 10 as well as the golden set's 20
+    result = call_http(
+        judges_handler, "POST", "/golden-sets", body=jsonl(examples), headers={"content-type": "application/jsonl"}
+    )
+
+    assert result.status == 422
+    [detail] = [d for d in result.json["error"]["details"] if d["code"] == "too_few_examples"]
+    assert "at least 20" in detail["message"] and "10" not in detail["message"]
+    assert "golden set" in result.json["error"]["message"]
+
+
 def test_a_broken_golden_set_line_is_422_with_its_line(judges_handler):
     from tests.judges.conftest import jsonl
 

@@ -160,6 +160,23 @@ def test_golden_set_examples_found_in_training_data_are_reported_and_not_scored(
     assert evaluate(judges_handler, queue, judge["id"])["total"] == 22
 
 
+def test_golden_set_examples_found_in_training_data_uploaded_later_are_not_scored_either(
+    judges_handler, upload_handler, openai, queue
+):
+    # Given a golden set, and then training data that repeats two of its comments
+    golden = add_golden_set(judges_handler)
+    assert golden["overlap_with_training"] == 0
+    keep_examples(
+        upload_handler, [GOLDEN[0], GOLDEN[12], *[(t, "good") for t in GOOD[:5]], *[(t, "bad") for t in BAD[:5]]]
+    )
+    judge = create_judge(judges_handler, name="ft-judge", style="fine_tuned", model=FINE_TUNED)
+
+    # When a judge is evaluated on it, those two are left out of scoring
+    result = evaluate(judges_handler, queue, judge["id"])
+    assert (result["status"], result["total"], result["judged"]) == ("succeeded", 22, 22)
+    assert sum(result["metrics"]["confusion"].values()) == 22
+
+
 @pytest.mark.parametrize(
     ("examples", "code"),
     [

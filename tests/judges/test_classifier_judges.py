@@ -387,6 +387,18 @@ def test_an_unknown_examples_file_is_named_in_the_422(judges_handler, openai, op
     assert openai_standin.requests_to("POST", EMBEDDINGS) == []
 
 
+def test_a_kept_files_id_cut_short_names_no_file(judges_handler, openai, openai_standin, labelled_file):
+    # Given a kept file's id, When a request names it cut short (a prefix of its hash, or none of it)
+    for cut in (labelled_file[: len("local-") + 1], labelled_file[:-1], "local-"):
+        refused = train(judges_handler, f"cut-{len(cut)}", cut)
+
+        # Then no file is taken for it
+        assert refused.status == 422, (cut, refused.json)
+        assert refused.json["error"]["details"][0]["field"] == "examples_file_id"
+    assert openai_standin.requests_to("POST", EMBEDDINGS) == []
+    assert train(judges_handler, "whole", labelled_file).status == 201
+
+
 def test_a_classifier_successor_learns_the_same_examples_on_another_embedding_model_and_its_evaluation_starts(
     judges_handler, upload_handler, openai, openai_standin, queue, labelled_file
 ):
@@ -623,3 +635,27 @@ def test_a_failure_after_a_paid_batch_stores_nothing_and_says_what_was_paid(
     assert retried.status == 201, retried.json
     assert [len(call["input"]) for call in embedding_calls(openai_standin)[paid_before:]] == [2100 - 2048]
     assert retried.json["training"]["embeddings"] == {"reused": 2048, "embedded": 2100 - 2048}
+
+
+def test_a_classifier_whose_embedding_model_shuts_down_is_succeeded_by_its_evaluated_successor(
+    judges_handler, judge_handler, openai, queue, labelled_file
+):
+    # Given an active classifier, and its successor on another embedding model, evaluated
+    add_golden_set(judges_handler)
+    judge = train(judges_handler, "own-judge", labelled_file).json
+    assert post(judges_handler, f"/judges/{judge['id']}/activate", {"force": True, "reason": "test"}).status == 200
+    made = post(judges_handler, f"/judges/{judge['id']}/successor", {"model": "text-embedding-3-large"})
+    assert made.status == 201, made.json
+    queue.drain()
+    assert get(judges_handler, f"/evaluations/{made.json['evaluation']['id']}").json["status"] == "succeeded"
+
+    # When the active classifier's embedding model is gone
+    openai.retired_models.add("text-embedding-3-small")
+    answer = post(judge_handler, "/comments/judge", {"comment": "바지 기장이 딱 맞아요. 두 번 빨아도 색이 그대로예요."})
+
+    # Then its successor answers, made active by itself, and the old classifier shows its model shut down
+    assert answer.status == 200, answer.json
+    assert (answer.json["judge"], answer.json["model"]) == (made.json["judge"]["name"], "text-embedding-3-large")
+    latest = get(judges_handler, "/judges/activations").json["activations"][0]
+    assert (latest["judge_id"], latest["automatic"]) == (made.json["judge"]["id"], True)
+    assert get(judges_handler, f"/judges/{judge['id']}").json["model_status"] == "shut_down"

@@ -160,6 +160,23 @@ def test_golden_set_examples_found_in_training_data_are_reported_and_not_scored(
     assert evaluate(judges_handler, queue, judge["id"])["total"] == 22
 
 
+def test_golden_set_examples_found_in_training_data_uploaded_later_are_not_scored_either(
+    judges_handler, upload_handler, openai, queue
+):
+    # Given a golden set, and then training data that repeats two of its comments
+    golden = add_golden_set(judges_handler)
+    assert golden["overlap_with_training"] == 0
+    keep_examples(
+        upload_handler, [GOLDEN[0], GOLDEN[12], *[(t, "good") for t in GOOD[:5]], *[(t, "bad") for t in BAD[:5]]]
+    )
+    judge = create_judge(judges_handler, name="ft-judge", style="fine_tuned", model=FINE_TUNED)
+
+    # When a judge is evaluated on it, those two are left out of scoring
+    result = evaluate(judges_handler, queue, judge["id"])
+    assert (result["status"], result["total"], result["judged"]) == ("succeeded", 22, 22)
+    assert sum(result["metrics"]["confusion"].values()) == 22
+
+
 @pytest.mark.parametrize(
     ("examples", "code"),
     [
@@ -177,6 +194,20 @@ def test_a_golden_set_is_validated_like_training_data(judges_handler, openai_sta
     assert result.status == 422
     assert code in [detail["code"] for detail in result.json["error"]["details"]]
     assert openai_standin.requests == []
+
+
+def test_a_golden_set_too_small_for_training_data_too_is_told_the_golden_sets_minimum(judges_handler, openai_standin):
+    from tests.judges.conftest import jsonl
+
+    examples = GOLDEN[:5] + GOLDEN[12:16]  # 9: fewer than training data's 10 as well as the golden set's 20
+    result = call_http(
+        judges_handler, "POST", "/golden-sets", body=jsonl(examples), headers={"content-type": "application/jsonl"}
+    )
+
+    assert result.status == 422
+    [detail] = [d for d in result.json["error"]["details"] if d["code"] == "too_few_examples"]
+    assert "at least 20" in detail["message"] and "10" not in detail["message"]
+    assert "golden set" in result.json["error"]["message"]
 
 
 def test_a_broken_golden_set_line_is_422_with_its_line(judges_handler):
@@ -251,3 +282,100 @@ def test_a_judge_whose_model_is_retired_fails_its_evaluation_without_retrying_it
     assert len(chat_calls(openai_standin)) == 24  # one refused call per example, none repeated
     # and the judge's model shows shut down from the first refusal on
     assert get(judges_handler, f"/judges/{judge['id']}").json["model_status"] == "shut_down"
+
+
+def test_an_evaluation_with_no_example_left_to_score_finishes_at_once_as_failed_saying_why(
+    judges_handler, upload_handler, openai, openai_standin, queue
+):
+    # Given a golden set every example of which is in a training file (all left out of scoring)
+    keep_examples(upload_handler, GOLDEN)
+    golden = add_golden_set(judges_handler, GOLDEN[1:])
+    assert golden["overlap_with_training"] == golden["examples"] == 23
+    judge = create_judge(judges_handler, name="ft-judge", style="fine_tuned", model=FINE_TUNED)
+
+    # When it is evaluated on that set
+    started = post(judges_handler, "/evaluations", {"judge_id": judge["id"]})
+
+    # Then the evaluation does not wait for examples that will never come: it has failed, and says why
+    assert started.status == 202, started.json
+    result = get(judges_handler, f"/evaluations/{started.json['id']}").json
+    assert (result["status"], result["total"], result["metrics"]) == ("failed", 0, None)
+    assert result["finished_at"] is not None and "training file" in result["outcome"]
+    assert queue.sent == 0 and judging_calls(openai_standin) == []
+
+
+def test_an_evaluation_judged_to_the_end_but_never_finished_is_finished_by_posting_it_again(
+    judges_handler, openai, queue, db
+):
+    import sqlalchemy as sa
+
+    # Given an evaluation whose every example was judged, but whose finishing step never ran (a crash)
+    add_golden_set(judges_handler)
+    judge = create_judge(judges_handler, name="ft-judge", style="fine_tuned", model=FINE_TUNED)
+    first = evaluate(judges_handler, queue, judge["id"])
+    with db.begin() as connection:
+        connection.execute(
+            sa.text("UPDATE evaluations SET status = 'running', metrics = NULL, finished_at = NULL WHERE id = :id"),
+            {"id": first["id"]},
+        )
+
+    # When it is asked for again
+    again = post(judges_handler, "/evaluations", {"judge_id": judge["id"]})
+
+    # Then the same evaluation is finished with its figures, with nothing sent to judge again
+    assert (again.status, again.json["id"]) == (202, first["id"])
+    result = get(judges_handler, f"/evaluations/{first['id']}").json
+    assert (result["status"], result["metrics"]) == ("succeeded", first["metrics"])
+    assert queue.sent == 24
+
+
+def test_the_same_golden_set_posted_twice_at_once_is_one_set_and_both_are_answered(judges_handler, db, master_engine):
+    import hashlib
+    import threading
+    import time
+
+    import sqlalchemy as sa
+
+    from shop_marketing.config import get_settings
+    from shop_marketing.training.files import validated
+    from tests.judges.conftest import jsonl
+
+    data = jsonl(GOLDEN)
+    sha = hashlib.sha256(validated(data, get_settings()).normalized).hexdigest()
+    results = []
+
+    def send():
+        results.append(
+            call_http(judges_handler, "POST", "/golden-sets", body=data, headers={"content-type": "application/jsonl"})
+        )
+
+    # Given a twin request that has stored this golden set but not committed yet
+    with db.connect() as twin:
+        transaction = twin.begin()
+        twin_id = twin.scalar(
+            sa.text(
+                "INSERT INTO golden_sets (sha256, examples, good_examples, bad_examples, overlap_with_training) "
+                "VALUES (:sha, 24, 12, 12, 0) RETURNING id"
+            ),
+            {"sha": sha},
+        )
+        # When the same golden set is posted meanwhile (it waits on the twin's row)
+        thread = threading.Thread(target=send)
+        thread.start()
+        for _ in range(600):
+            with master_engine.connect() as watcher:
+                waiting = watcher.scalar(
+                    sa.text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                        "AND datname = current_database()"
+                    )
+                )
+            if waiting or not thread.is_alive():
+                break
+            time.sleep(0.05)
+        transaction.commit()
+    thread.join()
+
+    # Then it is answered with the twin's golden set, not an error
+    [result] = results
+    assert (result.status, result.json["id"]) == (200, twin_id), result.json

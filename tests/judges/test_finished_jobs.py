@@ -73,3 +73,23 @@ def test_with_a_golden_set_the_finished_jobs_judge_is_evaluated_and_promoted_by_
     evaluation = get(judges_handler, f"/evaluations/{worse['latest_evaluation']['id']}").json
     assert evaluation["outcome"].startswith("not promoted")
     assert len(get(judges_handler, "/judges/activations").json["activations"]) == 1
+
+
+def test_a_golden_set_added_while_the_finished_jobs_judge_is_evaluated_leaves_it_a_candidate_its_evaluation_done(
+    upload_handler, jobs_handler, judges_handler, openai, queue
+):
+    # Given a golden set, and a finished job's judge being evaluated on it
+    add_golden_set(judges_handler)
+    finished_job(upload_handler, jobs_handler, "first")
+
+    # When a newer golden set becomes the current one before the evaluation finishes
+    add_golden_set(judges_handler, GOLDEN[1:])
+    queue.drain()
+
+    # Then the evaluation finishes with its figures, and the judge is not promoted on the old set's evidence
+    [judge] = judges(judges_handler)
+    assert judge["status"] == "candidate"
+    evaluation = get(judges_handler, f"/evaluations/{judge['latest_evaluation']['id']}").json
+    assert evaluation["status"] == "succeeded" and evaluation["metrics"]["precision_good"] == 1.0
+    assert evaluation["outcome"].startswith("not promoted") and "golden set" in evaluation["outcome"]
+    assert get(judges_handler, "/judges/activations").json["activations"] == []

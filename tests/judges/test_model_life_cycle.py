@@ -720,3 +720,57 @@ def test_the_daily_schedule_hands_a_shut_down_active_judge_to_its_successor_befo
     latest = get(judges_handler, "/judges/activations").json["activations"][0]
     assert (latest["judge"], latest["automatic"]) == ("best", True)
     assert post(judge_handler, "/comments/judge", {"comment": REVIEW}).json["judge"] == "best"
+
+
+def test_a_probe_paid_for_but_answered_with_no_label_is_502_unexpected_label_counting_what_it_cost(
+    judges_handler, openai, openai_standin, examples_file, db, caplog
+):
+    from shop_marketing.judging.probing import PROBE_COMMENT
+
+    # Given a model that accepts the request but answers something that is not a label
+    openai.labels_by_model["gpt-4.1-mini"] = {PROBE_COMMENT: "maybe"}
+
+    body = {"name": "x", "style": "prompted", "model": "gpt-4.1-mini", "examples_file_id": examples_file}
+    result = post(judges_handler, "/judges", {**body, "prices": PRICES})
+
+    # Then no judge is made, and the answer (and the log) counts the call that was paid for
+    assert result.status == 502, result.json
+    error = result.json["error"]
+    assert error["code"] == "unexpected_label"
+    [call] = probe_calls(openai_standin)
+    assert error["probe"]["calls"] == 1
+    assert error["probe"]["prompt_tokens"] == billed_prompt_tokens(call.json()["messages"])
+    assert error["probe"]["completion_tokens"] == 1 and error["probe"]["usd"] > 0
+    assert count_judges(db) == 0
+    assert any(record.message == "probe paid for, answer unusable" for record in caplog.records)
+
+
+def test_a_job_on_a_named_endpoint_takes_its_validation_file_there_too(
+    upload_handler, jobs_handler, openai, openai_standin, monkeypatch
+):
+    from infra.openai_standin import BehavingOpenAI, OpenAIStandIn
+    from tests.judges.conftest import GOLDEN
+
+    azure = OpenAIStandIn().start()
+    try:
+        azure_behaviour = azure.behave(BehavingOpenAI(fine_tuning_cutoff=None))
+        endpoints = {"azure": {"base_url": azure.base_url, "api_key_env": "AZURE_KEY"}}
+        use_settings(monkeypatch, JUDGE_ENDPOINTS=json.dumps(endpoints), AZURE_KEY="azure-key")
+        training, validation = keep_examples(upload_handler), keep_examples(upload_handler, GOLDEN[6:18])
+
+        started = post(
+            jobs_handler,
+            "/fine-tuning/jobs",
+            {"training_file_id": training, "validation_file_id": validation, "endpoint": "azure"},
+        )
+
+        # Then the endpoint holds a copy of each file, and its job names both copies
+        assert started.status == 201, started.json
+        assert started.json["validation_file"] == validation
+        [job_request] = [call.json() for call in azure.requests_to("POST", "/fine_tuning/jobs")]
+        copies = {file_id: content.decode().count("\n") for file_id, content in azure_behaviour.file_contents.items()}
+        assert len(azure.requests_to("POST", "/files")) == 2
+        assert (copies[job_request["training_file"]], copies[job_request.get("validation_file")]) == (14, 12)
+        assert openai_standin.requests_to("POST", "/fine_tuning/jobs") == []
+    finally:
+        azure.stop()

@@ -1,8 +1,9 @@
 """Evaluations: a judge measured on a golden set, in the background, resumable, never paying twice.
 
-- Starting one writes an item per scored example (``pending``) and queues one message per item
-  after the commit. An unfinished evaluation of the same judge and set is resumed instead: its
-  pending items are queued again.
+- Starting one writes an item per scored example (``pending``: an example in no training file, one
+  uploaded before the golden set or since) and queues one message per item after the commit (no
+  example left to score: it fails at once, saying why). An unfinished evaluation of the same judge
+  and set is resumed instead: its pending items are queued again (none pending: it is finished now).
 - The queue consumer judges an item through the judge's own path (:func:`.judge.judge_with`), so a
   text this judge already judged is answered from the database, unpaid, and twins meet at the lock.
   A failure worth retrying (outage, rate limit, timeout) fails the record so the queue redelivers it;
@@ -29,7 +30,16 @@ from sqlalchemy.orm import Session
 
 from ..config import Settings
 from ..errors import DomainError, NotFound
-from ..models import MAX_ID, Evaluation, EvaluationItem, GoldenExample, GoldenSet, Judge, Judgement
+from ..models import (
+    MAX_ID,
+    Evaluation,
+    EvaluationItem,
+    GoldenExample,
+    GoldenSet,
+    Judge,
+    Judgement,
+    TrainingExample,
+)
 from ..observability import logger
 from . import evaluation_queue, model_calendar
 from .chat_reply import JudgeModelUnavailable
@@ -111,13 +121,22 @@ def start_evaluation(
                 )
             )
         )
+        if not pending:  # every example recorded, but the finishing step never ran: finish it now
+            finish_if_done(session, unfinished.id, settings)
+            return unfinished, False
         evaluation_queue.send_after_commit(session, _messages(unfinished.id, pending), settings)
         logger.info("evaluation resumed", extra={"evaluation_id": unfinished.id, "pending": len(pending)})
         return unfinished, False
+    # Left out of scoring: examples in training data, whether uploaded before the golden set or since.
+    in_training = select(TrainingExample.id).where(TrainingExample.text_sha256 == GoldenExample.text_sha256).exists()
     example_ids = list(
         session.scalars(
             select(GoldenExample.id)
-            .where(GoldenExample.golden_set_id == golden.id, GoldenExample.overlaps_training.is_(False))
+            .where(
+                GoldenExample.golden_set_id == golden.id,
+                GoldenExample.overlaps_training.is_(False),
+                ~in_training,
+            )
             .order_by(GoldenExample.line)
         )
     )
@@ -130,6 +149,13 @@ def start_evaluation(
     )
     session.add(evaluation)
     session.flush()
+    if not example_ids:  # nothing will ever be judged: finished at once rather than queued for good
+        evaluation.status, evaluation.finished_at = "failed", datetime.now(UTC)
+        evaluation.outcome = (
+            f"nothing to score: every example of golden set {golden.id} is in a training file (left out of scoring)"
+        )
+        logger.info("evaluation has nothing to score", extra={"evaluation_id": evaluation.id})
+        return evaluation, True
     session.add_all(
         EvaluationItem(evaluation_id=evaluation.id, golden_example_id=example_id) for example_id in example_ids
     )

@@ -3,12 +3,14 @@
 A golden set is a JSONL in the training format, validated like a training file (the same problems,
 the same 422), with at least 20 examples and both labels. An example whose comment is also in a
 training file would flatter a judge that learnt it (or was shown it): it is reported with its line
-and left out of scoring. The newest golden set is the current one.
+and left out of scoring. The newest golden set is the current one. The same content posted again is
+the same golden set (also when two requests post it at the same moment).
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from typing import Any
 
 from sqlalchemy import func, select
@@ -27,17 +29,14 @@ def create_golden_set(
     session: Session, data: bytes, *, filename: str | None, settings: Settings
 ) -> tuple[GoldenSet, bool]:
     """The golden set of this content (``True``: made now)."""
-    report = validated(data, settings)
+    try:
+        report = validated(data, settings)
+    except InvalidTrainingFile as error:
+        raise _as_golden_set_problems(error) from None
     if report.examples < MIN_GOLDEN_EXAMPLES:
         raise InvalidTrainingFile(
             f"A golden set needs at least {MIN_GOLDEN_EXAMPLES} examples; this one has {report.examples}.",
-            details=[
-                {
-                    "line": None,
-                    "code": "too_few_examples",
-                    "message": f"{report.examples} examples; a golden set needs at least {MIN_GOLDEN_EXAMPLES}.",
-                }
-            ],
+            details=[_too_few(report.examples)],
         )
     sha256 = hashlib.sha256(report.normalized).hexdigest()
     existing = session.scalar(select(GoldenSet).where(GoldenSet.sha256 == sha256))
@@ -62,17 +61,25 @@ def create_golden_set(
                     "message": f"The same comment is in training file {in_training[sha]}; it is left out of scoring.",
                 }
             )
-    golden = GoldenSet(
-        sha256=sha256,
-        filename=filename,
-        examples=report.examples,
-        good_examples=report.labels["good"],
-        bad_examples=report.labels["bad"],
-        overlap_with_training=sum(1 for *_, sha in examples if sha in in_training),
-        warnings=warnings,
+    # A twin request storing the same content at this moment: this insert waits for it and then
+    # yields, and the twin's golden set is the answer.
+    golden_id = session.scalar(
+        insert(GoldenSet)
+        .values(
+            sha256=sha256,
+            filename=filename,
+            examples=report.examples,
+            good_examples=report.labels["good"],
+            bad_examples=report.labels["bad"],
+            overlap_with_training=sum(1 for *_, sha in examples if sha in in_training),
+            warnings=warnings,
+        )
+        .on_conflict_do_nothing(index_elements=[GoldenSet.sha256])
+        .returning(GoldenSet.id)
     )
-    session.add(golden)
-    session.flush()
+    if golden_id is None:
+        return session.scalars(select(GoldenSet).where(GoldenSet.sha256 == sha256)).one(), False
+    golden = session.get_one(GoldenSet, golden_id)
     session.execute(
         insert(GoldenExample),
         [
@@ -88,6 +95,26 @@ def create_golden_set(
         ],
     )
     return golden, True
+
+
+def _too_few(examples: int | None) -> dict[str, Any]:
+    counted = f"{examples} examples" if examples is not None else "Too few examples"
+    return {
+        "line": None,
+        "code": "too_few_examples",
+        "message": f"{counted}; a golden set needs at least {MIN_GOLDEN_EXAMPLES}.",
+    }
+
+
+def _as_golden_set_problems(error: InvalidTrainingFile) -> InvalidTrainingFile:
+    """Training data's problems, said of a golden set: its own minimum, not training data's."""
+    details = []
+    for detail in error.details or []:
+        if detail.get("code") == "too_few_examples":
+            counted = re.match(r"\d+", str(detail.get("message", "")))
+            detail = _too_few(int(counted[0]) if counted else None)
+        details.append(detail)
+    return InvalidTrainingFile(f"The golden set has {len(details)} problem(s); nothing was stored.", details=details)
 
 
 def golden_set_view(session: Session, golden: GoldenSet) -> dict[str, Any]:

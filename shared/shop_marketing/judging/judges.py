@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -24,6 +25,8 @@ from ..models import Evaluation, Judge, JudgeClassifier, TrainingExample, Traini
 from .recipes import JudgeSpec, Shot, choose_shots
 
 MAX_EXAMPLE_COUNT = 64
+# A kept file's id: ``local-`` and the first 16 hex digits of its content's hash (training.files makes them).
+LOCAL_ID = re.compile(r"local-[0-9a-f]{16}")
 DEFAULT_EXAMPLE_COUNT = 10
 
 
@@ -141,8 +144,8 @@ def training_file_by_public_id(session: Session, public_id: str | None) -> Train
     if not public_id:
         return None
     found = session.scalar(select(TrainingFile).where(TrainingFile.openai_file_id == public_id))
-    if found is None and public_id.startswith("local-") and len(public_id) > len("local-"):
-        # A kept file uploaded later has a file- id now; its local id still names it.
+    if found is None and LOCAL_ID.fullmatch(public_id):
+        # A kept file uploaded later has a file- id now; its local id (whole, never cut short) still names it.
         prefix = public_id.removeprefix("local-")
         found = session.scalar(
             select(TrainingFile).where(TrainingFile.sha256.startswith(prefix, autoescape=True)).limit(1)

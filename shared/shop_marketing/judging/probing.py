@@ -17,6 +17,8 @@ like a judgement, and what every call sent, what was refused and what was billed
 - A model the provider does not serve (404 ``model_not_found``): 422 ``model_unavailable``.
 - A shape given explicitly and refused, or no shape accepted: 422 ``model_refused`` naming the
   parameter the provider refused.
+- A probe accepted (and billed) but answered with no label: 502 ``unexpected_label``, no judge; the
+  error and the log count what the call cost.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import openai
 from openai import OpenAI
 
 from ..errors import DomainError, UpstreamBadReply
+from ..observability import logger
 from ..openai_failures import openai_failures_as_domain_errors
 from .chat_reply import read_label
 from .recipes import JudgeSpec, is_reasoning_model, lowest_reasoning_effort
@@ -168,8 +171,11 @@ def probe(spec: JudgeSpec, client: OpenAI, *, output: str | None, reasoning_effo
         request = probe_spec.chat_request(PROBE_COMMENT)
         completion, refusal, latency_ms = _call(client, request)
         if refusal is None:
-            reply = read_label(completion, structured=shape.output == "structured")
             attempts.append({**shape.as_dict(), "accepted": True, "latency_ms": latency_ms})
+            try:
+                reply = read_label(completion, structured=shape.output == "structured")
+            except UpstreamBadReply as error:
+                raise _unusable(error, spec, completion, attempts) from None
             record = {
                 "calls": len(attempts),
                 "attempts": attempts,
@@ -204,6 +210,29 @@ def probe(spec: JudgeSpec, client: OpenAI, *, output: str | None, reasoning_effo
                 probe={"calls": len(attempts), "attempts": attempts},
             )
         shape = following
+
+
+def _unusable(
+    error: UpstreamBadReply, spec: JudgeSpec, completion: object, attempts: list[dict[str, Any]]
+) -> UpstreamBadReply:
+    """The provider took the request and billed it, but its answer is no label: no judge is made, and
+    what the call cost is counted in the answer and the log (a paid call is never left unrecorded)."""
+    usage = completion.get("usage") if isinstance(completion, dict) else None
+    billed = {
+        name: value if isinstance(value := (usage or {}).get(name), int) and value >= 0 else 0
+        for name in ("prompt_tokens", "completion_tokens")
+    }
+    details = (usage or {}).get("prompt_tokens_details")
+    cached = details.get("cached_tokens") if isinstance(details, dict) else None
+    billed["cached_prompt_tokens"] = cached if isinstance(cached, int) and cached >= 0 else 0
+    record = {
+        "calls": len(attempts),
+        "attempts": attempts,
+        **billed,
+        "usd": _usd(spec.prices, billed["prompt_tokens"], billed["cached_prompt_tokens"], billed["completion_tokens"]),
+    }
+    logger.warning("probe paid for, answer unusable", extra={"model": spec.model, "error": error.message, **billed})
+    return type(error)(f"The model {spec.model!r} answered its probe with no label: {error.message}", probe=record)
 
 
 def _usd(prices: dict[str, float] | None, prompt: int, cached: int, completion: int) -> float | None:

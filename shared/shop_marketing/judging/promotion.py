@@ -212,7 +212,10 @@ def promote_if_it_passes(session: Session, judge: Judge, evaluation: Evaluation,
     session.refresh(judge)
     if judge.status == "active":
         return "already active"
-    _, objection = promotion_verdict(session, judge, settings)
+    try:
+        _, objection = promotion_verdict(session, judge, settings)
+    except EvaluationRequired as error:  # a newer golden set arrived meanwhile: its evidence is missing
+        return f"not promoted: {error.message}"
     if objection is not None:
         return f"not promoted: {objection.message}"
     _make_active(

@@ -8,8 +8,9 @@
   applies them to the row locked ``FOR UPDATE``. A reply older than what is stored (a status earlier
   in the life cycle) is ignored, so concurrent refreshes never move a job backwards.
 - A job may run on another endpoint of ``JUDGE_ENDPOINTS`` (``"endpoint"``; Azure OpenAI's v1 API takes
-  the same files and jobs): the training file's kept examples are sent there first (once: a copy
-  already there, by its content-derived name, is reused), and the job is followed at that endpoint.
+  the same files and jobs): the training (and validation) file's kept examples are sent there first
+  (once: a copy already there, by its content-derived name, is reused), and the job is followed at
+  that endpoint.
 - The moment a job turns ``succeeded`` its ``fine_tuned_model`` becomes a ``fine_tuned`` judge, once
   (evaluated and promoted by the rule, or active at once when there is no golden set): refreshing an
   old successful job again never re-activates its model over a newer one.
@@ -146,7 +147,8 @@ def start_job(
     if request.endpoint != "openai":
         endpoint_file_id = _copy_to_endpoint(session, client, request.training_file_id, settings)
         arguments["training_file"] = endpoint_file_id
-        arguments.pop("validation_file", None)  # the endpoint holds only the copy of the training file
+        if request.validation_file_id is not None:  # the endpoint gets its own copy of the validation file too
+            arguments["validation_file"] = _copy_to_endpoint(session, client, request.validation_file_id, settings)
     remote = _reconciled_create(client, arguments, key, settings)
     job = FineTuningJob(
         openai_job_id=remote.id,

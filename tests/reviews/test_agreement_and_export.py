@@ -140,6 +140,25 @@ def test_the_export_takes_since_keeps_one_line_per_text_and_is_empty_without_rev
     assert call_http(reviews, "GET", "/reviews/export", query="since=yesterday").status == 422
 
 
+@pytest.mark.parametrize(
+    ("since", "lines"),
+    [
+        # The last moment of year 9999 at UTC-23:59 is past what a timestamp holds: nothing is that recent.
+        ("9999-12-31T23:59:59-23:59", 0),
+        # The first moment of year 1 at UTC+14:00 is before it: every review is at least that recent.
+        ("0001-01-01T00:00:00%2B14:00", 1),
+    ],
+)
+def test_a_since_at_the_edge_of_the_calendar_is_answered_not_a_server_error(reviews, shop, since, lines):
+    judge, post = shop.judge("fine-tuned"), shop.post()
+    assert review(reviews, shop.judged(post, judge, "edge of time", "good"), "good").status == 200
+
+    result = call_http(reviews, "GET", "/reviews/export", query=f"since={since}")
+
+    assert result.status == 200, result.body
+    assert len(result.body.decode().splitlines()) == lines
+
+
 def test_the_description_names_the_exports_media_type_and_the_comment_shapes(database_url):
     from infra.api_gateway import routes_from_template
     from infra.local_api import LocalApi

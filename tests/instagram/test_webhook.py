@@ -237,6 +237,22 @@ def test_a_signed_body_that_is_not_a_delivery_is_422_and_records_nothing(instagr
     assert count(db, "instagram_comments") == 0
 
 
+def test_a_signed_delivery_of_an_unexpected_shape_is_answered_and_records_nothing(instagram, db):
+    """Entries and changes that are not what Meta sends (a number, a string, an object where a list
+    belongs) are no comments: never a server error."""
+    for raw in (
+        b'{"entry": [{"id": "1", "changes": 5}]}',
+        b'{"entry": [{"id": "1", "changes": true}]}',
+        b'{"entry": [{"id": "1", "changes": {"field": "comments"}}]}',
+        b'{"entry": [{"id": "1", "changes": "comments"}]}',
+        b'{"entry": [7, "x", null]}',
+    ):
+        result = post_delivery(instagram, raw, sign(raw))
+        assert result.status == 200, (raw, result.body)
+        assert result.json == {"received": 0, "new": 0, "queued": 0, "refused": []}, raw
+    assert count(db, "instagram_comments") == 0
+
+
 def test_a_comment_the_queue_did_not_take_is_stored_and_queued_by_metas_retry(instagram, judge_queue, db, monkeypatch):
     raw = delivery(comment_change("17858893269000009", "재구매 의사 100%입니다. 두께감이 딱 좋아요"))
     configure(monkeypatch, JUDGE_QUEUE_URL=judge_queue.url.replace("comments-to-judge", "no-such-queue"))

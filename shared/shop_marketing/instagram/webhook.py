@@ -80,7 +80,8 @@ def delivered_comments(raw: bytes) -> tuple[list[tuple[IncomingComment, str | No
         if not isinstance(entry, dict):
             continue
         account = entry.get("id") if isinstance(entry.get("id"), str) else None
-        for change in entry.get("changes") or []:
+        changes = entry.get("changes")
+        for change in changes if isinstance(changes, list) else ():
             if (
                 not isinstance(change, dict)
                 or change.get("field") != "comments"

@@ -12,7 +12,7 @@ never in a URL: a ``next`` that carries one has it removed before it is followed
   sends it, else a minute);
 - an expired or revoked access token (code 190) → 503 ``instagram_token_expired`` naming the setting;
 - a media Instagram does not know (code 100: deleted, or not the shop's) → 404 ``instagram_media_not_found``;
-- anything else Meta refuses, or a reply that is not JSON → 502 ``instagram_graph_error``;
+- anything else Meta refuses, or a reply that is not JSON or not a page → 502 ``instagram_graph_error``;
 - no answer in time → 504; no connection → 503.
 
 The access token never appears in a log line or an error message.
@@ -229,7 +229,10 @@ class GraphClient:
                 return
             seen.add(url)
             page = self._get(url)
-            for item in page.get("data") or []:
+            data = page.get("data") or []
+            if not isinstance(data, list):
+                raise InstagramGraphError("The Instagram Graph API answered a page whose 'data' is not a list.")
+            for item in data:
                 yield _as_comment(item)
             links = page.get("paging")
             paging: dict[str, Any] = links if isinstance(links, dict) else {}

@@ -31,6 +31,7 @@ import urllib3
 
 from ..errors import DomainError, NotFound, ServiceUnavailable, UpstreamBadReply, UpstreamTimeout
 from ..observability import logger
+from ..safe_json import UNSTORABLE
 from .limits import Refused, is_meta_id, shown_id, text_refusal
 
 COMMENT_FIELDS = "id,text,username,timestamp,like_count,from"
@@ -43,6 +44,8 @@ DEFAULT_RETRY_AFTER_SECONDS = 60
 # A post with more comments than this many pages is cut short (and logged) rather than looping forever.
 MAX_PAGES = 1_000
 PAGE_SIZE = 50
+# The like_count column's largest value (a PostgreSQL integer).
+MAX_LIKE_COUNT = 2**31 - 1
 
 
 class InstagramNotConfigured(ServiceUnavailable):
@@ -138,13 +141,14 @@ def _as_comment(item: Any) -> GraphComment | Refused:
     author: dict[str, Any] = sender if isinstance(sender, dict) else {}
     username = author.get("username") or item.get("username")
     likes = item.get("like_count")
+    # What the database cannot hold is left out; the comment itself is kept.
     return GraphComment(
         id=item["id"],
         text=item["text"],
-        username=username if isinstance(username, str) else None,
-        author_id=author.get("id") if isinstance(author.get("id"), str) else None,
+        username=username if isinstance(username, str) and not UNSTORABLE.search(username) else None,
+        author_id=author.get("id") if is_meta_id(author.get("id")) else None,
         timestamp=item.get("timestamp") if isinstance(item.get("timestamp"), str) else None,
-        like_count=likes if isinstance(likes, int) and likes >= 0 else None,
+        like_count=likes if type(likes) is int and 0 <= likes <= MAX_LIKE_COUNT else None,
     )
 
 

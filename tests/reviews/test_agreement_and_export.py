@@ -111,6 +111,27 @@ def test_the_export_is_the_reviewers_labels_in_the_training_format_and_round_tri
     assert (golden.json["examples"], golden.json["labels"]) == (24, {"good": 16, "bad": 8})
 
 
+def test_the_export_is_accepted_as_a_training_file(reviews, shop):
+    judge, post = shop.judge("fine-tuned"), shop.post()
+    for n in range(12):
+        text = f"후기 {n}: 원단이 부드러워요" if n % 2 else f"후기 {n}: 사이즈 교환 어떻게 하나요?"
+        assert review(reviews, shop.judged(post, judge, text, "good"), "good" if n % 2 else "bad").status == 200
+    exported = call_http(reviews, "GET", "/reviews/export").body
+
+    # Kept without being sent to OpenAI (?upload=false): validated exactly as an upload is.
+    kept = call_http(
+        handler_of("upload_training_file"),
+        "POST",
+        "/training-files",
+        query="upload=false&filename=reviewed.jsonl",
+        body=exported,
+        headers={"content-type": "application/jsonl"},
+    )
+
+    assert kept.status == 201, kept.body
+    assert (kept.json["examples"], kept.json["labels"]) == (12, {"good": 6, "bad": 6})
+
+
 def test_the_export_takes_since_keeps_one_line_per_text_and_is_empty_without_reviews(reviews, shop, db):
     import sqlalchemy as sa
 

@@ -247,7 +247,8 @@ def test_a_post_without_good_comments_says_so(local_run, seeded, db):
     status, _, payload = request(f"{base}/instagram-posts/{empty}/banner-images", "POST", {"store_id": seeded["store"]})
 
     assert status == 409
-    assert json.loads(payload)["error"]["available"] == 0
+    # No count asked for: three banners are wanted.
+    assert (json.loads(payload)["error"]["available"], json.loads(payload)["error"]["requested"]) == (0, 3)
 
 
 def test_in_aws_images_go_to_the_bucket_once_under_their_content_key(seeded, db, monkeypatch):

@@ -120,10 +120,12 @@ def cluster_boundaries(text: str) -> set[int]:
     return boundaries
 
 
-def check_banner(text: str, width: int, height: int) -> None:
+def check_banner(
+    text: str, width: int, height: int, handle: str = "@linen_lover", store: str = "순대 클로젯 Sundae Closet"
+) -> None:
     banner_renderer = renderer(width, height)
     drawn_text = drawable_text(text)
-    rendered = banner_renderer.render(drawn_text, "@linen_lover", "순대 클로젯 Sundae Closet")
+    rendered = banner_renderer.render(drawn_text, handle, store)
     layout = rendered.layout
 
     # The image decodes and has the configured size.
@@ -134,7 +136,8 @@ def check_banner(text: str, width: int, height: int) -> None:
     # Every drawn line's ink lies inside its box (measured the way Pillow draws it).
     measure = ImageDraw.Draw(Image.new("RGB", (width, height)))
     placed = [(line, layout.text_box) for line in layout.lines]
-    placed += [(layout.handle, layout.handle_box), (layout.store, layout.store_box)]
+    footers = ((layout.handle, layout.handle_box), (layout.store, layout.store_box))
+    placed += [(line, box) for line, box in footers if line is not None]
     for line, box in placed:
         bbox = measure.textbbox((line.x, line.y), line.text, font=font(line.size), anchor="la")
         assert box.contains(bbox), (line.text, bbox, box)
@@ -198,6 +201,24 @@ def test_emoji_the_font_lacks_are_dropped_consistently_and_spaces_collapse():
     assert drawable_text("cafe\u0301 ＯＫ ♥ ﬁne") == "cafe ＯＫ ♥ fine"
     assert drawable_text(unicodedata.normalize("NFD", "한글")) == "한글"
     assert drawable_text("줄\r\n\n\n바꿈\t  여러   칸") == "줄\n바꿈 여러 칸"
+
+
+@pytest.mark.parametrize(
+    ("handle", "store"),
+    [
+        ("@linen_lover", "Sundae\nCloset\r\nSeoul"),  # a store's name is the shop's own text: line breaks too
+        ("@linen_lover", "순대 클로젯 🍦\t아이스크림"),
+        ("@linen_lover", "🍦🍦"),
+        ("@린넨\n러버 😍", "Sundae Closet"),
+        ("@" + "가" * 100, "S" * 300),
+    ],
+)
+def test_the_handle_and_the_store_name_follow_the_comments_rules_on_one_line(handle, store):
+    check_banner("린넨 셔츠 구김이 덜 가서 여름 내내 입었어요", 1200, 628, handle, store)
+    layout = renderer().layout("린넨 셔츠", handle, store)
+    footers = [line.text for line in (layout.handle, layout.store) if line is not None]
+    assert all("\n" not in text and "\t" not in text and text == text.strip() for text in footers)
+    assert all(ord(character) in font_cmap() for character in "".join(footers))
 
 
 def test_a_long_comment_is_shortened_with_an_ellipsis_at_a_cluster_boundary():

@@ -50,6 +50,11 @@ def test_the_readme_is_short_and_links_every_page():
     assert len(list(DOCS.glob("*.md"))) >= 8
 
 
+def test_the_readme_shows_the_review_console_and_a_banner():
+    shown = {target for target in relative_links(README) if target.endswith(".png")}
+    assert {"docs/review-console.png", "docs/banner-example.png"} <= shown
+
+
 def test_the_readme_gives_the_two_commands_that_ci_and_the_tests_run():
     blocks = re.findall(r"^```sh\n(.*?)^```", README.read_text(encoding="utf-8"), flags=re.S | re.M)
     commands = [line.split("#")[0].strip() for block in blocks for line in block.splitlines()]

@@ -169,6 +169,38 @@ def test_a_media_instagram_does_not_know_is_404_and_other_graph_errors_502(insta
     assert "code 2500" in refused.json["error"]["message"]
 
 
+def test_a_graph_page_of_another_shape_is_502_not_a_server_error(instagram, graph, judge_queue, db, monkeypatch):
+    post_id = a_post(db)
+    for data in (5, True, {"id": "1786"}):
+        monkeypatch.setattr(graph, "_answer", lambda target, authorization=None, data=data: (200, {"data": data}, {}))
+
+        result = fetch(instagram, post_id)
+
+        assert result.status == 502, (data, result.body)
+        assert result.json["error"]["code"] == "instagram_graph_error"
+    assert count(db, "instagram_comments") == 0
+
+
+def test_a_graph_comment_with_unstorable_author_fields_is_stored_without_them(instagram, graph, judge_queue, db):
+    """What the database cannot hold (a NUL, a lone surrogate, a count past its integers) is left out, and
+    the comment itself is still stored and queued."""
+    post_id = a_post(db)
+    graph.add_comments(
+        MEDIA,
+        [
+            StandInComment(
+                id="17860000000000901", text="핏이 예뻐요", username="a\u0000b", user_id="9\ud800", like_count=2**40
+            )
+        ],
+    )
+
+    result = fetch(instagram, post_id)
+
+    assert result.status == 200, result.body
+    assert (result.json["new"], result.json["queued"]) == (1, 1)
+    assert rows(db, "SELECT author_id, author_username, like_count FROM instagram_comments") == [(None, None, None)]
+
+
 def test_a_media_id_that_is_no_graph_id_is_404_without_asking_instagram(instagram, graph, db):
     post_id = a_post(db, "../me/accounts")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 
 import sqlalchemy as sa
 
@@ -231,9 +232,60 @@ def test_instagrams_limits_are_applied_and_what_they_refuse_is_reported(instagra
     assert [m["instagram_comment_id"] for m in judge_queue.drain()] == ["17858893269000020"]
 
 
+def test_a_comment_the_database_cannot_hold_is_refused_alone_and_the_rest_of_the_delivery_stored(
+    instagram, judge_queue, db
+):
+    """A NUL or a lone surrogate in one comment's text refuses that comment (reported), not the delivery;
+    in an author's name it leaves the name out."""
+    body = {
+        "object": "instagram",
+        "entry": [
+            {
+                "id": SHOP_ACCOUNT,
+                "time": 1764230400,
+                "changes": [
+                    comment_change("17858893269000031", "좋아요\u0000"),
+                    comment_change("17858893269000032", "깨진 이모지 \ud83d"),
+                    comment_change("17858893269000033", "색이 예뻐요", username="odd\u0000name", user_id="17\ud800"),
+                ],
+            }
+        ],
+    }
+    raw = json.dumps(body).encode("ascii")
+
+    result = post_delivery(instagram, raw, sign(raw))
+
+    assert result.status == 200, result.body
+    assert (result.json["received"], result.json["new"], result.json["queued"]) == (3, 1, 1)
+    assert [(r["instagram_comment_id"], r["reason"]) for r in result.json["refused"]] == [
+        ("17858893269000031", "unstorable_text"),
+        ("17858893269000032", "unstorable_text"),
+    ]
+    assert rows(db, "SELECT instagram_comment_id, text, author_id, author_username FROM instagram_comments") == [
+        ("17858893269000033", "색이 예뻐요", None, None)
+    ]
+    assert [m["instagram_comment_id"] for m in judge_queue.drain()] == ["17858893269000033"]
+
+
 def test_a_signed_body_that_is_not_a_delivery_is_422_and_records_nothing(instagram, db):
     for raw in (b"not json", b'{"object": "instagram"}', b"[1, 2]"):
         assert post_delivery(instagram, raw, sign(raw)).status == 422
+    assert count(db, "instagram_comments") == 0
+
+
+def test_a_signed_delivery_of_an_unexpected_shape_is_answered_and_records_nothing(instagram, db):
+    """Entries and changes that are not what Meta sends (a number, a string, an object where a list
+    belongs) are no comments: never a server error."""
+    for raw in (
+        b'{"entry": [{"id": "1", "changes": 5}]}',
+        b'{"entry": [{"id": "1", "changes": true}]}',
+        b'{"entry": [{"id": "1", "changes": {"field": "comments"}}]}',
+        b'{"entry": [{"id": "1", "changes": "comments"}]}',
+        b'{"entry": [7, "x", null]}',
+    ):
+        result = post_delivery(instagram, raw, sign(raw))
+        assert result.status == 200, (raw, result.body)
+        assert result.json == {"received": 0, "new": 0, "queued": 0, "refused": []}, raw
     assert count(db, "instagram_comments") == 0
 
 

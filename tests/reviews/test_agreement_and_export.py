@@ -111,6 +111,27 @@ def test_the_export_is_the_reviewers_labels_in_the_training_format_and_round_tri
     assert (golden.json["examples"], golden.json["labels"]) == (24, {"good": 16, "bad": 8})
 
 
+def test_the_export_is_accepted_as_a_training_file(reviews, shop):
+    judge, post = shop.judge("fine-tuned"), shop.post()
+    for n in range(12):
+        text = f"후기 {n}: 원단이 부드러워요" if n % 2 else f"후기 {n}: 사이즈 교환 어떻게 하나요?"
+        assert review(reviews, shop.judged(post, judge, text, "good"), "good" if n % 2 else "bad").status == 200
+    exported = call_http(reviews, "GET", "/reviews/export").body
+
+    # Kept without being sent to OpenAI (?upload=false): validated exactly as an upload is.
+    kept = call_http(
+        handler_of("upload_training_file"),
+        "POST",
+        "/training-files",
+        query="upload=false&filename=reviewed.jsonl",
+        body=exported,
+        headers={"content-type": "application/jsonl"},
+    )
+
+    assert kept.status == 201, kept.body
+    assert (kept.json["examples"], kept.json["labels"]) == (12, {"good": 6, "bad": 6})
+
+
 def test_the_export_takes_since_keeps_one_line_per_text_and_is_empty_without_reviews(reviews, shop, db):
     import sqlalchemy as sa
 
@@ -138,6 +159,25 @@ def test_the_export_takes_since_keeps_one_line_per_text_and_is_empty_without_rev
     assert recent == [("same words", "bad")]
     assert call_http(reviews, "GET", "/reviews/export", query="since=2026-06-01").status == 200
     assert call_http(reviews, "GET", "/reviews/export", query="since=yesterday").status == 422
+
+
+@pytest.mark.parametrize(
+    ("since", "lines"),
+    [
+        # The last moment of year 9999 at UTC-23:59 is past what a timestamp holds: nothing is that recent.
+        ("9999-12-31T23:59:59-23:59", 0),
+        # The first moment of year 1 at UTC+14:00 is before it: every review is at least that recent.
+        ("0001-01-01T00:00:00%2B14:00", 1),
+    ],
+)
+def test_a_since_at_the_edge_of_the_calendar_is_answered_not_a_server_error(reviews, shop, since, lines):
+    judge, post = shop.judge("fine-tuned"), shop.post()
+    assert review(reviews, shop.judged(post, judge, "edge of time", "good"), "good").status == 200
+
+    result = call_http(reviews, "GET", "/reviews/export", query=f"since={since}")
+
+    assert result.status == 200, result.body
+    assert len(result.body.decode().splitlines()) == lines
 
 
 def test_the_description_names_the_exports_media_type_and_the_comment_shapes(database_url):

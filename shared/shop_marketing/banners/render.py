@@ -8,7 +8,8 @@ placed, so nothing is drawn outside its box:
 - the comment is wrapped at spaces, and a word wider than the box is broken between grapheme
   clusters (never inside one); the largest font size whose lines all fit is used;
 - at the smallest size a longer comment shows as many lines as fit, the last ending in ``…`` cut at a
-  cluster boundary; the handle and the store name are one line each, shortened the same way.
+  cluster boundary; the handle and the store name are one line each, shortened the same way, and drawn
+  by the comment's rules (:func:`.text.drawable_text`: emoji dropped, line breaks and tabs a space).
 
 Pillow's own layout engine is used (Raqm where Pillow has it, else its basic one): Hangul syllables,
 Latin and digits need no shaping, and the image key depends on the content, not on the pixels.
@@ -22,7 +23,7 @@ from functools import lru_cache
 
 from PIL import Image, ImageDraw, ImageFont
 
-from .text import ELLIPSIS, FONT_DIRECTORY, FONT_FILE, clusters
+from .text import ELLIPSIS, FONT_DIRECTORY, FONT_FILE, clusters, drawable_text
 
 # Part of every image key: bump it when the picture's design changes, so new images get new keys.
 LAYOUT_VERSION = 1
@@ -229,6 +230,8 @@ class BannerRenderer:
         )
 
         def footer_line(value: str, box: Box, align_right: bool) -> PlacedLine | None:
+            # The comment's rules (emoji dropped, whitespace collapsed), on one line.
+            value = drawable_text(value).replace("\n", " ")
             if not value:
                 return None
             shown = fit_line(value, self.footer_size, box.width)

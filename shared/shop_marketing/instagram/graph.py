@@ -12,7 +12,7 @@ never in a URL: a ``next`` that carries one has it removed before it is followed
   sends it, else a minute);
 - an expired or revoked access token (code 190) → 503 ``instagram_token_expired`` naming the setting;
 - a media Instagram does not know (code 100: deleted, or not the shop's) → 404 ``instagram_media_not_found``;
-- anything else Meta refuses, or a reply that is not JSON → 502 ``instagram_graph_error``;
+- anything else Meta refuses, or a reply that is not JSON or not a page → 502 ``instagram_graph_error``;
 - no answer in time → 504; no connection → 503.
 
 The access token never appears in a log line or an error message.
@@ -31,6 +31,7 @@ import urllib3
 
 from ..errors import DomainError, NotFound, ServiceUnavailable, UpstreamBadReply, UpstreamTimeout
 from ..observability import logger
+from ..safe_json import UNSTORABLE
 from .limits import Refused, is_meta_id, shown_id, text_refusal
 
 COMMENT_FIELDS = "id,text,username,timestamp,like_count,from"
@@ -43,6 +44,8 @@ DEFAULT_RETRY_AFTER_SECONDS = 60
 # A post with more comments than this many pages is cut short (and logged) rather than looping forever.
 MAX_PAGES = 1_000
 PAGE_SIZE = 50
+# The like_count column's largest value (a PostgreSQL integer).
+MAX_LIKE_COUNT = 2**31 - 1
 
 
 class InstagramNotConfigured(ServiceUnavailable):
@@ -138,13 +141,14 @@ def _as_comment(item: Any) -> GraphComment | Refused:
     author: dict[str, Any] = sender if isinstance(sender, dict) else {}
     username = author.get("username") or item.get("username")
     likes = item.get("like_count")
+    # What the database cannot hold is left out; the comment itself is kept.
     return GraphComment(
         id=item["id"],
         text=item["text"],
-        username=username if isinstance(username, str) else None,
-        author_id=author.get("id") if isinstance(author.get("id"), str) else None,
+        username=username if isinstance(username, str) and not UNSTORABLE.search(username) else None,
+        author_id=author.get("id") if is_meta_id(author.get("id")) else None,
         timestamp=item.get("timestamp") if isinstance(item.get("timestamp"), str) else None,
-        like_count=likes if isinstance(likes, int) and likes >= 0 else None,
+        like_count=likes if type(likes) is int and 0 <= likes <= MAX_LIKE_COUNT else None,
     )
 
 
@@ -229,7 +233,10 @@ class GraphClient:
                 return
             seen.add(url)
             page = self._get(url)
-            for item in page.get("data") or []:
+            data = page.get("data") or []
+            if not isinstance(data, list):
+                raise InstagramGraphError("The Instagram Graph API answered a page whose 'data' is not a list.")
+            for item in data:
                 yield _as_comment(item)
             links = page.get("paging")
             paging: dict[str, Any] = links if isinstance(links, dict) else {}

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 from collections.abc import Mapping
 from typing import Any
 
 from .. import safe_json
 from ..errors import DomainError, InvalidInput, Unauthorized
+from ..safe_json import UNSTORABLE
 from .comments import IncomingComment
 from .limits import Refused, is_meta_id, shown_id, text_refusal
 
@@ -69,6 +71,10 @@ def delivered_comments(raw: bytes) -> tuple[list[tuple[IncomingComment, str | No
     """
     try:
         delivery = safe_json.loads(raw)
+    except safe_json.UnstorableJSON:
+        # Well-formed, with a string the database cannot hold (its depth and integers already checked):
+        # the comments holding one are refused one by one, not the whole delivery.
+        delivery = json.loads(raw)
     except ValueError:
         raise InvalidInput("The delivery is not valid JSON.") from None
     entries = delivery.get("entry") if isinstance(delivery, dict) else None
@@ -80,7 +86,8 @@ def delivered_comments(raw: bytes) -> tuple[list[tuple[IncomingComment, str | No
         if not isinstance(entry, dict):
             continue
         account = entry.get("id") if isinstance(entry.get("id"), str) else None
-        for change in entry.get("changes") or []:
+        changes = entry.get("changes")
+        for change in changes if isinstance(changes, list) else ():
             if (
                 not isinstance(change, dict)
                 or change.get("field") != "comments"
@@ -96,7 +103,8 @@ def delivered_comments(raw: bytes) -> tuple[list[tuple[IncomingComment, str | No
 
 
 def _string(value: object) -> str | None:
-    return value if isinstance(value, str) and value else None
+    """A non-empty string the database can hold, else None."""
+    return value if isinstance(value, str) and value and not UNSTORABLE.search(value) else None
 
 
 def _object(value: object) -> dict[str, Any]:

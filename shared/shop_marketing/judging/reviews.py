@@ -292,7 +292,14 @@ def export_reviews(session: Session, since: datetime | None = None) -> bytes:
         .order_by(CommentReview.updated_at, CommentReview.id)
     )
     if since is not None:
-        query = query.where(CommentReview.updated_at >= (since if since.tzinfo else since.replace(tzinfo=UTC)))
+        try:
+            moment = (since if since.tzinfo else since.replace(tzinfo=UTC)).astimezone(UTC)
+        except OverflowError:
+            # Past either end of the calendar once in UTC: after every review, or before all of them.
+            if since.year > 1:
+                return b""
+        else:
+            query = query.where(CommentReview.updated_at >= moment)
     labels: dict[str, str] = {}
     for text, label in session.execute(query):
         if text.strip():

@@ -1,9 +1,14 @@
 """What API Gateway does for the local run: the route table read from template.yaml (every function's
-``HttpApi`` events) and the HTTP API (payload 2.0) event a request becomes."""
+``HttpApi`` events), the ``$default`` route that answers requests no route matches, and the HTTP API
+(payload 2.0) event a request becomes.
+
+``python -m infra.api_gateway`` writes the route table the ``$default`` route's function ships with
+(functions/unrouted/routes.json); a test holds it equal to template.yaml's routes."""
 
 from __future__ import annotations
 
 import base64
+import json
 import re
 import uuid
 from dataclasses import dataclass
@@ -18,6 +23,9 @@ from infra.local_auth import route_scopes
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "template.yaml"
+# The route API Gateway sends every request that matches no other route to.
+DEFAULT_ROUTE = "$default"
+ROUTE_TABLE = ROOT / "functions" / "unrouted" / "routes.json"
 TEXT_TYPES = ("application/json", "application/jsonl", "text/")
 
 
@@ -59,6 +67,27 @@ class Route:
 
 
 def routes_from_template(template: dict[str, Any] | None = None) -> list[Route]:
+    """Every route of the API, ``$default`` (no route of its own: what matches none) left out."""
+    return [route for route in _http_api_routes(template) if route.path != DEFAULT_ROUTE]
+
+
+def default_route_from_template(template: dict[str, Any] | None = None) -> Route:
+    """The ``$default`` route: the function that answers every request no route matches."""
+    [route] = [route for route in _http_api_routes(template) if route.path == DEFAULT_ROUTE]
+    return route
+
+
+def route_table(routes: list[Route]) -> list[list[str]]:
+    """The routes as the ``$default`` route's function reads them: ``[method, path]``, sorted."""
+    return sorted([route.method, route.path] for route in routes)
+
+
+def write_route_table(file: Path = ROUTE_TABLE) -> None:
+    lines = ",\n".join(f" {json.dumps(route)}" for route in route_table(routes_from_template()))
+    file.write_text(f"[\n{lines}\n]\n")
+
+
+def _http_api_routes(template: dict[str, Any] | None = None) -> list[Route]:
     template = template or load_template()
     globals_ = template.get("Globals", {}).get("Function", {})
     resources = template["Resources"]
@@ -159,3 +188,8 @@ def _is_utf8(raw: bytes) -> bool:
     except UnicodeDecodeError:
         return False
     return True
+
+
+if __name__ == "__main__":
+    write_route_table()
+    print(f"wrote {ROUTE_TABLE.relative_to(ROOT)}")

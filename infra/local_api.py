@@ -5,6 +5,9 @@
 2.0) event and invokes that function's handler in this process. With ``DATABASE_URL`` unset it starts
 an embedded PostgreSQL and migrates it first. Neither Docker nor AWS is needed.
 
+A request no route matches is answered as API Gateway's ``$default`` route answers it in AWS: by that
+route's function (functions/unrouted: 404, or 405 with ``Allow``), invoked here the same way.
+
 ``GET /openapi.json`` is the API's description, merged from what each function's resolver generates
 from its code, and ``GET /docs`` shows it (Swagger UI, served from the Powertools package, offline).
 Every handler is imported before the server accepts a request, and the listen backlog takes a burst.
@@ -26,7 +29,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from infra.api_gateway import ROOT, Route, api_gateway_event, routes_from_template
+from infra.api_gateway import ROOT, Route, api_gateway_event, default_route_from_template, routes_from_template
 from infra.lambda_runtime import LocalContext, load_handler
 from infra.local_auth import LocalAuth, authorizer_context
 from infra.loopback import LoopbackHandler
@@ -100,15 +103,19 @@ def docs_page(spec: dict[str, Any]) -> str:
 
 
 class LocalApi:
-    """Matches requests against the template's routes and invokes the right handler."""
+    """Matches requests against the template's routes and invokes the right handler; a request no route
+    matches goes to the ``$default`` route's function (``unrouted``: the template's unless given)."""
 
-    def __init__(self, routes: list[Route], auth: LocalAuth | None = None):
+    def __init__(self, routes: list[Route], auth: LocalAuth | None = None, unrouted: Route | None = None):
         self.routes = routes
         self.auth = auth  # None: every route open (the default local run)
+        self.unrouted = unrouted or default_route_from_template()
         self._handlers: dict[str, Any] = {}
         # One invocation at a time per function, as in one Lambda execution environment: the
         # Powertools resolver keeps the current event on itself, so it is not for threads.
-        self._locks: dict[str, threading.Lock] = {route.function: threading.Lock() for route in routes}
+        self._locks: dict[str, threading.Lock] = {
+            route.function: threading.Lock() for route in [*routes, self.unrouted]
+        }
         self._load_lock = threading.Lock()
         self._openapi: dict[str, Any] | None = None
         self.unavailable: dict[str, str] = {}
@@ -117,7 +124,7 @@ class LocalApi:
     def load_all(self) -> LocalApi:
         """Import every function before serving, so no request races an import. A function that
         cannot start (a missing setting) is reported once here; its routes then answer 503."""
-        for route in self.routes:
+        for route in [*self.routes, self.unrouted]:
             if route.function in self._handlers or route.function in self.unavailable:
                 continue
             try:
@@ -149,7 +156,7 @@ class LocalApi:
         parts = urlsplit(target)
         path = parts.path or "/"
         if method.upper() == "GET" and path.startswith(BANNER_IMAGES_PATH):
-            return self._banner_image(path.removeprefix(BANNER_IMAGES_PATH))
+            return self._banner_image(path.removeprefix(BANNER_IMAGES_PATH), headers)
         if method.upper() in ("GET", "HEAD") and (path == CONSOLE_PATH.rstrip("/") or path.startswith(CONSOLE_PATH)):
             if path == CONSOLE_PATH.rstrip("/"):  # relative links resolve from the folder, so add the slash
                 return 308, {"Location": CONSOLE_PATH, "Content-Type": "application/json"}, b"{}"
@@ -161,9 +168,7 @@ class LocalApi:
         matching = [(route, match) for route in self.routes if (match := route.pattern.match(path))]
         chosen = next(((route, match) for route, match in matching if route.method == method.upper()), None)
         if chosen is None:
-            # A path of its own (/judges/rollback) serves its own methods, not those of /judges/{judge_id}.
-            fixed = {route.method for route, match in matching if not match.groupdict()}
-            return self._no_route(method, path, fixed or {route.method for route, _ in matching})
+            return self.unrouted_answer(method, path, headers, parts.query, body)
         route, match = chosen
         claims = None
         if self.auth is not None:
@@ -181,6 +186,18 @@ class LocalApi:
         )
         if claims is not None:
             event["requestContext"]["authorizer"] = authorizer_context(claims)
+        return self._call(route, event)
+
+    def unrouted_answer(
+        self, method: str, path: str, headers: dict[str, str], query: str = "", body: bytes | None = None
+    ) -> tuple[int, dict, bytes]:
+        """What the ``$default`` route's function answers a request no route matches (404 or 405)."""
+        event = api_gateway_event(
+            method, path, body=body or None, headers=headers, query=query, route_key=self.unrouted.path
+        )
+        return self._call(self.unrouted, event)
+
+    def _call(self, route: Route, event: dict[str, Any]) -> tuple[int, dict, bytes]:
         if route.function in self.unavailable:
             return _error(503, "function_unavailable", self.unavailable[route.function])
         handler = self.handler_for(route)
@@ -210,25 +227,16 @@ class LocalApi:
                 return 200, {**headers, "Content-Type": kind}, found.read_bytes()
         return _error(404, "not_found", f"The console has no file {name!r}.")
 
-    @staticmethod
-    def _banner_image(name: str) -> tuple[int, dict, bytes]:
+    def _banner_image(self, name: str, headers: dict[str, str]) -> tuple[int, dict, bytes]:
         directory = os.environ.get("BANNER_IMAGES_DIR")
         image = Path(directory) / name if directory and BANNER_IMAGE_NAME.match(name) else None
         if image is None or not image.is_file():
-            return LocalApi._no_route("GET", BANNER_IMAGES_PATH + name, set())
+            return self.unrouted_answer("GET", BANNER_IMAGES_PATH + name, headers)
         return (
             200,
             {"Content-Type": "image/png", "Cache-Control": "public, max-age=31536000, immutable"},
             image.read_bytes(),
         )
-
-    @staticmethod
-    def _no_route(method: str, path: str, allowed: set[str]) -> tuple[int, dict, bytes]:
-        if allowed:
-            return _error(
-                405, "method_not_allowed", f"{method} is not allowed on {path}.", {"Allow": ", ".join(sorted(allowed))}
-            )
-        return _error(404, "not_found", f"No route for {method} {path}.")
 
 
 def sign_in_scopes() -> str:
@@ -441,6 +449,7 @@ def main(argv: list[str] | None = None) -> None:
     for route in api.routes:
         access = "public" if route.scopes is None else " ".join(route.scopes) or "any token"
         print(f"  {route.method:6} {route.path}  ->  {route.function}  [{access}]", flush=True)
+    print(f"  {'ANY':6} {api.unrouted.path}  ->  {api.unrouted.function}  [public: 404, or 405 with Allow]", flush=True)
     if auth is None:
         print(
             "authentication: OFF - every route is open "

@@ -77,6 +77,8 @@ SECRET_ACCESS = {
     "MigrateDatabaseFunction": {MASTER, DATABASE},
     # Cognito's scopes trigger: groups in, scopes out, nothing else.
     "PeopleScopesFunction": set(),
+    # The $default route's answers (404, 405): the route table it ships with, nothing else.
+    "UnroutedFunction": set(),
 }
 # Secrets the stack creates, unset, when their parameter is empty: (parameter, condition, secret).
 CREATED_SECRETS = [
@@ -296,7 +298,7 @@ def test_the_judges_endpoint_keys_are_read_only_when_named_and_only_by_the_judgi
 
 
 def test_secrets_encrypted_with_a_customer_key_can_be_decrypted_only_through_secrets_manager(template):
-    for name in set(functions(template)) - {"PeopleScopesFunction"}:  # it reads no secret
+    for name in set(functions(template)) - {"PeopleScopesFunction", "UnroutedFunction"}:  # they read no secret
         role = template["Resources"][role_name(functions(template)[name])]
         conditional = [
             s["Fn::If"]
@@ -499,9 +501,11 @@ def test_the_application_secret_is_generated_kept_and_made_into_a_role_by_the_mi
 
 WEBHOOK_ROUTES = ("POST /webhooks/openai", "GET /webhooks/instagram", "POST /webhooks/instagram")
 WEBHOOK_FUNCTIONS = {"OpenAIWebhookFunction", "InstagramWebhookFunction"}
+# The other route without a token: $default, what no route matches, answered 404/405 by a function of its own.
+UNROUTED_FUNCTION = "UnroutedFunction"
 
 
-def test_the_webhook_routes_have_throttles_of_their_own(template):
+def test_the_unauthenticated_routes_have_throttles_of_their_own(template):
     stage = template["Resources"]["HttpApiApiGatewayDefaultStage"]["Properties"]
 
     assert stage["RouteSettings"] == {
@@ -509,7 +513,7 @@ def test_the_webhook_routes_have_throttles_of_their_own(template):
             "ThrottlingRateLimit": {"Ref": "WebhookThrottlingRateLimit"},
             "ThrottlingBurstLimit": {"Ref": "WebhookThrottlingBurstLimit"},
         }
-        for route in WEBHOOK_ROUTES
+        for route in (*WEBHOOK_ROUTES, "$default")
     }
     assert (
         template["Parameters"]["WebhookThrottlingRateLimit"]["Default"]
@@ -537,7 +541,7 @@ def test_each_webhook_has_a_function_of_its_own_with_reserved_concurrency_by_par
     assert (
         template["Parameters"]["WebhookReservedConcurrency"]["Default"] == 0
     )  # today's behaviour where none can be reserved
-    for name in WEBHOOK_FUNCTIONS:
+    for name in (*WEBHOOK_FUNCTIONS, UNROUTED_FUNCTION):
         assert functions(template)[name]["Properties"]["ReservedConcurrentExecutions"] == {
             "Fn::If": ["HasWebhookReservedConcurrency", {"Ref": "WebhookReservedConcurrency"}, {"Ref": "AWS::NoValue"}]
         }, name

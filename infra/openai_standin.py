@@ -25,9 +25,11 @@ OpenAI's published API description and answers the way the real service does, re
   and ``-large``, ``text-embedding-ada-002``; ``dimensions`` for the ``-3`` ones), deterministic and
   carrying the text's similarity: hashed character n-grams, signed, L2-normalised, salted by the model
   (two models never give the same vector). ``encoding_format`` ``float`` or ``base64`` (little-endian
-  float32), ``usage`` with the texts' tokens. At most 2,048 inputs, no empty string (400); another
-  model, or one past its shutdown date, 404 ``model_not_found``; an embedding model asked for a chat
-  completion, 404 as OpenAI answers it.
+  float32), ``usage`` with the texts' tokens. At most 2,048 inputs, no empty string (400); at most
+  300,000 tokens summed over the inputs (``max_request_tokens``, lowered by a test), else 400
+  ``max_tokens_per_request`` worded as OpenAI words it, not billed; another model, or one past its
+  shutdown date, 404 ``model_not_found``; an embedding model asked for a chat completion, 404 as
+  OpenAI answers it.
 - ``/v1/files``: upload (multipart), list, retrieve.
 - ``/v1/fine_tuning/jobs``: create (403 when ``fine_tuning_refused`` or after the fine-tuning
   cut-off, 2027-01-06; 400 for a model that cannot be fine-tuned), retrieve — each read moves
@@ -150,6 +152,8 @@ UNLISTED = ModelCard("chat")
 # The embedding models served, with their native dimensions.
 EMBEDDING_MODELS = {"text-embedding-3-small": 1536, "text-embedding-3-large": 3072, "text-embedding-ada-002": 1536}
 MAX_EMBEDDING_INPUTS = 2048
+# OpenAI's limit on the tokens of one embeddings request, summed over its inputs.
+MAX_EMBEDDING_REQUEST_TOKENS = 300_000
 CACHE_MIN_TOKENS = 1024
 CACHE_STEP_TOKENS = 128
 JOB_STEPS = ("validating_files", "queued", "running", "succeeded")
@@ -243,6 +247,8 @@ class BehavingOpenAI:
     job_id_format: str = "ftjob-standin{:06d}"
     prompt_tokens: Callable[[list[dict[str, Any]]], int] = default_prompt_tokens
     text_tokens: Callable[[str], int] = default_text_tokens
+    # The most tokens (by ``text_tokens``, summed over the inputs) one embeddings request may carry.
+    max_request_tokens: int = MAX_EMBEDDING_REQUEST_TOKENS
     in_flight_max: int = 0
     chat_requests: list[dict[str, Any]] = field(default_factory=list)
     embedding_requests: list[dict[str, Any]] = field(default_factory=list)
@@ -570,6 +576,17 @@ class BehavingOpenAI:
         encoding = request.get("encoding_format") or "float"
         if encoding not in ("float", "base64"):
             return Answer(400, error_body(f"Invalid 'encoding_format': {encoding!r}.", param="encoding_format"))
+        tokens = sum(self.text_tokens(text) for text in texts)
+        if tokens > self.max_request_tokens:
+            limit = self.max_request_tokens
+            return Answer(
+                400,
+                error_body(
+                    f"Requested {tokens} tokens, max {limit} tokens per request",
+                    type_="max_tokens_per_request",
+                    code="max_tokens_per_request",
+                ),
+            )
         with self._lock:
             self.embedding_requests.append(request)
         if self.delay:
@@ -580,7 +597,6 @@ class BehavingOpenAI:
             if encoding == "base64":
                 vector = base64.b64encode(struct.pack(f"<{dimensions}f", *vector)).decode()
             data.append({"object": "embedding", "index": index, "embedding": vector})
-        tokens = sum(self.text_tokens(text) for text in texts)
         return Answer(
             200,
             {

@@ -61,3 +61,37 @@ def test_what_openai_refuses_the_standin_refuses(client, model, texts, status):
     assert refused.value.status_code == status
     if status == 404:
         assert refused.value.body["code"] == "model_not_found"
+
+
+def test_a_request_over_its_token_limit_is_refused_as_openai_refuses_it_and_not_served():
+    # Given a stand-in whose limit is lowered below the tokens of the two texts together, not of either
+    behaviour = BehavingOpenAI(known_models_only=True, max_request_tokens=20)
+    server, base_url = start_in_background(behaviour)
+    client = OpenAI(api_key="sk-test", base_url=base_url, max_retries=0)
+    texts = ["니트 세 번 빨았는데 보풀 하나 없어요.", "배송이 하루 만에 왔어요. 포장도 꼼꼼해요."]
+    requested = sum(count_tokens(text) for text in texts)
+    assert max(map(count_tokens, texts)) <= 20 < requested
+    try:
+        with pytest.raises(openai.BadRequestError) as refused:
+            client.embeddings.create(model="text-embedding-3-small", input=texts, encoding_format="float")
+        served = client.embeddings.create(model="text-embedding-3-small", input=texts[:1], encoding_format="float")
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    # Then the request is refused with OpenAI's own body, and only the one within the limit is served
+    assert refused.value.status_code == 400
+    assert refused.value.response.json() == {
+        "error": {
+            "message": f"Requested {requested} tokens, max 20 tokens per request",
+            "type": "max_tokens_per_request",
+            "param": None,
+            "code": "max_tokens_per_request",
+        }
+    }
+    assert served.usage.prompt_tokens == count_tokens(texts[0])
+    assert [request["input"] for request in behaviour.embedding_requests] == [texts[:1]]
+
+
+def test_the_default_limit_is_openais_300000_tokens():
+    assert BehavingOpenAI().max_request_tokens == 300_000

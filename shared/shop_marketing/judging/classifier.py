@@ -3,6 +3,9 @@
 - The texts of one call (a comment, or every distinct text of a queue batch) are embedded in one
   request to the judge's endpoint; the verdict is ``good`` when ``sigmoid(weights · vector + bias)``
   is at least one half, and ``confidence`` is the probability of the label given.
+  (:func:`.embeddings.embed_texts` packs its calls within OpenAI's tokens per request: a queue
+  batch, ten comments of at most 2,200 characters, is at most 88,000 bytes, within one call's budget
+  without being counted.)
 - ``prompt_tokens`` is what the endpoint billed: for one text, the call's ``usage``; for several,
   the bill shared out in proportion to each text's own token count (largest remainders), so the
   judgements of a call add up to exactly what it cost. No completion tokens, nothing cached.

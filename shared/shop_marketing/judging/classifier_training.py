@@ -8,10 +8,10 @@
 - A classifier is made like every judge (:mod:`.creation`), as the style it registers there: ``build``
   checks what can be refused for free before the endpoint is paid (the files, the labels; creation
   checks the endpoint, the name and, for a successor, the golden set); ``settle`` — where a chat
-  judge is probed — embeds the examples (:mod:`.embeddings`: batches of at most 2,048, no chat call),
-  fits the logistic regression with its regularisation chosen by cross-validation
-  (:mod:`.logistic`) and stores the weights with the judge, in the request's transaction: a refusal
-  or failure anywhere leaves no judge behind.
+  judge is probed — embeds the examples (:mod:`.embeddings`: batches of at most 2,048 texts and
+  within OpenAI's tokens per request, no chat call), fits the logistic regression with its
+  regularisation chosen by cross-validation (:mod:`.logistic`) and stores the weights with the
+  judge, in the request's transaction: a refusal or failure anywhere leaves no judge behind.
 - No example is paid for twice (:mod:`.embedding_store`): the vectors stored for the endpoint and
   embedding model are reused, only the other texts are sent, and each paid call's vectors are stored
   at once in a transaction of their own, so a request that fails afterwards loses no paid work and

@@ -24,8 +24,6 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.jmespath_utils import query
 
-from shop_marketing.observability import CORRELATION_ID_PATH, logger
-
 Handler = Callable[[Any, Any], Any]
 
 
@@ -42,6 +40,11 @@ def with_invocation_log_keys(handler: Handler) -> Handler:
 
     @functools.wraps(handler)
     def invoke(event: Any, context: Any) -> Any:
+        # Imported here, not with this module: the layer's observability objects read the service name and
+        # metrics namespace once, when first imported, and the local run and the bench set them after
+        # importing this module (a metric flushed without a namespace fails the invocation).
+        from shop_marketing.observability import CORRELATION_ID_PATH, logger
+
         correlation_id = query(envelope=CORRELATION_ID_PATH, data=event) if isinstance(event, dict) else None
         logger.thread_safe_append_keys(
             cold_start=cold[0],

@@ -83,7 +83,13 @@ def test_local_server_answers_unknown_routes_404_and_wrong_methods_405(local_ser
 def test_make_local_starts_an_embedded_database_and_serves_on_its_own(tmp_path):
     """The README's command on a machine with no DATABASE_URL: its own PostgreSQL, migrated, serving."""
     port = free_port()
-    environment = {key: value for key, value in os.environ.items() if key not in ("DATABASE_URL", "LOCAL_AUTH")}
+    # As a fresh shell has it: none of the settings this test session gave itself (tests/conftest.py)
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("DATABASE_URL", "LOCAL_AUTH", "OPENAI_API_KEY") and not key.startswith("POWERTOOLS_")
+    }
+    environment["JUDGE_MODEL"] = "gpt-4.1-mini"  # judged by the local run's OpenAI stand-in
     process = subprocess.Popen(
         [sys.executable, "-m", "infra.local_api", "--port", str(port), "--data-dir", str(tmp_path / "pg")],
         cwd=ROOT,
@@ -107,6 +113,17 @@ def test_make_local_starts_an_embedded_database_and_serves_on_its_own(tmp_path):
         assert status == 201
         assert store["naver_store_id"] == "local-1"
         assert request(base, "GET", f"/stores/{store['id']}")[0] == 200
+        status, judged = request(base, "POST", "/comments/judge", {"comment": "두 번 빨았는데 핏 그대로예요."})
+        assert status == 200 and judged["verdict"] in ("good", "bad"), judged
+        form = urllib.request.Request(
+            f"{base}/stores",
+            data=b"name=x",
+            method="POST",
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        )
+        with pytest.raises(urllib.error.HTTPError) as refused_form:
+            urllib.request.urlopen(form, timeout=30)  # noqa: S310 - loopback
+        assert refused_form.value.code == 415
         # Stopped as a process manager stops it, it stops its PostgreSQL too
         process.terminate()
         assert process.wait(timeout=60) == 0
@@ -118,5 +135,11 @@ def test_make_local_starts_an_embedded_database_and_serves_on_its_own(tmp_path):
     output = process.stdout.read()
     # It says that every route is open (no JWT locally unless LOCAL_AUTH=enforce)
     assert "authentication: OFF" in output
+    # Its functions emit their metrics under the local run's own namespace (set before any function loads)
+    # Its functions' records carry the local run's service name, set before any function loaded
+    refused = [json.loads(line) for line in output.splitlines() if '"message":"request body refused"' in line]
+    assert [(line["service"], line["function_name"]) for line in refused] == [
+        ("shop-marketing-local", "LinkBannerFunction")
+    ]
     # and that, as in AWS, the routes reach the database as the application role, not the master
     assert "database: the routes sign in as shop_marketing_app (rows only, as in AWS)" in output

@@ -198,7 +198,8 @@ def test_vectors_another_training_stored_meanwhile_are_no_conflict(
 
 def test_stored_vectors_are_the_bits_the_endpoint_answered(judges_handler, upload_handler, openai, openai_standin, db):
     from shop_marketing.hashing import text_sha256
-    from shop_marketing.judging.embedding_store import from_bytes, to_bytes
+    from shop_marketing.judging.embedding_store import to_bytes
+    from shop_marketing.judging.embeddings import from_bytes
 
     labelled = keep_examples(upload_handler, LABELLED)
     assert train(judges_handler, "own-judge", labelled).status == 201

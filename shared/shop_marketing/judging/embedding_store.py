@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 from ..hashing import text_sha256
 from ..models import StoredEmbedding
 from ..observability import logger
-from .embeddings import Keep
+from .embeddings import Keep, from_bytes
 
 
 def to_bytes(vector: array.array[float]) -> bytes:
@@ -42,13 +42,6 @@ def to_bytes(vector: array.array[float]) -> bytes:
         vector = array.array("f", vector)
         vector.byteswap()
     return vector.tobytes()
-
-
-def from_bytes(data: bytes) -> array.array[float]:
-    vector = array.array("f", data)
-    if sys.byteorder == "big":
-        vector.byteswap()
-    return vector
 
 
 def stored_vectors(session: Session, endpoint: str, model: str, texts: Sequence[str]) -> dict[str, array.array[float]]:

@@ -79,15 +79,20 @@ class Embedded:
     calls: int
 
 
+def from_bytes(data: bytes) -> array.array[float]:
+    """A vector from its float32 little-endian bytes (as the endpoint answers it, and as it is stored)."""
+    vector = array.array("f", data)
+    if sys.byteorder == "big":
+        vector.byteswap()
+    return vector
+
+
 def _vector(value: object) -> array.array[float]:
     if isinstance(value, str):
         try:
-            vector = array.array("f", base64.b64decode(value, validate=True))
+            return from_bytes(base64.b64decode(value, validate=True))
         except (binascii.Error, ValueError):
             raise UpstreamBadReply("The embeddings endpoint answered a vector that is not base64 float32.") from None
-        if sys.byteorder == "big":
-            vector.byteswap()
-        return vector
     if isinstance(value, list) and all(isinstance(number, int | float) for number in value):
         return array.array("f", value)
     raise UpstreamBadReply("The embeddings endpoint answered something that is not a vector.")

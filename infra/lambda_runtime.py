@@ -22,6 +22,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from aws_lambda_powertools.logging.lambda_context import build_lambda_context_model
 from aws_lambda_powertools.utilities.jmespath_utils import query
 
 Handler = Callable[[Any, Any], Any]
@@ -36,25 +37,22 @@ def load_handler(code_dir: Path, handler: str = "app.lambda_handler"):
 
 def with_invocation_log_keys(handler: Handler) -> Handler:
     """``handler``, its invocations' log keys kept for the thread that runs each (see the module's text)."""
-    cold = [True]  # this function's first invocation: its own cold start, not the process's
+    cold = True  # this function's first invocation: its own cold start, not the process's
 
     @functools.wraps(handler)
     def invoke(event: Any, context: Any) -> Any:
+        nonlocal cold
         # Imported here, not with this module: the layer's observability objects read the service name and
         # metrics namespace once, when first imported, and the local run and the bench set them after
         # importing this module (a metric flushed without a namespace fails the invocation).
         from shop_marketing.observability import CORRELATION_ID_PATH, logger
 
         correlation_id = query(envelope=CORRELATION_ID_PATH, data=event) if isinstance(event, dict) else None
+        # The keys Powertools' inject_lambda_context appends, from the same context model it builds
         logger.thread_safe_append_keys(
-            cold_start=cold[0],
-            function_name=context.function_name,
-            function_memory_size=context.memory_limit_in_mb,
-            function_arn=context.invoked_function_arn,
-            function_request_id=context.aws_request_id,
-            correlation_id=correlation_id,
+            cold_start=cold, correlation_id=correlation_id, **build_lambda_context_model(context).__dict__
         )
-        cold[0] = False
+        cold = False
         try:
             return handler(event, context)
         finally:
